@@ -1,0 +1,36 @@
+# Every target CI runs is here; `.ci/run` calls `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STORE ?= sqlite:///demo.db
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test lint typecheck bench clean
+
+# torch goes first, pinned to the local CPU wheel: any other torch request pulls gigabytes of CUDA.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/liverec demo --store $(STORE)
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: install
+	$(PY) benchmarks/realtime.py
+
+clean:
+	rm -rf $(VENV) demo.db demo.db-* demo.db.models .pytest_cache .mypy_cache .ruff_cache

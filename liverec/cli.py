@@ -1,0 +1,257 @@
+"""The ``liverec`` command line.
+
+Every command takes ``--store URL`` (default: ``sqlite:///liverec.db`` in the working
+directory). A caller's mistake exits with code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from liverec.core.errors import LiveRecError  # noqa: E402
+from liverec.core.types import Recommendation  # noqa: E402
+
+app = typer.Typer(
+    help="liverec: a real-time, language-aware recommender engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+StoreOpt = Annotated[str, typer.Option("--store", help="Store URL: sqlite:///path.db or memory://.")]
+DEFAULT_STORE = "sqlite:///liverec.db"
+KOpt = Annotated[int, typer.Option("--k", "-k", help="How many items to return.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn a liverec error into exit code 2 with one line naming the problem."""
+    try:
+        yield
+    except LiveRecError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _engine(store: str) -> Any:
+    from liverec.engine import Engine
+
+    return Engine.open(store)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+
+
+def _show(recs: list[Recommendation], engine: Any, title: str, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps({"items": [r.to_dict() for r in recs]}, ensure_ascii=False))
+        return
+    table = Table(title=title, show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("item")
+    table.add_column("title")
+    table.add_column("category")
+    table.add_column("score", justify="right")
+    table.add_column("why")
+    for n, r in enumerate(recs, 1):
+        item = engine.items.find(r.item_id)
+        table.add_row(
+            str(n), r.item_id, (item.title[:48] if item else "?"), ", ".join(item.categories) if item else "",
+            f"{r.score:.3f}", "; ".join(x.text for x in r.reasons),
+        )
+    console.print(table)
+
+
+def _chunked(progress: Progress, label: str, rows: list[T], size: int, fn: Callable[[list[T]], Any]) -> None:
+    task = progress.add_task(label, total=len(rows))
+    for start in range(0, len(rows), size):
+        fn(rows[start : start + size])
+        progress.update(task, advance=len(rows[start : start + size]))
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="A .jsonl or .csv file (optionally .gz) of items or events.")],
+    kind: Annotated[str, typer.Option("--kind", help="What the file holds: items or events.")] = "events",
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Ingest items or events from a JSONL or CSV file (all rows are validated first)."""
+    from liverec.core.errors import InvalidInputError
+    from liverec.core.types import Event, Item
+    from liverec.datasets.files import read_records
+
+    with _errors():
+        if kind not in ("items", "events"):
+            raise InvalidInputError(f"--kind {kind!r} must be items or events", field="kind", value=kind)
+        build: Callable[[dict[str, Any]], Any] = Item.from_dict if kind == "items" else Event.from_dict
+        rows = []
+        for line_no, record in read_records(path):
+            try:
+                rows.append(build(record))
+            except LiveRecError as exc:
+                raise InvalidInputError(f"{path}:{line_no}: {exc}") from None
+        engine = _engine(store)
+        with _progress() as progress:
+            if kind == "items":
+                _chunked(progress, "ingesting items", rows, 512, engine.ingest_items)
+            else:
+                _chunked(progress, "ingesting events", rows, 5000, engine.ingest_events)
+        console.print(f"ingested {len(rows)} {kind} into {store}")
+
+
+@app.command(name="train")
+def train_cmd(store: StoreOpt = DEFAULT_STORE) -> None:
+    """Train every model on the event log, tune recall weights, and swap in a new snapshot."""
+    with _errors():
+        engine = _engine(store)
+        report = _train(engine)
+        console.print_json(json.dumps(report.to_dict()))
+
+
+def _train(engine: Any) -> Any:
+    with _progress() as progress:
+        task = progress.add_task("training", total=100)
+
+        def step(message: str, fraction: float) -> None:
+            progress.update(task, completed=int(fraction * 100), description=f"training: {message}")
+
+        return engine.train(progress=step)
+
+
+@app.command()
+def recommend(
+    user_id: Annotated[str, typer.Argument(help="The user to recommend for.")],
+    k: KOpt = 10,
+    category: Annotated[list[str] | None, typer.Option(help="Only items in this category (repeatable).")] = None,
+    exclude_category: Annotated[list[str] | None, typer.Option(help="Never items in this category.")] = None,
+    diversity: Annotated[float | None, typer.Option(help="MMR diversity from 0 (relevance only) to 1.")] = None,
+    include_seen: Annotated[bool, typer.Option("--include-seen", help="Allow items the user acted on.")] = False,
+    store: StoreOpt = DEFAULT_STORE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recommend items for a user, with the reasons behind each."""
+    with _errors():
+        engine = _engine(store)
+        filters = {
+            "exclude_seen": not include_seen,
+            "include_categories": tuple(category or ()),
+            "exclude_categories": tuple(exclude_category or ()),
+        }
+        recs = engine.recommend(user_id, k=k, filters=filters, diversity=diversity)
+        _show(recs, engine, f"recommendations for {user_id}", as_json)
+
+
+@app.command()
+def similar(
+    item_id: Annotated[str, typer.Argument(help="The item to find neighbours of.")],
+    k: KOpt = 10,
+    store: StoreOpt = DEFAULT_STORE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Items similar to an item (text neighbours fused with co-visitation)."""
+    with _errors():
+        engine = _engine(store)
+        _show(engine.similar_items(item_id, k=k), engine, f"similar to {item_id}", as_json)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Free text in English or Chinese.")],
+    k: KOpt = 10,
+    user: Annotated[str | None, typer.Option("--user", help="Record the search as this user's event.")] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    as_json: JsonOpt = False,
+) -> None:
+    """Semantic, cross-lingual search over item texts."""
+    with _errors():
+        engine = _engine(store)
+        _show(engine.search(query, k=k, user_id=user), engine, f"search: {query}", as_json)
+
+
+@app.command()
+def interests(
+    user_id: Annotated[str, typer.Argument(help="The user whose interests to show.")],
+    k: KOpt = 10,
+    store: StoreOpt = DEFAULT_STORE,
+    as_json: JsonOpt = False,
+) -> None:
+    """A user's interest tags with their decayed weights."""
+    with _errors():
+        engine = _engine(store)
+        tags = engine.interests(user_id, k=k)
+        if as_json:
+            console.print_json(json.dumps({"interests": [{"tag": t, "weight": w} for t, w in tags]},
+                                          ensure_ascii=False))
+            return
+        table = Table(title=f"interests of {user_id}")
+        table.add_column("tag")
+        table.add_column("weight", justify="right")
+        for t, w in tags:
+            table.add_row(t, f"{w:.2f}")
+        console.print(table)
+
+
+@app.command()
+def forget(
+    user_id: Annotated[str, typer.Argument(help="The user to erase.")],
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Erase a user's events and state (the right to be forgotten)."""
+    with _errors():
+        engine = _engine(store)
+        result = engine.forget_user(user_id)
+        console.print(f"erased user {user_id}: {result.events_removed} events, state removed: {result.state_removed}")
+
+
+@app.command()
+def demo(
+    store: Annotated[str, typer.Option("--store", help="Store URL to build the demo world into.")] = (
+        "sqlite:///demo.db"
+    ),
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the HTTP service afterwards.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
+    user: Annotated[str | None, typer.Option(help="The simulated user to narrate (default: a camera fan).")] = None,
+) -> None:
+    """Build the bilingual demo world, train, and show one user's interest shift in real time."""
+    from liverec.demo_story import run_demo
+
+    with _errors():
+        run_demo(store=store, seed=seed, user_id=user, console=console, progress=_progress, train=_train)
+        if serve:
+            console.print(
+                "[yellow]The HTTP service is not part of this build yet; the trained store is ready at "
+                f"{store} for the other commands (try: liverec recommend <user> --store {store}).[/]"
+            )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""The data model: items, events, recommendations and their reasons.
+
+Items and events are validated when built, so a value of these types is
+always well-formed; ``from_dict`` builds them from JSON-like mappings and
+names the offending field and value on bad input.
+
+>>> Event.from_dict({"user_id": "u1", "type": "view", "item_id": "i9", "timestamp": 1.0}).type
+<EventType.VIEW: 'view'>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from liverec.core.errors import InvalidInputError
+
+MAX_ID_LENGTH = 256
+MAX_TEXT_LENGTH = 10_000
+MAX_TITLE_LENGTH = 1_000
+LANGUAGES = ("en", "zh")
+
+
+class EventType(StrEnum):
+    """What a user did."""
+
+    VIEW = "view"
+    CLICK = "click"
+    ADD_TO_CART = "add_to_cart"
+    PURCHASE = "purchase"
+    RATE = "rate"  # value 1-5
+    REVIEW = "review"  # text, optional rating in value
+    SEARCH = "search"  # text, no item
+    DISMISS = "dismiss"  # "not interested"
+
+
+EVENT_TYPE_NAMES = ", ".join(t.value for t in EventType)
+
+# How strongly each kind of action says "I like this"; configurable through Settings.
+# Dismiss is negative: it pushes similar items away. Rate and review are signed by their polarity.
+DEFAULT_EVENT_WEIGHTS: dict[EventType, float] = {
+    EventType.VIEW: 1.0,
+    EventType.CLICK: 1.5,
+    EventType.ADD_TO_CART: 3.0,
+    EventType.PURCHASE: 5.0,
+    EventType.RATE: 3.0,
+    EventType.REVIEW: 3.0,
+    EventType.SEARCH: 2.0,
+    EventType.DISMISS: -3.0,
+}
+
+
+def parse_event_type(value: Any) -> EventType:
+    """Return the :class:`EventType` named by ``value`` or raise naming the choices."""
+    if isinstance(value, EventType):
+        return value
+    try:
+        return EventType(str(value).strip().lower())
+    except ValueError:
+        raise InvalidInputError(
+            f"event type {value!r} is not one of {EVENT_TYPE_NAMES}", field="type", value=value
+        ) from None
+
+
+def parse_timestamp(value: Any, field_name: str = "timestamp") -> float:
+    """Seconds since the epoch from a number, a datetime or an ISO-8601 string."""
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{field_name} must be a time, got {value!r}", field=field_name, value=value)
+    if isinstance(value, int | float):
+        ts = float(value)
+    elif isinstance(value, datetime):
+        ts = value.timestamp()
+    elif isinstance(value, str):
+        try:
+            ts = float(value)
+        except ValueError:
+            try:
+                ts = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise InvalidInputError(
+                    f"{field_name} {value!r} is neither epoch seconds nor an ISO-8601 time",
+                    field=field_name,
+                    value=value,
+                ) from None
+    else:
+        raise InvalidInputError(f"{field_name} must be a time, got {value!r}", field=field_name, value=value)
+    if not math.isfinite(ts) or ts < 0:
+        raise InvalidInputError(f"{field_name} {value!r} is not a valid time", field=field_name, value=value)
+    return ts
+
+
+def _check_id(value: Any, field_name: str) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidInputError(f"{field_name} is missing", field=field_name, value=value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInputError(f"{field_name} must be a string, got {value!r}", field=field_name, value=value)
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidInputError(
+            f"{field_name} is {len(text)} characters long; at most {MAX_ID_LENGTH} are allowed",
+            field=field_name,
+            value=text[:40] + "…",
+        )
+    return text
+
+
+def _check_text(value: Any, field_name: str, limit: int = MAX_TEXT_LENGTH) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{field_name} must be text, got {value!r}", field=field_name, value=value)
+    if len(value) > limit:
+        raise InvalidInputError(
+            f"{field_name} is {len(value)} characters long; at most {limit} are allowed",
+            field=field_name,
+            value=value[:40] + "…",
+        )
+    return value
+
+
+def _check_str_tuple(value: Any, field_name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise InvalidInputError(f"{field_name} must be a list of strings, got {value!r}", field=field_name, value=value)
+    out = []
+    for v in value:
+        if not isinstance(v, str) or not v.strip():
+            raise InvalidInputError(f"{field_name} holds {v!r}, not a non-empty string", field=field_name, value=v)
+        out.append(v.strip())
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A thing that can be recommended: a product, an article, a video."""
+
+    item_id: str
+    title: str
+    description: str = ""
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None  # "en" or "zh"; detected from the text when None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    available: bool = True
+    created_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "item_id", _check_id(self.item_id, "item_id"))
+        title = _check_text(self.title, "title", MAX_TITLE_LENGTH)
+        if not title.strip():
+            raise InvalidInputError(f"item {self.item_id!r} has an empty title", field="title", value=self.title)
+        _check_text(self.description, "description")
+        object.__setattr__(self, "categories", _check_str_tuple(self.categories, "categories"))
+        object.__setattr__(self, "tags", _check_str_tuple(self.tags, "tags"))
+        if self.language is not None and self.language not in LANGUAGES:
+            raise InvalidInputError(
+                f"language {self.language!r} is not one of {', '.join(LANGUAGES)}",
+                field="language",
+                value=self.language,
+            )
+        if not isinstance(self.attributes, Mapping):
+            raise InvalidInputError("attributes must be an object", field="attributes", value=self.attributes)
+        if not isinstance(self.available, bool):
+            raise InvalidInputError(
+                f"available must be true or false, got {self.available!r}", field="available", value=self.available
+            )
+        object.__setattr__(self, "created_at", parse_timestamp(self.created_at, "created_at"))
+
+    @property
+    def text(self) -> str:
+        """The text a language model reads for this item."""
+        return f"{self.title}. {self.description}".strip() if self.description else self.title
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Item:
+        """Build an item from a JSON-like mapping; unknown keys are an error."""
+        if isinstance(data, Item):
+            return data
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(f"an item must be an object, got {data!r}", field="item", value=data)
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown item field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0], value=None
+            )
+        if "item_id" not in data:
+            raise InvalidInputError("item_id is missing", field="item_id")
+        if "title" not in data:
+            raise InvalidInputError(f"item {data['item_id']!r} has no title", field="title")
+        kwargs = dict(data)
+        if kwargs.get("created_at") is None:
+            kwargs["created_at"] = time.time()
+        if kwargs.get("attributes") is None:
+            kwargs["attributes"] = {}
+        if kwargs.get("description") is None:
+            kwargs["description"] = ""
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "title": self.title,
+            "description": self.description,
+            "categories": list(self.categories),
+            "tags": list(self.tags),
+            "language": self.language,
+            "attributes": dict(self.attributes),
+            "available": self.available,
+            "created_at": self.created_at,
+        }
+
+
+def _default_event_id(user_id: str, type_: EventType, item_id: str | None, ts: float, value: Any, text: Any) -> str:
+    # A content hash, not a random id: a client that retries an event without an id
+    # must not store it twice.
+    raw = f"{user_id}\x1f{type_.value}\x1f{item_id}\x1f{ts!r}\x1f{value!r}\x1f{text}"
+    return "h-" + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One user action. ``search`` carries a query text and no item; ``review`` carries a text."""
+
+    event_id: str
+    user_id: str
+    type: EventType
+    item_id: str | None = None
+    value: float | None = None
+    text: str | None = None
+    timestamp: float = 0.0
+    session_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "user_id", _check_id(self.user_id, "user_id"))
+        type_ = parse_event_type(self.type)
+        object.__setattr__(self, "type", type_)
+        object.__setattr__(self, "event_id", _check_id(self.event_id, "event_id"))
+        if type_ is EventType.SEARCH:
+            if self.item_id is not None:
+                raise InvalidInputError("a search event has no item_id", field="item_id", value=self.item_id)
+        else:
+            object.__setattr__(self, "item_id", _check_id(self.item_id, "item_id"))
+        if self.text is not None:
+            _check_text(self.text, "text")
+        if type_ in (EventType.SEARCH, EventType.REVIEW) and not (self.text or "").strip():
+            raise InvalidInputError(f"a {type_.value} event needs a non-empty text", field="text", value=self.text)
+        if self.value is not None:
+            if isinstance(self.value, bool) or not isinstance(self.value, int | float) or not math.isfinite(self.value):
+                raise InvalidInputError(f"value must be a number, got {self.value!r}", field="value", value=self.value)
+            object.__setattr__(self, "value", float(self.value))
+        if type_ is EventType.RATE and self.value is None:
+            raise InvalidInputError("a rate event needs a value from 1 to 5", field="value", value=None)
+        if type_ in (EventType.RATE, EventType.REVIEW) and self.value is not None and not 1 <= self.value <= 5:
+            raise InvalidInputError(
+                f"rating {self.value:g} is out of range; expected 1 to 5", field="value", value=self.value
+            )
+        object.__setattr__(self, "timestamp", parse_timestamp(self.timestamp))
+        if self.session_id is not None:
+            object.__setattr__(self, "session_id", _check_id(self.session_id, "session_id"))
+
+    @classmethod
+    def trusted(
+        cls,
+        event_id: str,
+        user_id: str,
+        type: EventType,
+        item_id: str | None,
+        value: float | None,
+        text: str | None,
+        timestamp: float,
+        session_id: str | None,
+    ) -> Event:
+        """Rebuild an event that was validated before it was stored, without validating again."""
+        obj = object.__new__(cls)
+        for name, val in (
+            ("event_id", event_id), ("user_id", user_id), ("type", type), ("item_id", item_id),
+            ("value", value), ("text", text), ("timestamp", timestamp), ("session_id", session_id),
+        ):
+            object.__setattr__(obj, name, val)
+        return obj
+
+    @classmethod
+    def create(
+        cls,
+        user_id: str,
+        type: EventType | str,
+        item_id: str | None = None,
+        *,
+        value: float | None = None,
+        text: str | None = None,
+        timestamp: float | datetime | str | None = None,
+        session_id: str | None = None,
+        event_id: str | None = None,
+    ) -> Event:
+        """Build an event; the timestamp defaults to now, the id to a hash of the content."""
+        type_ = parse_event_type(type)
+        ts = time.time() if timestamp is None else parse_timestamp(timestamp)
+        if event_id is None:
+            event_id = _default_event_id(str(user_id), type_, item_id, ts, value, text)
+        return cls(event_id, user_id, type_, item_id, value, text, ts, session_id)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        """Build an event from a JSON-like mapping (``type`` by name); unknown keys are an error."""
+        if isinstance(data, Event):
+            return data
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(f"an event must be an object, got {data!r}", field="event", value=data)
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown event field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0], value=None
+            )
+        if "user_id" not in data:
+            raise InvalidInputError("user_id is missing", field="user_id")
+        if "type" not in data:
+            raise InvalidInputError("type is missing", field="type")
+        return cls.create(
+            data["user_id"],
+            data["type"],
+            data.get("item_id"),
+            value=data.get("value"),
+            text=data.get("text"),
+            timestamp=data.get("timestamp"),
+            session_id=data.get("session_id"),
+            event_id=data.get("event_id"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "type": self.type.value,
+            "item_id": self.item_id,
+            "value": self.value,
+            "text": self.text,
+            "timestamp": self.timestamp,
+            "session_id": self.session_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why an item was recommended: the recall that found it and the evidence.
+
+    ``kind`` is one of ``content``, ``als``, ``covisit``, ``trending``, ``fresh``, ``tag``;
+    ``evidence`` names the item id, query or tag the reason cites (None for "popular now").
+    """
+
+    kind: str
+    text: str
+    evidence: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "evidence": self.evidence}
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    item_id: str
+    score: float
+    reasons: tuple[Reason, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "score": self.score, "reasons": [r.to_dict() for r in self.reasons]}

@@ -1,0 +1,430 @@
+"""The Engine: the one object a program holds.
+
+>>> engine = Engine.open("memory://")                          # doctest: +SKIP
+>>> engine.ingest_items([{"item_id": "i1", "title": "Trail running shoes"}])  # doctest: +SKIP
+>>> engine.ingest_events([{"user_id": "u1", "type": "view", "item_id": "i1"}])  # doctest: +SKIP
+>>> engine.recommend("u1", k=5)                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverec.core.errors import InvalidInputError, NotFoundError
+from liverec.core.settings import Settings
+from liverec.core.types import Event, EventType, Item, Reason, Recommendation
+from liverec.models.base import TrainingData
+from liverec.models.content import ContentModel
+from liverec.ranking.catalog import ItemTable
+from liverec.ranking.explain import shorten
+from liverec.ranking.filters import Filters
+from liverec.ranking.ranker import Ranker
+from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapshot, write_snapshot
+from liverec.realtime.state import EventSignal, StateUpdater, UserState
+from liverec.realtime.store import MemoryStateStore, StateStore
+from liverec.storage import open_store
+from liverec.storage.base import Store
+from liverec.text import CachedEncoder, ReviewPolarity, detect_language, extract_keywords, get_encoder
+from liverec.training import ModelParams, Progress, TrainReport, train
+
+DEFAULT_STORE_URL = "sqlite:///liverec.db"
+DEFAULT_DIVERSITY = 0.2
+MAX_K = 1000
+ITEM_KEYWORDS = 6
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """How many of the given events were new; the rest were retries of stored ones."""
+
+    received: int
+    stored: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.stored
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """What ``forget_user`` erased."""
+
+    user_id: str
+    events_removed: int
+    state_removed: bool
+
+
+def _unit_rows(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return (m / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class Engine:
+    """Ingests items and events, keeps every user's state live, trains, and recommends."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        *,
+        state_store: StateStore | None = None,
+        params: ModelParams | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+        self.params = params or ModelParams()
+        self.states = state_store or MemoryStateStore()
+        self.updater = StateUpdater(self.settings)
+        self.encoder = CachedEncoder(
+            get_encoder(self.settings.encoder, threads=self.settings.encoder_threads), store.vectors
+        )
+        self.polarity = ReviewPolarity(self.encoder)
+        self.model_dir = self._model_dir()
+        self.items = ItemTable()
+        self.content = ContentModel()
+        self._write_lock = threading.RLock()
+        self._load_catalog()
+        snapshot = load_snapshot(self.model_dir) if current_version(self.model_dir) else None
+        self.ranker = self._make_ranker(snapshot)
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_STORE_URL, **settings: Any) -> Engine:
+        """Open (or create) the store at ``url`` with ``settings`` (see :class:`Settings`)."""
+        return cls(open_store(url), Settings.from_mapping(settings))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _model_dir(self) -> Path:
+        if self.settings.model_dir is not None:
+            return Path(self.settings.model_dir)
+        if self.store.root is None:  # memory:// — snapshots live as long as the process
+            return Path(tempfile.mkdtemp(prefix="liverec-models-"))
+        name = self.store.url.rsplit("/", 1)[-1] or "liverec"
+        return self.store.root / f"{name}.models"
+
+    def _load_catalog(self) -> None:
+        items = list(self.store.catalog.all())
+        vectors = self._item_vectors(items)
+        self.content.fit(TrainingData.from_events([], [i.item_id for i in items], vectors, self.settings.event_weights))
+        self.items.upsert(items, {i.item_id: self._interest_tags(i) for i in items})
+
+    def _make_ranker(self, snapshot: ModelSnapshot | None) -> Ranker:
+        return Ranker(self.items, self.content, snapshot, self._query_vector, self.settings.short_term_half_life)
+
+    @property
+    def snapshot(self) -> ModelSnapshot | None:
+        return self.ranker.snapshot
+
+    # ------------------------------------------------------------------ items
+
+    def ingest_items(self, items: Iterable[Item | Mapping[str, Any]]) -> int:
+        """Validate, enrich (language, keyword tags), encode and store items; live at once.
+
+        All items are validated before any is stored: one bad item stores nothing.
+        """
+        parsed = [Item.from_dict(i) for i in items]
+        ids = [i.item_id for i in parsed]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise InvalidInputError(f"item {dup!r} appears twice in one batch", field="item_id", value=dup)
+        enriched = [self._enrich(i) for i in parsed]
+        with self._write_lock:
+            for start in range(0, len(enriched), CHUNK):
+                chunk = enriched[start : start + CHUNK]
+                vectors = self._item_vectors(chunk)
+                self.store.catalog.upsert(chunk)
+                self.content.add_items([i.item_id for i in chunk], vectors)
+                self.items.upsert(chunk, {i.item_id: self._interest_tags(i) for i in chunk})
+            self.ranker.items_changed()
+        return len(enriched)
+
+    def delete_item(self, item_id: str) -> bool:
+        with self._write_lock:
+            existed = self.store.catalog.delete(item_id)
+            self.content.remove_items([item_id])
+            self.items.remove(item_id)
+            self.ranker.items_changed()
+        return existed
+
+    def _enrich(self, item: Item) -> Item:
+        """Fill in the language and add extracted keywords to the item's tags."""
+        language = item.language or detect_language(item.text)
+        keywords = extract_keywords(item.text, language, k=ITEM_KEYWORDS)
+        tags = tuple(dict.fromkeys([*item.tags, *keywords]))
+        return Item(
+            item.item_id, item.title, item.description, item.categories, tags, language,
+            item.attributes, item.available, item.created_at,
+        )
+
+    @staticmethod
+    def _interest_tags(item: Item) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*item.categories, *item.tags]))
+
+    def _item_vectors(self, items: Sequence[Item]) -> np.ndarray:
+        return self.encoder.encode([i.text for i in items], kind="passage")
+
+    def _query_vector(self, text: str) -> np.ndarray:
+        return self.encoder.encode([text], kind="query")[0]
+
+    # ------------------------------------------------------------------ events
+
+    def ingest_events(self, events: Iterable[Event | Mapping[str, Any]]) -> IngestResult:
+        """Validate, durably store and apply events to their users' states, in that order.
+
+        Every event is validated (type, fields, known item) before any is stored. Events
+        whose ``event_id`` is already stored are skipped, so a retried batch changes nothing.
+        When this returns, the next ``recommend`` for each user reflects the events.
+        """
+        parsed = [Event.from_dict(e) for e in events]
+        for e in parsed:
+            if e.item_id is not None and e.item_id not in self.items:
+                raise InvalidInputError(
+                    f"event {e.event_id!r} refers to unknown item {e.item_id!r}", field="item_id", value=e.item_id
+                )
+        if not parsed:
+            return IngestResult(0, 0)
+        with self._write_lock:
+            known = self.store.events.existing([e.event_id for e in parsed])
+            fresh_ids: set[str] = set()
+            new: list[Event] = []
+            for e in parsed:
+                if e.event_id not in known and e.event_id not in fresh_ids:
+                    fresh_ids.add(e.event_id)
+                    new.append(e)
+            if not new:
+                return IngestResult(len(parsed), 0)
+            signals = self._signals(new)
+            stored = self.store.events.append(new)
+            new.sort(key=lambda e: e.timestamp)
+            rebuilt: set[str] = set()
+            for e in new:
+                self._update_trending(e)
+                if e.user_id in rebuilt:
+                    continue
+                state = self.states.get(e.user_id)
+                if state is None:
+                    # Rebuilt from the log, which already holds this event and the rest of the batch.
+                    self._state(e.user_id)
+                    rebuilt.add(e.user_id)
+                else:
+                    self.updater.apply(state, e, signals[e.event_id])
+        return IngestResult(len(parsed), stored)
+
+    def _update_trending(self, event: Event) -> None:
+        snapshot = self.ranker.snapshot
+        w = self.settings.event_weights[event.type]
+        if snapshot is not None and event.item_id is not None and w > 0:
+            snapshot.trending.update(event.item_id, w, event.timestamp)
+
+    def _signals(self, events: Sequence[Event]) -> dict[str, EventSignal]:
+        """Per event id, the vector, polarity and tags that ``apply`` folds in (texts encoded in one batch)."""
+        queries = [e.text or "" for e in events if e.type is EventType.SEARCH]
+        reviews = [e for e in events if e.type is EventType.REVIEW]
+        qvecs = dict(zip(queries, self.encoder.encode(queries, kind="query"), strict=True)) if queries else {}
+        rtexts = [e.text or "" for e in reviews]
+        rvecs = self.encoder.encode(rtexts, kind="passage") if reviews else np.zeros((0, 1), np.float32)
+        polarities = self.polarity.polarities(rtexts, [e.value for e in reviews]) if reviews else []
+        review_info = {e.event_id: (rvecs[n], float(polarities[n])) for n, e in enumerate(reviews)}
+        out: dict[str, EventSignal] = {}
+        for e in events:
+            if e.type is EventType.SEARCH:
+                text = e.text or ""
+                out[e.event_id] = EventSignal(qvecs[text], 1.0, tuple(extract_keywords(text, k=3)))
+                continue
+            item_vec = self.content.vector(e.item_id or "")
+            tags = self.items.tags(e.item_id or "")
+            if e.type is EventType.REVIEW:
+                text_vec, pol = review_info[e.event_id]
+                # A review speaks about the item and, in its own words, about what mattered.
+                blend = text_vec if item_vec is None else _unit_rows((item_vec + text_vec)[None, :])[0]
+                out[e.event_id] = EventSignal(blend, pol, tags)
+            elif e.type is EventType.RATE:
+                out[e.event_id] = EventSignal(item_vec, ((e.value or 3.0) - 3.0) / 2.0, tags)
+            else:
+                out[e.event_id] = EventSignal(item_vec, 1.0, tags)
+        return out
+
+    def _build_state(self, user_id: str, events: Sequence[Event]) -> UserState:
+        state = UserState.empty(user_id, self.settings.recent_length)
+        signals = self._signals(events)
+        for e in sorted(events, key=lambda e: e.timestamp):
+            self.updater.apply(state, e, signals[e.event_id])
+        return state
+
+    def _state(self, user_id: str) -> UserState | None:
+        """The user's live state, rebuilt from the event log when this process has none."""
+        state = self.states.get(user_id)
+        if state is not None:
+            return state
+        with self._write_lock:
+            state = self.states.get(user_id)
+            if state is None:
+                events = self.store.events.by_user(user_id)
+                if not events:
+                    return None
+                state = self._build_state(user_id, events)
+                self.states.put(state)
+        return state
+
+    def state(self, user_id: str) -> UserState:
+        """The user's state; raises NotFoundError for a user with no events."""
+        state = self._state(user_id)
+        if state is None:
+            raise NotFoundError(f"user {user_id!r} has no events", kind="user", key=user_id)
+        return state
+
+    # ------------------------------------------------------------------ training
+
+    def train(self, progress: Progress | None = None) -> TrainReport:
+        """Fit every model on the whole event log, tune fusion, write and swap in a snapshot."""
+        t0 = time.perf_counter()
+        events = list(self.store.events.all())
+        if not events:
+            raise InvalidInputError("there are no events to train on; ingest events first", field="events")
+        item_ids = self.items.ids()
+        vectors = self.content.vectors_of(item_ids)
+        reviews = [e for e in events if e.type is EventType.REVIEW]
+        polarity: dict[str, float] = {}
+        if reviews:
+            pols = self.polarity.polarities([e.text or "" for e in reviews], [e.value for e in reviews])
+            polarity = {e.event_id: float(p) for e, p in zip(reviews, pols, strict=True)}
+        polarity.update({e.event_id: ((e.value or 3.0) - 3.0) / 2.0 for e in events if e.type is EventType.RATE})
+
+        def candidates(snapshot: ModelSnapshot, state: UserState) -> Mapping[str, Mapping[str, float]]:
+            return self._make_ranker(snapshot).candidates(state, Filters())
+
+        snapshot, report = train(
+            events, item_ids, vectors, self.settings.event_weights, polarity, self.params,
+            self._build_state, candidates, progress,
+        )
+        report.seconds["total"] = time.perf_counter() - t0
+        manifest = {"report": report.to_dict(), "encoder": self.encoder.name, "params": vars(self.params)}
+        snapshot = write_snapshot(self.model_dir, snapshot, manifest)
+        report.version = snapshot.version
+        with self._write_lock:
+            self.ranker = self._make_ranker(snapshot)  # atomic swap: one reference assignment
+        return report
+
+    # ------------------------------------------------------------------ serving
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        filters: Filters | Mapping[str, Any] | None = None,
+        diversity: float | None = None,
+        now: float | None = None,
+    ) -> list[Recommendation]:
+        """The ``k`` best items for the user now, each with the reasons that put it there.
+
+        A user with no events gets what is popular now (and, before any training, nothing
+        but fresh items is known, so the list may be empty).
+        """
+        _check_id(user_id, "user_id")
+        k = _check_k(k)
+        diversity = DEFAULT_DIVERSITY if diversity is None else diversity
+        if isinstance(diversity, bool) or not isinstance(diversity, int | float) or not 0.0 <= diversity <= 1.0:
+            raise InvalidInputError(f"diversity {diversity!r} must be between 0 and 1", field="diversity",
+                                    value=diversity)
+        state = self._state(user_id)
+        return self.ranker.recommend(state, k, Filters.coerce(filters), float(diversity), now or time.time())
+
+    def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
+        """Items like ``item_id``: its text neighbours, fused with what people viewed alongside it."""
+        k = _check_k(k)
+        item = self.items.get(item_id)
+        pool = 3 * k + 10
+        scores: dict[str, dict[str, float]] = {}
+        for other, s in self.content.similar_items(item_id, pool):
+            scores.setdefault(other, {})["content"] = s
+        snapshot = self.ranker.snapshot
+        if snapshot is not None:
+            for other, s in snapshot.covisit.similar_items(item_id, pool):
+                scores.setdefault(other, {})["covisit"] = s
+        ranked = sorted(scores, key=lambda i: -sum(scores[i].values()))
+        title = shorten(item.title)
+        out = []
+        for other in ranked:
+            found = self.items.find(other)
+            if found is None or not found.available:
+                continue
+            reasons = []
+            if "content" in scores[other]:
+                reasons.append(Reason("content", f"described like '{title}'", item_id))
+            if "covisit" in scores[other]:
+                reasons.append(Reason("covisit", f"people who viewed '{title}' also viewed this", item_id))
+            out.append(Recommendation(other, round(sum(scores[other].values()), 6), tuple(reasons)))
+            if len(out) == k:
+                break
+        return out
+
+    def search(self, query: str, k: int = 10, user_id: str | None = None) -> list[Recommendation]:
+        """Semantic, cross-lingual search over item texts.
+
+        With a ``user_id`` the query is also recorded as that user's ``search`` event (it
+        moves their interest at once) and results are gently re-ranked toward their interest.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("query must be a non-empty text", field="q", value=query)
+        k = _check_k(k)
+        state = None
+        if user_id is not None:
+            _check_id(user_id, "user_id")
+            self.ingest_events([Event.create(user_id, EventType.SEARCH, text=query)])
+            state = self._state(user_id)
+        qvec = self._query_vector(query)
+        hits = self.content.search(qvec, 3 * k + 10)
+        ranked = [(i, s) for i, s in hits if (it := self.items.find(i)) is not None and it.available]
+        if state is not None and state.short_vec is not None:
+            interest = state.short_vec / max(float(np.linalg.norm(state.short_vec)), 1e-12)
+            vecs = self.content.vectors_of([i for i, _ in ranked])
+            # The query decides; the interest only breaks near-ties (a 10% nudge at most).
+            ranked = [(i, s + 0.1 * float(v @ interest)) for (i, s), v in zip(ranked, vecs, strict=True)]
+            ranked.sort(key=lambda x: -x[1])
+        reason = Reason("search", f"matches '{shorten(query)}'", query)
+        return [Recommendation(i, round(s, 6), (reason,)) for i, s in ranked[:k]]
+
+    def interests(self, user_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """The user's strongest interest tags with their decayed weights, strongest first."""
+        k = _check_k(k)
+        state = self.state(user_id)
+        return [(t, round(w, 4)) for t, w in state.top_tags(k)]
+
+    def forget_user(self, user_id: str) -> ForgetResult:
+        """Erase the user's events and state (future training never sees them again)."""
+        _check_id(user_id, "user_id")
+        with self._write_lock:
+            removed = self.store.events.delete_user(user_id)
+            had_state = self.states.delete(user_id)
+            self.ranker.forget(user_id)
+        return ForgetResult(user_id, removed, had_state)
+
+
+def _check_id(value: Any, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} is missing", field=name, value=value)
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidInputError(f"k {k!r} must be an integer from 1 to {MAX_K}", field="k", value=k)
+    return k
+

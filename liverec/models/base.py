@@ -1,0 +1,130 @@
+"""The contract every model keeps, and the training data they all learn from.
+
+Models follow scikit-learn's rule: ``__init__`` stores hyperparameters, ``fit`` learns and
+returns ``self``, learned attributes end in ``_``. Each model answers
+
+* ``recommend(history, k, exclude)`` — items for a user given their weighted history, and
+* ``similar_items(item_id, k)`` — items like one item (where the model has a notion of it),
+
+saves itself to a directory and loads from one. ``liverec.testing.model_contract`` runs one
+suite against every model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+from liverec.core.types import Event, EventType
+
+ScoredItems = list[tuple[str, float]]
+
+
+@dataclass
+class TrainingData:
+    """Interactions as index arrays in time order, plus the catalog's ids and text vectors.
+
+    ``user_items`` sums the positive event weights per (user, item); negative events
+    (dismissals, negative reviews) and searches are left out of it but kept in the arrays.
+    """
+
+    item_ids: list[str]
+    user_ids: list[str]
+    user_items: sp.csr_matrix  # [n_users, n_items], float32, positive weights only
+    event_user: np.ndarray  # int32 [n_events]
+    event_item: np.ndarray  # int32 [n_events], -1 for events without an item (search)
+    event_weight: np.ndarray  # float32 [n_events], signed
+    event_time: np.ndarray  # float64 [n_events], seconds
+    item_vectors: np.ndarray  # float32 [n_items, d], L2-normalised
+    now: float
+
+    def __post_init__(self) -> None:
+        self.item_index = {item_id: i for i, item_id in enumerate(self.item_ids)}
+        self.user_index = {user_id: u for u, user_id in enumerate(self.user_ids)}
+
+    @classmethod
+    def from_events(
+        cls,
+        events: Iterable[Event],
+        item_ids: Sequence[str],
+        item_vectors: np.ndarray,
+        weights: Mapping[EventType, float],
+        *,
+        now: float | None = None,
+        polarity: Mapping[str, float] | None = None,
+    ) -> TrainingData:
+        """Index ``events`` (time-ordered) against the catalog; events on unknown items are dropped.
+
+        ``polarity`` maps a review/rate event id to a sign-and-scale factor in [-1, 1]
+        (see ``liverec.text.sentiment``); events not in it count with factor 1.
+        """
+        item_index = {item_id: i for i, item_id in enumerate(item_ids)}
+        user_index: dict[str, int] = {}
+        users, items, wts, times = [], [], [], []
+        for event in events:
+            if event.item_id is not None and event.item_id not in item_index:
+                continue
+            u = user_index.setdefault(event.user_id, len(user_index))
+            users.append(u)
+            items.append(-1 if event.item_id is None else item_index[event.item_id])
+            w = weights[event.type]
+            if polarity is not None:
+                w *= polarity.get(event.event_id, 1.0)
+            wts.append(w)
+            times.append(event.timestamp)
+        event_user = np.asarray(users, dtype=np.int32)
+        event_item = np.asarray(items, dtype=np.int32)
+        event_weight = np.asarray(wts, dtype=np.float32)
+        event_time = np.asarray(times, dtype=np.float64)
+        keep = (event_item >= 0) & (event_weight > 0)
+        user_items = sp.csr_matrix(
+            (event_weight[keep], (event_user[keep], event_item[keep])),
+            shape=(len(user_index), len(item_ids)),
+            dtype=np.float32,
+        )
+        user_items.sum_duplicates()
+        return cls(
+            item_ids=list(item_ids),
+            user_ids=list(user_index),
+            user_items=user_items,
+            event_user=event_user,
+            event_item=event_item,
+            event_weight=event_weight,
+            event_time=event_time,
+            item_vectors=np.asarray(item_vectors, dtype=np.float32),
+            now=float(event_time.max()) if now is None and len(event_time) else float(now or 0.0),
+        )
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What every model in ``liverec.models`` provides."""
+
+    name: ClassVar[str]
+
+    def fit(self, data: TrainingData) -> Self: ...
+
+    def recommend(
+        self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()
+    ) -> ScoredItems:
+        """Top ``k`` (item_id, score) for a user whose history is (item_id, weight) pairs, oldest first.
+
+        Items in ``exclude`` are never returned. Unknown item ids in ``history`` are ignored.
+        """
+        ...
+
+    def similar_items(self, item_id: str, k: int = 10) -> ScoredItems:
+        """Top ``k`` items like ``item_id`` (never the item itself); [] for an unknown item."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Write the fitted model into the directory ``path`` (created if missing)."""
+        ...
+
+    @classmethod
+    def load(cls, path: Path) -> Self: ...

@@ -1,0 +1,247 @@
+"""Content recall: nearest item text vectors in a faiss index that takes live updates."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import faiss
+import numpy as np
+
+from liverec.core.errors import InvalidInputError
+from liverec.models._common import (
+    aggregate_history,
+    check_k,
+    read_ids,
+    read_params,
+    require_fitted,
+    write_ids,
+    write_params,
+)
+from liverec.models.base import ScoredItems, TrainingData
+
+INDEX_KINDS = ("flat", "hnsw")
+
+
+class ContentModel:
+    """Items whose text vectors are nearest (inner product = cosine) to a query vector.
+
+    The catalog changes without retraining: :meth:`add_items` upserts, :meth:`remove_items`
+    deletes, and the next query sees it. Each item has an integer key in a
+    ``faiss.IndexIDMap2``. ``"flat"`` (exact) replaces a vector by ``remove_ids`` + add under
+    the same key. ``"hnsw"`` cannot remove, so an upserted or removed item's old key becomes a
+    tombstone that searches over-fetch past and drop; refit now and then to reclaim them.
+
+    Vectors are L2-normalised on the way in, so scores are cosines. faiss's OpenMP thread
+    count is left alone: a single query runs single-threaded in faiss 1.15 either way (measured:
+    same 0.22 ms flat / 0.04 ms HNSW per query on 2,400 × 512 with 1 or 2 threads), and it
+    is a process-wide setting this class has no business changing.
+
+    Parameters
+    ----------
+    index
+        ``"flat"`` (exact, O(n·d) per query — fine to ~100k items) or ``"hnsw"`` (approximate, sub-linear).
+    hnsw_m
+        HNSW graph degree.
+    hnsw_ef_search
+        HNSW candidate list size per query (raised to the number of results a query fetches).
+    """
+
+    name: ClassVar[str] = "content"
+
+    def __init__(self, index: str = "flat", hnsw_m: int = 32, hnsw_ef_search: int = 128) -> None:
+        self.index = index
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_search = hnsw_ef_search
+
+    # -- building -------------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        if self.index not in INDEX_KINDS:
+            raise InvalidInputError(
+                f"index {self.index!r} is not one of {', '.join(INDEX_KINDS)}", field="index", value=self.index
+            )
+        for field in ("hnsw_m", "hnsw_ef_search"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise InvalidInputError(f"{field} must be an integer >= 2, got {value!r}", field=field, value=value)
+
+    def _new_index(self, dim: int) -> Any:
+        if self.index == "flat":
+            return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        return faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT))
+
+    def _unit_rows(self, item_ids: Sequence[str], vectors: np.ndarray, dim: int | None) -> np.ndarray:
+        vecs = np.asarray(vectors, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[0] != len(item_ids) or (dim is not None and vecs.shape[1] != dim):
+            expected = f"({len(item_ids)}, {dim if dim is not None else 'd'})"
+            raise InvalidInputError(
+                f"vectors have shape {vecs.shape}, expected {expected}", field="vectors", value=vecs.shape
+            )
+        if len(set(item_ids)) != len(item_ids):
+            raise InvalidInputError("item ids are not unique", field="item_ids")
+        norms = np.linalg.norm(vecs, axis=1)
+        bad = ~np.isfinite(norms) | (norms == 0)
+        if bad.any():
+            first = item_ids[int(np.flatnonzero(bad)[0])]
+            raise InvalidInputError(f"item {first!r} has a zero or non-finite vector", field="vectors", value=first)
+        return np.ascontiguousarray(vecs / norms[:, None], dtype=np.float32)
+
+    def fit(self, data: TrainingData) -> Self:
+        """Index ``data.item_vectors`` under ``data.item_ids``; events are not used."""
+        self._validate()
+        vectors = self._unit_rows(data.item_ids, data.item_vectors, None)
+        index = self._new_index(vectors.shape[1])
+        index.add_with_ids(vectors, np.arange(len(data.item_ids), dtype=np.int64))
+        self._set_state(index, list(data.item_ids))
+        return self
+
+    def _set_state(self, index: Any, ids_by_key: list[str | None]) -> None:
+        self.index_: Any = index
+        self.dim_: int = int(index.d)
+        # key -> item id; None marks a removed key (an HNSW tombstone, or a key freed in a flat index)
+        self.ids_by_key_: list[str | None] = ids_by_key
+        self.key_of_: dict[str, int] = {x: key for key, x in enumerate(ids_by_key) if x is not None}
+        self.tombstones_: int = sum(x is None for x in ids_by_key) if self.index == "hnsw" else 0
+
+    # -- live updates ---------------------------------------------------------------------
+
+    def _drop_keys(self, keys: list[int]) -> None:
+        if not keys:
+            return
+        if self.index == "flat":
+            self.index_.remove_ids(np.asarray(keys, dtype=np.int64))
+        else:
+            self.tombstones_ += len(keys)
+
+    def add_items(self, item_ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Insert or replace items; they are searchable as soon as this returns."""
+        require_fitted(self, "index_")
+        item_ids = list(item_ids)
+        if not item_ids:
+            return
+        vecs = self._unit_rows(item_ids, vectors, self.dim_)
+        existing = [self.key_of_[x] for x in item_ids if x in self.key_of_]
+        self._drop_keys(existing)
+        keys = []
+        for item_id in item_ids:
+            key = self.key_of_.get(item_id)
+            if key is None or self.index == "hnsw":
+                if key is not None:
+                    self.ids_by_key_[key] = None
+                key = len(self.ids_by_key_)
+                self.ids_by_key_.append(item_id)
+                self.key_of_[item_id] = key
+            keys.append(key)
+        self.index_.add_with_ids(vecs, np.asarray(keys, dtype=np.int64))
+
+    def remove_items(self, item_ids: Collection[str]) -> int:
+        """Remove items from search; unknown ids are skipped. Returns how many were removed."""
+        require_fitted(self, "index_")
+        keys = [self.key_of_.pop(x) for x in set(item_ids) if x in self.key_of_]
+        for key in keys:
+            self.ids_by_key_[key] = None
+        self._drop_keys(keys)
+        return len(keys)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in getattr(self, "key_of_", {})
+
+    def vector(self, item_id: str) -> np.ndarray | None:
+        """The item's (unit) vector, or None if it is not in the index."""
+        require_fitted(self, "index_")
+        key = self.key_of_.get(item_id)
+        return None if key is None else np.asarray(self.index_.reconstruct(key))
+
+    def vectors_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """float32 ``[len(item_ids), d]``; a row of zeros for an item not in the index."""
+        require_fitted(self, "index_")
+        out = np.zeros((len(item_ids), self.dim_), dtype=np.float32)
+        rows = [(j, self.key_of_[x]) for j, x in enumerate(item_ids) if x in self.key_of_]
+        if rows:
+            where, keys = (np.asarray(v, dtype=np.int64) for v in zip(*rows, strict=True))
+            out[where] = self.index_.reconstruct_batch(keys)
+        return out
+
+    # -- queries --------------------------------------------------------------------------
+
+    def search(self, vector: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> ScoredItems:
+        """Top ``k`` items by cosine to ``vector``, skipping ``exclude``; [] for a zero vector."""
+        require_fitted(self, "index_")
+        check_k(k)
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape != (self.dim_,) or not np.isfinite(query).all():
+            raise InvalidInputError(
+                f"query vector must be {self.dim_} finite numbers, got shape {query.shape}",
+                field="vector",
+                value=query.shape,
+            )
+        norm = float(np.linalg.norm(query))
+        if k == 0 or norm == 0:
+            return []
+        banned = {self.key_of_[x] for x in exclude if x in self.key_of_}
+        fetch = min(int(self.index_.ntotal), k + len(banned) + self.tombstones_)
+        if fetch <= 0:
+            return []
+        params = None
+        if self.index == "hnsw":
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
+            params.efSearch = max(self.hnsw_ef_search, fetch)
+        scores, keys = self.index_.search((query / norm)[None, :], fetch, params=params)
+        out: ScoredItems = []
+        for key, score in zip(keys[0].tolist(), scores[0].tolist(), strict=True):
+            if key < 0 or key in banned:
+                continue
+            item_id = self.ids_by_key_[key]
+            if item_id is None:
+                continue
+            out.append((item_id, score))
+            if len(out) == k:
+                break
+        return out
+
+    def history_vector(self, history: Sequence[tuple[str, float]]) -> np.ndarray | None:
+        """Weighted (signed) mean of the history items' vectors; None if no history item is indexed."""
+        require_fitted(self, "index_")
+        keys, weights = aggregate_history(history, self.key_of_)
+        total = float(np.abs(weights).sum())
+        if total == 0:
+            return None
+        vecs = self.index_.reconstruct_batch(keys)
+        return np.asarray((weights / total) @ vecs, dtype=np.float32)
+
+    def recommend(
+        self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()
+    ) -> ScoredItems:
+        """Search with :meth:`history_vector`; history items are never returned."""
+        require_fitted(self, "index_")
+        check_k(k)
+        query = self.history_vector(history)
+        if query is None:
+            return []
+        banned = set(exclude)
+        banned.update(item_id for item_id, _ in history)
+        return self.search(query, k, banned)
+
+    def similar_items(self, item_id: str, k: int = 10) -> ScoredItems:
+        vec = self.vector(item_id)
+        check_k(k)
+        return [] if vec is None else self.search(vec, k, {item_id})
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        require_fitted(self, "index_")
+        path = Path(path)
+        write_params(self, path)
+        write_ids(path / "ids_by_key.json", self.ids_by_key_)
+        faiss.write_index(self.index_, str(path / "index.faiss"))
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        path = Path(path)
+        model = cls(**read_params(cls, path))
+        index = faiss.read_index(str(path / "index.faiss"))
+        model._set_state(index, [None if x is None else str(x) for x in read_ids(path / "ids_by_key.json")])
+        return model

@@ -1,0 +1,195 @@
+"""Trending: time-decayed popularity that stays live between trainings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import ClassVar, Self
+
+import numpy as np
+
+from liverec.core.errors import InvalidInputError
+from liverec.models._common import (
+    check_k,
+    exclusion_set,
+    indices_of,
+    read_ids,
+    read_params,
+    require_fitted,
+    top_k,
+    write_ids,
+    write_params,
+)
+from liverec.models.base import ScoredItems, TrainingData
+
+# Past this many half-lives between the reference time and an event, the stored sums are
+# rescaled to a new reference time; 2**60 is far from float64 overflow yet keeps rescaling rare.
+_MAX_EXPONENT = 60.0
+
+
+class TrendingPopularity:
+    """Items ranked by exponentially time-decayed interaction weight.
+
+    ``score(i, T) = Σ w · 2^(−(T − t) / half_life)`` over the positive-weight events on ``i``
+    (dismissals and searches do not make an item trend). Scores are kept relative to a
+    reference time ``t_ref``: ``s_ref[i] = Σ w · 2^((t − t_ref) / half_life)``, so adding an event
+    is one multiply-add (:meth:`update`) and reading at time ``T`` multiplies by
+    ``2^(−(T − t_ref) / half_life)``, which is the same for every item and so never changes the
+    ranking.
+
+    Parameters
+    ----------
+    half_life
+        Seconds after which an event counts half as much.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> data = TrainingData(["a", "b"], ["u"], sp.csr_matrix((1, 2), dtype=np.float32),
+    ...     np.array([0, 0], np.int32), np.array([0, 1], np.int32), np.array([4.0, 1.0], np.float32),
+    ...     np.array([0.0, 10.0]), np.zeros((2, 1), np.float32), now=10.0)
+    >>> model = TrendingPopularity(half_life=5.0).fit(data)
+    >>> model.recommend([], k=2)
+    [('a', 1.0), ('b', 1.0)]
+    >>> model.update("b", 1.0, timestamp=10.0)
+    >>> model.recommend([], k=1)
+    [('b', 2.0)]
+    """
+
+    name: ClassVar[str] = "trending"
+
+    def __init__(self, half_life: float = 3 * 86400.0) -> None:
+        self.half_life = half_life
+
+    # -- training -------------------------------------------------------------------------
+
+    def fit(self, data: TrainingData) -> Self:
+        """Sum the decayed positive event weights per item, with ``data.now`` as reference time."""
+        if not (isinstance(self.half_life, int | float) and math.isfinite(self.half_life) and self.half_life > 0):
+            raise InvalidInputError(
+                f"half_life must be a positive number of seconds, got {self.half_life!r}",
+                field="half_life",
+                value=self.half_life,
+            )
+        n_items = len(data.item_ids)
+        keep = (data.event_item >= 0) & (data.event_weight > 0)
+        exponent = (data.event_time[keep] - data.now) / self.half_life
+        sums = np.bincount(
+            data.event_item[keep],
+            weights=data.event_weight[keep].astype(np.float64) * np.exp2(exponent),
+            minlength=n_items,
+        )
+        self._set_state(list(data.item_ids), sums, t_ref=float(data.now), now=float(data.now))
+        return self
+
+    def _set_state(self, item_ids: list[str], sums: np.ndarray, *, t_ref: float, now: float) -> None:
+        self.item_ids_: list[str] = item_ids
+        self.item_index_: dict[str, int] = {item_id: i for i, item_id in enumerate(item_ids)}
+        # capacity-doubling buffer so appending an unseen item is amortised O(1)
+        self._sums = np.zeros(max(8, 2 * len(item_ids)), dtype=np.float64)
+        self._sums[: len(item_ids)] = sums
+        self.t_ref_: float = t_ref
+        self.now_: float = now
+
+    @property
+    def reference_sums_(self) -> np.ndarray:
+        """``s_ref`` per item (a view; read-only by convention)."""
+        require_fitted(self, "item_ids_")
+        return self._sums[: len(self.item_ids_)]
+
+    # -- real time ------------------------------------------------------------------------
+
+    def update(self, item_id: str, weight: float, timestamp: float) -> None:
+        """Add one event in O(1) (amortised): trending stays live between trainings.
+
+        Non-positive weights are ignored, as in :meth:`fit`. An item the model has not seen
+        is appended. ``now_`` advances to ``timestamp`` if it is later.
+        """
+        require_fitted(self, "item_ids_")
+        if not math.isfinite(weight) or not math.isfinite(timestamp):
+            raise InvalidInputError(
+                f"weight and timestamp must be finite, got {weight!r} and {timestamp!r}", field="weight", value=weight
+            )
+        if weight <= 0:
+            return
+        exponent = (timestamp - self.t_ref_) / self.half_life
+        if exponent > _MAX_EXPONENT:
+            self._rebase(timestamp)
+            exponent = 0.0
+        i = self.item_index_.get(item_id)
+        if i is None:
+            i = len(self.item_ids_)
+            if i == self._sums.size:
+                self._sums = np.concatenate([self._sums, np.zeros(self._sums.size, dtype=np.float64)])
+            self.item_ids_.append(item_id)
+            self.item_index_[item_id] = i
+        self._sums[i] += weight * math.exp2(exponent)
+        self.now_ = max(self.now_, timestamp)
+
+    def _rebase(self, t_ref: float) -> None:
+        # O(n) but happens once per _MAX_EXPONENT half-lives
+        self._sums *= math.exp2(-(t_ref - self.t_ref_) / self.half_life)
+        self.t_ref_ = t_ref
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _decay(self, at: float | None) -> float:
+        return math.exp2(-((self.now_ if at is None else at) - self.t_ref_) / self.half_life)
+
+    def score_of(self, item_ids: Sequence[str], at: float | None = None) -> np.ndarray:
+        """Decayed scores of ``item_ids`` at time ``at`` (default ``now_``); 0 for unknown items."""
+        require_fitted(self, "item_ids_")
+        out = np.zeros(len(item_ids), dtype=np.float64)
+        found = [(j, self.item_index_[x]) for j, x in enumerate(item_ids) if x in self.item_index_]
+        if found:
+            rows, cols = (np.asarray(v, dtype=np.int64) for v in zip(*found, strict=True))
+            out[rows] = self._sums[cols] * self._decay(at)
+        return out
+
+    def scores(self, at: float | None = None) -> dict[str, float]:
+        """All items' decayed scores at time ``at`` (default ``now_``); O(n_items), for features."""
+        values = self.reference_sums_ * self._decay(at)
+        return dict(zip(self.item_ids_, values.tolist(), strict=True))
+
+    def recommend(
+        self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()
+    ) -> ScoredItems:
+        """The ``k`` most trending items with a positive score; ``history`` is ignored, ``exclude`` is not."""
+        require_fitted(self, "item_ids_")
+        check_k(k)
+        values = self.reference_sums_ * self._decay(None)
+        candidates = values.copy()
+        candidates[candidates <= 0] = -np.inf
+        candidates[indices_of(self.item_index_, exclusion_set(exclude))] = -np.inf
+        order = top_k(candidates, k)
+        return [(self.item_ids_[i], float(values[i])) for i in order]
+
+    def similar_items(self, item_id: str, k: int = 10) -> ScoredItems:
+        """Always ``[]``: popularity has no notion of one item being like another."""
+        require_fitted(self, "item_ids_")
+        check_k(k)
+        return []
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        require_fitted(self, "item_ids_")
+        path = Path(path)
+        write_params(self, path)
+        write_ids(path / "item_ids.json", self.item_ids_)
+        np.savez(
+            path / "state.npz",
+            reference_sums=self.reference_sums_,
+            times=np.array([self.t_ref_, self.now_], dtype=np.float64),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        path = Path(path)
+        model = cls(**read_params(cls, path))
+        with np.load(path / "state.npz", allow_pickle=False) as state:
+            sums = state["reference_sums"]
+            t_ref, now = (float(t) for t in state["times"])
+        model._set_state([str(x) for x in read_ids(path / "item_ids.json")], sums, t_ref=t_ref, now=now)
+        return model

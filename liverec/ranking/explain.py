@@ -1,0 +1,154 @@
+"""Human-readable reasons that name the evidence behind each recommendation.
+
+Template explanations are the default; a generative explainer (a local LLM) can later wrap
+:class:`Explainer` and fall back to it within a latency budget — that is the seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+
+from liverec.core.types import EventType, Reason
+from liverec.models.content import ContentModel
+from liverec.models.covisit import CoVisitation
+from liverec.ranking.catalog import ItemTable
+from liverec.realtime.state import RecentAction, UserState
+
+# Only the last actions are evidence worth citing: older ones read as noise in a reason.
+EVIDENCE_WINDOW = 20
+VERBS = {
+    EventType.VIEW: "viewed",
+    EventType.CLICK: "clicked",
+    EventType.ADD_TO_CART: "added to your cart",
+    EventType.PURCHASE: "bought",
+    EventType.RATE: "rated",
+    EventType.REVIEW: "reviewed",
+}
+
+
+def ago(seconds: float, when: float) -> str:
+    """'3 minutes ago', or a date for anything older than a month."""
+    s = max(0.0, seconds)
+    if s < 60:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if s >= size:
+            n = int(s // size)
+            if unit == "day" and n > 30:
+                return "on " + datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d")
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Explainer:
+    """Builds the reasons for a final list from the recalls that proposed each item."""
+
+    def __init__(
+        self,
+        items: ItemTable,
+        content: ContentModel,
+        covisit: CoVisitation | None,
+        query_vector: Callable[[str], np.ndarray],
+    ) -> None:
+        self.items = items
+        self.content = content
+        self.covisit = covisit
+        self.query_vector = query_vector
+
+    def explain(
+        self,
+        item_ids: list[str],
+        contributions: Mapping[str, Mapping[str, float]],
+        state: UserState | None,
+        now: float,
+        max_reasons: int = 2,
+    ) -> list[tuple[Reason, ...]]:
+        evidence = self._evidence(state)
+        vectors = self.content.vectors_of(item_ids) if item_ids else np.zeros((0, 1), np.float32)
+        user_tags = dict(state.top_tags(20)) if state is not None else {}
+        out = []
+        for row, item_id in enumerate(item_ids):
+            reasons: list[Reason] = []
+            for recall, _ in sorted(contributions.get(item_id, {}).items(), key=lambda kv: -kv[1]):
+                reason = self._reason(recall, item_id, vectors[row], evidence, state, user_tags, now)
+                if reason is not None and reason not in reasons:
+                    reasons.append(reason)
+                if len(reasons) >= max_reasons:
+                    break
+            if not reasons:
+                reasons.append(Reason("trending", "popular now"))
+            out.append(tuple(reasons))
+        return out
+
+    def _evidence(self, state: UserState | None) -> tuple[list[RecentAction], np.ndarray | None]:
+        """The user's recent positive actions and their text vectors (items and queries)."""
+        if state is None:
+            return [], None
+        actions = [a for a in list(state.recent)[-EVIDENCE_WINDOW:] if a.weight > 0]
+        vecs = []
+        kept = []
+        for a in actions:
+            if a.item_id is not None:
+                v = self.content.vector(a.item_id)
+            elif a.text:
+                v = self.query_vector(a.text)
+            else:
+                v = None
+            if v is not None:
+                vecs.append(v)
+                kept.append(a)
+        return kept, (np.vstack(vecs) if vecs else None)
+
+    def _reason(
+        self,
+        recall: str,
+        item_id: str,
+        vector: np.ndarray,
+        evidence: tuple[list[RecentAction], np.ndarray | None],
+        state: UserState | None,
+        user_tags: Mapping[str, float],
+        now: float,
+    ) -> Reason | None:
+        actions, matrix = evidence
+        if recall in ("content", "fresh") and matrix is not None:
+            sims = matrix @ vector
+            # Prefer the most similar action; among near-ties, the most recent one.
+            best = max(range(len(actions)), key=lambda i: (round(float(sims[i]), 2), actions[i].timestamp))
+            a = actions[best]
+            prefix = "new, and " if recall == "fresh" else ""
+            if a.type is EventType.SEARCH:
+                return Reason(recall, f"{prefix}matches your search '{shorten(a.text or '')}'", a.text)
+            verb = VERBS.get(a.type, "viewed")
+            title = shorten(self.items.title(a.item_id or ""))
+            return Reason(recall, f"{prefix}like '{title}', which you {verb} {ago(now - a.timestamp, a.timestamp)}",
+                          a.item_id)
+        if recall == "covisit" and self.covisit is not None and state is not None:
+            recent = [a for a in state.recent if a.item_id is not None and a.weight > 0][-5:]
+            best_score, best_action = 0.0, None
+            for a in recent:
+                for neighbor, score in self.covisit.neighbors(a.item_id or ""):
+                    if neighbor == item_id and score > best_score:
+                        best_score, best_action = score, a
+            if best_action is not None:
+                title = shorten(self.items.title(best_action.item_id or ""))
+                return Reason("covisit", f"people who viewed '{title}' also viewed this", best_action.item_id)
+            return None
+        if recall == "als":
+            tag = self._shared_tag(item_id, user_tags)
+            if tag is not None:
+                return Reason("tag", f"matches your interest '{tag}'", tag)
+            return Reason("als", "liked by people with tastes like yours")
+        if recall == "trending":
+            return Reason("trending", "popular now")
+        return None
+
+    def _shared_tag(self, item_id: str, user_tags: Mapping[str, float]) -> str | None:
+        shared = [t for t in self.items.tags(item_id) if t in user_tags]
+        return max(shared, key=lambda t: user_tags[t]) if shared else None

@@ -1,0 +1,104 @@
+"""Candidate generators. Each returns ``{item_id: score}`` for one user, best first.
+
+Recalls never filter by business rules beyond the ``blocked`` set (seen, dismissed, explicit
+excludes) so their budget is not spent on items that would be dropped anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+from liverec.models.als import ALSRecommender
+from liverec.models.content import ContentModel
+from liverec.models.covisit import CoVisitation
+from liverec.models.popularity import TrendingPopularity
+from liverec.realtime.state import UserState
+
+RECALLS = ("content", "als", "covisit", "trending", "fresh")
+
+# How many recent positive items seed co-visitation: the last few say most about "right now".
+COVISIT_SEEDS = 5
+
+
+@dataclass
+class RecallInput:
+    """What every recall may read for one request."""
+
+    state: UserState | None
+    interest: np.ndarray | None  # unit short-term interest vector
+    als_vector: np.ndarray | None  # folded-in ALS user factors
+    blocked: Collection[str]
+    n: int
+
+
+@dataclass
+class RecallModels:
+    """The models recalls draw on: the snapshot's plus the live content index."""
+
+    content: ContentModel
+    trending: TrendingPopularity | None
+    covisit: CoVisitation | None
+    als: ALSRecommender | None
+    cold_items: Callable[[], list[str]]  # items the snapshot has no interactions for (newest first)
+
+
+def content_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+    if inp.interest is None:
+        return {}
+    return dict(models.content.search(inp.interest, inp.n, exclude=inp.blocked))
+
+
+def als_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+    if models.als is None or inp.als_vector is None:
+        return {}
+    return dict(models.als.score(inp.als_vector, inp.n, exclude=inp.blocked))
+
+
+def covisit_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+    if models.covisit is None or inp.state is None:
+        return {}
+    seeds = [a for a in inp.state.recent if a.item_id is not None and a.weight > 0][-COVISIT_SEEDS:]
+    if not seeds:
+        return {}
+    history = [(a.item_id, a.weight) for a in seeds if a.item_id is not None]
+    return dict(models.covisit.recommend(history, inp.n, exclude=inp.blocked))
+
+
+def trending_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+    if models.trending is None:
+        return {}
+    return dict(models.trending.recommend([], inp.n, exclude=inp.blocked))
+
+
+def fresh_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+    """Items no interaction has touched yet, ranked by text similarity to the user's interest.
+
+    They have no collaborative signal at all, so without this recall a new item could only
+    surface through the content recall's crowded top-n.
+    """
+    if inp.interest is None:
+        return {}
+    cold = [i for i in models.cold_items() if i not in inp.blocked]
+    if not cold:
+        return {}
+    vectors = models.content.vectors_of(cold)
+    scores = vectors @ inp.interest
+    top = np.argsort(-scores)[: inp.n]
+    return {cold[i]: float(scores[i]) for i in top if scores[i] > 0}
+
+
+RECALL_FUNCTIONS: dict[str, Callable[[RecallModels, RecallInput], dict[str, float]]] = {
+    "content": content_recall,
+    "als": als_recall,
+    "covisit": covisit_recall,
+    "trending": trending_recall,
+    "fresh": fresh_recall,
+}
+
+
+def run_recalls(models: RecallModels, inp: RecallInput) -> dict[str, dict[str, float]]:
+    """Every recall's candidates for one request, by recall name."""
+    return {name: fn(models, inp) for name, fn in RECALL_FUNCTIONS.items()}

@@ -1,0 +1,260 @@
+"""An in-memory store: the reference backend for tests, demos and ``memory://``.
+
+Nothing survives the process. It keeps exactly the contract of every other backend (the same
+suite, :mod:`liverec.testing.store_contract`, runs against it), including that items come back
+as they would from JSON and vectors as float32, so code tested against it behaves the same on disk.
+
+The helpers :func:`encode_item`, :func:`decode_item`, :func:`check_events` and :func:`as_vector`
+are the checks and encodings every backend shares.
+
+>>> store = MemoryStore()
+>>> store.events.append([Event.create("u1", "view", "i1", timestamp=1.0, event_id="e1")])
+1
+>>> [e.item_id for e in store.events.by_user("u1")]
+['i1']
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
+from liverec.core.types import Event, Item
+from liverec.storage.base import Catalog, EventLog, VectorCache
+
+
+def check_events(events: Sequence[Event]) -> list[Event]:
+    """Return ``events`` as a list, or raise if any element is not an :class:`Event`.
+
+    Backends check the whole batch before storing any of it, so a bad element stores nothing.
+    """
+    batch = list(events)
+    for position, event in enumerate(batch):
+        if not isinstance(event, Event):
+            raise InvalidInputError(
+                f"append takes Event objects; element {position} is {type(event).__name__}: {event!r:.80}",
+                field="events",
+                value=event,
+            )
+    return batch
+
+
+def encode_item(item: Item) -> str:
+    """The JSON text every backend stores for an item.
+
+    An item whose attributes JSON cannot hold (a set, NaN, an object) is the caller's mistake,
+    reported here rather than when the HTTP layer later fails to answer with it.
+    """
+    if not isinstance(item, Item):
+        raise InvalidInputError(f"upsert takes Item objects, got {type(item).__name__}", field="items", value=item)
+    try:
+        return json.dumps(item.to_dict(), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"item {item.item_id!r} has attributes that are not valid JSON: {exc}",
+            field="attributes",
+            value=item.attributes,
+        ) from None
+
+
+def decode_item(text: str) -> Item:
+    """The item :func:`encode_item` wrote."""
+    return Item.from_dict(json.loads(text))
+
+
+def as_vector(encoder: str, key: str, vector: np.ndarray) -> np.ndarray:
+    """``vector`` as a one-dimensional, finite float32 array (the only form the cache holds)."""
+    array = np.asarray(vector, dtype=np.float32)
+    if array.ndim != 1 or array.size == 0:
+        raise InvalidInputError(
+            f"vector {key!r} of encoder {encoder!r} has shape {array.shape}; expected one non-empty dimension",
+            field="vectors",
+            value=key,
+        )
+    if not np.isfinite(array).all():
+        raise InvalidInputError(
+            f"vector {key!r} of encoder {encoder!r} holds NaN or infinity", field="vectors", value=key
+        )
+    return array
+
+
+class _State:
+    """The lock and the open/closed flag the three parts of one store share."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.closed = False
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        with self.lock:
+            if self.closed:
+                raise StorageError("the memory store is closed")
+            yield
+
+
+# An event's place in time order: timestamp, then arrival number. Arrival numbers are unique,
+# so tuples never compare the events themselves.
+_Entry = tuple[float, int, Event]
+
+
+class MemoryEventLog:
+    """Events in time order, indexed by user."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+        self._arrivals = 0
+        self._timeline: list[_Entry] = []
+        self._by_user: dict[str, list[_Entry]] = {}
+        self._ids: set[str] = set()
+
+    def append(self, events: Sequence[Event]) -> int:
+        batch = check_events(events)
+        with self._state.guard():
+            new = 0
+            for event in batch:
+                if event.event_id in self._ids:
+                    continue
+                self._ids.add(event.event_id)
+                self._arrivals += 1
+                entry = (event.timestamp, self._arrivals, event)
+                # In-order arrival (the common case) lands at the end, so insort stays cheap.
+                bisect.insort(self._timeline, entry)
+                bisect.insort(self._by_user.setdefault(event.user_id, []), entry)
+                new += 1
+            return new
+
+    def existing(self, event_ids: Sequence[str]) -> set[str]:
+        with self._state.guard():
+            return {i for i in event_ids if i in self._ids}
+
+    def by_user(self, user_id: str) -> list[Event]:
+        with self._state.guard():
+            return [entry[2] for entry in self._by_user.get(user_id, ())]
+
+    def between(self, start: float, end: float) -> Iterator[Event]:
+        """Events with ``start <= timestamp < end``, as they were when the call was made."""
+        with self._state.guard():
+            low = bisect.bisect_left(self._timeline, start, key=_timestamp)
+            high = bisect.bisect_left(self._timeline, end, key=_timestamp)
+            selected = [entry[2] for entry in self._timeline[low:high]] if low < high else []
+        return iter(selected)
+
+    def all(self) -> Iterator[Event]:
+        """Every event, as they were when the call was made."""
+        with self._state.guard():
+            snapshot = [entry[2] for entry in self._timeline]
+        return iter(snapshot)
+
+    def delete_user(self, user_id: str) -> int:
+        with self._state.guard():
+            removed = self._by_user.pop(user_id, [])
+            if removed:
+                self._timeline = [entry for entry in self._timeline if entry[2].user_id != user_id]
+                # Forgetting the ids matches a database, where deleted rows no longer block a re-insert.
+                self._ids.difference_update(entry[2].event_id for entry in removed)
+            return len(removed)
+
+    def count(self) -> int:
+        with self._state.guard():
+            return len(self._timeline)
+
+    def users(self) -> list[str]:
+        """User ids with at least one event, sorted."""
+        with self._state.guard():
+            return sorted(self._by_user)
+
+
+def _timestamp(entry: _Entry) -> float:
+    return entry[0]
+
+
+class MemoryCatalog:
+    """Items in first-insertion order; an upsert replaces content in place."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+        self._items: dict[str, Item] = {}
+
+    def upsert(self, items: Sequence[Item]) -> int:
+        # Stored as JSON would return them, so attributes look the same as from any other backend.
+        decoded = [decode_item(encode_item(item)) for item in items]
+        with self._state.guard():
+            for item in decoded:
+                self._items[item.item_id] = item
+            return len(decoded)
+
+    def get(self, item_id: str) -> Item:
+        with self._state.guard():
+            item = self._items.get(item_id)
+        if item is None:
+            raise NotFoundError(f"item {item_id!r} is not in the catalog", kind="item", key=item_id)
+        return item
+
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
+        with self._state.guard():
+            return {item_id: self._items[item_id] for item_id in item_ids if item_id in self._items}
+
+    def all(self) -> Iterator[Item]:
+        """Every item, as they were when the call was made."""
+        with self._state.guard():
+            snapshot = list(self._items.values())
+        return iter(snapshot)
+
+    def delete(self, item_id: str) -> bool:
+        with self._state.guard():
+            return self._items.pop(item_id, None) is not None
+
+    def count(self) -> int:
+        with self._state.guard():
+            return len(self._items)
+
+
+class MemoryVectorCache:
+    """Float32 vectors keyed by (encoder, key); callers get copies, so they cannot change the cache."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def get_many(self, encoder: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._state.guard():
+            found = {key: self._vectors.get((encoder, key)) for key in keys}
+        return {key: vector.copy() for key, vector in found.items() if vector is not None}
+
+    def put_many(self, encoder: str, vectors: dict[str, np.ndarray]) -> None:
+        checked = {key: as_vector(encoder, key, vector).copy() for key, vector in vectors.items()}
+        with self._state.guard():
+            for key, vector in checked.items():
+                self._vectors[(encoder, key)] = vector
+
+
+class MemoryStore:
+    """Events, items and vectors held in this process; thread-safe behind one lock."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._state = _State()
+        self.events: EventLog = MemoryEventLog(self._state)
+        self.catalog: Catalog = MemoryCatalog(self._state)
+        self.vectors: VectorCache = MemoryVectorCache(self._state)
+
+    @property
+    def root(self) -> Path | None:
+        """Always None: a memory store has no directory."""
+        return None
+
+    def close(self) -> None:
+        """Any later call raises :class:`StorageError`; closing twice is harmless."""
+        with self._state.lock:
+            self._state.closed = True
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({self.url!r})"

@@ -1,0 +1,366 @@
+"""A store in one SQLite file: durable, single-machine, no server to run.
+
+The file runs in WAL mode with ``synchronous=FULL``: readers do not block the writer, and a
+returned :meth:`SqliteEventLog.append` has reached the disk. One connection serves every thread
+behind one lock, because the HTTP service calls the store from a thread pool and SQLite allows a
+single writer anyway. Every sqlite3 failure surfaces as :class:`~liverec.core.errors.StorageError`,
+and a failed write stores nothing.
+
+Schema (version 1, kept in ``PRAGMA user_version``)::
+
+    events(seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, user_id, type,
+           item_id, value REAL, text, ts REAL, session_id)       -- indexes (user_id, ts, seq), (ts, seq)
+    items(seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT UNIQUE NOT NULL, data TEXT)
+    vectors(encoder, key, dim, data BLOB, PRIMARY KEY (encoder, key))   -- data: float32 bytes
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverec.core.errors import NotFoundError, StorageError
+from liverec.core.types import Event, EventType, Item
+from liverec.storage.base import Catalog, EventLog, VectorCache
+from liverec.storage.memory import as_vector, check_events, decode_item, encode_item
+
+SCHEMA_VERSION = 1
+
+# Rows fetched per query when streaming; large enough to amortise the query, small enough that
+# a scan of millions of events never holds more than a few MB or the lock for long.
+PAGE_SIZE = 2048
+
+# Host parameters per IN (...) list; SQLite builds before 3.32 allow at most 999.
+_IN_CHUNK = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT UNIQUE NOT NULL,
+    user_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    item_id TEXT,
+    value REAL,
+    text TEXT,
+    ts REAL NOT NULL,
+    session_id TEXT
+);
+CREATE INDEX IF NOT EXISTS events_user_time ON events (user_id, ts, seq);
+CREATE INDEX IF NOT EXISTS events_time ON events (ts, seq);
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT UNIQUE NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    encoder TEXT NOT NULL,
+    key TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (encoder, key)
+) WITHOUT ROWID;
+"""
+
+_EVENT_COLUMNS = "seq, event_id, user_id, type, item_id, value, text, ts, session_id"
+
+
+class _Database:
+    """The connection, its lock, and the error translation every query goes through."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are begun and ended explicitly below, not by the driver.
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open sqlite store {path}: {exc}") from exc
+        self._conn: sqlite3.Connection | None = conn
+        try:
+            self._configure(conn)
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open sqlite store {path}: {exc}") from exc
+            raise
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise StorageError(f"sqlite store {self.path}: WAL journal mode is unavailable (got {mode!r})")
+        conn.execute("PRAGMA synchronous=FULL")
+        # Another process may hold the write lock briefly; wait rather than fail at once.
+        conn.execute("PRAGMA busy_timeout=5000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"sqlite store {self.path} has schema version {version}; this liverec reads up to {SCHEMA_VERSION}"
+            )
+        if version < SCHEMA_VERSION:
+            with self.transaction("creating the schema"):
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def access(self, action: str) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and turn any sqlite3 error into a :class:`StorageError` naming ``action``."""
+        with self.lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError(f"sqlite store {self.path} is closed")
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise StorageError(f"sqlite store {self.path}: {action} failed: {exc}") from exc
+
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed durably on success, rolled back on any exception."""
+        with self.access(action) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _event_row(event: Event) -> tuple[Any, ...]:
+    return (
+        event.event_id,
+        event.user_id,
+        event.type.value,
+        event.item_id,
+        event.value,
+        event.text,
+        event.timestamp,
+        event.session_id,
+    )
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    # Every field was validated before it was stored: skip re-validation (4x faster reads).
+    _, event_id, user_id, type_, item_id, value, text, ts, session_id = row
+    return Event.trusted(event_id, user_id, EventType(type_), item_id, value, text, ts, session_id)
+
+
+def _chunks(values: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class SqliteEventLog:
+    """The ``events`` table."""
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    def append(self, events: Sequence[Event]) -> int:
+        rows = [_event_row(event) for event in check_events(events)]
+        if not rows:
+            return 0
+        with self._db.transaction(f"appending {len(rows)} events") as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO events (event_id, user_id, type, item_id, value, text, ts, session_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return conn.total_changes - before
+
+    def existing(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self._db.access("looking up event ids") as conn:
+            for chunk in _chunks(list(event_ids)):
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
+                found.update(r[0] for r in rows)
+        return found
+
+    def by_user(self, user_id: str) -> list[Event]:
+        with self._db.access(f"reading the events of user {user_id!r}") as conn:
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE user_id = ? ORDER BY ts, seq", (user_id,)
+            ).fetchall()
+        return [_event(row) for row in rows]
+
+    def between(self, start: float, end: float) -> Iterator[Event]:
+        """Events with ``start <= timestamp < end`` in time order, fetched a page at a time.
+
+        Each page is its own query, so the lock is free between pages and the caller may use the
+        store while iterating; events appended meanwhile may or may not appear.
+        """
+        after: tuple[float, int] = (start, 0)  # seq starts at 1, so this admits ts == start
+        while True:
+            with self._db.access("reading events by time") as conn:
+                rows = conn.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE (ts, seq) > (?, ?) AND ts < ? ORDER BY ts, seq LIMIT ?",
+                    (*after, end, PAGE_SIZE),
+                ).fetchall()
+            for row in rows:
+                yield _event(row)
+            if len(rows) < PAGE_SIZE:
+                return
+            last = rows[-1]
+            after = (last[7], last[0])
+
+    def all(self) -> Iterator[Event]:
+        """Every event in time order, fetched a page at a time (see :meth:`between`)."""
+        return self.between(-math.inf, math.inf)
+
+    def delete_user(self, user_id: str) -> int:
+        with self._db.transaction(f"deleting the events of user {user_id!r}") as conn:
+            return conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+
+    def count(self) -> int:
+        with self._db.access("counting events") as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def users(self) -> list[str]:
+        """User ids with at least one event, sorted."""
+        with self._db.access("listing users") as conn:
+            return [row[0] for row in conn.execute("SELECT DISTINCT user_id FROM events ORDER BY user_id")]
+
+
+class SqliteCatalog:
+    """The ``items`` table; an upsert keeps an item's first-insertion place."""
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    def upsert(self, items: Sequence[Item]) -> int:
+        rows = [(item.item_id, encode_item(item)) for item in items]
+        if not rows:
+            return 0
+        with self._db.transaction(f"upserting {len(rows)} items") as conn:
+            conn.executemany(
+                "INSERT INTO items (item_id, data) VALUES (?, ?)"
+                " ON CONFLICT (item_id) DO UPDATE SET data = excluded.data",
+                rows,
+            )
+        return len(rows)
+
+    def get(self, item_id: str) -> Item:
+        with self._db.access(f"reading item {item_id!r}") as conn:
+            row = conn.execute("SELECT data FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"item {item_id!r} is not in the catalog", kind="item", key=item_id)
+        return decode_item(row[0])
+
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
+        wanted = list(dict.fromkeys(item_ids))
+        found: dict[str, str] = {}
+        with self._db.access("reading items") as conn:
+            for chunk in _chunks(wanted):
+                marks = ", ".join("?" * len(chunk))
+                found.update(conn.execute(f"SELECT item_id, data FROM items WHERE item_id IN ({marks})", chunk))
+        return {item_id: decode_item(found[item_id]) for item_id in wanted if item_id in found}
+
+    def all(self) -> Iterator[Item]:
+        """Every item in insertion order, fetched a page at a time."""
+        after = 0
+        while True:
+            with self._db.access("reading items") as conn:
+                rows = conn.execute(
+                    "SELECT seq, data FROM items WHERE seq > ? ORDER BY seq LIMIT ?", (after, PAGE_SIZE)
+                ).fetchall()
+            for _, data in rows:
+                yield decode_item(data)
+            if len(rows) < PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    def delete(self, item_id: str) -> bool:
+        with self._db.transaction(f"deleting item {item_id!r}") as conn:
+            return conn.execute("DELETE FROM items WHERE item_id = ?", (item_id,)).rowcount > 0
+
+    def count(self) -> int:
+        with self._db.access("counting items") as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+
+class SqliteVectorCache:
+    """The ``vectors`` table: float32 bytes keyed by (encoder, key)."""
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    def get_many(self, encoder: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(keys))
+        rows: list[tuple[str, int, bytes]] = []
+        with self._db.access(f"reading vectors of encoder {encoder!r}") as conn:
+            for chunk in _chunks(wanted):
+                marks = ", ".join("?" * len(chunk))
+                rows.extend(
+                    conn.execute(
+                        f"SELECT key, dim, data FROM vectors WHERE encoder = ? AND key IN ({marks})", (encoder, *chunk)
+                    )
+                )
+        found: dict[str, np.ndarray] = {}
+        for key, dim, data in rows:
+            if len(data) != 4 * dim:
+                raise StorageError(
+                    f"sqlite store {self._db.path}: vector {key!r} of encoder {encoder!r} holds {len(data)} bytes,"
+                    f" not {dim} float32 values"
+                )
+            # A copy, because a vector over the fetched bytes would be read-only.
+            found[key] = np.frombuffer(data, dtype=np.float32).copy()
+        return {key: found[key] for key in wanted if key in found}
+
+    def put_many(self, encoder: str, vectors: dict[str, np.ndarray]) -> None:
+        rows = []
+        for key, vector in vectors.items():
+            array = as_vector(encoder, key, vector)
+            rows.append((encoder, key, array.size, array.astype("<f4", copy=False).tobytes()))
+        if not rows:
+            return
+        with self._db.transaction(f"writing {len(rows)} vectors of encoder {encoder!r}") as conn:
+            conn.executemany("INSERT OR REPLACE INTO vectors (encoder, key, dim, data) VALUES (?, ?, ?, ?)", rows)
+
+
+class SqliteStore:
+    """Events, items and vectors in one SQLite file; thread-safe behind one lock.
+
+    Parameters
+    ----------
+    path
+        The database file; it and its directory are created if missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        self._db = _Database(self.path)
+        self.events: EventLog = SqliteEventLog(self._db)
+        self.catalog: Catalog = SqliteCatalog(self._db)
+        self.vectors: VectorCache = SqliteVectorCache(self._db)
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the database file; snapshots go beside it."""
+        return self.path.resolve().parent
+
+    def close(self) -> None:
+        """Close the connection; any later call raises :class:`StorageError`. Closing twice is harmless."""
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"

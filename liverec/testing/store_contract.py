@@ -1,0 +1,300 @@
+"""The contract every :class:`~liverec.storage.base.Store` keeps, as one reusable test suite.
+
+Subclass :class:`StoreContract` in a test module and override the ``make_store`` fixture to
+return a function that opens the backend under test::
+
+    class TestSqliteStore(StoreContract):
+        @pytest.fixture
+        def make_store(self, tmp_path):
+            return lambda: SqliteStore(tmp_path / "liverec.db")
+
+Each test runs on a few hand-made events and items whose right answer is known and asserts it
+exactly, so a backend passes only if it returns what the reference :class:`MemoryStore` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+
+from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
+from liverec.core.types import Event, EventType, Item
+from liverec.storage.base import Catalog, EventLog, Store, VectorCache
+
+StoreFactory = Callable[[], Store]
+
+
+def make_events() -> list[Event]:
+    """Six events of three users, deliberately not in time order, with ties at t=10."""
+    return [
+        Event("e1", "u1", EventType.VIEW, "i1", timestamp=10.0, session_id="s1"),
+        Event("e2", "u1", EventType.CLICK, "i2", timestamp=5.0, session_id="s1"),
+        Event("e3", "u2", EventType.PURCHASE, "i1", value=2.0, timestamp=7.0),
+        Event("e4", "u2", EventType.SEARCH, None, text="red shoes", timestamp=10.0),
+        Event("e5", "u1", EventType.RATE, "i3", value=4.0, timestamp=10.0),
+        Event("e6", "u3", EventType.REVIEW, "i2", value=5.0, text="很好, great", timestamp=20.0),
+    ]
+
+
+def make_items() -> list[Item]:
+    """Three items using every field, one in Chinese."""
+    return [
+        Item("i1", "Red running shoes", "Light shoes for the road", ("shoes",), ("red", "running"), "en",
+             {"price": 59.9, "sizes": [40, 41]}, True, 100.0),
+        Item("i2", "蓝色外套", "冬天的外套", ("coats",), (), "zh", {}, False, 200.0),
+        Item("i3", "Teapot", created_at=300.0),
+    ]  # fmt: skip
+
+
+def _ids(events: Iterable[Event]) -> list[str]:
+    return [event.event_id for event in events]
+
+
+class StoreContract:
+    """Tests every store backend must pass; subclasses override :meth:`make_store`."""
+
+    @pytest.fixture
+    def make_store(self) -> StoreFactory:
+        """Return a function that opens a new, empty store of the backend under test."""
+        raise NotImplementedError("override the make_store fixture in the subclass")
+
+    @pytest.fixture
+    def store(self, make_store: StoreFactory) -> Iterator[Store]:
+        store = make_store()
+        yield store
+        store.close()
+
+    def test_is_a_store(self, store: Store) -> None:
+        assert isinstance(store, Store)
+        assert isinstance(store.events, EventLog)
+        assert isinstance(store.catalog, Catalog)
+        assert isinstance(store.vectors, VectorCache)
+        assert store.url
+        assert store.events.count() == 0 and store.catalog.count() == 0
+
+    # --- the event log -------------------------------------------------------------------------
+
+    def test_append_returns_number_of_new_events(self, store: Store) -> None:
+        assert store.events.append(make_events()) == 6
+        assert store.events.count() == 6
+        assert store.events.append([]) == 0
+
+    def test_retry_of_the_same_batch_stores_nothing_twice(self, store: Store) -> None:
+        store.events.append(make_events())
+        assert store.events.append(make_events()) == 0
+        assert store.events.count() == 6
+        assert _ids(store.events.all()) == ["e2", "e3", "e1", "e4", "e5", "e6"]
+
+    def test_a_batch_with_an_internal_duplicate_counts_it_once(self, store: Store) -> None:
+        first, second = make_events()[:2]
+        assert store.events.append([first, second, first]) == 2
+        assert store.events.count() == 2
+
+    def test_existing_names_exactly_the_stored_ids(self, store: Store) -> None:
+        store.events.append(make_events()[:2])
+        ids = [e.event_id for e in make_events()]
+        assert store.events.existing(ids) == set(ids[:2])
+        assert store.events.existing([]) == set()
+
+    def test_a_partly_known_batch_counts_only_the_new_events(self, store: Store) -> None:
+        events = make_events()
+        store.events.append(events[:4])
+        assert store.events.append(events[2:]) == 2
+        assert store.events.count() == 6
+
+    def test_an_event_id_reused_with_other_content_keeps_the_first(self, store: Store) -> None:
+        store.events.append([Event("e1", "u1", EventType.VIEW, "i1", timestamp=1.0)])
+        assert store.events.append([Event("e1", "u1", EventType.VIEW, "i9", timestamp=2.0)]) == 0
+        assert [event.item_id for event in store.events.all()] == ["i1"]
+
+    def test_events_come_back_equal_in_every_field(self, store: Store) -> None:
+        store.events.append(make_events())
+        by_id = {event.event_id: event for event in store.events.all()}
+        assert by_id == {event.event_id: event for event in make_events()}
+        assert isinstance(by_id["e4"].type, EventType)
+
+    def test_append_of_a_non_event_stores_nothing(self, store: Store) -> None:
+        batch: list[Any] = [make_events()[0], {"user_id": "u1", "type": "view", "item_id": "i1"}]
+        with pytest.raises(InvalidInputError, match="element 1 is dict") as caught:
+            store.events.append(batch)
+        assert caught.value.field == "events"
+        assert store.events.count() == 0
+
+    def test_by_user_is_in_time_order_even_when_appended_out_of_order(self, store: Store) -> None:
+        store.events.append(make_events())
+        # e1 and e5 share t=10: arrival order breaks the tie.
+        assert _ids(store.events.by_user("u1")) == ["e2", "e1", "e5"]
+        assert _ids(store.events.by_user("u2")) == ["e3", "e4"]
+        store.events.append([Event("e0", "u1", EventType.VIEW, "i4", timestamp=1.0)])
+        assert _ids(store.events.by_user("u1")) == ["e0", "e2", "e1", "e5"]
+
+    def test_by_user_of_an_unknown_user_is_empty(self, store: Store) -> None:
+        store.events.append(make_events())
+        assert store.events.by_user("nobody") == []
+
+    def test_between_includes_start_and_excludes_end(self, store: Store) -> None:
+        store.events.append(make_events())
+        assert _ids(store.events.between(7.0, 10.0)) == ["e3"]
+        assert _ids(store.events.between(7.0, 20.0)) == ["e3", "e1", "e4", "e5"]
+        assert _ids(store.events.between(10.0, 10.0)) == []
+        assert _ids(store.events.between(20.0, 21.0)) == ["e6"]
+        assert _ids(store.events.between(21.0, 99.0)) == []
+
+    def test_all_is_in_time_order_then_arrival(self, store: Store) -> None:
+        store.events.append(make_events())
+        assert _ids(store.events.all()) == ["e2", "e3", "e1", "e4", "e5", "e6"]
+
+    def test_reads_stream_past_any_page_size(self, store: Store) -> None:
+        # Appended newest first, in pairs sharing a timestamp, so only (timestamp, arrival) sorts them.
+        events = [
+            Event(f"x{n}", f"u{n % 7}", EventType.VIEW, f"i{n % 11}", timestamp=float((4999 - n) // 2))
+            for n in range(5000)
+        ]
+        assert store.events.append(events) == 5000
+        in_time_order = [events[n] for n in sorted(range(5000), key=lambda n: (events[n].timestamp, n))]
+        assert _ids(store.events.all()) == _ids(in_time_order)
+        window = [event for event in in_time_order if 1000.0 <= event.timestamp < 2100.0]
+        assert len(window) == 2200
+        assert _ids(store.events.between(1000.0, 2100.0)) == _ids(window)
+
+    def test_delete_user_returns_the_count_and_spares_other_users(self, store: Store) -> None:
+        store.events.append(make_events())
+        assert store.events.delete_user("u1") == 3
+        assert store.events.by_user("u1") == []
+        assert _ids(store.events.all()) == ["e3", "e4", "e6"]
+        assert store.events.count() == 3
+        assert store.events.delete_user("u1") == 0
+        assert store.events.delete_user("nobody") == 0
+
+    def test_users_lists_each_user_with_events_once(self, store: Store) -> None:
+        assert store.events.users() == []
+        store.events.append(make_events())
+        assert sorted(store.events.users()) == ["u1", "u2", "u3"]
+        store.events.delete_user("u2")
+        assert sorted(store.events.users()) == ["u1", "u3"]
+
+    def test_the_store_may_be_used_while_iterating(self, store: Store) -> None:
+        store.events.append(make_events())
+        seen = [(event.event_id, len(store.events.by_user(event.user_id))) for event in store.events.all()]
+        assert seen == [("e2", 3), ("e3", 2), ("e1", 3), ("e4", 2), ("e5", 3), ("e6", 1)]
+
+    def test_appends_from_several_threads_all_arrive_once(self, store: Store) -> None:
+        def append_share(thread: int) -> int:
+            # Every thread also sends the first event of its neighbour: each of those must count once.
+            mine = [Event(f"t{thread}-{n}", f"u{thread}", EventType.VIEW, "i1", timestamp=float(n)) for n in range(50)]
+            neighbour = Event(f"t{(thread + 1) % 4}-0", f"u{(thread + 1) % 4}", EventType.VIEW, "i1", timestamp=0.0)
+            return sum(store.events.append([event, neighbour]) for event in mine)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            new = sum(pool.map(append_share, range(4)))
+        assert new == 200
+        assert store.events.count() == 200
+        assert sorted(store.events.users()) == ["u0", "u1", "u2", "u3"]
+        assert [event.timestamp for event in store.events.by_user("u2")] == [float(n) for n in range(50)]
+
+    # --- the catalog ---------------------------------------------------------------------------
+
+    def test_items_come_back_equal_in_every_field(self, store: Store) -> None:
+        assert store.catalog.upsert(make_items()) == 3
+        for item in make_items():
+            assert store.catalog.get(item.item_id) == item
+        assert store.catalog.get("i1").attributes == {"price": 59.9, "sizes": [40, 41]}
+
+    def test_upsert_replaces_content_but_keeps_count_and_place(self, store: Store) -> None:
+        store.catalog.upsert(make_items())
+        renamed = Item("i1", "Blue running shoes", tags=("blue",), created_at=100.0)
+        assert store.catalog.upsert([renamed]) == 1
+        assert store.catalog.count() == 3
+        assert store.catalog.get("i1") == renamed
+        assert [item.item_id for item in store.catalog.all()] == ["i1", "i2", "i3"]
+
+    def test_the_last_of_two_versions_in_one_batch_wins(self, store: Store) -> None:
+        store.catalog.upsert([Item("i1", "First", created_at=1.0), Item("i1", "Second", created_at=1.0)])
+        assert store.catalog.count() == 1
+        assert store.catalog.get("i1").title == "Second"
+
+    def test_catalog_all_is_in_first_insertion_order(self, store: Store) -> None:
+        items = make_items()
+        store.catalog.upsert([items[2], items[0]])
+        store.catalog.upsert([items[1], items[2]])
+        assert [item.item_id for item in store.catalog.all()] == ["i3", "i1", "i2"]
+
+    def test_get_of_an_unknown_item_raises_not_found(self, store: Store) -> None:
+        store.catalog.upsert(make_items())
+        with pytest.raises(NotFoundError, match="'nope'") as caught:
+            store.catalog.get("nope")
+        assert (caught.value.kind, caught.value.key) == ("item", "nope")
+
+    def test_get_many_leaves_unknown_ids_out(self, store: Store) -> None:
+        store.catalog.upsert(make_items())
+        found = store.catalog.get_many(["i3", "nope", "i1"])
+        assert sorted(found) == ["i1", "i3"]
+        assert found["i3"] == make_items()[2]
+        assert store.catalog.get_many([]) == {}
+
+    def test_delete_returns_whether_the_item_existed(self, store: Store) -> None:
+        store.catalog.upsert(make_items())
+        assert store.catalog.delete("i2") is True
+        assert store.catalog.delete("i2") is False
+        assert store.catalog.count() == 2
+        with pytest.raises(NotFoundError):
+            store.catalog.get("i2")
+
+    def test_an_item_with_attributes_json_cannot_hold_is_refused(self, store: Store) -> None:
+        odd = Item("i9", "Odd", attributes={"colours": {"red", "blue"}}, created_at=1.0)
+        with pytest.raises(InvalidInputError, match="'i9'") as caught:
+            store.catalog.upsert([make_items()[0], odd])
+        assert caught.value.field == "attributes"
+        assert store.catalog.count() == 0
+
+    # --- the vector cache ----------------------------------------------------------------------
+
+    def test_vectors_round_trip_exactly_as_float32(self, store: Store) -> None:
+        rng = np.random.default_rng(0)
+        vectors: dict[str, np.ndarray] = {"k1": rng.standard_normal(8), "k2": rng.standard_normal(8).astype(np.float32)}
+        store.vectors.put_many("use", vectors)
+        found = store.vectors.get_many("use", ["k2", "k1", "missing"])
+        assert sorted(found) == ["k1", "k2"]
+        for key, vector in vectors.items():
+            assert found[key].dtype == np.float32
+            assert np.array_equal(found[key], vector.astype(np.float32))
+
+    def test_vectors_are_keyed_by_encoder(self, store: Store) -> None:
+        store.vectors.put_many("use", {"k": np.array([1.0, 2.0], dtype=np.float32)})
+        store.vectors.put_many("e5", {"k": np.array([3.0, 4.0, 5.0], dtype=np.float32)})
+        assert store.vectors.get_many("use", ["k"])["k"].tolist() == [1.0, 2.0]
+        assert store.vectors.get_many("e5", ["k"])["k"].tolist() == [3.0, 4.0, 5.0]
+        assert store.vectors.get_many("minilm", ["k"]) == {}
+
+    def test_putting_a_vector_again_replaces_it(self, store: Store) -> None:
+        store.vectors.put_many("use", {"k": np.array([1.0, 2.0], dtype=np.float32)})
+        store.vectors.put_many("use", {"k": np.array([0.5], dtype=np.float32)})
+        assert store.vectors.get_many("use", ["k"])["k"].tolist() == [0.5]
+
+    def test_changing_a_returned_vector_does_not_change_the_cache(self, store: Store) -> None:
+        store.vectors.put_many("use", {"k": np.array([1.0, 2.0], dtype=np.float32)})
+        store.vectors.get_many("use", ["k"])["k"][0] = 99.0
+        assert store.vectors.get_many("use", ["k"])["k"].tolist() == [1.0, 2.0]
+
+    def test_a_vector_that_is_not_one_dimensional_is_refused(self, store: Store) -> None:
+        with pytest.raises(InvalidInputError, match="'k'"):
+            store.vectors.put_many("use", {"ok": np.ones(2), "k": np.ones((2, 2))})
+        assert store.vectors.get_many("use", ["ok", "k"]) == {}
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def test_a_closed_store_refuses_further_use(self, make_store: StoreFactory) -> None:
+        store = make_store()
+        store.events.append(make_events())
+        store.close()
+        store.close()
+        with pytest.raises(StorageError, match="closed"):
+            store.events.count()
+        with pytest.raises(StorageError, match="closed"):
+            store.catalog.get("i1")
+        with pytest.raises(StorageError, match="closed"):
+            store.vectors.get_many("use", ["k"])

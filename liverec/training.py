@@ -1,0 +1,185 @@
+"""Batch training: fit every model, tune the fusion weights on held-out next events, snapshot.
+
+The fusion weights are learned, not guessed: for a sample of users, each user's last
+interaction with a *new* item (one they had not touched before) is held out together with
+everything they did after it; the models are fitted on the rest, each validation user's
+state is rebuilt from their training events, and coordinate ascent picks the recall weights
+that rank the held-out item best (NDCG@10). The served models are then refitted on all
+events, so nothing the user did is wasted.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from liverec.core.types import Event, EventType
+from liverec.models.als import ALSRecommender
+from liverec.models.base import TrainingData
+from liverec.models.covisit import CoVisitation
+from liverec.models.popularity import TrendingPopularity
+from liverec.ranking.fusion import FusionWeights, tune_weights
+from liverec.ranking.snapshot import ModelSnapshot
+from liverec.realtime.state import UserState
+
+Progress = Callable[[str, float], None]  # (step description, fraction done in [0, 1])
+POSITIVE_ITEM_TYPES = frozenset(
+    {EventType.VIEW, EventType.CLICK, EventType.ADD_TO_CART, EventType.PURCHASE, EventType.RATE, EventType.REVIEW}
+)
+
+
+@dataclass
+class TrainReport:
+    """What a training run did, for the CLI, the manifest and the logs."""
+
+    version: str = ""
+    events: int = 0
+    users: int = 0
+    items: int = 0
+    validation_users: int = 0
+    weights: Mapping[str, float] = field(default_factory=dict)
+    validation: Mapping[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "events": self.events,
+            "users": self.users,
+            "items": self.items,
+            "validation_users": self.validation_users,
+            "weights": dict(self.weights),
+            "validation": dict(self.validation),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+@dataclass
+class ModelParams:
+    """Hyperparameters of the trained models (kept in one place so the manifest can record them)."""
+
+    trending_half_life: float = 3 * 86400.0
+    covisit_window: float = 3600.0
+    als_factors: int = 64
+    als_regularization: float = 0.05
+    als_iterations: int = 15
+    seed: int = 0
+    validation_users: int = 500
+
+    def build(self) -> tuple[TrendingPopularity, CoVisitation, ALSRecommender]:
+        return (
+            TrendingPopularity(half_life=self.trending_half_life),
+            CoVisitation(window=self.covisit_window),
+            ALSRecommender(
+                factors=self.als_factors,
+                regularization=self.als_regularization,
+                iterations=self.als_iterations,
+                seed=self.seed,
+            ),
+        )
+
+
+def holdout_split(events: Sequence[Event], max_users: int, seed: int) -> tuple[list[Event], dict[str, Event]]:
+    """Hold out, for up to ``max_users`` users, their last first-time positive item event and all after it.
+
+    Returns the training events (time order kept) and the held-out target event per user.
+    Users with fewer than three positive item events before the target are not sampled:
+    their next item says little about ranking.
+    """
+    by_user: dict[str, list[int]] = {}
+    for idx, e in enumerate(events):
+        by_user.setdefault(e.user_id, []).append(idx)
+    candidates: dict[str, int] = {}
+    for user, idxs in by_user.items():
+        seen: set[str] = set()
+        first_touch: list[int] = []
+        for i in idxs:
+            e = events[i]
+            if e.item_id is not None and e.type in POSITIVE_ITEM_TYPES and e.item_id not in seen:
+                first_touch.append(i)
+            if e.item_id is not None:
+                seen.add(e.item_id)
+        if len(first_touch) >= 4:
+            candidates[user] = first_touch[-1]
+    rng = random.Random(seed)
+    users = sorted(candidates)
+    chosen = set(rng.sample(users, min(max_users, len(users))))
+    cut = {u: candidates[u] for u in chosen}
+    train = [e for i, e in enumerate(events) if e.user_id not in cut or i < cut[e.user_id]]
+    targets = {u: events[i] for u, i in cut.items()}
+    return train, targets
+
+
+def fit_models(
+    params: ModelParams, data: TrainingData
+) -> tuple[TrendingPopularity, CoVisitation, ALSRecommender]:
+    trending, covisit, als = params.build()
+    return trending.fit(data), covisit.fit(data), als.fit(data)
+
+
+def train(
+    events: Sequence[Event],
+    item_ids: Sequence[str],
+    item_vectors: np.ndarray,
+    weights: Mapping[EventType, float],
+    polarity: Mapping[str, float],
+    params: ModelParams,
+    build_state: Callable[[str, Sequence[Event]], UserState],
+    candidates: Callable[[ModelSnapshot, UserState], Mapping[str, Mapping[str, float]]],
+    progress: Progress | None = None,
+) -> tuple[ModelSnapshot, TrainReport]:
+    """Fit, tune and return an unsaved snapshot plus the report.
+
+    ``build_state`` rebuilds a user's state from events; ``candidates`` runs the ranker's
+    recalls for a state against a snapshot — both come from the engine, so validation uses
+    exactly the serving code path.
+    """
+    report = TrainReport(events=len(events), items=len(item_ids))
+    step = progress or (lambda _msg, _frac: None)
+    t0 = time.perf_counter()
+
+    step("holding out validation events", 0.05)
+    train_events, targets = holdout_split(events, params.validation_users, params.seed)
+    data = TrainingData.from_events(train_events, item_ids, item_vectors, weights, polarity=polarity)
+    step("fitting models for validation", 0.15)
+    trending, covisit, als = fit_models(params, data)
+    probe = ModelSnapshot("validation", trending, covisit, als, FusionWeights(), _trained_items(data))
+    report.seconds["fit_validation"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    by_user: dict[str, list[Event]] = {}
+    for e in train_events:
+        if e.user_id in targets:
+            by_user.setdefault(e.user_id, []).append(e)
+    cases = []
+    for n, (user, target) in enumerate(sorted(targets.items())):
+        state = build_state(user, by_user.get(user, []))
+        cases.append((candidates(probe, state), target.item_id or ""))
+        if n % 50 == 0:
+            step("scoring validation users", 0.3 + 0.3 * n / max(1, len(targets)))
+    step("tuning recall weights", 0.6)
+    fusion = tune_weights(cases) if cases else FusionWeights()
+    report.validation_users = len(cases)
+    report.weights = fusion.weights
+    report.validation = fusion.validation
+    report.seconds["tune"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    step("fitting models on all events", 0.75)
+    full = TrainingData.from_events(events, item_ids, item_vectors, weights, polarity=polarity)
+    trending, covisit, als = fit_models(params, full)
+    report.users = len(full.user_ids)
+    report.seconds["fit"] = time.perf_counter() - t2
+    step("done", 1.0)
+    return ModelSnapshot("", trending, covisit, als, fusion, _trained_items(full)), report
+
+
+def _trained_items(data: TrainingData) -> frozenset[str]:
+    touched = np.unique(data.event_item[data.event_item >= 0])
+    return frozenset(data.item_ids[i] for i in touched)
+

@@ -1,0 +1,40 @@
+"""Every model against the shared contract in ``liverec.testing.model_contract``."""
+
+from __future__ import annotations
+
+import pytest
+
+from liverec.models import ALSRecommender, ContentModel, CoVisitation, TrendingPopularity
+from liverec.testing.model_contract import ModelContract, ModelFactory
+
+
+class TestTrendingContract(ModelContract):
+    separates_groups = False
+
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: TrendingPopularity(half_life=3600.0)
+
+
+class TestCoVisitationContract(ModelContract):
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: CoVisitation()
+
+
+class TestALSContract(ModelContract):
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: ALSRecommender(factors=4, regularization=0.01, iterations=10, seed=7)
+
+
+class TestContentFlatContract(ModelContract):
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: ContentModel(index="flat")
+
+
+class TestContentHNSWContract(ModelContract):
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: ContentModel(index="hnsw", hnsw_m=4)

@@ -1,0 +1,380 @@
+"""Model-specific behaviour: the maths each model promises, on data small enough to check by hand."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from liverec.core.errors import InvalidInputError, NotTrainedError
+from liverec.models import MODELS, ALSRecommender, ContentModel, CoVisitation, TrainingData, TrendingPopularity
+from liverec.models.covisit import covisit_counts
+from liverec.testing.model_contract import GROUP_A, GROUP_B, checkerboard_data
+
+
+def make_data(
+    rows: Sequence[tuple[str, str | None, float, float]], item_ids: list[str], *, now: float, dim: int = 4
+) -> TrainingData:
+    """TrainingData from (user, item or None, signed weight, time) rows, already in time order."""
+    user_ids = list(dict.fromkeys(user for user, _, _, _ in rows))
+    users = np.array([user_ids.index(u) for u, _, _, _ in rows], dtype=np.int32)
+    items = np.array([-1 if i is None else item_ids.index(i) for _, i, _, _ in rows], dtype=np.int32)
+    weights = np.array([w for _, _, w, _ in rows], dtype=np.float32)
+    times = np.array([t for _, _, _, t in rows], dtype=np.float64)
+    keep = (items >= 0) & (weights > 0)
+    user_items = sp.csr_matrix(
+        (weights[keep], (users[keep], items[keep])), shape=(len(user_ids), len(item_ids)), dtype=np.float32
+    )
+    user_items.sum_duplicates()
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((len(item_ids), dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return TrainingData(item_ids, user_ids, user_items, users, items, weights, times, vectors, now=now)
+
+
+def test_registry_names_every_model() -> None:
+    assert MODELS == {
+        "trending": TrendingPopularity,
+        "covisit": CoVisitation,
+        "als": ALSRecommender,
+        "content": ContentModel,
+    }
+
+
+def test_load_refuses_another_models_directory(tmp_path: Path) -> None:
+    CoVisitation().fit(checkerboard_data()).save(tmp_path / "m")
+    with pytest.raises(InvalidInputError, match="'CoVisitation' model, not a 'ALSRecommender'"):
+        ALSRecommender.load(tmp_path / "m")
+
+
+def test_params_survive_save_load(tmp_path: Path) -> None:
+    model = CoVisitation(window=60.0, max_gap_items=2, max_neighbors=3, recent_items=2, recency_decay=0.5)
+    model.fit(checkerboard_data()).save(tmp_path / "m")
+    loaded = CoVisitation.load(tmp_path / "m")
+    assert (loaded.window, loaded.max_gap_items, loaded.max_neighbors, loaded.recent_items, loaded.recency_decay) == (
+        60.0,
+        2,
+        3,
+        2,
+        0.5,
+    )
+
+
+# -- trending -------------------------------------------------------------------------------
+
+HOUR = 3600.0
+
+
+def test_trending_recent_item_beats_older_larger_one() -> None:
+    now = 10 * HOUR
+    data = make_data(
+        [("u1", "old", 6.0, now - 2 * HOUR), ("u2", "new", 2.0, now - HOUR / 6), ("u3", "new", -3.0, now)],
+        ["old", "new", "never"],
+        now=now,
+    )
+    model = TrendingPopularity(half_life=HOUR).fit(data)
+    # old: 6 · 2^-2 = 1.5; new: 2 · 2^(-1/6) ≈ 1.7818 (the dismissal does not count)
+    result = model.recommend([("old", 1.0)], k=5)
+    assert [item_id for item_id, _ in result] == ["new", "old"]
+    assert result[0][1] == pytest.approx(2 * 2 ** (-1 / 6))
+    assert result[1][1] == pytest.approx(1.5)
+    assert model.recommend([], k=5, exclude={"new"}) == [("old", pytest.approx(1.5))]
+    np.testing.assert_allclose(model.score_of(["never", "old", "zzz"]), [0.0, 1.5, 0.0])
+    # one half-life later every score halves
+    assert model.scores(at=now + HOUR)["old"] == pytest.approx(0.75)
+
+
+def test_trending_update_equals_refit_on_extended_events() -> None:
+    base = [("u1", "a", 1.0, 0.0), ("u2", "b", 5.0, 100.0), ("u1", "c", 1.5, 200.0)]
+    extra = [
+        ("u3", "c", 3.0, 4000.0),
+        ("u3", "a", -3.0, 4100.0),
+        ("u4", "fresh", 1.0, 5000.0),
+        ("u2", "b", 1.0, 7000.0),
+    ]
+    live = TrendingPopularity(half_life=HOUR).fit(make_data(base, ["a", "b", "c"], now=200.0))
+    for _, item_id, weight, timestamp in extra:
+        assert item_id is not None
+        live.update(item_id, weight, timestamp)
+    refit = TrendingPopularity(half_life=HOUR).fit(make_data(base + extra, ["a", "b", "c", "fresh"], now=7000.0))
+    assert live.now_ == refit.now_ == 7000.0
+    live_scores, refit_scores = live.scores(), refit.scores()
+    assert live_scores.keys() == refit_scores.keys()
+    np.testing.assert_allclose([live_scores[x] for x in refit_scores], list(refit_scores.values()), rtol=1e-9)
+    live_top, refit_top = live.recommend([], k=4), refit.recommend([], k=4)
+    assert [x for x, _ in live_top] == [x for x, _ in refit_top] == ["b", "c", "fresh", "a"]
+    np.testing.assert_allclose([s for _, s in live_top], [s for _, s in refit_top], rtol=1e-9)
+
+
+def test_trending_rebases_far_in_the_future_and_survives_save(tmp_path: Path) -> None:
+    model = TrendingPopularity(half_life=1.0).fit(make_data([("u", "a", 1.0, 0.0)], ["a", "b"], now=0.0))
+    model.update("b", 2.0, timestamp=100.0)  # 100 half-lives: past the rebase threshold
+    model.update("a", 1.0, timestamp=101.0)
+    assert model.t_ref_ == 100.0
+    expected = {"a": 2.0**-101 + 1.0, "b": 2.0 * 2.0**-1}
+    assert model.scores() == pytest.approx(expected)
+    model.save(tmp_path / "t")
+    assert TrendingPopularity.load(tmp_path / "t").scores() == pytest.approx(expected)
+
+
+def test_trending_validates() -> None:
+    with pytest.raises(InvalidInputError, match="half_life"):
+        TrendingPopularity(half_life=0.0).fit(checkerboard_data())
+    with pytest.raises(NotTrainedError):
+        TrendingPopularity().update("a", 1.0, 0.0)
+
+
+# -- co-visitation --------------------------------------------------------------------------
+
+COVISIT_ROWS: list[tuple[str, str | None, float, float]] = [
+    # u1: a-b (Δ10) and c-a (Δ10) pair; b-c is 490 s apart, past the 100 s window
+    ("u1", "a", 1.0, 0.0),
+    ("u1", "b", 5.0, 10.0),
+    ("u2", "a", 1.0, 20.0),
+    ("u2", "d", 1.0, 21.0),
+    ("u2", "e", 1.0, 22.0),
+    ("u2", "b", 1.5, 23.0),  # a-b here are 3 positions apart, past max_gap_items=2
+    ("u3", "a", 1.0, 30.0),
+    ("u3", "b", -3.0, 31.0),  # a dismissal is not a visit: a and c become neighbours
+    ("u3", None, 2.0, 31.5),  # a search has no item
+    ("u3", "c", 1.0, 32.0),
+    ("u1", "c", 1.0, 500.0),
+    ("u1", "a", 3.0, 510.0),
+]
+COVISIT_ITEMS = ["a", "b", "c", "d", "e", "f"]
+
+
+def test_covisit_counts_respect_window_and_gap() -> None:
+    data = make_data(COVISIT_ROWS, COVISIT_ITEMS, now=510.0)
+    counts, item_weight = covisit_counts(data, window=100.0, max_gap_items=2)
+    a, b, c, d, e, f = range(6)
+    expected = np.zeros((6, 6))
+    for i, j, w in [(a, b, 1), (a, c, 2), (a, d, 1), (a, e, 1), (d, e, 1), (e, b, 1), (d, b, 1)]:
+        expected[i, j] = expected[j, i] = w
+    np.testing.assert_array_equal(counts.toarray(), expected)
+    np.testing.assert_array_equal(item_weight, [6.0, 6.5, 2.0, 1.0, 1.0, 0.0])
+    # a wider window lets u1's b-c (Δ490) and a@0-c@500 (gap 2) in
+    wide, _ = covisit_counts(data, window=1000.0, max_gap_items=2)
+    assert wide[b, c] == 1 and wide[a, c] == 3
+    assert wide[a, a] == 0  # u1's a@0 and a@510 are the same item
+
+
+def test_covisit_scores_are_cosine_normalised_and_trimmed() -> None:
+    data = make_data(COVISIT_ROWS, COVISIT_ITEMS, now=510.0)
+    model = CoVisitation(window=100.0, max_gap_items=2).fit(data)
+    assert model.neighbors("c") == [("a", pytest.approx(2 / math.sqrt(6 * 2)))]
+    assert model.neighbors("f") == [] and model.neighbors("zzz") == []
+    top1 = CoVisitation(window=100.0, max_gap_items=2, max_neighbors=1).fit(data)
+    assert top1.neighbors("a") == [("c", pytest.approx(2 / math.sqrt(12)))]
+    assert top1.neighbors_.nnz == 5  # one per item that has any neighbour
+
+
+def test_covisit_recommend_weighs_recent_items_more() -> None:
+    rows: list[tuple[str, str | None, float, float]] = [
+        ("u1", "x", 1.0, 0.0),
+        ("u1", "x2", 1.0, 1.0),
+        ("u2", "y", 1.0, 0.0),
+        ("u2", "y2", 1.0, 1.0),
+    ]
+    model = CoVisitation(recency_decay=0.5).fit(make_data(rows, ["x", "x2", "y", "y2"], now=1.0))
+    result = model.recommend([("x", 1.0), ("y", 1.0)], k=5)
+    assert result == [("y2", pytest.approx(1.0)), ("x2", pytest.approx(0.5))]
+    # an older but stronger action can outweigh recency
+    assert model.recommend([("x", 3.0), ("y", 1.0)], k=1) == [("x2", pytest.approx(1.5))]
+    # a dismissal pushes its neighbours out
+    assert model.recommend([("x", 1.0), ("y", -3.0)], k=5) == [("x2", pytest.approx(0.5))]
+    assert CoVisitation(recent_items=1).fit(model_data := make_data(rows, ["x", "x2", "y", "y2"], now=1.0)).recommend(
+        [("x", 1.0), ("y", 1.0)]
+    ) == [("y2", pytest.approx(1.0))]
+    assert model_data.item_ids == ["x", "x2", "y", "y2"]
+
+
+def test_covisit_validates() -> None:
+    with pytest.raises(InvalidInputError, match="max_gap_items"):
+        CoVisitation(max_gap_items=0).fit(checkerboard_data())
+    with pytest.raises(InvalidInputError, match="recency_decay"):
+        CoVisitation(recency_decay=1.5).fit(checkerboard_data())
+
+
+# -- ALS ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def als_data() -> TrainingData:
+    rng = np.random.default_rng(3)
+    rows: list[tuple[str, str | None, float, float]] = []
+    items = [f"i{j}" for j in range(30)]
+    for u in range(40):
+        for j in rng.choice(25, size=6, replace=False):  # i25..i29 are never touched
+            rows.append((f"u{u}", items[j], float(rng.choice([1.0, 1.5, 5.0])), float(len(rows))))
+    return make_data(rows, items, now=float(len(rows)))
+
+
+@pytest.fixture(scope="module")
+def als(als_data: TrainingData) -> ALSRecommender:
+    return ALSRecommender(factors=8, regularization=0.1, alpha=2.0, iterations=5, seed=1).fit(als_data)
+
+
+def _implicit_twin(model: ALSRecommender) -> object:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    twin = AlternatingLeastSquares(factors=model.factors, regularization=model.regularization, alpha=1.0)
+    twin.item_factors = model.item_factors_.copy()
+    twin.user_factors = model.user_factors_.copy()
+    return twin
+
+
+def test_als_fold_in_matches_implicit_recalculate_user(als: ALSRecommender, als_data: TrainingData) -> None:
+    twin = _implicit_twin(als)
+    confidences = als.confidence_matrix(als_data)
+    for u in (0, 7, 39):
+        row = als_data.user_items[u]
+        history = [(als_data.item_ids[j], float(w)) for j, w in zip(row.indices, row.data, strict=True)]
+        expected = twin.recalculate_user(u, confidences[u])  # type: ignore[attr-defined]
+        np.testing.assert_allclose(als.user_vector(history), expected, atol=1e-4)
+    # a dismissal is implicit's negative confidence: preference 0, confidence 1 + alpha·|w|
+    history = [("i1", 1.0), ("i2", 5.0), ("i3", -3.0)]
+    negative = sp.csr_matrix(([3.0, 11.0, -7.0], ([0, 0, 0], [1, 2, 3])), shape=(1, 30), dtype=np.float32)
+    np.testing.assert_allclose(als.user_vector(history), twin.recalculate_user(0, negative), atol=1e-4)  # type: ignore[attr-defined]
+
+
+def test_als_batch_fold_in_equals_one_at_a_time(als: ALSRecommender) -> None:
+    histories = [
+        [("i1", 1.0), ("i4", 5.0), ("i1", 1.5)],
+        [],
+        [("nope", 1.0)],
+        [("i7", 1.0), ("i9", -3.0)],
+        [("i20", 1.0), ("i26", 1.0)],
+    ]
+    batch = als.user_vectors(histories)
+    single = np.stack([als.user_vector(h) for h in histories])
+    assert batch.shape == (5, 8) and batch.dtype == np.float32
+    np.testing.assert_allclose(batch, single, atol=1e-6)
+    assert not single[1].any() and not single[2].any()
+    assert als.recommend([("nope", 1.0)]) == []
+
+
+def test_als_items_never_trained_are_not_recommended(als: ALSRecommender) -> None:
+    untouched = {f"i{j}" for j in range(25, 30)}
+    assert not als.item_factors_[25:].any()
+    assert als.similar_items("i27") == []
+    result = als.recommend([("i1", 1.0), ("i27", 5.0)], k=30)
+    assert len(result) == 24  # the 25 trained items but i1, which is in the history
+    assert not untouched & {item_id for item_id, _ in result}
+    assert not untouched & {item_id for item_id, _ in als.similar_items("i1", k=30)}
+
+
+def test_als_score_and_recommend_agree(als: ALSRecommender) -> None:
+    history = [("i1", 1.0), ("i2", 1.0)]
+    vec = als.user_vector(history)
+    assert als.recommend(history, k=5) == als.score(vec, k=5, exclude={"i1", "i2"})
+    top = als.score(vec, k=1)[0]
+    assert top[1] == pytest.approx(float(als.item_factors_[als.item_index_[top[0]]] @ vec), rel=1e-5)
+    with pytest.raises(InvalidInputError, match="shape"):
+        als.score(np.zeros(3), k=2)
+
+
+def test_als_training_does_not_warn_about_blas_threads(als_data: TrainingData) -> None:
+    import implicit.utils
+
+    implicit.utils._checked_blas_config = False  # make implicit look again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ALSRecommender(factors=4, iterations=1).fit(als_data)
+
+
+def test_als_without_interactions_recommends_nothing() -> None:
+    model = ALSRecommender(factors=4).fit(make_data([("u", "a", -3.0, 0.0)], ["a", "b"], now=0.0))
+    assert model.recommend([("a", 1.0)]) == [] and model.similar_items("a") == []
+
+
+def test_als_validates() -> None:
+    with pytest.raises(InvalidInputError, match="factors"):
+        ALSRecommender(factors=0).fit(checkerboard_data())
+
+
+# -- content --------------------------------------------------------------------------------
+
+
+def _unit(v: list[float]) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float32)
+    return a / np.linalg.norm(a)
+
+
+@pytest.fixture(params=["flat", "hnsw"])
+def content(request: pytest.FixtureRequest) -> ContentModel:
+    return ContentModel(index=request.param, hnsw_m=4).fit(checkerboard_data())
+
+
+def test_content_add_items_makes_a_new_item_findable_at_once(content: ContentModel) -> None:
+    new = _unit([1, 0, 0, 0, 0, 0, 0, 0.1])  # group A, closest to the axis-0 direction
+    content.add_items(["a-new"], new[None, :])
+    assert content.search(new, k=1) == [("a-new", pytest.approx(1.0))]
+    assert content.similar_items("a-new", k=5)[0][0] in GROUP_A
+    assert "a-new" in {item_id for item_id, _ in content.recommend([("a0", 1.0), ("a1", 1.0)], k=3)}
+    np.testing.assert_allclose(content.vector("a-new"), new, rtol=1e-6)  # type: ignore[arg-type]
+
+
+def test_content_upsert_replaces_the_vector(content: ContentModel) -> None:
+    moved = _unit([0, 1, 0, 0, 0, 0, 0, 0.2])  # a0 now looks like group B
+    content.add_items(["a0"], moved[None, :])
+    np.testing.assert_allclose(content.vector("a0"), moved, rtol=1e-6)  # type: ignore[arg-type]
+    assert {item_id for item_id, _ in content.similar_items("a0", k=5)} == set(GROUP_B)
+    hits = [item_id for item_id, _ in content.search(moved, k=20)]
+    assert hits.count("a0") == 1 and hits[0] == "a0" and len(hits) == 10
+    assert (
+        content.search(_unit([1, 0, 0, 0, 0, 0, 0, 0]), k=4)
+        == content.search(_unit([1, 0, 0, 0, 0, 0, 0, 0]), k=5, exclude={"a0"})[:4]
+    )
+
+
+def test_content_remove_hides_an_item(content: ContentModel) -> None:
+    assert content.remove_items(["a1", "unknown"]) == 1
+    assert content.remove_items(["a1"]) == 0
+    assert content.vector("a1") is None and "a1" not in content
+    assert content.similar_items("a1") == []
+    everything = [item_id for item_id, _ in content.search(_unit([1, 0, 0, 0, 0, 0, 0, 0]), k=20)]
+    assert "a1" not in everything and len(everything) == 9
+    content.add_items(["a1"], checkerboard_data().item_vectors[1:2])  # and can come back
+    assert content.similar_items("a1", k=4)[0][0] in GROUP_A
+
+
+def test_content_live_updates_survive_save_load(content: ContentModel, tmp_path: Path) -> None:
+    content.add_items(["z", "a2"], np.stack([_unit([0, 0, 0, 0, 0, 0, 0, 1]), _unit([0, 1, 0, 0, 1, 0, 0, 0])]))
+    content.remove_items(["b4"])
+    content.save(tmp_path / "c")
+    loaded = ContentModel.load(tmp_path / "c")
+    assert loaded.tombstones_ == content.tombstones_
+    for query in (_unit([1, 0, 0, 0, 0, 0, 0, 0]), _unit([0, 1, 0, 0, 0, 0, 0, 1])):
+        assert loaded.search(query, k=20) == content.search(query, k=20)
+    np.testing.assert_array_equal(loaded.vectors_of(["z", "b4", "a2"]), content.vectors_of(["z", "b4", "a2"]))
+    assert not loaded.vectors_of(["b4"]).any()
+
+
+def test_content_signed_history_pushes_away(content: ContentModel) -> None:
+    liked_a_disliked_b = content.history_vector([("a0", 1.0), ("b0", -1.0)])
+    assert liked_a_disliked_b is not None
+    np.testing.assert_allclose(
+        liked_a_disliked_b, (content.vectors_of(["a0"])[0] - content.vectors_of(["b0"])[0]) / 2, atol=1e-6
+    )
+    assert content.history_vector([("nope", 1.0)]) is None
+
+
+def test_content_validates(content: ContentModel) -> None:
+    with pytest.raises(InvalidInputError, match="index 'ivf' is not one of flat, hnsw"):
+        ContentModel(index="ivf").fit(checkerboard_data())
+    with pytest.raises(InvalidInputError, match="shape"):
+        content.add_items(["x"], np.ones((1, 3), dtype=np.float32))
+    with pytest.raises(InvalidInputError, match="zero"):
+        content.add_items(["x"], np.zeros((1, 8), dtype=np.float32))
+    with pytest.raises(InvalidInputError, match="not unique"):
+        content.add_items(["x", "x"], np.ones((2, 8), dtype=np.float32))
+    with pytest.raises(InvalidInputError, match="query vector"):
+        content.search(np.ones(3), k=2)
+    with pytest.raises(NotTrainedError):
+        ContentModel().add_items(["x"], np.ones((1, 8), dtype=np.float32))

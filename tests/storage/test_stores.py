@@ -1,0 +1,133 @@
+"""The store contract against every backend, plus what only SQLite promises and open_store's URL parsing."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liverec.core.errors import InvalidInputError, StorageError
+from liverec.core.types import Event, EventType
+from liverec.storage import MemoryStore, SqliteStore, open_store
+from liverec.testing.store_contract import StoreContract, StoreFactory, make_events, make_items
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def make_store(self) -> StoreFactory:
+        return MemoryStore
+
+    def test_has_no_root(self) -> None:
+        assert MemoryStore().root is None
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> StoreFactory:
+        return lambda: SqliteStore(tmp_path / "liverec.db")
+
+    def test_root_is_the_directory_of_the_file(self, tmp_path: Path) -> None:
+        store = SqliteStore(tmp_path / "data" / "liverec.db")
+        assert store.root == tmp_path.resolve() / "data"
+        assert store.url == f"sqlite:///{tmp_path}/data/liverec.db"
+        store.close()
+
+    def test_data_survives_close_and_reopen(self, tmp_path: Path) -> None:
+        store = SqliteStore(tmp_path / "liverec.db")
+        store.events.append(make_events())
+        store.catalog.upsert(make_items())
+        store.vectors.put_many("use", {"k": np.array([0.1, 0.2], dtype=np.float32)})
+        store.close()
+
+        reopened = SqliteStore(tmp_path / "liverec.db")
+        assert [event.event_id for event in reopened.events.all()] == ["e2", "e3", "e1", "e4", "e5", "e6"]
+        assert list(reopened.catalog.all()) == make_items()
+        assert reopened.vectors.get_many("use", ["k"])["k"].tolist() == np.array([0.1, 0.2], np.float32).tolist()
+        assert reopened.events.append(make_events()) == 0
+        reopened.close()
+
+    def test_runs_in_wal_mode_with_full_sync_and_a_schema_version(self, tmp_path: Path) -> None:
+        SqliteStore(tmp_path / "liverec.db").close()
+        conn = sqlite3.connect(tmp_path / "liverec.db")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        conn.close()
+
+    def test_a_batch_that_fails_midway_stores_nothing(self, tmp_path: Path) -> None:
+        store = SqliteStore(tmp_path / "liverec.db")
+        store.events.append(make_events()[:1])
+        # A trigger makes SQLite itself fail on the second new event of the batch, after the first was inserted.
+        other = sqlite3.connect(tmp_path / "liverec.db")
+        other.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.user_id = 'bad'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
+        )
+        other.commit()
+        other.close()
+        batch = [
+            Event("n1", "u9", EventType.VIEW, "i1", timestamp=1.0),
+            Event("n2", "bad", EventType.VIEW, "i1", timestamp=2.0),
+            Event("n3", "u9", EventType.VIEW, "i1", timestamp=3.0),
+        ]
+        with pytest.raises(StorageError, match="appending 3 events failed: refused by test trigger"):
+            store.events.append(batch)
+        assert [event.event_id for event in store.events.all()] == ["e1"]
+        # The connection is usable again: no transaction was left open.
+        assert store.events.append([batch[0], batch[2]]) == 2
+        store.close()
+
+    def test_a_file_from_a_newer_schema_is_refused(self, tmp_path: Path) -> None:
+        conn = sqlite3.connect(tmp_path / "liverec.db")
+        conn.execute("PRAGMA user_version = 99")
+        conn.close()
+        with pytest.raises(StorageError, match="schema version 99"):
+            SqliteStore(tmp_path / "liverec.db")
+
+    def test_a_file_that_is_not_a_database_raises_storage_error(self, tmp_path: Path) -> None:
+        (tmp_path / "liverec.db").write_bytes(b"not a database at all" * 100)
+        with pytest.raises(StorageError, match="cannot open sqlite store"):
+            SqliteStore(tmp_path / "liverec.db")
+
+
+class TestOpenStore:
+    def test_memory_url(self) -> None:
+        store = open_store("memory://")
+        assert isinstance(store, MemoryStore)
+        assert store.url == "memory://"
+
+    def test_sqlite_url_with_a_relative_path(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        store = open_store("sqlite:///data/liverec.db")
+        assert isinstance(store, SqliteStore)
+        assert store.root == tmp_path.resolve() / "data"
+        assert store.url == "sqlite:///data/liverec.db"
+        store.close()
+
+    def test_sqlite_url_with_an_absolute_path(self, tmp_path: Path) -> None:
+        store = open_store(f"sqlite:///{tmp_path}/liverec.db")
+        assert str(tmp_path).startswith("/")
+        assert isinstance(store, SqliteStore)
+        assert store.root == tmp_path.resolve()
+        assert (tmp_path / "liverec.db").exists()
+        store.close()
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("postgres://localhost/liverec", "unknown scheme 'postgres'; known: memory://, sqlite://"),
+            ("foo", "'foo' has no scheme; expected one of memory://, sqlite://"),
+            ("liverec.db", "'liverec.db' has no scheme"),
+            ("sqlite://liverec.db", "has no file path; expected sqlite:///relative/path.db"),
+            ("sqlite:///", "has no file path"),
+            ("sqlite:///:memory:", "use memory://"),
+        ],
+    )
+    def test_bad_urls_are_refused_naming_the_url(self, url: str, message: str) -> None:
+        with pytest.raises(InvalidInputError, match=re.escape(message)) as caught:
+            open_store(url)
+        assert caught.value.field == "url"
+        assert caught.value.value == url
+        assert repr(url) in str(caught.value)
