@@ -75,21 +75,21 @@ def run_demo(
     with progress() as bar:
         task = bar.add_task("ingesting items (encoding texts)", total=len(world.items))
         for start in range(0, len(world.items), 256):
-            chunk = world.items[start : start + 256]
-            engine.ingest_items(chunk)
-            bar.update(task, advance=len(chunk))
+            items = world.items[start : start + 256]
+            engine.ingest_items(items)
+            bar.update(task, advance=len(items))
         task = bar.add_task("ingesting events", total=len(world.events))
         for start in range(0, len(world.events), 2000):
-            chunk = world.events[start : start + 2000]
-            engine.ingest_events(chunk)
-            bar.update(task, advance=len(chunk))
+            events = world.events[start : start + 2000]
+            engine.ingest_events(events)
+            bar.update(task, advance=len(events))
     report = train(engine)
     console.print(
         f"trained snapshot {report.version} in {report.seconds.get('total', 0):.1f}s; "
         f"recall weights tuned on {report.validation_users} held-out next events: "
         + ", ".join(f"{k}={v:g}" for k, v in report.weights.items())
-        + f" (NDCG@10 {report.validation.get('ndcg@10', 0):.3f} vs {report.validation.get('ndcg@10_equal_weights', 0):.3f}"
-        " with equal weights)"
+        + f" (NDCG@10 {report.validation.get('ndcg@10', 0):.3f}"
+        + f" vs {report.validation.get('ndcg@10_equal_weights', 0):.3f} with equal weights)"
     )
 
     user = user_id or pick_user(world, NARRATED_FROM)

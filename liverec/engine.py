@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import tempfile
 import threading
 import time
@@ -32,7 +34,16 @@ from liverec.realtime.state import EventSignal, StateUpdater, UserState
 from liverec.realtime.store import MemoryStateStore, StateStore
 from liverec.storage import open_store
 from liverec.storage.base import Store
-from liverec.text import CachedEncoder, ReviewPolarity, detect_language, extract_keywords, get_encoder
+from liverec.text import (
+    CachedEncoder,
+    Language,
+    LanguageCentering,
+    ReviewPolarity,
+    TextKind,
+    detect_language,
+    extract_keywords,
+    get_encoder,
+)
 from liverec.training import ModelParams, Progress, TrainReport, train
 
 DEFAULT_STORE_URL = "sqlite:///liverec.db"
@@ -90,11 +101,15 @@ class Engine:
         self.polarity = ReviewPolarity(self.encoder)
         self.model_dir = self._model_dir()
         self.items = ItemTable()
-        self.content = ContentModel()
         self._write_lock = threading.RLock()
-        self._load_catalog()
         snapshot = load_snapshot(self.model_dir) if current_version(self.model_dir) else None
+        self.centering = snapshot.centering if snapshot is not None else LanguageCentering()
+        items = list(self.store.catalog.all())
+        self.content = self._content_index(items)
+        self.items.upsert(items, {i.item_id: self._interest_tags(i) for i in items})
         self.ranker = self._make_ranker(snapshot)
+        if snapshot is not None:
+            self._catch_up_trending(snapshot)
 
     # ------------------------------------------------------------------ opening
 
@@ -120,11 +135,17 @@ class Engine:
         name = self.store.url.rsplit("/", 1)[-1] or "liverec"
         return self.store.root / f"{name}.models"
 
-    def _load_catalog(self) -> None:
-        items = list(self.store.catalog.all())
+    def _content_index(self, items: Sequence[Item]) -> ContentModel:
+        """A text index over ``items`` in the current (language-centred) vector space."""
         vectors = self._item_vectors(items)
-        self.content.fit(TrainingData.from_events([], [i.item_id for i in items], vectors, self.settings.event_weights))
-        self.items.upsert(items, {i.item_id: self._interest_tags(i) for i in items})
+        data = TrainingData.from_events([], [i.item_id for i in items], vectors, self.settings.event_weights)
+        return ContentModel().fit(data)
+
+    def _catch_up_trending(self, snapshot: ModelSnapshot) -> None:
+        """Fold events newer than the snapshot into trending, as the live process had done."""
+        trained_until = float(snapshot.manifest.get("trained_until", math.inf))
+        for event in self.store.events.between(math.nextafter(trained_until, math.inf), math.inf):
+            self._update_trending(event)
 
     def _make_ranker(self, snapshot: ModelSnapshot | None) -> Ranker:
         return Ranker(self.items, self.content, snapshot, self._query_vector, self.settings.short_term_half_life)
@@ -166,7 +187,7 @@ class Engine:
 
     def _enrich(self, item: Item) -> Item:
         """Fill in the language and add extracted keywords to the item's tags."""
-        language = item.language or detect_language(item.text)
+        language: Language = "zh" if (item.language or detect_language(item.text)) == "zh" else "en"
         keywords = extract_keywords(item.text, language, k=ITEM_KEYWORDS)
         tags = tuple(dict.fromkeys([*item.tags, *keywords]))
         return Item(
@@ -179,10 +200,15 @@ class Engine:
         return tuple(dict.fromkeys([*item.categories, *item.tags]))
 
     def _item_vectors(self, items: Sequence[Item]) -> np.ndarray:
-        return self.encoder.encode([i.text for i in items], kind="passage")
+        raw = self.encoder.encode([i.text for i in items], kind="passage")
+        return self.centering.apply(raw, [i.language or detect_language(i.text) for i in items])
+
+    def _text_vectors(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        raw = self.encoder.encode(texts, kind=kind)
+        return self.centering.apply(raw, [detect_language(t) for t in texts])
 
     def _query_vector(self, text: str) -> np.ndarray:
-        return self.encoder.encode([text], kind="query")[0]
+        return self._text_vectors([text], "query")[0]
 
     # ------------------------------------------------------------------ events
 
@@ -238,16 +264,16 @@ class Engine:
         """Per event id, the vector, polarity and tags that ``apply`` folds in (texts encoded in one batch)."""
         queries = [e.text or "" for e in events if e.type is EventType.SEARCH]
         reviews = [e for e in events if e.type is EventType.REVIEW]
-        qvecs = dict(zip(queries, self.encoder.encode(queries, kind="query"), strict=True)) if queries else {}
+        qvecs = dict(zip(queries, self._text_vectors(queries, "query"), strict=True)) if queries else {}
         rtexts = [e.text or "" for e in reviews]
-        rvecs = self.encoder.encode(rtexts, kind="passage") if reviews else np.zeros((0, 1), np.float32)
-        polarities = self.polarity.polarities(rtexts, [e.value for e in reviews]) if reviews else []
+        rvecs = self._text_vectors(rtexts, "passage") if reviews else np.zeros((0, 1), np.float32)
+        polarities = self.polarity.polarities(rtexts, [e.value for e in reviews]) if reviews else np.zeros(0)
         review_info = {e.event_id: (rvecs[n], float(polarities[n])) for n, e in enumerate(reviews)}
         out: dict[str, EventSignal] = {}
         for e in events:
             if e.type is EventType.SEARCH:
                 text = e.text or ""
-                out[e.event_id] = EventSignal(qvecs[text], 1.0, tuple(extract_keywords(text, k=3)))
+                out[e.event_id] = EventSignal(qvecs[text], 1.0, _query_tags(text))
                 continue
             item_vec = self.content.vector(e.item_id or "")
             tags = self.items.tags(e.item_id or "")
@@ -294,12 +320,23 @@ class Engine:
     # ------------------------------------------------------------------ training
 
     def train(self, progress: Progress | None = None) -> TrainReport:
-        """Fit every model on the whole event log, tune fusion, write and swap in a snapshot."""
+        """Fit every model on the whole event log, tune fusion, write and swap in a snapshot.
+
+        The language centring is refitted on the current catalog first and the text index
+        rebuilt in that space; user states are then rebuilt lazily in the same space.
+        """
         t0 = time.perf_counter()
         events = list(self.store.events.all())
         if not events:
             raise InvalidInputError("there are no events to train on; ingest events first", field="events")
-        item_ids = self.items.ids()
+        with self._write_lock:
+            catalog = [self.items.get(i) for i in self.items.ids()]
+            raw = self.encoder.encode([i.text for i in catalog], kind="passage")
+            self.centering = LanguageCentering().fit(raw, [i.language or "en" for i in catalog])
+            self.content = self._content_index(catalog)
+            self.states.clear()
+            self.ranker = self._make_ranker(self.ranker.snapshot)
+        item_ids = [i.item_id for i in catalog]
         vectors = self.content.vectors_of(item_ids)
         reviews = [e for e in events if e.type is EventType.REVIEW]
         polarity: dict[str, float] = {}
@@ -315,8 +352,14 @@ class Engine:
             events, item_ids, vectors, self.settings.event_weights, polarity, self.params,
             self._build_state, candidates, progress,
         )
+        snapshot.centering = self.centering
         report.seconds["total"] = time.perf_counter() - t0
-        manifest = {"report": report.to_dict(), "encoder": self.encoder.name, "params": vars(self.params)}
+        manifest = {
+            "report": report.to_dict(),
+            "encoder": self.encoder.name,
+            "params": vars(self.params),
+            "trained_until": max(e.timestamp for e in events),
+        }
         snapshot = write_snapshot(self.model_dir, snapshot, manifest)
         report.version = snapshot.version
         with self._write_lock:
@@ -406,7 +449,7 @@ class Engine:
         """The user's strongest interest tags with their decayed weights, strongest first."""
         k = _check_k(k)
         state = self.state(user_id)
-        return [(t, round(w, 4)) for t, w in state.top_tags(k)]
+        return [(t, round(w, 4)) for t, w in state.top_tags(k, self.settings.tag_half_life)]
 
     def forget_user(self, user_id: str) -> ForgetResult:
         """Erase the user's events and state (future training never sees them again)."""
@@ -416,6 +459,12 @@ class Engine:
             had_state = self.states.delete(user_id)
             self.ranker.forget(user_id)
         return ForgetResult(user_id, removed, had_state)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _query_tags(text: str) -> tuple[str, ...]:
+    # Queries repeat a lot (and every state rebuild replays them): extract once per text.
+    return tuple(extract_keywords(text, k=3))
 
 
 def _check_id(value: Any, name: str) -> None:

@@ -148,7 +148,7 @@ def train(
     data = TrainingData.from_events(train_events, item_ids, item_vectors, weights, polarity=polarity)
     step("fitting models for validation", 0.15)
     trending, covisit, als = fit_models(params, data)
-    probe = ModelSnapshot("validation", trending, covisit, als, FusionWeights(), _trained_items(data))
+    probe = ModelSnapshot("validation", trending, covisit, als, FusionWeights(), frozenset(item_ids))
     report.seconds["fit_validation"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -176,10 +176,5 @@ def train(
     report.users = len(full.user_ids)
     report.seconds["fit"] = time.perf_counter() - t2
     step("done", 1.0)
-    return ModelSnapshot("", trending, covisit, als, fusion, _trained_items(full)), report
-
-
-def _trained_items(data: TrainingData) -> frozenset[str]:
-    touched = np.unique(data.event_item[data.event_item >= 0])
-    return frozenset(data.item_ids[i] for i in touched)
+    return ModelSnapshot("", trending, covisit, als, fusion, frozenset(item_ids)), report
 

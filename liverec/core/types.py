@@ -179,7 +179,7 @@ class Item:
         return f"{self.title}. {self.description}".strip() if self.description else self.title
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Item:
+    def from_dict(cls, data: Item | Mapping[str, Any]) -> Item:
         """Build an item from a JSON-like mapping; unknown keys are an error."""
         if isinstance(data, Item):
             return data
@@ -307,7 +307,7 @@ class Event:
         return cls(event_id, user_id, type_, item_id, value, text, ts, session_id)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+    def from_dict(cls, data: Event | Mapping[str, Any]) -> Event:
         """Build an event from a JSON-like mapping (``type`` by name); unknown keys are an error."""
         if isinstance(data, Event):
             return data

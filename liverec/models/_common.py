@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,19 @@ def check_k(k: int) -> None:
         raise InvalidInputError(f"k must be a non-negative integer, got {k!r}", field="k", value=k)
 
 
+def history_weight(item_id: str, weight: object) -> float:
+    """``weight`` as a finite float, or an error naming the history item it belongs to."""
+    try:
+        value = float(weight)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(weight, bool) or not math.isfinite(value):
+        raise InvalidInputError(
+            f"history weight of item {item_id!r} must be a finite number, got {weight!r}", field="history", value=weight
+        )
+    return value
+
+
 def aggregate_history(history: Sequence[tuple[str, float]], index: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """Known items of ``history`` and their summed (signed) weights, in order of first appearance."""
     positions: dict[int, int] = {}
@@ -51,9 +65,9 @@ def aggregate_history(history: Sequence[tuple[str, float]], index: Mapping[str, 
             continue
         slot = positions.setdefault(i, len(weights))
         if slot == len(weights):
-            weights.append(float(weight))
+            weights.append(history_weight(item_id, weight))
         else:
-            weights[slot] += float(weight)
+            weights[slot] += history_weight(item_id, weight)
     return np.fromiter(positions, dtype=np.int64, count=len(positions)), np.asarray(weights, dtype=np.float64)
 
 
@@ -101,7 +115,7 @@ def read_params(cls: type, path: Path) -> dict[str, Any]:
 
 
 def write_ids(path: Path, ids: Sequence[str | None]) -> None:
-    (path).write_text(json.dumps(list(ids), ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(list(ids), ensure_ascii=False), encoding="utf-8")
 
 
 def read_ids(path: Path) -> list[Any]:

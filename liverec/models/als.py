@@ -108,14 +108,13 @@ class ALSRecommender:
             raise InvalidInputError(
                 f"user_items has {n_items} columns but there are {len(data.item_ids)} item ids", field="user_items"
             )
-        conf = data.user_items.tocsr()
+        confidences = self.confidence_matrix(data)
         user_factors = np.zeros((n_users, self.factors), dtype=np.float32)
         item_factors = np.zeros((n_items, self.factors), dtype=np.float32)
-        if conf.nnz:
+        if confidences.nnz:
             # implicit is imported here so loading a saved model never needs it
             from implicit.cpu.als import AlternatingLeastSquares
 
-            confidences = self.confidence_matrix(data)
             with threadpool_limits(limits=1, user_api="blas"):
                 als = AlternatingLeastSquares(
                     factors=self.factors,
@@ -127,8 +126,8 @@ class ALSRecommender:
                 )
                 als.fit(confidences, show_progress=False)
             # rows without data keep CG's leftovers of the random start: make them exactly zero
-            item_seen = np.bincount(conf.indices, minlength=n_items) > 0
-            user_seen = np.diff(conf.indptr) > 0
+            item_seen = np.bincount(confidences.indices, minlength=n_items) > 0
+            user_seen = np.diff(confidences.indptr) > 0
             item_factors[item_seen] = np.asarray(als.item_factors, dtype=np.float32)[item_seen]
             user_factors[user_seen] = np.asarray(als.user_factors, dtype=np.float32)[user_seen]
         self._set_state(list(data.item_ids), list(data.user_ids), item_factors, user_factors)

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from liverec.core.errors import InvalidInputError
 from liverec.models._common import (
     check_k,
+    history_weight,
     indices_of,
     read_ids,
     read_params,
@@ -182,7 +183,7 @@ class CoVisitation:
         """
         require_fitted(self, "neighbors_")
         check_k(k)
-        known = [(self.item_index_[x], float(w)) for x, w in history if x in self.item_index_]
+        known = [(self.item_index_[x], history_weight(x, w)) for x, w in history if x in self.item_index_]
         if not known or k == 0:
             return []
         recent = known[-self.recent_items :]

@@ -117,7 +117,7 @@ class Explainer:
         now: float,
     ) -> Reason | None:
         actions, matrix = evidence
-        if recall in ("content", "fresh") and matrix is not None:
+        if recall in ("content", "session", "fresh") and matrix is not None:
             sims = matrix @ vector
             # Prefer the most similar action; among near-ties, the most recent one.
             best = max(range(len(actions)), key=lambda i: (round(float(sims[i]), 2), actions[i].timestamp))

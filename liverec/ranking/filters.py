@@ -56,7 +56,9 @@ class Filters:
         if "exclude_items" in kwargs:
             kwargs["exclude_items"] = frozenset(_str_tuple(kwargs["exclude_items"], "exclude_items"))
         if "exclude_seen" in kwargs and not isinstance(kwargs["exclude_seen"], bool):
-            raise InvalidInputError("exclude_seen must be true or false", field="exclude_seen", value=kwargs["exclude_seen"])
+            raise InvalidInputError(
+                "exclude_seen must be true or false", field="exclude_seen", value=kwargs["exclude_seen"]
+            )
         return cls(**kwargs)
 
     def blocked(self, state: UserState | None) -> set[str]:

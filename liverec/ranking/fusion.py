@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from liverec.ranking.recalls import RECALLS
 
 WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -61,33 +63,44 @@ def fuse(
     return out
 
 
-def ndcg_at(ranked: Sequence[str], target: str, k: int = 10) -> float:
-    """NDCG@k with one relevant item: 1/log2(rank + 2) if it is in the top k."""
-    for rank, item in enumerate(ranked[:k]):
-        if item == target:
-            return 1.0 / math.log2(rank + 2)
-    return 0.0
+Case = tuple[Mapping[str, Mapping[str, float]], str]
 
 
-def _mean_ndcg(cases: Sequence[tuple[Mapping[str, Mapping[str, float]], str]], weights: Mapping[str, float]) -> float:
+def _case_matrix(case: Case) -> tuple[np.ndarray, int]:
+    """A case as a [candidates, recalls] matrix of scaled scores and the target's row (-1 if absent)."""
+    scaled, target = case
+    items = list(dict.fromkeys(i for recall in RECALLS for i in scaled.get(recall, {})))
+    matrix = np.zeros((len(items), len(RECALLS)), dtype=np.float64)
+    index = {item: row for row, item in enumerate(items)}
+    for col, recall in enumerate(RECALLS):
+        for item, s in scaled.get(recall, {}).items():
+            matrix[index[item], col] = s
+    return matrix, index.get(target, -1)
+
+
+def _mean_ndcg(cases: Sequence[tuple[np.ndarray, int]], weights: Mapping[str, float], k: int = 10) -> float:
+    """Mean NDCG@k of the targets under ``weights`` (ties broken against the target)."""
+    w = np.array([weights.get(r, 0.0) for r in RECALLS])
     total = 0.0
-    for scaled, target in cases:
-        contributions = fuse(scaled, weights)
-        ranked = sorted(contributions, key=lambda i: -sum(contributions[i].values()))
-        total += ndcg_at(ranked, target)
+    for matrix, target in cases:
+        if target < 0 or w @ matrix[target] <= 0:
+            continue
+        scores = matrix @ w
+        rank = int((scores >= scores[target]).sum()) - 1
+        if rank < k:
+            total += 1.0 / math.log2(rank + 2)
     return total / max(1, len(cases))
 
 
-def tune_weights(
-    cases: Sequence[tuple[Mapping[str, Mapping[str, float]], str]], *, rounds: int = 2
-) -> FusionWeights:
+def tune_weights(cases: Sequence[Case], *, rounds: int = 2) -> FusionWeights:
     """Coordinate ascent over a grid of per-recall weights, maximising mean NDCG@10.
 
     ``cases`` are (scaled recall outputs, the item the user acted on next) for validation
     users. Ties keep the earlier weight, so a recall that does not help stays where it was.
     """
+    matrices = [_case_matrix(c) for c in cases]
     weights = dict.fromkeys(RECALLS, 1.0)
-    best = _mean_ndcg(cases, weights)
+    best = _mean_ndcg(matrices, weights)
     start = best
     for _, recall in itertools.product(range(rounds), RECALLS):
         for value in WEIGHT_GRID:
@@ -96,7 +109,7 @@ def tune_weights(
             trial = {**weights, recall: value}
             if all(v == 0 for v in trial.values()):
                 continue
-            score = _mean_ndcg(cases, trial)
+            score = _mean_ndcg(matrices, trial)
             if score > best + 1e-9:
                 best, weights = score, trial
     return FusionWeights(

@@ -22,6 +22,17 @@ from liverec.realtime.state import UserState, decayed_norm, unit
 RECALL_SIZE = 200
 # Below this cosine to what the user rejected, an item is not considered "like" it.
 NEGATIVE_FLOOR = 0.3
+# Two product rules on top of the learned fusion (which optimises the average next click):
+# * fresh: items added since training have no collaborative evidence, so fusion ranks them low;
+#   the best one whose text is at least FRESH_RELATIVE as close to the user's interest as the
+#   best-matching catalog item takes slot FRESH_SLOT (cold start without retraining);
+# * shift: when the last SESSION_ACTIONS actions point away from the profile
+#   (cos < SHIFT_SIMILARITY), a third of the list follows the session at once.
+FRESH_RELATIVE = 0.5
+FRESH_SLOT = 3  # 0-based position
+SESSION_ACTIONS = 3
+SHIFT_SIMILARITY = 0.5
+SHIFT_SLOTS = (1, 3, 5)
 
 
 class Ranker:
@@ -39,6 +50,7 @@ class Ranker:
         self.content = content
         self.snapshot = snapshot
         self.half_life = short_term_half_life
+        self.query_vector = query_vector
         self.fusion = snapshot.fusion if snapshot is not None else FusionWeights()
         self.models = RecallModels(
             content=content,
@@ -46,24 +58,34 @@ class Ranker:
             covisit=snapshot.covisit if snapshot else None,
             als=snapshot.als if snapshot else None,
             cold_items=self.cold_items,
+            cold_vectors=self.cold_vectors,
         )
         self.explainer = Explainer(items, content, self.models.covisit, query_vector)
         self._als_cache: dict[str, tuple[int, np.ndarray | None]] = {}
         self._cold: list[str] | None = None
+        self._cold_vectors: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def cold_items(self) -> list[str]:
-        """Catalog items the snapshot has no interaction for, newest first (cached until items change)."""
+        """Catalog items added after the snapshot was trained, newest first (cached until items change)."""
         cold = self._cold
         if cold is None:
-            trained = self.snapshot.trained_items if self.snapshot else frozenset()
-            found = [i for i in self.items.ids() if i not in trained]
+            known = self.snapshot.catalog_items if self.snapshot else frozenset()
+            found = [i for i in self.items.ids() if i not in known]
             found.sort(key=lambda i: -self.items.get(i).created_at)
             cold = self._cold = found
         return cold
 
+    def cold_vectors(self) -> np.ndarray:
+        """Text vectors of :meth:`cold_items`, in the same order (cached with them)."""
+        vectors = self._cold_vectors
+        if vectors is None:
+            vectors = self._cold_vectors = self.content.vectors_of(self.cold_items())
+        return vectors
+
     def items_changed(self) -> None:
         self._cold = None
+        self._cold_vectors = None
 
     def als_vector(self, state: UserState | None) -> np.ndarray | None:
         """The user's ALS factors folded in from their interactions, cached per state version."""
@@ -78,22 +100,44 @@ class Ranker:
             self._als_cache[state.user_id] = (state.version, vec)
         return vec
 
+    def session_vector(self, state: UserState | None) -> np.ndarray | None:
+        """Unit mean text vector of the user's last SESSION_ACTIONS positive actions (items or queries)."""
+        if state is None:
+            return None
+        vectors = []
+        for action in reversed(state.recent):
+            if action.weight <= 0:
+                continue
+            if action.item_id is not None:
+                vec = self.content.vector(action.item_id)
+            else:
+                vec = self.query_vector(action.text or "")
+            if vec is not None:
+                vectors.append(vec)
+            if len(vectors) == SESSION_ACTIONS:
+                break
+        return unit(np.sum(vectors, axis=0)) if vectors else None
+
     def forget(self, user_id: str) -> None:
         with self._lock:
             self._als_cache.pop(user_id, None)
 
-    def candidates(self, state: UserState | None, filters: Filters, n: int = RECALL_SIZE) -> dict[str, dict[str, float]]:
+    def candidates(
+        self, state: UserState | None, filters: Filters, n: int = RECALL_SIZE
+    ) -> dict[str, dict[str, float]]:
         """Each recall's min-max scaled candidates for the user (the ranker's features)."""
-        blocked = filters.blocked(state)
+        return {name: scale(scores) for name, scores in self._recall(state, filters, n).items()}
+
+    def _recall(self, state: UserState | None, filters: Filters, n: int) -> dict[str, dict[str, float]]:
         inp = RecallInput(
             state=state,
             interest=unit(state.short_vec) if state is not None else None,
+            session=self.session_vector(state),
             als_vector=self.als_vector(state),
-            blocked=blocked,
+            blocked=filters.blocked(state),
             n=n,
         )
-        raw = run_recalls(self.models, inp)
-        return {name: scale(scores) for name, scores in raw.items()}
+        return run_recalls(self.models, inp)
 
     def recommend(
         self,
@@ -104,8 +148,8 @@ class Ranker:
         now: float,
         weights: Mapping[str, float] | None = None,
     ) -> list[Recommendation]:
-        scaled = self.candidates(state, filters)
-        contributions = fuse(scaled, weights or self.fusion.weights)
+        raw = self._recall(state, filters, RECALL_SIZE)
+        contributions = fuse({name: scale(scores) for name, scores in raw.items()}, weights or self.fusion.weights)
         blocked = filters.blocked(state)
         ids = [i for i in contributions if filters.allows(i, self.items, blocked)]
         if not ids:
@@ -117,10 +161,57 @@ class Ranker:
         scores = scores[top]
         vectors = self.content.vectors_of(ids)
         scores = self._push_down_rejected(state, vectors, scores)
-        picked = mmr(scores, vectors, k, diversity)
-        final = [ids[i] for i in picked]
-        reasons = self.explainer.explain(final, contributions, state, now)
-        return [Recommendation(ids[i], round(float(scores[i]), 6), r) for i, r in zip(picked, reasons, strict=True)]
+        final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity)]
+        for recall, item_ids in self._reserved(state, raw, k).items():
+            for item_id in self._reserve(final, item_ids, filters, blocked, k, recall):
+                contributions.setdefault(item_id, {})[recall] = 1.0  # explain it by the recall that placed it
+        reasons = self.explainer.explain([i for i, _ in final], contributions, state, now)
+        return [Recommendation(i, round(s, 6), r) for (i, s), r in zip(final, reasons, strict=True)]
+
+    def _reserved(
+        self, state: UserState | None, raw: Mapping[str, Mapping[str, float]], k: int
+    ) -> dict[str, list[str]]:
+        """Candidates, best first, for the reserved slots of each product rule that applies now."""
+        out: dict[str, list[str]] = {}
+        content_best = max(raw.get("content", {}).values(), default=0.0)
+        fresh = [i for i, sim in raw.get("fresh", {}).items() if sim >= FRESH_RELATIVE * content_best > 0]
+        if fresh:
+            out["fresh"] = fresh
+        interest = unit(state.short_vec) if state is not None else None
+        session = self.session_vector(state)
+        if interest is not None and session is not None and float(session @ interest) < SHIFT_SIMILARITY:
+            out["session"] = list(raw.get("session", {}))[: 3 * len(SHIFT_SLOTS)]
+        return out
+
+    def _reserve(
+        self,
+        final: list[tuple[str, float]],
+        candidates: list[str],
+        filters: Filters,
+        blocked: set[str],
+        k: int,
+        recall: str,
+    ) -> list[str]:
+        """Place candidates at the rule's slots (in place) unless the list already holds enough of them.
+
+        A placed item takes the score of the item it displaces, so scores stay non-increasing.
+        """
+        positions = (FRESH_SLOT,) if recall == "fresh" else SHIFT_SLOTS[: max(1, k // 3)]
+        chosen = {i for i, _ in final}
+        missing = len(positions) - len(chosen & set(candidates))
+        placed: list[str] = []
+        for pos in positions[len(positions) - missing :] if missing > 0 else ():
+            pick = next((i for i in candidates if i not in chosen and filters.allows(i, self.items, blocked)), None)
+            if pick is None:
+                break
+            slot = min(pos, len(final))
+            score = final[slot][1] if slot < len(final) else 0.0
+            if len(final) >= k:
+                final.pop()
+            final.insert(slot, (pick, score))
+            chosen.add(pick)
+            placed.append(pick)
+        return placed
 
     def _push_down_rejected(self, state: UserState | None, vectors: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Scale down items like those the user dismissed or reviewed badly, whichever recall found them.

@@ -17,7 +17,7 @@ from liverec.models.covisit import CoVisitation
 from liverec.models.popularity import TrendingPopularity
 from liverec.realtime.state import UserState
 
-RECALLS = ("content", "als", "covisit", "trending", "fresh")
+RECALLS = ("content", "session", "als", "covisit", "trending", "fresh")
 
 # How many recent positive items seed co-visitation: the last few say most about "right now".
 COVISIT_SEEDS = 5
@@ -29,6 +29,7 @@ class RecallInput:
 
     state: UserState | None
     interest: np.ndarray | None  # unit short-term interest vector
+    session: np.ndarray | None  # unit mean vector of the last few positive actions
     als_vector: np.ndarray | None  # folded-in ALS user factors
     blocked: Collection[str]
     n: int
@@ -42,13 +43,25 @@ class RecallModels:
     trending: TrendingPopularity | None
     covisit: CoVisitation | None
     als: ALSRecommender | None
-    cold_items: Callable[[], list[str]]  # items the snapshot has no interactions for (newest first)
+    cold_items: Callable[[], list[str]]  # items added after the snapshot was trained (newest first)
+    cold_vectors: Callable[[], np.ndarray]  # their text vectors, same order
 
 
 def content_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
     if inp.interest is None:
         return {}
     return dict(models.content.search(inp.interest, inp.n, exclude=inp.blocked))
+
+
+def session_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+    """Text neighbours of what the user did in their last few actions.
+
+    The decayed interest vector weighs a long camera history against three fresh hiking
+    clicks; this recall looks only at the last actions, so a new interest shows at once.
+    """
+    if inp.session is None:
+        return {}
+    return dict(models.content.search(inp.session, inp.n, exclude=inp.blocked))
 
 
 def als_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
@@ -74,24 +87,25 @@ def trending_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
 
 
 def fresh_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
-    """Items no interaction has touched yet, ranked by text similarity to the user's interest.
+    """Items added since the last training, ranked by text similarity to the user's interest.
 
     They have no collaborative signal at all, so without this recall a new item could only
     surface through the content recall's crowded top-n.
     """
     if inp.interest is None:
         return {}
-    cold = [i for i in models.cold_items() if i not in inp.blocked]
+    cold = models.cold_items()
     if not cold:
         return {}
-    vectors = models.content.vectors_of(cold)
-    scores = vectors @ inp.interest
-    top = np.argsort(-scores)[: inp.n]
-    return {cold[i]: float(scores[i]) for i in top if scores[i] > 0}
+    scores = models.cold_vectors() @ inp.interest
+    top = np.argsort(-scores)[: inp.n + len(inp.blocked)]
+    found = {cold[i]: float(scores[i]) for i in top if scores[i] > 0 and cold[i] not in inp.blocked}
+    return dict(list(found.items())[: inp.n])
 
 
 RECALL_FUNCTIONS: dict[str, Callable[[RecallModels, RecallInput], dict[str, float]]] = {
     "content": content_recall,
+    "session": session_recall,
     "als": als_recall,
     "covisit": covisit_recall,
     "trending": trending_recall,

@@ -27,6 +27,7 @@ from liverec.models.als import ALSRecommender
 from liverec.models.covisit import CoVisitation
 from liverec.models.popularity import TrendingPopularity
 from liverec.ranking.fusion import FusionWeights
+from liverec.text.centering import LanguageCentering
 
 KEEP_SNAPSHOTS = 3
 
@@ -40,7 +41,8 @@ class ModelSnapshot:
     covisit: CoVisitation
     als: ALSRecommender
     fusion: FusionWeights
-    trained_items: frozenset[str]  # items with at least one training interaction
+    catalog_items: frozenset[str]  # the catalog at training time; later items are "fresh"
+    centering: LanguageCentering = field(default_factory=LanguageCentering)
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,7 +71,8 @@ def write_snapshot(root: Path, snapshot: ModelSnapshot, manifest: dict[str, Any]
         snapshot.covisit.save(tmp / "covisit")
         snapshot.als.save(tmp / "als")
         snapshot.fusion.save(tmp / "fusion.json")
-        (tmp / "trained_items.json").write_text(json.dumps(sorted(snapshot.trained_items)))
+        (tmp / "catalog_items.json").write_text(json.dumps(sorted(snapshot.catalog_items)))
+        snapshot.centering.save(tmp / "centering.npz")
         full = {"version": version, "created_at": time.time(), **manifest}
         (tmp / "manifest.json").write_text(json.dumps(full, indent=2, default=str))
         for path in tmp.rglob("*"):
@@ -117,6 +120,7 @@ def load_snapshot(root: Path, version: str | None = None) -> ModelSnapshot:
         covisit=CoVisitation.load(path / "covisit"),
         als=ALSRecommender.load(path / "als"),
         fusion=FusionWeights.load(path / "fusion.json"),
-        trained_items=frozenset(json.loads((path / "trained_items.json").read_text())),
+        catalog_items=frozenset(json.loads((path / "catalog_items.json").read_text())),
+        centering=LanguageCentering.load(path / "centering.npz"),
         manifest=json.loads((path / "manifest.json").read_text()),
     )

@@ -78,11 +78,14 @@ class UserState:
     def empty(cls, user_id: str, recent_length: int = 50) -> UserState:
         return cls(user_id=user_id, recent=deque(maxlen=recent_length))
 
-    def top_tags(self, k: int = 10, now: float | None = None, half_life: float | None = None) -> list[tuple[str, float]]:
-        """The ``k`` strongest interest tags, weights decayed to ``now`` when a half-life is given."""
+    def top_tags(self, k: int = 10, half_life: float | None = None) -> list[tuple[str, float]]:
+        """The ``k`` strongest interest tags, weights decayed to the user's last action.
+
+        Without a half-life the weights stay in the state's internal units (same order).
+        """
         scale = 1.0
-        if now is not None and half_life is not None and now > self.tags_ts:
-            scale = 2.0 ** (-(now - self.tags_ts) / half_life)
+        if half_life is not None:
+            scale = 2.0 ** (-(self.last_ts - self.tags_ts) / half_life)
         ranked = sorted(((t, w * scale) for t, w in self.tags.items() if w > 0), key=lambda tw: (-tw[1], tw[0]))
         return ranked[:k]
 
@@ -155,25 +158,30 @@ class StateUpdater:
         return state
 
     def _update_tags(self, state: UserState, tags: Iterable[str], weight: float, ts: float) -> None:
-        s = self.settings
-        if ts >= state.tags_ts:
-            if state.tags and ts > state.tags_ts:
-                decay = 2.0 ** (-(ts - state.tags_ts) / s.tag_half_life)
-                for tag in state.tags:
-                    state.tags[tag] *= decay
+        """Add ``weight`` to each tag, in units of the state's tag reference time (O(tags)).
+
+        Tag weights are stored as w · 2^{(t − tags_ts)/h}; reading them decays all at once
+        (``top_tags``). The reference moves forward only when exponents grow large, so a
+        rescale of every tag happens rarely (amortised O(1) per event).
+        """
+        h = self.settings.tag_half_life
+        if not state.tags:
             state.tags_ts = ts
-            add = weight
-        else:
-            add = weight * 2.0 ** (-(state.tags_ts - ts) / s.tag_half_life)
+        exponent = (ts - state.tags_ts) / h
+        if exponent > 30.0:  # 2^30: rebase before float precision suffers
+            scale = 2.0 ** (-exponent)
+            state.tags = {t: w * scale for t, w in state.tags.items() if w * scale > 1e-9}
+            state.tags_ts, exponent = ts, 0.0
+        add = weight * 2.0**exponent
         for tag in tags:
             value = state.tags.get(tag, 0.0) + add
-            if value > 1e-6:
+            if value > 1e-9 * max(1.0, 2.0**exponent):
                 state.tags[tag] = value
             else:
                 state.tags.pop(tag, None)
         # Prune amortised: only when the dict has doubled past its cap, so apply stays O(tags).
-        if len(state.tags) > 2 * s.max_tags:
-            keep = sorted(state.tags.items(), key=lambda kv: -kv[1])[: s.max_tags]
+        if len(state.tags) > 2 * self.settings.max_tags:
+            keep = sorted(state.tags.items(), key=lambda kv: -kv[1])[: self.settings.max_tags]
             state.tags = dict(keep)
 
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from liverec.core.errors import NotTrainedError
+from liverec.core.errors import InvalidInputError, NotTrainedError
 from liverec.core.types import DEFAULT_EVENT_WEIGHTS, Event, EventType
 from liverec.models.base import Model, TrainingData
 
@@ -173,3 +173,9 @@ class ModelContract:
             return
         assert set(_ids(fitted.similar_items("a0", k=4))) == {"a1", "a2", "a3", "a4"}
         assert set(_ids(fitted.similar_items("b3", k=4))) == {"b0", "b1", "b2", "b4"}
+
+    def test_bad_history_weight_is_named(self, fitted: Model) -> None:
+        if not self.separates_groups:
+            pytest.skip(f"{fitted.name} ignores history")
+        with pytest.raises(InvalidInputError, match="'a1'"):
+            fitted.recommend([("a0", 1.0), ("a1", float("nan"))])

@@ -120,7 +120,9 @@ class CachedEncoder:
             pending = [key for key in pending if key not in stored]
 
         if pending:
-            encoded = normalize_rows(self.encoder.encode([unique[key] for key in pending], kind=kind), len(pending), self.dim)
+            encoded = normalize_rows(
+                self.encoder.encode([unique[key] for key in pending], kind=kind), len(pending), self.dim
+            )
             fresh = {key: encoded[i] for i, key in enumerate(pending)}
             if self.cache is not None:
                 self.cache.put_many(self.name, fresh)

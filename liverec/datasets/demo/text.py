@@ -21,10 +21,10 @@ Sentiment = Literal["positive", "neutral", "negative"]
 REVIEW_TEMPLATES: dict[Sentiment, dict[str, tuple[str, ...]]] = {
     "positive": {
         "en": (
-            "Love this {sub}, it works exactly as described.",
+            "Really happy with the {sub}, exactly as described.",
             "Excellent quality and great value for money. Highly recommend!",
-            "Best {sub} I have owned so far, very happy with it.",
-            "Arrived quickly and the quality is superb. Five stars.",
+            "Best {sub} I have bought so far, very happy.",
+            "Arrived quickly and the quality is superb.",
             "Works perfectly, I use it every day.",
             "Exceeded my expectations, would buy again.",
         ),
@@ -32,7 +32,7 @@ REVIEW_TEMPLATES: dict[Sentiment, dict[str, tuple[str, ...]]] = {
             "这款{sub}非常好用，和描述的一模一样。",
             "质量很好，性价比很高，强烈推荐！",
             "用过最好的{sub}，非常满意。",
-            "物流很快，做工精致，五星好评。",
+            "物流很快，做工精致，好评。",
             "效果很棒，每天都在用。",
             "超出预期，还会回购。",
         ),
@@ -55,7 +55,7 @@ REVIEW_TEMPLATES: dict[Sentiment, dict[str, tuple[str, ...]]] = {
         "en": (
             "Broke after two days, very disappointed.",
             "Poor quality, not worth the money.",
-            "Stopped working after a week. I returned this {sub}.",
+            "Stopped working after a week, so I sent the {sub} back.",
             "Nothing like the description, would not buy again.",
             "Cheap materials and it feels flimsy. Avoid.",
         ),
@@ -108,9 +108,7 @@ def _pattern(templates: tuple[str, ...]) -> str:
 
 # A review is one or two sentences of one polarity, joined by a space in English.
 _SENTIMENT_PATTERNS: dict[Sentiment, re.Pattern[str]] = {
-    polarity: re.compile(
-        "|".join(f"{_pattern(ts)}(?: ?{_pattern(ts)})?" for ts in by_language.values()), re.DOTALL
-    )
+    polarity: re.compile("|".join(f"{_pattern(ts)}(?: ?{_pattern(ts)})?" for ts in by_language.values()), re.DOTALL)
     for polarity, by_language in REVIEW_TEMPLATES.items()
 }
 

@@ -1,0 +1,40 @@
+"""Shared fixtures: the demo world and one engine trained on it (real encoder, real SQLite).
+
+Training the demo engine costs ~30 s on 2 cores, so it is built once per session; tests that
+change a user's state use their own user ids, so they stay independent of each other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from liverec.datasets.demo import DemoWorld, build_demo_world  # noqa: E402
+from liverec.engine import Engine  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def world() -> DemoWorld:
+    return build_demo_world(seed=7)
+
+
+@pytest.fixture(scope="session")
+def engine_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("engine") / "demo.db"
+
+
+@pytest.fixture(scope="session")
+def engine(world: DemoWorld, engine_path: Path) -> Iterator[Engine]:
+    eng = Engine.open(f"sqlite:///{engine_path}")
+    eng.ingest_items(world.items)
+    for start in range(0, len(world.events), 5000):
+        eng.ingest_events(world.events[start : start + 5000])
+    eng.train()
+    yield eng
+    eng.close()

@@ -1,0 +1,309 @@
+"""The engine's acceptance behaviour on the demo world, with the real encoder and real SQLite."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liverec.core.errors import InvalidInputError, NotFoundError
+from liverec.core.types import Event, EventType, Recommendation
+from liverec.datasets.demo import DemoWorld
+from liverec.engine import Engine
+from liverec.ranking.diversity import intra_list_similarity
+from liverec.ranking.snapshot import current_version
+
+
+def categories(world: DemoWorld, recs: list[Recommendation]) -> Counter[str]:
+    known = {i.item_id for i in world.items}
+    return Counter(world.category_of(r.item_id) if r.item_id in known else "new" for r in recs)
+
+
+def camera_fan(engine: Engine, world: DemoWorld, user_id: str, n: int = 12) -> list[Event]:
+    history = world.new_user_history(user_id, "cameras", n)
+    engine.ingest_events(history)
+    return history
+
+
+def burst_after(world: DemoWorld, history: list[Event], user_id: str, category: str, n: int = 3) -> list[Event]:
+    start = max(e.timestamp for e in history) + 60.0
+    return world.burst(user_id, category, n=n, start=start, types=("click",))
+
+
+# ---------------------------------------------------------------- real time
+
+
+def test_camera_history_gives_camera_dominated_recommendations(engine: Engine, world: DemoWorld) -> None:
+    camera_fan(engine, world, "rt-camera")
+    recs = engine.recommend("rt-camera", k=10)
+    assert len(recs) == 10
+    assert categories(world, recs)["cameras"] >= 8
+
+
+def test_three_hiking_events_show_in_the_very_next_recommend_with_cited_evidence(
+    engine: Engine, world: DemoWorld
+) -> None:
+    history = camera_fan(engine, world, "rt-hiker")
+    before = engine.recommend("rt-hiker", k=10)
+    assert categories(world, before)["hiking"] == 0
+    burst = burst_after(world, history, "rt-hiker", "hiking")
+    assert len(burst) == 3 and {world.category_of(e.item_id or "") for e in burst} == {"hiking"}
+    engine.ingest_events(burst)
+
+    after = engine.recommend("rt-hiker", k=10)
+    hiking = [r for r in after if world.category_of(r.item_id) == "hiking"]
+    assert len(hiking) >= 2
+    burst_items = {e.item_id for e in burst}
+    for rec in hiking:
+        assert any(reason.evidence in burst_items for reason in rec.reasons), rec.reasons
+    assert not {r.item_id for r in after} & burst_items  # what they just clicked is not re-sold
+    assert "hiking" in dict(engine.interests("rt-hiker", k=10))
+
+
+def test_state_is_rebuilt_from_the_log_after_a_restart(engine: Engine, world: DemoWorld, engine_path: Path) -> None:
+    camera_fan(engine, world, "rt-restart")
+    live = engine.state("rt-restart")
+    reopened = Engine.open(f"sqlite:///{engine_path}")
+    try:
+        rebuilt = reopened.state("rt-restart")
+        assert rebuilt.short_vec is not None and live.short_vec is not None
+        np.testing.assert_allclose(rebuilt.short_vec, live.short_vec, rtol=1e-5, atol=1e-6)
+        assert rebuilt.tags.keys() == live.tags.keys()
+        assert rebuilt.seen == live.seen
+        assert [r.item_id for r in reopened.recommend("rt-restart")] == [
+            r.item_id for r in engine.recommend("rt-restart")
+        ]
+    finally:
+        reopened.close()
+
+
+def test_a_retried_batch_stores_and_applies_nothing_twice(engine: Engine, world: DemoWorld) -> None:
+    history = world.new_user_history("rt-retry", "laptops", 6)
+    first = engine.ingest_events(history)
+    n_events = engine.state("rt-retry").n_events
+    again = engine.ingest_events(history)
+    assert (first.stored, again.stored, again.duplicates) == (len(history), 0, len(history))
+    assert engine.state("rt-retry").n_events == n_events
+    assert len(engine.store.events.by_user("rt-retry")) == len(history)
+
+
+# ---------------------------------------------------------------- language
+
+
+def test_chinese_query_finds_english_laptops(engine: Engine, world: DemoWorld) -> None:
+    hits = engine.search("轻薄笔记本电脑", k=20)
+    assert all(world.category_of(h.item_id) == "laptops" for h in hits)
+    english = [h for h in hits if engine.items.get(h.item_id).language == "en"]
+    assert len(english) >= 2
+
+
+def test_english_query_finds_chinese_laptops(engine: Engine, world: DemoWorld) -> None:
+    hits = engine.search("lightweight thin laptop", k=20)
+    assert all(world.category_of(h.item_id) == "laptops" for h in hits)
+    chinese = [h for h in hits if engine.items.get(h.item_id).language == "zh"]
+    assert len(chinese) >= 2
+
+
+def test_a_search_with_a_user_is_an_event_that_moves_their_interest(engine: Engine, world: DemoWorld) -> None:
+    history = camera_fan(engine, world, "rt-search")
+    engine.search("防水登山鞋", k=5, user_id="rt-search")
+    events = engine.store.events.by_user("rt-search")
+    assert len(events) == len(history) + 1 and events[-1].type is EventType.SEARCH
+    recs = engine.recommend("rt-search", k=10)
+    assert categories(world, recs)["hiking"] >= 1
+    assert any(r.evidence == "防水登山鞋" for rec in recs for r in rec.reasons)
+
+
+# ---------------------------------------------------------------- cold start
+
+
+def test_an_item_added_after_training_is_searchable_and_recommended_at_once(engine: Engine, world: DemoWorld) -> None:
+    version = engine.snapshot.version if engine.snapshot else None
+    new = world.make_item("cameras", "en", seed=4242)
+    engine.ingest_items([new])
+    assert engine.search(new.title, k=3)[0].item_id == new.item_id
+    fan = world.new_user_history("rt-cold", "cameras", 12)
+    engine.ingest_events(fan)
+    recs = engine.recommend("rt-cold", k=10)
+    assert new.item_id in [r.item_id for r in recs]
+    reasons = next(r.reasons for r in recs if r.item_id == new.item_id)
+    assert {r.kind for r in reasons} & {"fresh", "content"}
+    assert any(r.evidence in {e.item_id for e in fan} for r in reasons)
+    assert (engine.snapshot.version if engine.snapshot else None) == version  # no retraining happened
+
+
+# ---------------------------------------------------------------- negative feedback
+
+
+def _closest_in_list(engine: Engine, recs: list[Recommendation], target: str, n: int = 5) -> set[str]:
+    """The ``n`` items of ``recs`` whose text is closest to ``target``'s."""
+    others = [r.item_id for r in recs if r.item_id != target]
+    sims = engine.content.vectors_of(others) @ engine.content.vectors_of([target])[0]
+    return {others[i] for i in np.argsort(-sims)[:n]}
+
+
+def _mean_rank(recs: list[Recommendation], items: set[str], k: int) -> float:
+    ranks = [n for n, r in enumerate(recs) if r.item_id in items]
+    return float(np.mean(ranks + [k] * (len(items) - len(ranks))))
+
+
+def test_dismiss_pushes_similar_items_down(engine: Engine, world: DemoWorld) -> None:
+    history = camera_fan(engine, world, "rt-dismiss")
+    before = engine.recommend("rt-dismiss", k=30, diversity=0.0)
+    target = before[0].item_id
+    neighbours = _closest_in_list(engine, before, target)
+    engine.ingest_events(
+        [Event.create("rt-dismiss", "dismiss", target, timestamp=max(e.timestamp for e in history) + 30)]
+    )
+    after = engine.recommend("rt-dismiss", k=30, diversity=0.0)
+    assert target not in [r.item_id for r in after]
+    assert _mean_rank(after, neighbours, 30) > _mean_rank(before, neighbours, 30)
+
+
+def test_a_negative_review_pushes_similar_items_down(engine: Engine, world: DemoWorld) -> None:
+    history = camera_fan(engine, world, "rt-review")
+    before = engine.recommend("rt-review", k=30, diversity=0.0)
+    target = before[0].item_id
+    neighbours = _closest_in_list(engine, before, target)
+    review = Event.create(
+        "rt-review", "review", target, text="Broke after one day, a total waste of money.",
+        timestamp=max(e.timestamp for e in history) + 30,
+    )
+    engine.ingest_events([review])
+    state = engine.state("rt-review")
+    assert state.recent[-1].weight < 0  # the text alone (no rating) made it negative
+    after = engine.recommend("rt-review", k=30, diversity=0.0)
+    assert _mean_rank(after, neighbours, 30) > _mean_rank(before, neighbours, 30)
+
+
+# ---------------------------------------------------------------- erasure
+
+
+def test_forget_user_leaves_no_event_or_state(engine: Engine, world: DemoWorld) -> None:
+    history = camera_fan(engine, world, "rt-forget")
+    engine.recommend("rt-forget")
+    result = engine.forget_user("rt-forget")
+    assert (result.events_removed, result.state_removed) == (len(history), True)
+    assert engine.store.events.by_user("rt-forget") == []
+    assert engine.states.get("rt-forget") is None
+    assert "rt-forget" not in engine.store.events.users()
+    with pytest.raises(NotFoundError, match="rt-forget"):
+        engine.interests("rt-forget")
+    # Recommending now treats them as a stranger: nothing of theirs is left to personalise with.
+    assert all(r.reasons[0].kind == "trending" for r in engine.recommend("rt-forget", k=5))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "words"),
+    [
+        ({"user_id": "bad-1", "type": "clik", "item_id": "i00001"}, "type", "'clik' is not one of"),
+        ({"type": "view", "item_id": "i00001"}, "user_id", "user_id is missing"),
+        ({"user_id": "", "type": "view", "item_id": "i00001"}, "user_id", "user_id is missing"),
+        ({"user_id": "bad-1", "type": "rate", "item_id": "i00001", "value": 7}, "value", "rating 7 is out of range"),
+        ({"user_id": "bad-1", "type": "view", "item_id": "nope"}, "item_id", "unknown item 'nope'"),
+        ({"user_id": "bad-1", "type": "search"}, "text", "needs a non-empty text"),
+    ],
+)
+def test_bad_events_raise_naming_the_problem_and_store_nothing(
+    engine: Engine, event: dict[str, object], field: str, words: str
+) -> None:
+    good = {"user_id": "bad-1", "type": "view", "item_id": "i00002", "timestamp": 1.0}
+    count = engine.store.events.count()
+    with pytest.raises(InvalidInputError, match=words) as info:
+        engine.ingest_events([good, event])
+    assert info.value.field == field
+    assert engine.store.events.count() == count
+    assert engine.states.get("bad-1") is None
+
+
+def test_an_item_with_an_empty_title_is_refused_and_nothing_is_stored(engine: Engine) -> None:
+    count = engine.store.catalog.count()
+    with pytest.raises(InvalidInputError, match="empty title") as info:
+        engine.ingest_items([{"item_id": "ok-1", "title": "Fine"}, {"item_id": "bad-item", "title": "  "}])
+    assert info.value.field == "title"
+    assert engine.store.catalog.count() == count
+    assert "ok-1" not in engine.items
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"k": 0}, "k"), ({"k": "5"}, "k"), ({"diversity": 1.5}, "diversity"), ({"filters": {"colour": "red"}}, "colour")],
+)
+def test_bad_recommend_arguments_raise(engine: Engine, kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        engine.recommend("u0001", **kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_unknown_item_for_similar_raises_not_found(engine: Engine) -> None:
+    with pytest.raises(NotFoundError, match="'nope'"):
+        engine.similar_items("nope")
+
+
+# ---------------------------------------------------------------- filters, diversity, similar
+
+
+def test_filters_are_honoured(engine: Engine, world: DemoWorld) -> None:
+    user = world.users[1].user_id
+    seen = engine.state(user).seen
+    recs = engine.recommend(user, k=10)
+    assert not {r.item_id for r in recs} & seen
+    assert all(engine.items.get(r.item_id).available for r in recs)
+    only = engine.recommend(user, k=10, filters={"include_categories": ["coffee"]})
+    assert only and set(categories(world, only)) == {"coffee"}
+    top = categories(world, recs).most_common(1)[0][0]
+    without = engine.recommend(user, k=10, filters={"exclude_categories": [top]})
+    assert top not in categories(world, without)
+
+
+def test_diversity_lowers_intra_list_similarity(engine: Engine, world: DemoWorld) -> None:
+    sims = {}
+    for diversity in (0.0, 0.7):
+        total = 0.0
+        for user in world.users[:20]:
+            recs = engine.recommend(user.user_id, k=10, diversity=diversity)
+            total += intra_list_similarity(engine.content.vectors_of([r.item_id for r in recs]))
+        sims[diversity] = total / 20
+    assert sims[0.7] < sims[0.0] - 0.05
+
+
+def test_similar_items_share_the_category_and_explain_why(engine: Engine, world: DemoWorld) -> None:
+    item = world.items_in("hiking")[0]
+    similar = engine.similar_items(item.item_id, k=10)
+    assert len(similar) == 10 and item.item_id not in [s.item_id for s in similar]
+    assert categories(world, similar)["hiking"] >= 9
+    assert all(s.reasons and s.reasons[0].evidence == item.item_id for s in similar)
+
+
+def test_every_recommendation_has_a_reason(engine: Engine, world: DemoWorld) -> None:
+    for user in world.users[:30]:
+        for rec in engine.recommend(user.user_id, k=10):
+            assert rec.reasons and all(r.text for r in rec.reasons)
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_training_wrote_a_current_snapshot_with_tuned_weights(engine: Engine) -> None:
+    assert engine.snapshot is not None
+    assert current_version(engine.model_dir) == engine.snapshot.version
+    manifest = engine.snapshot.manifest
+    validation = manifest["report"]["validation"]
+    assert validation["users"] > 100
+    assert validation["ndcg@10"] >= validation["ndcg@10_equal_weights"]
+    assert set(engine.snapshot.fusion.weights) >= {"content", "als", "covisit", "trending"}
+
+
+def test_training_with_no_events_is_refused(tmp_path: Path) -> None:
+    engine = Engine.open(f"sqlite:///{tmp_path}/empty.db")
+    try:
+        with pytest.raises(InvalidInputError, match="no events to train on"):
+            engine.train()
+        assert engine.recommend("anyone") == []  # nothing known, nothing to recommend, no error
+    finally:
+        engine.close()
