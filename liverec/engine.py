@@ -188,7 +188,7 @@ class Engine:
     def _enrich(self, item: Item) -> Item:
         """Fill in the language and add extracted keywords to the item's tags."""
         language: Language = "zh" if (item.language or detect_language(item.text)) == "zh" else "en"
-        keywords = extract_keywords(item.text, language, k=ITEM_KEYWORDS)
+        keywords = _interest_keywords(extract_keywords(item.text, language, k=2 * ITEM_KEYWORDS))
         tags = tuple(dict.fromkeys([*item.tags, *keywords]))
         return Item(
             item.item_id, item.title, item.description, item.categories, tags, language,
@@ -459,6 +459,22 @@ class Engine:
             had_state = self.states.delete(user_id)
             self.ranker.forget(user_id)
         return ForgetResult(user_id, removed, had_state)
+
+
+def _interest_keywords(keywords: Sequence[str], limit: int = ITEM_KEYWORDS) -> list[str]:
+    """Keywords that read well as interest tags: no model numbers or specs ("10kg load capacity"),
+    and no phrase that only repeats a word already kept ("load" then "load capacity")."""
+    kept: list[str] = []
+    words: set[str] = set()
+    for kw in keywords:
+        parts = set(kw.split())
+        if any(ch.isdigit() for ch in kw) or (kw.isascii() and len(kw) < 3) or parts & words:
+            continue
+        kept.append(kw)
+        words |= parts
+        if len(kept) == limit:
+            break
+    return kept
 
 
 @functools.lru_cache(maxsize=65_536)

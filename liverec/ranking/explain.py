@@ -73,12 +73,13 @@ class Explainer:
         evidence = self._evidence(state)
         vectors = self.content.vectors_of(item_ids) if item_ids else np.zeros((0, 1), np.float32)
         user_tags = dict(state.top_tags(20)) if state is not None else {}
+        covisited = self._covisited(state)
         out = []
         for row, item_id in enumerate(item_ids):
             reasons: list[Reason] = []
             for recall, _ in sorted(contributions.get(item_id, {}).items(), key=lambda kv: -kv[1]):
-                reason = self._reason(recall, item_id, vectors[row], evidence, state, user_tags, now)
-                if reason is not None and reason not in reasons:
+                reason = self._reason(recall, item_id, vectors[row], evidence, covisited, user_tags, now)
+                if reason is not None and all(reason.text != r.text for r in reasons):
                     reasons.append(reason)
                 if len(reasons) >= max_reasons:
                     break
@@ -91,20 +92,26 @@ class Explainer:
         """The user's recent positive actions and their text vectors (items and queries)."""
         if state is None:
             return [], None
-        actions = [a for a in list(state.recent)[-EVIDENCE_WINDOW:] if a.weight > 0]
-        vecs = []
-        kept = []
-        for a in actions:
-            if a.item_id is not None:
-                v = self.content.vector(a.item_id)
-            elif a.text:
-                v = self.query_vector(a.text)
-            else:
-                v = None
-            if v is not None:
-                vecs.append(v)
-                kept.append(a)
-        return kept, (np.vstack(vecs) if vecs else None)
+        actions = [a for a in list(state.recent)[-EVIDENCE_WINDOW:] if a.weight > 0 and (a.item_id or a.text)]
+        if not actions:
+            return [], None
+        matrix = self.content.vectors_of([a.item_id or "" for a in actions])
+        for row, a in enumerate(actions):
+            if a.item_id is None:
+                matrix[row] = self.query_vector(a.text or "")
+        known = np.linalg.norm(matrix, axis=1) > 0  # items since deleted have no vector
+        return [a for a, ok in zip(actions, known, strict=True) if ok], matrix[known]
+
+    def _covisited(self, state: UserState | None) -> dict[str, tuple[float, RecentAction]]:
+        """For each item co-visited with a recent positive item: the strongest score and that action."""
+        if self.covisit is None or state is None:
+            return {}
+        out: dict[str, tuple[float, RecentAction]] = {}
+        for a in [a for a in state.recent if a.item_id is not None and a.weight > 0][-5:]:
+            for neighbor, score in self.covisit.neighbors(a.item_id or ""):
+                if score > out.get(neighbor, (0.0, a))[0]:
+                    out[neighbor] = (score, a)
+        return out
 
     def _reason(
         self,
@@ -112,15 +119,15 @@ class Explainer:
         item_id: str,
         vector: np.ndarray,
         evidence: tuple[list[RecentAction], np.ndarray | None],
-        state: UserState | None,
+        covisited: Mapping[str, tuple[float, RecentAction]],
         user_tags: Mapping[str, float],
         now: float,
     ) -> Reason | None:
         actions, matrix = evidence
         if recall in ("content", "session", "fresh") and matrix is not None:
-            sims = matrix @ vector
-            # Prefer the most similar action; among near-ties, the most recent one.
-            best = max(range(len(actions)), key=lambda i: (round(float(sims[i]), 2), actions[i].timestamp))
+            # The most similar action; among near-ties (same to 2 decimals) the latest, as actions
+            # are in time order and the tiny index term only breaks ties.
+            best = int(np.argmax(np.round(matrix @ vector, 2) + 1e-6 * np.arange(len(actions))))
             a = actions[best]
             prefix = "new, and " if recall == "fresh" else ""
             if a.type is EventType.SEARCH:
@@ -129,17 +136,12 @@ class Explainer:
             title = shorten(self.items.title(a.item_id or ""))
             return Reason(recall, f"{prefix}like '{title}', which you {verb} {ago(now - a.timestamp, a.timestamp)}",
                           a.item_id)
-        if recall == "covisit" and self.covisit is not None and state is not None:
-            recent = [a for a in state.recent if a.item_id is not None and a.weight > 0][-5:]
-            best_score, best_action = 0.0, None
-            for a in recent:
-                for neighbor, score in self.covisit.neighbors(a.item_id or ""):
-                    if neighbor == item_id and score > best_score:
-                        best_score, best_action = score, a
-            if best_action is not None:
-                title = shorten(self.items.title(best_action.item_id or ""))
-                return Reason("covisit", f"people who viewed '{title}' also viewed this", best_action.item_id)
-            return None
+        if recall == "covisit":
+            hit = covisited.get(item_id)
+            if hit is None:
+                return None
+            title = shorten(self.items.title(hit[1].item_id or ""))
+            return Reason("covisit", f"people who viewed '{title}' also viewed this", hit[1].item_id)
         if recall == "als":
             tag = self._shared_tag(item_id, user_tags)
             if tag is not None:

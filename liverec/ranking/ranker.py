@@ -151,14 +151,17 @@ class Ranker:
         raw = self._recall(state, filters, RECALL_SIZE)
         contributions = fuse({name: scale(scores) for name, scores in raw.items()}, weights or self.fusion.weights)
         blocked = filters.blocked(state)
-        ids = [i for i in contributions if filters.allows(i, self.items, blocked)]
+        totals = {i: sum(c.values()) for i, c in contributions.items()}
+        pool = max(50, 5 * k)
+        ids: list[str] = []
+        for item_id in sorted(totals, key=totals.__getitem__, reverse=True):
+            if filters.allows(item_id, self.items, blocked):  # lazily: only as far as the pool needs
+                ids.append(item_id)
+                if len(ids) == pool:
+                    break
         if not ids:
             return []
-        scores = np.fromiter((sum(contributions[i].values()) for i in ids), dtype=np.float64, count=len(ids))
-        pool = max(50, 5 * k)
-        top = np.argsort(-scores, kind="stable")[:pool]
-        ids = [ids[i] for i in top]
-        scores = scores[top]
+        scores = np.array([totals[i] for i in ids], dtype=np.float64)
         vectors = self.content.vectors_of(ids)
         scores = self._push_down_rejected(state, vectors, scores)
         final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity)]
