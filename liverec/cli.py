@@ -32,7 +32,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err = Console(stderr=True)
 T = TypeVar("T")
 
 StoreOpt = Annotated[str, typer.Option("--store", help="Store URL: sqlite:///path.db or memory://.")]
@@ -47,7 +46,8 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except LiveRecError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Plain text, one line: rich would wrap long messages and read "[...]" in ids as markup.
+        typer.echo("error: " + " ".join(str(exc).split()), err=True)
         raise typer.Exit(2) from None
 
 
@@ -106,13 +106,24 @@ def ingest(
         if kind not in ("items", "events"):
             raise InvalidInputError(f"--kind {kind!r} must be items or events", field="kind", value=kind)
         build: Callable[[dict[str, Any]], Any] = Item.from_dict if kind == "items" else Event.from_dict
-        rows = []
+        rows, lines = [], []
         for line_no, record in read_records(path):
             try:
                 rows.append(build(record))
             except LiveRecError as exc:
                 raise InvalidInputError(f"{path}:{line_no}: {exc}") from None
+            lines.append(line_no)
         engine = _engine(store)
+        # The whole file is checked before the first chunk is stored: all rows or none.
+        known = set(engine.items.ids())
+        seen: set[str] = set()
+        for row, line_no in zip(rows, lines, strict=True):
+            if kind == "items":
+                if row.item_id in seen:
+                    raise InvalidInputError(f"{path}:{line_no}: item {row.item_id!r} appears twice in the file")
+                seen.add(row.item_id)
+            elif row.item_id is not None and row.item_id not in known:
+                raise InvalidInputError(f"{path}:{line_no}: event refers to unknown item {row.item_id!r}")
         with _progress() as progress:
             if kind == "items":
                 _chunked(progress, "ingesting items", rows, 512, engine.ingest_items)

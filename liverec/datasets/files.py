@@ -19,12 +19,14 @@ from liverec.core.errors import InvalidInputError
 
 LIST_FIELDS = ("categories", "tags")
 NUMBER_FIELDS = ("value", "timestamp", "created_at")
+TRUE_WORDS = ("1", "true", "yes")
+FALSE_WORDS = ("0", "false", "no")
 
 
 def _open(path: Path) -> IO[str]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig", newline="")  # -sig: spreadsheets write a BOM
 
 
 def _format(path: Path) -> str:
@@ -78,7 +80,13 @@ def _from_csv(row: dict[str, Any], path: Path, line_no: int) -> dict[str, Any]:
             except ValueError:
                 record[key] = raw  # an ISO time; the model validates it
         elif key == "available":
-            record[key] = raw.strip().lower() in ("1", "true", "yes")
+            flag = raw.strip().lower()
+            if flag not in TRUE_WORDS + FALSE_WORDS:
+                raise InvalidInputError(
+                    f"{path}:{line_no}: available {raw!r} is not one of {', '.join(TRUE_WORDS + FALSE_WORDS)}",
+                    field="available", value=raw,
+                )
+            record[key] = flag in TRUE_WORDS
         elif key == "attributes":
             try:
                 record[key] = json.loads(raw)

@@ -16,7 +16,7 @@ def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, diversity: float) ->
     if k <= 0:
         return []
     if diversity <= 0.0 or n <= 1:
-        return list(np.argsort(-relevance, kind="stable")[:k])
+        return [int(i) for i in np.argsort(-relevance, kind="stable")[:k]]
     lam = 1.0 - diversity
     span = float(relevance.max() - relevance.min())
     rel = (relevance - relevance.min()) / span if span > 0 else np.ones(n)

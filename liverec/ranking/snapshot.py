@@ -54,9 +54,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _versions(root: Path) -> list[tuple[int, Path]]:
+    """Snapshot directories by version number, oldest first (numeric: v10000 follows v9999)."""
+    found = [(int(m.group(1)), p) for p in root.glob("v*") if p.is_dir() and (m := re.fullmatch(r"v(\d+)", p.name))]
+    return sorted(found)
+
+
 def _next_version(root: Path) -> str:
-    numbers = [int(m.group(1)) for p in root.glob("v*") if (m := re.fullmatch(r"v(\d+)", p.name))]
-    return f"v{max(numbers, default=0) + 1:04d}"
+    return f"v{max((n for n, _ in _versions(root)), default=0) + 1:04d}"
 
 
 def write_snapshot(root: Path, snapshot: ModelSnapshot, manifest: dict[str, Any]) -> ModelSnapshot:
@@ -96,7 +101,7 @@ def write_snapshot(root: Path, snapshot: ModelSnapshot, manifest: dict[str, Any]
 
 
 def _prune(root: Path, keep: str) -> None:
-    versions = sorted(p for p in root.glob("v*") if p.is_dir() and p.name != keep)
+    versions = [p for _, p in _versions(root) if p.name != keep]
     for old in versions[: max(0, len(versions) - (KEEP_SNAPSHOTS - 1))]:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -133,7 +133,14 @@ class StateUpdater:
         s = self.settings
         w = self.weight(event, signal.polarity)
         ts = event.timestamp
-        state.recent.append(RecentAction(event.event_id, event.type, event.item_id, event.text, ts, w))
+        action = RecentAction(event.event_id, event.type, event.item_id, event.text, ts, w)
+        if state.recent and ts < state.recent[-1].timestamp:
+            # A late, older event goes to its place in time (O(L)), so the sequence equals a rebuild's.
+            ordered = sorted([*state.recent, action], key=lambda a: a.timestamp)
+            state.recent = deque(ordered[-state.recent.maxlen :] if state.recent.maxlen else ordered,
+                                 maxlen=state.recent.maxlen)
+        else:
+            state.recent.append(action)
         if signal.vector is not None and w != 0.0:
             state.short_vec, state.short_ts = _decayed_add(
                 state.short_vec, state.short_ts, signal.vector, w, ts, s.short_term_half_life
@@ -173,12 +180,10 @@ class StateUpdater:
             state.tags = {t: w * scale for t, w in state.tags.items() if w * scale > 1e-9}
             state.tags_ts, exponent = ts, 0.0
         add = weight * 2.0**exponent
+        # No clamping at zero: a sum is independent of the order events arrive in, so the
+        # tags equal a rebuild's; top_tags shows only the positive ones.
         for tag in tags:
-            value = state.tags.get(tag, 0.0) + add
-            if value > 1e-9 * max(1.0, 2.0**exponent):
-                state.tags[tag] = value
-            else:
-                state.tags.pop(tag, None)
+            state.tags[tag] = state.tags.get(tag, 0.0) + add
         # Prune amortised: only when the dict has doubled past its cap, so apply stays O(tags).
         if len(state.tags) > 2 * self.settings.max_tags:
             keep = sorted(state.tags.items(), key=lambda kv: -kv[1])[: self.settings.max_tags]
