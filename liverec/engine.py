@@ -51,6 +51,7 @@ DEFAULT_DIVERSITY = 0.2
 MAX_K = 1000
 ITEM_KEYWORDS = 6
 CHUNK = 512
+QUERY_CACHE = 50_000
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Engine:
         self.polarity = ReviewPolarity(self.encoder)
         self.model_dir = self._model_dir()
         self.items = ItemTable()
+        self._query_cache: dict[str, np.ndarray] = {}
         self._write_lock = threading.RLock()
         snapshot = load_snapshot(self.model_dir) if current_version(self.model_dir) else None
         self.centering = snapshot.centering if snapshot is not None else LanguageCentering()
@@ -208,7 +210,14 @@ class Engine:
         return self.centering.apply(raw, [detect_language(t) for t in texts])
 
     def _query_vector(self, text: str) -> np.ndarray:
-        return self._text_vectors([text], "query")[0]
+        """A query's centred vector; cached, as explanations and session vectors ask on every request."""
+        vec = self._query_cache.get(text)
+        if vec is None:
+            vec = self._text_vectors([text], "query")[0]
+            if len(self._query_cache) >= QUERY_CACHE:
+                self._query_cache.clear()  # crude but O(1); hot queries come straight back
+            self._query_cache[text] = vec
+        return vec
 
     # ------------------------------------------------------------------ events
 
@@ -333,6 +342,7 @@ class Engine:
             catalog = [self.items.get(i) for i in self.items.ids()]
             raw = self.encoder.encode([i.text for i in catalog], kind="passage")
             self.centering = LanguageCentering().fit(raw, [i.language or "en" for i in catalog])
+            self._query_cache.clear()
             self.content = self._content_index(catalog)
             self.states.clear()
             self.ranker = self._make_ranker(self.ranker.snapshot)

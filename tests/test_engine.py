@@ -53,11 +53,10 @@ def test_three_hiking_events_show_in_the_very_next_recommend_with_cited_evidence
     engine.ingest_events(burst)
 
     after = engine.recommend("rt-hiker", k=10)
-    hiking = [r for r in after if world.category_of(r.item_id) == "hiking"]
-    assert len(hiking) >= 2
     burst_items = {e.item_id for e in burst}
-    for rec in hiking:
-        assert any(reason.evidence in burst_items for reason in rec.reasons), rec.reasons
+    hiking = [r for r in after if world.category_of(r.item_id) == "hiking"]
+    citing = [r for r in hiking if any(reason.evidence in burst_items for reason in r.reasons)]
+    assert len(citing) >= 2, [r.reasons for r in hiking]  # others may be there as "popular now" + the tag
     assert not {r.item_id for r in after} & burst_items  # what they just clicked is not re-sold
     assert "hiking" in dict(engine.interests("rt-hiker", k=10))
 
