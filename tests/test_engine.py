@@ -306,3 +306,19 @@ def test_training_with_no_events_is_refused(tmp_path: Path) -> None:
         assert engine.recommend("anyone") == []  # nothing known, nothing to recommend, no error
     finally:
         engine.close()
+
+
+def test_a_deleted_item_is_gone_from_search_similar_and_recommendations(engine: Engine, world: DemoWorld) -> None:
+    doomed = world.make_item("coffee", "en", seed=777)
+    engine.ingest_items([doomed])
+    assert engine.search(doomed.title, k=1)[0].item_id == doomed.item_id
+    assert engine.delete_item(doomed.item_id) is True
+    assert engine.delete_item(doomed.item_id) is False
+    assert doomed.item_id not in [h.item_id for h in engine.search(doomed.title, k=10)]
+    with pytest.raises(NotFoundError):
+        engine.similar_items(doomed.item_id)
+    with pytest.raises(NotFoundError):
+        engine.store.catalog.get(doomed.item_id)
+    fan = world.new_user_history("rt-deleted", "coffee", 10)
+    engine.ingest_events(fan)
+    assert doomed.item_id not in [r.item_id for r in engine.recommend("rt-deleted", k=20)]

@@ -6,7 +6,7 @@ Unknown keys are errors, so a misspelt setting never silently does nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from liverec.core.errors import InvalidInputError
@@ -70,6 +70,3 @@ class Settings:
                 field=sorted(unknown)[0],
             )
         return cls(**values)
-
-    def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)

@@ -167,16 +167,7 @@ class DemoWorld:
         events: list[Event] = []
         for row in rows:
             for kind in kinds:
-                events.append(
-                    Event.create(
-                        user_id,
-                        kind,
-                        self.items[row].item_id,
-                        timestamp=t,
-                        session_id=f"burst-{key}",
-                        event_id=f"e-burst-{key}-{len(events) + 1:03d}",
-                    )
-                )
+                events.append(_scripted(user_id, kind, self.items[row].item_id, t, "burst", key, len(events) + 1))
                 t += float(rng.integers(5, 45))
         return events
 
@@ -206,16 +197,7 @@ class DemoWorld:
             for kind in kinds:
                 if len(events) == n:
                     return events
-                events.append(
-                    Event.create(
-                        user_id,
-                        kind,
-                        self.items[row].item_id,
-                        timestamp=t,
-                        session_id=f"history-{key}",
-                        event_id=f"e-history-{key}-{len(events) + 1:03d}",
-                    )
-                )
+                events.append(_scripted(user_id, kind, self.items[row].item_id, t, "history", key, len(events) + 1))
                 t += float(rng.integers(10, 90))
         return events
 
@@ -285,4 +267,11 @@ def build_demo_world(seed: int = 7, n_items: int = 2400, n_users: int = 400) -> 
         reference_time=REFERENCE_TIME,
         seed=seed,
         facts=facts,
+    )
+
+
+def _scripted(user_id: str, kind: EventType, item_id: str, t: float, label: str, key: str, n: int) -> Event:
+    """One event of a scripted sequence (a burst, a new user's history), with a stable id."""
+    return Event.create(
+        user_id, kind, item_id, timestamp=t, session_id=f"{label}-{key}", event_id=f"e-{label}-{key}-{n:03d}"
     )
