@@ -241,7 +241,10 @@ def demo(
     store: Annotated[str, typer.Option("--store", help="Store URL to build the demo world into.")] = (
         "sqlite:///demo.db"
     ),
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the HTTP service afterwards.")] = True,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve/--no-serve", help="Then start the HTTP service (not built yet: prints a note instead)."),
+    ] = True,
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
     user: Annotated[str | None, typer.Option(help="The simulated user to narrate (default: a camera fan).")] = None,
 ) -> None:
