@@ -199,7 +199,8 @@ class Engine:
 
     @staticmethod
     def _interest_tags(item: Item) -> tuple[str, ...]:
-        return tuple(dict.fromkeys([*item.categories, *item.tags]))
+        """Categories and tags that read as interests; specs ("24mp sensor") stay item facts."""
+        return tuple(dict.fromkeys([*item.categories, *(t for t in item.tags if not any(c.isdigit() for c in t))]))
 
     def _item_vectors(self, items: Sequence[Item]) -> np.ndarray:
         raw = self.encoder.encode([i.text for i in items], kind="passage")
