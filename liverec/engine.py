@@ -103,7 +103,8 @@ class Engine:
         self.model_dir = self._model_dir()
         self.items = ItemTable()
         self._query_cache: dict[str, np.ndarray] = {}
-        self._write_lock = threading.RLock()
+        self._write_lock = threading.RLock()  # one writer at a time: ingest, delete, train swaps
+        self._state_lock = threading.Lock()  # held per applied event and per state copy (microseconds)
         snapshot = load_snapshot(self.model_dir) if current_version(self.model_dir) else None
         self.centering = snapshot.centering if snapshot is not None else LanguageCentering()
         items = list(self.store.catalog.all())
@@ -261,7 +262,8 @@ class Engine:
                     self._state(e.user_id)
                     rebuilt.add(e.user_id)
                 else:
-                    self.updater.apply(state, e, signals[e.event_id])
+                    with self._state_lock:
+                        self.updater.apply(state, e, signals[e.event_id])
         return IngestResult(len(parsed), stored)
 
     def _update_trending(self, event: Event) -> None:
@@ -320,9 +322,18 @@ class Engine:
                 self.states.put(state)
         return state
 
-    def state(self, user_id: str) -> UserState:
-        """The user's state; raises NotFoundError for a user with no events."""
+    def _view(self, user_id: str) -> UserState | None:
+        """A private copy of the user's state for one request, so concurrent events cannot
+        change it mid-ranking (deques and dicts must not change while being iterated)."""
         state = self._state(user_id)
+        if state is None:
+            return None
+        with self._state_lock:
+            return state.copy()
+
+    def state(self, user_id: str) -> UserState:
+        """A copy of the user's state; raises NotFoundError for a user with no events."""
+        state = self._view(user_id)
         if state is None:
             raise NotFoundError(f"user {user_id!r} has no events", kind="user", key=user_id)
         return state
@@ -398,7 +409,7 @@ class Engine:
         if isinstance(diversity, bool) or not isinstance(diversity, int | float) or not 0.0 <= diversity <= 1.0:
             raise InvalidInputError(f"diversity {diversity!r} must be between 0 and 1", field="diversity",
                                     value=diversity)
-        state = self._state(user_id)
+        state = self._view(user_id)
         return self.ranker.recommend(state, k, Filters.coerce(filters), float(diversity), now or time.time())
 
     def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
@@ -443,7 +454,7 @@ class Engine:
         if user_id is not None:
             _check_id(user_id, "user_id")
             self.ingest_events([Event.create(user_id, EventType.SEARCH, text=query)])
-            state = self._state(user_id)
+            state = self._view(user_id)
         qvec = self._query_vector(query)
         hits = self.content.search(qvec, 3 * k + 10)
         ranked = [(i, s) for i, s in hits if (it := self.items.find(i)) is not None and it.available]

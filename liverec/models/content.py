@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 
 from liverec.core.errors import InvalidInputError
+from liverec.core.locks import ReadWriteLock
 from liverec.models._common import (
     aggregate_history,
     check_k,
@@ -103,6 +104,8 @@ class ContentModel:
         return self
 
     def _set_state(self, index: Any, ids_by_key: list[str | None]) -> None:
+        # Searches (faiss releases the GIL) run concurrently; upserts and removals exclude them.
+        self._rw = ReadWriteLock()
         self.index_: Any = index
         self.dim_: int = int(index.d)
         # key -> item id; None marks a removed key (an HNSW tombstone, or a key freed in a flat index)
@@ -127,6 +130,10 @@ class ContentModel:
         if not item_ids:
             return
         vecs = self._unit_rows(item_ids, vectors, self.dim_)
+        with self._rw.write():
+            self._upsert(item_ids, vecs)
+
+    def _upsert(self, item_ids: list[str], vecs: np.ndarray) -> None:
         existing = [self.key_of_[x] for x in item_ids if x in self.key_of_]
         self._drop_keys(existing)
         keys = []
@@ -144,10 +151,11 @@ class ContentModel:
     def remove_items(self, item_ids: Collection[str]) -> int:
         """Remove items from search; unknown ids are skipped. Returns how many were removed."""
         require_fitted(self, "index_")
-        keys = [self.key_of_.pop(x) for x in set(item_ids) if x in self.key_of_]
-        for key in keys:
-            self.ids_by_key_[key] = None
-        self._drop_keys(keys)
+        with self._rw.write():
+            keys = [self.key_of_.pop(x) for x in set(item_ids) if x in self.key_of_]
+            for key in keys:
+                self.ids_by_key_[key] = None
+            self._drop_keys(keys)
         return len(keys)
 
     def __contains__(self, item_id: object) -> bool:
@@ -156,17 +164,19 @@ class ContentModel:
     def vector(self, item_id: str) -> np.ndarray | None:
         """The item's (unit) vector, or None if it is not in the index."""
         require_fitted(self, "index_")
-        key = self.key_of_.get(item_id)
-        return None if key is None else np.asarray(self.index_.reconstruct(key))
+        with self._rw.read():
+            key = self.key_of_.get(item_id)
+            return None if key is None else np.asarray(self.index_.reconstruct(key))
 
     def vectors_of(self, item_ids: Sequence[str]) -> np.ndarray:
         """float32 ``[len(item_ids), d]``; a row of zeros for an item not in the index."""
         require_fitted(self, "index_")
         out = np.zeros((len(item_ids), self.dim_), dtype=np.float32)
-        rows = [(j, self.key_of_[x]) for j, x in enumerate(item_ids) if x in self.key_of_]
-        if rows:
-            where, keys = (np.asarray(v, dtype=np.int64) for v in zip(*rows, strict=True))
-            out[where] = self.index_.reconstruct_batch(keys)
+        with self._rw.read():
+            rows = [(j, self.key_of_[x]) for j, x in enumerate(item_ids) if x in self.key_of_]
+            if rows:
+                where, keys = (np.asarray(v, dtype=np.int64) for v in zip(*rows, strict=True))
+                out[where] = self.index_.reconstruct_batch(keys)
         return out
 
     # -- queries --------------------------------------------------------------------------
@@ -185,35 +195,37 @@ class ContentModel:
         norm = float(np.linalg.norm(query))
         if k == 0 or norm == 0:
             return []
-        banned = {self.key_of_[x] for x in exclude if x in self.key_of_}
-        fetch = min(int(self.index_.ntotal), k + len(banned) + self.tombstones_)
-        if fetch <= 0:
-            return []
-        params = None
-        if self.index == "hnsw":
-            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
-            params.efSearch = max(self.hnsw_ef_search, fetch)
-        scores, keys = self.index_.search((query / norm)[None, :], fetch, params=params)
-        out: ScoredItems = []
-        for key, score in zip(keys[0].tolist(), scores[0].tolist(), strict=True):
-            if key < 0 or key in banned:
-                continue
-            item_id = self.ids_by_key_[key]
-            if item_id is None:
-                continue
-            out.append((item_id, score))
-            if len(out) == k:
-                break
+        with self._rw.read():
+            banned = {self.key_of_[x] for x in exclude if x in self.key_of_}
+            fetch = min(int(self.index_.ntotal), k + len(banned) + self.tombstones_)
+            if fetch <= 0:
+                return []
+            params = None
+            if self.index == "hnsw":
+                params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
+                params.efSearch = max(self.hnsw_ef_search, fetch)
+            scores, keys = self.index_.search((query / norm)[None, :], fetch, params=params)
+            out: ScoredItems = []
+            for key, score in zip(keys[0].tolist(), scores[0].tolist(), strict=True):
+                if key < 0 or key in banned:
+                    continue
+                item_id = self.ids_by_key_[key]
+                if item_id is None:
+                    continue
+                out.append((item_id, score))
+                if len(out) == k:
+                    break
         return out
 
     def history_vector(self, history: Sequence[tuple[str, float]]) -> np.ndarray | None:
         """Weighted (signed) mean of the history items' vectors; None if no history item is indexed."""
         require_fitted(self, "index_")
-        keys, weights = aggregate_history(history, self.key_of_)
-        total = float(np.abs(weights).sum())
-        if total == 0:
-            return None
-        vecs = self.index_.reconstruct_batch(keys)
+        with self._rw.read():
+            keys, weights = aggregate_history(history, self.key_of_)
+            total = float(np.abs(weights).sum())
+            if total == 0:
+                return None
+            vecs = self.index_.reconstruct_batch(keys)
         return np.asarray((weights / total) @ vecs, dtype=np.float32)
 
     def recommend(
@@ -239,9 +251,10 @@ class ContentModel:
     def save(self, path: Path) -> None:
         require_fitted(self, "index_")
         path = Path(path)
-        write_params(self, path)
-        write_ids(path / "ids_by_key.json", self.ids_by_key_)
-        faiss.write_index(self.index_, str(path / "index.faiss"))
+        with self._rw.read():
+            write_params(self, path)
+            write_ids(path / "ids_by_key.json", self.ids_by_key_)
+            faiss.write_index(self.index_, str(path / "index.faiss"))
 
     @classmethod
     def load(cls, path: Path) -> Self:

@@ -13,8 +13,8 @@ from liverec.ranking.catalog import ItemTable
 from liverec.ranking.diversity import mmr
 from liverec.ranking.explain import Explainer
 from liverec.ranking.filters import Filters
-from liverec.ranking.fusion import FusionWeights, fuse, scale
-from liverec.ranking.recalls import RecallInput, RecallModels, run_recalls
+from liverec.ranking.fusion import FusionWeights, candidate_matrix, weight_vector
+from liverec.ranking.recalls import RECALLS, RecallInput, RecallModels, run_recalls
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.state import UserState, decayed_norm, unit
 
@@ -129,14 +129,16 @@ class Ranker:
     def candidates(
         self, state: UserState | None, filters: Filters, n: int = RECALL_SIZE
     ) -> dict[str, dict[str, float]]:
-        """Each recall's min-max scaled candidates for the user (the ranker's features)."""
-        return {name: scale(scores) for name, scores in self._recall(state, filters, n).items()}
+        """Each recall's candidates and raw scores for the user (the ranker's features)."""
+        return self._recall(state, filters, n, self.session_vector(state))
 
-    def _recall(self, state: UserState | None, filters: Filters, n: int) -> dict[str, dict[str, float]]:
+    def _recall(
+        self, state: UserState | None, filters: Filters, n: int, session: np.ndarray | None
+    ) -> dict[str, dict[str, float]]:
         inp = RecallInput(
             state=state,
             interest=unit(state.short_vec) if state is not None else None,
-            session=self.session_vector(state),
+            session=session,
             als_vector=self.als_vector(state),
             blocked=filters.blocked(state),
             n=n,
@@ -152,31 +154,43 @@ class Ranker:
         now: float,
         weights: Mapping[str, float] | None = None,
     ) -> list[Recommendation]:
-        raw = self._recall(state, filters, RECALL_SIZE)
-        contributions = fuse({name: scale(scores) for name, scores in raw.items()}, weights or self.fusion.weights)
+        session = self.session_vector(state)
+        raw = self._recall(state, filters, RECALL_SIZE, session)
+        candidates, matrix = candidate_matrix(raw)
+        w = weight_vector(weights or self.fusion.weights)
+        totals = matrix @ w
         blocked = filters.blocked(state)
-        totals = {i: sum(c.values()) for i, c in contributions.items()}
         pool = max(50, 5 * k)
-        ids: list[str] = []
-        for item_id in sorted(totals, key=totals.__getitem__, reverse=True):
-            if filters.allows(item_id, self.items, blocked):  # lazily: only as far as the pool needs
-                ids.append(item_id)
-                if len(ids) == pool:
+        rows: list[int] = []
+        for row in np.argsort(-totals, kind="stable"):
+            if totals[row] <= 0:
+                break
+            if filters.allows(candidates[row], self.items, blocked):  # lazily: only as far as the pool needs
+                rows.append(int(row))
+                if len(rows) == pool:
                     break
-        if not ids:
+        if not rows:
             return []
-        scores = np.array([totals[i] for i in ids], dtype=np.float64)
+        ids = [candidates[r] for r in rows]
+        scores = totals[rows]
         vectors = self.content.vectors_of(ids)
         scores = self._push_down_rejected(state, vectors, scores)
         final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity)]
-        for recall, item_ids in self._reserved(state, raw, k).items():
+        placed: dict[str, str] = {}
+        for recall, item_ids in self._reserved(state, session, raw).items():
             for item_id in self._reserve(final, item_ids, filters, blocked, k, recall):
-                contributions.setdefault(item_id, {})[recall] = 1.0  # explain it by the recall that placed it
+                placed[item_id] = recall
+        row_of = dict(zip(ids, rows, strict=True))
+        contributions = {
+            # A reserved item is explained by the recall whose rule placed it.
+            i: ({placed[i]: 1.0} if i in placed else {}) | (_contributions(matrix[row_of[i]], w) if i in row_of else {})
+            for i, _ in final
+        }
         reasons = self.explainer.explain([i for i, _ in final], contributions, state, now)
         return [Recommendation(i, round(s, 6), r) for (i, s), r in zip(final, reasons, strict=True)]
 
     def _reserved(
-        self, state: UserState | None, raw: Mapping[str, Mapping[str, float]], k: int
+        self, state: UserState | None, session: np.ndarray | None, raw: Mapping[str, Mapping[str, float]]
     ) -> dict[str, list[str]]:
         """Candidates, best first, for the reserved slots of each product rule that applies now."""
         out: dict[str, list[str]] = {}
@@ -185,7 +199,6 @@ class Ranker:
         if fresh:
             out["fresh"] = fresh
         interest = unit(state.short_vec) if state is not None else None
-        session = self.session_vector(state)
         if interest is not None and session is not None and float(session @ interest) < SHIFT_SIMILARITY:
             out["session"] = list(raw.get("session", {}))[: 3 * len(SHIFT_SLOTS)]
         return out
@@ -236,3 +249,8 @@ class Ranker:
         gamma = min(1.0, decayed_norm(state.neg_vec, state.neg_ts, state.last_ts, self.half_life))
         likeness = np.clip((vectors @ direction - NEGATIVE_FLOOR) / (1.0 - NEGATIVE_FLOOR), 0.0, 1.0)
         return scores * (1.0 - gamma * likeness)
+
+
+def _contributions(row: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Each recall's weighted part of one candidate's score (what the explanations cite)."""
+    return {RECALLS[c]: float(row[c] * weights[c]) for c in np.flatnonzero(row * weights)}

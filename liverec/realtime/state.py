@@ -78,6 +78,25 @@ class UserState:
     def empty(cls, user_id: str, recent_length: int = 50) -> UserState:
         return cls(user_id=user_id, recent=deque(maxlen=recent_length))
 
+    def copy(self) -> UserState:
+        """An independent copy (O(d + L + tags + seen)): what a request reads while events keep arriving."""
+        return UserState(
+            user_id=self.user_id,
+            recent=deque(self.recent, maxlen=self.recent.maxlen),
+            short_vec=None if self.short_vec is None else self.short_vec.copy(),
+            short_ts=self.short_ts,
+            neg_vec=None if self.neg_vec is None else self.neg_vec.copy(),
+            neg_ts=self.neg_ts,
+            tags=dict(self.tags),
+            tags_ts=self.tags_ts,
+            interactions=dict(self.interactions),
+            seen=set(self.seen),
+            dismissed=set(self.dismissed),
+            last_ts=self.last_ts,
+            n_events=self.n_events,
+            version=self.version,
+        )
+
     def top_tags(self, k: int = 10, half_life: float | None = None) -> list[tuple[str, float]]:
         """The ``k`` strongest interest tags, weights decayed to the user's last action.
 

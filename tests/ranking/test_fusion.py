@@ -6,9 +6,18 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from liverec.ranking.fusion import WEIGHT_GRID, Case, FusionWeights, fuse, scale, tune_weights
+from liverec.ranking.fusion import (
+    WEIGHT_GRID,
+    Case,
+    FusionWeights,
+    candidate_matrix,
+    scale,
+    tune_weights,
+    weight_vector,
+)
 from liverec.ranking.recalls import RECALLS
 
 
@@ -24,21 +33,17 @@ def test_scale_single_equal_and_empty() -> None:
     assert scale({}) == {}
 
 
-def test_fuse_drops_zero_weight_and_unweighted_recalls_and_multiplies() -> None:
-    scaled = {
-        "content": {"a": 1.0, "b": 0.5},
-        "als": {"a": 0.2, "d": 1.0},
-        "covisit": {"c": 1.0, "a": 0.5},
-        "trending": {"e": 1.0},  # no weight given at all
-    }
-    weights = {"content": 2.0, "als": 0.0, "covisit": 0.5}
-    assert fuse(scaled, weights) == {
-        "a": {"content": 2.0, "covisit": 0.25},
-        "b": {"content": 1.0},
-        "c": {"covisit": 0.5},
-    }
-    assert fuse(scaled, {}) == {}
-    assert fuse({}, weights) == {}
+def test_candidate_matrix_scales_each_recall_and_unions_candidates() -> None:
+    recalls = {"content": {"a": 3.0, "b": 1.0}, "covisit": {"c": 5.0, "a": 1.0}, "trending": {"e": 0.2}}
+    ids, matrix = candidate_matrix(recalls)
+    assert ids == ["a", "b", "c", "e"]
+    col = {name: n for n, name in enumerate(RECALLS)}
+    assert matrix[:, col["content"]].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert matrix[:, col["covisit"]].tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert matrix[:, col["trending"]].tolist() == [0.0, 0.0, 0.0, 1.0]
+    totals = matrix @ weight_vector({"content": 2.0, "covisit": 0.5, "trending": -1.0})
+    assert totals.tolist() == [2.0, 0.0, 0.5, 0.0]  # negative weights count as zero
+    assert candidate_matrix({}) == ([], pytest.approx(np.zeros((0, len(RECALLS)))))
 
 
 def test_default_weights_are_one_per_recall() -> None:
@@ -74,10 +79,9 @@ def test_tune_weights_learns_to_trust_the_recall_that_finds_the_target() -> None
         "users": 3,
     }
     assert tuned.validation["ndcg@10_equal_weights"] < tuned.validation["ndcg@10"]
-    for scaled, target in cases:  # the tuned weights do what the figure says
-        fused = fuse(scaled, tuned.weights)
-        ranked = sorted(fused, key=lambda i: -sum(fused[i].values()))
-        assert ranked[0] == target
+    for recalls, target in cases:  # the tuned weights do what the figure says
+        ids, matrix = candidate_matrix(recalls)
+        assert ids[int(np.argmax(matrix @ weight_vector(tuned.weights)))] == target
 
 
 def test_tune_weights_keeps_weights_when_nothing_helps() -> None:
