@@ -83,6 +83,13 @@ def run_demo(
             events = world.events[start : start + 2000]
             engine.ingest_events(events)
             bar.update(task, advance=len(events))
+    user = user_id or pick_user(world, NARRATED_FROM)
+    if len(engine.store.events.by_user(user)) != len(world.events_of(user)):
+        # A rerun on the same store: put the user back to their simulated history before
+        # training, so the story starts where it did the first time.
+        engine.forget_user(user)
+        engine.ingest_events(world.events_of(user))
+        console.print(f"[dim]reset {user} to their simulated history (an earlier run had moved them)[/]")
     report = train(engine)
     console.print(
         f"trained snapshot {report.version} in {report.seconds.get('total', 0):.1f}s; "
@@ -92,12 +99,12 @@ def run_demo(
         + f" vs {report.validation.get('ndcg@10_equal_weights', 0):.3f} with equal weights)"
     )
 
-    user = user_id or pick_user(world, NARRATED_FROM)
     before = engine.recommend(user, k=10)
     console.print(Panel.fit(f"[bold]{user}[/] — interests: {_tags(engine, user)}", title="who we follow"))
     console.print(_recs_table(engine, before, f"recommendations now ({category_mix(engine, before)})"))
 
-    burst = world.burst(user, NEW_INTEREST, n=BURST)
+    last = max(e.timestamp for e in engine.store.events.by_user(user))
+    burst = world.burst(user, NEW_INTEREST, n=BURST, start=last + 60.0)
     t_apply = time.perf_counter()
     engine.ingest_events(burst)
     after = engine.recommend(user, k=10)
