@@ -246,13 +246,18 @@ def demo(
         typer.Option("--serve/--no-serve", help="Then start the HTTP service (not built yet: prints a note instead)."),
     ] = True,
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
+    items: Annotated[int, typer.Option(help="Items in the generated catalog.")] = 2400,
+    users: Annotated[int, typer.Option(help="Simulated users.")] = 400,
     user: Annotated[str | None, typer.Option(help="The simulated user to narrate (default: a camera fan).")] = None,
 ) -> None:
     """Build the bilingual demo world, train, and show one user's interest shift in real time."""
     from liverec.demo_story import run_demo
 
     with _errors():
-        run_demo(store=store, seed=seed, user_id=user, console=console, progress=_progress, train=_train)
+        run_demo(
+            store=store, seed=seed, n_items=items, n_users=users, user_id=user,
+            console=console, progress=_progress, train=_train,
+        )
         if serve:
             console.print(
                 "[yellow]The HTTP service is not part of this build yet; the trained store is ready at "

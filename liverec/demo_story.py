@@ -57,6 +57,8 @@ def run_demo(
     store: str,
     seed: int,
     user_id: str | None,
+    n_items: int = 2400,
+    n_users: int = 400,
     console: Console,
     progress: Callable[[], Progress],
     train: Callable[[Engine], Any],
@@ -65,7 +67,7 @@ def run_demo(
     t0 = time.perf_counter()
     with progress() as bar:
         task = bar.add_task("building the demo world", total=1)
-        world = build_demo_world(seed=seed)
+        world = build_demo_world(seed=seed, n_items=n_items, n_users=n_users)
         bar.update(task, advance=1)
     console.print(
         f"demo world: {len(world.items)} items in {len(world.categories)} categories, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,3 +391,19 @@ def test_help(command: tuple[str, ...], phrase: str) -> None:
     else:
         for name in ("ingest", "train", "recommend", "similar", "search", "interests", "forget", "demo"):
             assert name in result.stdout
+
+
+def test_demo_tells_the_interest_shift_end_to_end(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/demo.db"
+    args = ["demo", "--store", store, "--no-serve", "--items", "700", "--users", "120"]
+    for run in (1, 2):  # a rerun on the same store tells the same story
+        result = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        before = re.search(r"recommendations now \(([^)]*)\)", result.output)
+        after = re.search(r"recommendations after \(([^)]*)\)", result.output)
+        assert before and after, result.output
+        assert "cameras" in before.group(1) and "hiking" not in before.group(1)
+        hiking = re.search(r"hiking ×(\d+)", after.group(1))
+        assert hiking and int(hiking.group(1)) >= 3, after.group(1)
+        assert "no retraining" in result.output
+        assert (run == 2) == ("reset" in result.output)
