@@ -281,13 +281,18 @@ class Engine:
         rvecs = self._text_vectors(rtexts, "passage") if reviews else np.zeros((0, 1), np.float32)
         polarities = self.polarity.polarities(rtexts, [e.value for e in reviews]) if reviews else np.zeros(0)
         review_info = {e.event_id: (rvecs[n], float(polarities[n])) for n, e in enumerate(reviews)}
+        # One batched lookup per distinct item; an unknown (since deleted) item comes back as zeros.
+        distinct = list(dict.fromkeys(e.item_id for e in events if e.item_id is not None))
+        item_vecs = self.content.vectors_of(distinct)
+        known = np.linalg.norm(item_vecs, axis=1) > 0
+        vector_of = {item_id: item_vecs[n] for n, item_id in enumerate(distinct) if known[n]}
         out: dict[str, EventSignal] = {}
         for e in events:
             if e.type is EventType.SEARCH:
                 text = e.text or ""
                 out[e.event_id] = EventSignal(qvecs[text], 1.0, _query_tags(text))
                 continue
-            item_vec = self.content.vector(e.item_id or "")
+            item_vec = vector_of.get(e.item_id or "")
             tags = self.items.tags(e.item_id or "")
             if e.type is EventType.REVIEW:
                 text_vec, pol = review_info[e.event_id]
