@@ -19,6 +19,9 @@ from liverec.realtime.state import RecentAction, UserState
 
 # Only the last actions are evidence worth citing: older ones read as noise in a reason.
 EVIDENCE_WINDOW = 20
+# Below this cosine an action is not cited as the reason: "matches your search 'hiking boots'"
+# on a laptop would be a false explanation (same-category pairs score ~0.4-0.8 with USE).
+EVIDENCE_MIN_SIMILARITY = 0.3
 VERBS = {
     EventType.VIEW: "viewed",
     EventType.CLICK: "clicked",
@@ -127,9 +130,12 @@ class Explainer:
         if recall in ("content", "session", "fresh") and matrix is not None:
             # The most similar action; among near-ties (same to 2 decimals) the latest, as actions
             # are in time order and the tiny index term only breaks ties.
-            best = int(np.argmax(np.round(matrix @ vector, 2) + 1e-6 * np.arange(len(actions))))
-            a = actions[best]
+            sims = np.round(matrix @ vector, 2)
+            best = int(np.argmax(sims + 1e-6 * np.arange(len(actions))))
             prefix = "new, and " if recall == "fresh" else ""
+            if sims[best] < EVIDENCE_MIN_SIMILARITY:
+                return Reason(recall, f"{prefix}close to your recent interests")
+            a = actions[best]
             if a.type is EventType.SEARCH:
                 return Reason(recall, f"{prefix}matches your search '{shorten(a.text or '')}'", a.text)
             verb = VERBS.get(a.type, "viewed")

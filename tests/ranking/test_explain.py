@@ -129,3 +129,18 @@ def test_no_state_and_no_contributions(explainer: Explainer) -> None:
     assert explainer.explain(["a0"], {}, None, NOW) == [(Reason("trending", "popular now"),)]
     # content without any evidence to cite gives no content reason
     assert explainer.explain(["a0"], {"a0": {"content": 1.0}}, None, NOW) == [(Reason("trending", "popular now"),)]
+
+
+
+def test_a_weakly_related_action_is_not_cited_as_the_reason(state: UserState) -> None:
+    """An item unlike anything the user did gets a generic reason, never a false citation."""
+    ids = ["a1", "far"]
+    vectors = np.zeros((2, 8), dtype=np.float32)
+    vectors[0, 0] = 1.0  # a1: what the user viewed
+    vectors[1, 7] = 1.0  # far: orthogonal to a1 and to the "trail shoes" query
+    items = ItemTable()
+    items.upsert([Item(i, f"Item {i}") for i in ids], {})
+    content = ContentModel().fit(TrainingData.from_events([], ids, vectors, DEFAULT_EVENT_WEIGHTS))
+    explainer = Explainer(items, content, None, lambda text: TRAIL)
+    [reasons] = explainer.explain(["far"], {"far": {"content": 0.9}}, state, NOW)
+    assert reasons == (Reason("content", "close to your recent interests", None),)
