@@ -130,17 +130,17 @@ class Ranker:
         self, state: UserState | None, filters: Filters, n: int = RECALL_SIZE
     ) -> dict[str, dict[str, float]]:
         """Each recall's candidates and raw scores for the user (the ranker's features)."""
-        return self._recall(state, filters, n, self.session_vector(state))
+        return self._recall(state, filters.blocked(state), n, self.session_vector(state))
 
     def _recall(
-        self, state: UserState | None, filters: Filters, n: int, session: np.ndarray | None
+        self, state: UserState | None, blocked: set[str], n: int, session: np.ndarray | None
     ) -> dict[str, dict[str, float]]:
         inp = RecallInput(
             state=state,
             interest=unit(state.short_vec) if state is not None else None,
             session=session,
             als_vector=self.als_vector(state),
-            blocked=filters.blocked(state),
+            blocked=blocked,
             n=n,
         )
         return run_recalls(self.models, inp)
@@ -155,11 +155,11 @@ class Ranker:
         weights: Mapping[str, float] | None = None,
     ) -> list[Recommendation]:
         session = self.session_vector(state)
-        raw = self._recall(state, filters, RECALL_SIZE, session)
+        blocked = filters.blocked(state)
+        raw = self._recall(state, blocked, RECALL_SIZE, session)
         candidates, matrix = candidate_matrix(raw)
         w = weight_vector(weights or self.fusion.weights)
         totals = matrix @ w
-        blocked = filters.blocked(state)
         pool = max(50, 5 * k)
         rows: list[int] = []
         for row in np.argsort(-totals, kind="stable"):
