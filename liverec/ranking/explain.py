@@ -15,6 +15,7 @@ from liverec.core.types import EventType, Reason
 from liverec.models.content import ContentModel
 from liverec.models.covisit import CoVisitation
 from liverec.ranking.catalog import ItemTable
+from liverec.ranking.recalls import COVISIT_SEEDS
 from liverec.realtime.state import RecentAction, UserState
 
 # Only the last actions are evidence worth citing: older ones read as noise in a reason.
@@ -110,7 +111,7 @@ class Explainer:
         if self.covisit is None or state is None:
             return {}
         out: dict[str, tuple[float, RecentAction]] = {}
-        for a in [a for a in state.recent if a.item_id is not None and a.weight > 0][-5:]:
+        for a in state.positive_item_actions(COVISIT_SEEDS):
             for neighbor, score in self.covisit.neighbors(a.item_id or ""):
                 if score > out.get(neighbor, (0.0, a))[0]:
                     out[neighbor] = (score, a)

@@ -34,6 +34,7 @@ FRESH_SLOT = 3  # 0-based position
 SESSION_ACTIONS = 3
 SHIFT_SIMILARITY = 0.5
 SHIFT_SLOTS = (1, 3, 5)
+ALS_CACHE = 100_000  # users whose fold-in is kept between their requests
 
 
 class Ranker:
@@ -58,35 +59,25 @@ class Ranker:
             trending=snapshot.trending if snapshot else None,
             covisit=snapshot.covisit if snapshot else None,
             als=snapshot.als if snapshot else None,
-            cold_items=self.cold_items,
-            cold_vectors=self.cold_vectors,
+            cold=self.cold,
         )
         self.explainer = Explainer(items, content, self.models.covisit, query_vector)
         self._als_cache: dict[str, tuple[int, np.ndarray | None]] = {}
-        self._cold: list[str] | None = None
-        self._cold_vectors: np.ndarray | None = None
+        self._cold: tuple[list[str], np.ndarray] | None = None
         self._lock = threading.Lock()
 
-    def cold_items(self) -> list[str]:
-        """Catalog items added after the snapshot was trained, newest first (cached until items change)."""
+    def cold(self) -> tuple[list[str], np.ndarray]:
+        """Catalog items added after the snapshot was trained, with their text vectors (cached
+        as one pair until items change, so a reader never sees ids and vectors of two catalogs)."""
         cold = self._cold
         if cold is None:
             known = self.snapshot.catalog_items if self.snapshot else frozenset()
-            found = [i for i in self.items.ids() if i not in known]
-            found.sort(key=lambda i: -self.items.get(i).created_at)
-            cold = self._cold = found
+            ids = [i for i in self.items.ids() if i not in known]
+            cold = self._cold = (ids, self.content.vectors_of(ids))
         return cold
-
-    def cold_vectors(self) -> np.ndarray:
-        """Text vectors of :meth:`cold_items`, in the same order (cached with them)."""
-        vectors = self._cold_vectors
-        if vectors is None:
-            vectors = self._cold_vectors = self.content.vectors_of(self.cold_items())
-        return vectors
 
     def items_changed(self) -> None:
         self._cold = None
-        self._cold_vectors = None
 
     def als_vector(self, state: UserState | None) -> np.ndarray | None:
         """The user's ALS factors folded in from their interactions, cached per state version."""
@@ -98,6 +89,8 @@ class Ranker:
             return hit[1]
         vec = als.user_vector(list(state.interactions.items()))
         with self._lock:
+            if len(self._als_cache) >= ALS_CACHE:
+                self._als_cache.clear()  # a fold-in costs ~0.1 ms: recomputing beats unbounded memory
             self._als_cache[state.user_id] = (state.version, vec)
         return vec
 
@@ -130,14 +123,20 @@ class Ranker:
         self, state: UserState | None, filters: Filters, n: int = RECALL_SIZE
     ) -> dict[str, dict[str, float]]:
         """Each recall's candidates and raw scores for the user (the ranker's features)."""
-        return self._recall(state, filters.blocked(state), n, self.session_vector(state))
+        interest = unit(state.short_vec) if state is not None else None
+        return self._recall(state, filters.blocked(state), n, interest, self.session_vector(state))
 
     def _recall(
-        self, state: UserState | None, blocked: set[str], n: int, session: np.ndarray | None
+        self,
+        state: UserState | None,
+        blocked: set[str],
+        n: int,
+        interest: np.ndarray | None,
+        session: np.ndarray | None,
     ) -> dict[str, dict[str, float]]:
         inp = RecallInput(
             state=state,
-            interest=unit(state.short_vec) if state is not None else None,
+            interest=interest,
             session=session,
             als_vector=self.als_vector(state),
             blocked=blocked,
@@ -154,9 +153,10 @@ class Ranker:
         now: float,
         weights: Mapping[str, float] | None = None,
     ) -> list[Recommendation]:
+        interest = unit(state.short_vec) if state is not None else None
         session = self.session_vector(state)
         blocked = filters.blocked(state)
-        raw = self._recall(state, blocked, RECALL_SIZE, session)
+        raw = self._recall(state, blocked, RECALL_SIZE, interest, session)
         candidates, matrix = candidate_matrix(raw)
         w = weight_vector(weights or self.fusion.weights)
         totals = matrix @ w
@@ -177,7 +177,7 @@ class Ranker:
         scores = self._push_down_rejected(state, vectors, scores)
         final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity)]
         placed: dict[str, str] = {}
-        for recall, item_ids in self._reserved(state, session, raw).items():
+        for recall, item_ids in self._reserved(interest, session, raw).items():
             for item_id in self._reserve(final, item_ids, filters, blocked, k, recall):
                 placed[item_id] = recall
         row_of = dict(zip(ids, rows, strict=True))
@@ -190,7 +190,7 @@ class Ranker:
         return [Recommendation(i, round(s, 6), r) for (i, s), r in zip(final, reasons, strict=True)]
 
     def _reserved(
-        self, state: UserState | None, session: np.ndarray | None, raw: Mapping[str, Mapping[str, float]]
+        self, interest: np.ndarray | None, session: np.ndarray | None, raw: Mapping[str, Mapping[str, float]]
     ) -> dict[str, list[str]]:
         """Candidates, best first, for the reserved slots of each product rule that applies now."""
         out: dict[str, list[str]] = {}
@@ -198,7 +198,6 @@ class Ranker:
         fresh = [i for i, sim in raw.get("fresh", {}).items() if sim >= FRESH_RELATIVE * content_best > 0]
         if fresh:
             out["fresh"] = fresh
-        interest = unit(state.short_vec) if state is not None else None
         if interest is not None and session is not None and float(session @ interest) < SHIFT_SIMILARITY:
             out["session"] = list(raw.get("session", {}))[: 3 * len(SHIFT_SLOTS)]
         return out

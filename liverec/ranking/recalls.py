@@ -17,8 +17,6 @@ from liverec.models.covisit import CoVisitation
 from liverec.models.popularity import TrendingPopularity
 from liverec.realtime.state import UserState
 
-RECALLS = ("content", "session", "als", "covisit", "trending", "fresh")
-
 # How many recent positive items seed co-visitation: the last few say most about "right now".
 COVISIT_SEEDS = 5
 
@@ -29,7 +27,7 @@ class RecallInput:
 
     state: UserState | None
     interest: np.ndarray | None  # unit short-term interest vector
-    session: np.ndarray | None  # unit mean vector of the last few positive actions
+    session: np.ndarray | None  # unit vector of the last few positive actions (see Ranker.session_vector)
     als_vector: np.ndarray | None  # folded-in ALS user factors
     blocked: Collection[str]
     n: int
@@ -43,8 +41,9 @@ class RecallModels:
     trending: TrendingPopularity | None
     covisit: CoVisitation | None
     als: ALSRecommender | None
-    cold_items: Callable[[], list[str]]  # items added after the snapshot was trained (newest first)
-    cold_vectors: Callable[[], np.ndarray]  # their text vectors, same order
+    # Items added after the snapshot was trained and their text vectors, as one pair: two
+    # separate calls could straddle an ingest and disagree in length.
+    cold: Callable[[], tuple[list[str], np.ndarray]]
 
 
 def content_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
@@ -73,10 +72,9 @@ def als_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
 def covisit_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
     if models.covisit is None or inp.state is None:
         return {}
-    seeds = [a for a in inp.state.recent if a.item_id is not None and a.weight > 0][-COVISIT_SEEDS:]
-    if not seeds:
+    history = [(a.item_id or "", a.weight) for a in inp.state.positive_item_actions(COVISIT_SEEDS)]
+    if not history:
         return {}
-    history = [(a.item_id, a.weight) for a in seeds if a.item_id is not None]
     return dict(models.covisit.recommend(history, inp.n, exclude=inp.blocked))
 
 
@@ -94,10 +92,10 @@ def fresh_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
     """
     if inp.interest is None:
         return {}
-    cold = models.cold_items()
+    cold, vectors = models.cold()
     if not cold:
         return {}
-    scores = models.cold_vectors() @ inp.interest
+    scores = vectors @ inp.interest
     top = np.argsort(-scores)[: inp.n + len(inp.blocked)]
     found = {cold[i]: float(scores[i]) for i in top if scores[i] > 0 and cold[i] not in inp.blocked}
     return dict(list(found.items())[: inp.n])
@@ -111,6 +109,7 @@ RECALL_FUNCTIONS: dict[str, Callable[[RecallModels, RecallInput], dict[str, floa
     "trending": trending_recall,
     "fresh": fresh_recall,
 }
+RECALLS = tuple(RECALL_FUNCTIONS)
 
 
 def run_recalls(models: RecallModels, inp: RecallInput) -> dict[str, dict[str, float]]:

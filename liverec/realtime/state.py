@@ -112,6 +112,10 @@ class UserState:
         """Item ids of recent actions, oldest first (positive actions only by default)."""
         return [a.item_id for a in self.recent if a.item_id is not None and (a.weight > 0 or not positive_only)]
 
+    def positive_item_actions(self, n: int) -> list[RecentAction]:
+        """The last ``n`` positive actions on an item, oldest first (the seeds of "viewed together")."""
+        return [a for a in self.recent if a.item_id is not None and a.weight > 0][-n:]
+
 
 def _decayed_add(
     vec: np.ndarray | None, ref_ts: float, x: np.ndarray, weight: float, ts: float, half_life: float
