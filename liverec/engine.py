@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from liverec.ranking.explain import shorten
 from liverec.ranking.filters import Filters
 from liverec.ranking.ranker import Ranker
 from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapshot, write_snapshot
-from liverec.realtime.state import EventSignal, StateUpdater, UserState
+from liverec.realtime.state import EventSignal, StateUpdater, UserState, unit
 from liverec.realtime.store import MemoryStateStore, StateStore
 from liverec.storage import open_store
 from liverec.storage.base import Store
@@ -43,6 +44,7 @@ from liverec.text import (
     detect_language,
     extract_keywords,
     get_encoder,
+    rating_polarity,
 )
 from liverec.training import ModelParams, Progress, TrainReport, train
 
@@ -108,7 +110,7 @@ class Engine:
         snapshot = load_snapshot(self.model_dir) if current_version(self.model_dir) else None
         self.centering = snapshot.centering if snapshot is not None else LanguageCentering()
         items = list(self.store.catalog.all())
-        self.content = self._content_index(items)
+        self.content = self._content_index(items, self._item_vectors(items))
         self.items.upsert(items, {i.item_id: self._interest_tags(i) for i in items})
         self.ranker = self._make_ranker(snapshot)
         if snapshot is not None:
@@ -138,9 +140,8 @@ class Engine:
         name = self.store.url.rsplit("/", 1)[-1] or "liverec"
         return self.store.root / f"{name}.models"
 
-    def _content_index(self, items: Sequence[Item]) -> ContentModel:
-        """A text index over ``items`` in the current (language-centred) vector space."""
-        vectors = self._item_vectors(items)
+    def _content_index(self, items: Sequence[Item], vectors: np.ndarray) -> ContentModel:
+        """A text index over ``items`` with their (language-centred) ``vectors``."""
         data = TrainingData.from_events([], [i.item_id for i in items], vectors, self.settings.event_weights)
         return ContentModel().fit(data)
 
@@ -190,22 +191,20 @@ class Engine:
 
     def _enrich(self, item: Item) -> Item:
         """Fill in the language and add extracted keywords to the item's tags."""
-        language: Language = "zh" if (item.language or detect_language(item.text)) == "zh" else "en"
+        language = _language(item)
         keywords = _interest_keywords(extract_keywords(item.text, language, k=2 * ITEM_KEYWORDS))
-        tags = tuple(dict.fromkeys([*item.tags, *keywords]))
-        return Item(
-            item.item_id, item.title, item.description, item.categories, tags, language,
-            item.attributes, item.available, item.created_at,
-        )
+        return dataclasses.replace(item, language=language, tags=tuple(dict.fromkeys([*item.tags, *keywords])))
 
     @staticmethod
     def _interest_tags(item: Item) -> tuple[str, ...]:
         """Categories and tags that read as interests; specs ("24mp sensor") stay item facts."""
-        return tuple(dict.fromkeys([*item.categories, *(t for t in item.tags if not any(c.isdigit() for c in t))]))
+        return tuple(dict.fromkeys([*item.categories, *(t for t in item.tags if not _is_spec(t))]))
+
+    def _raw_item_vectors(self, items: Sequence[Item]) -> np.ndarray:
+        return self.encoder.encode([i.text for i in items], kind="passage")
 
     def _item_vectors(self, items: Sequence[Item]) -> np.ndarray:
-        raw = self.encoder.encode([i.text for i in items], kind="passage")
-        return self.centering.apply(raw, [i.language or detect_language(i.text) for i in items])
+        return self.centering.apply(self._raw_item_vectors(items), [_language(i) for i in items])
 
     def _text_vectors(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         raw = self.encoder.encode(texts, kind=kind)
@@ -300,7 +299,7 @@ class Engine:
                 blend = text_vec if item_vec is None else _unit_rows((item_vec + text_vec)[None, :])[0]
                 out[e.event_id] = EventSignal(blend, pol, tags)
             elif e.type is EventType.RATE:
-                out[e.event_id] = EventSignal(item_vec, ((e.value or 3.0) - 3.0) / 2.0, tags)
+                out[e.event_id] = EventSignal(item_vec, rating_polarity(e.value or 3.0), tags)
             else:
                 out[e.event_id] = EventSignal(item_vec, 1.0, tags)
         return out
@@ -357,27 +356,29 @@ class Engine:
             raise InvalidInputError("there are no events to train on; ingest events first", field="events")
         with self._write_lock:
             catalog = [self.items.get(i) for i in self.items.ids()]
-            raw = self.encoder.encode([i.text for i in catalog], kind="passage")
-            self.centering = LanguageCentering().fit(raw, [i.language or "en" for i in catalog])
+            languages = [_language(i) for i in catalog]
+            raw = self._raw_item_vectors(catalog)
+            self.centering = LanguageCentering().fit(raw, languages)
+            vectors = self.centering.apply(raw, languages)
             self._query_cache.clear()
-            self.content = self._content_index(catalog)
+            self.content = self._content_index(catalog, vectors)
             self.states.clear()
             self.ranker = self._make_ranker(self.ranker.snapshot)
         item_ids = [i.item_id for i in catalog]
-        vectors = self.content.vectors_of(item_ids)
         reviews = [e for e in events if e.type is EventType.REVIEW]
         polarity: dict[str, float] = {}
         if reviews:
             pols = self.polarity.polarities([e.text or "" for e in reviews], [e.value for e in reviews])
             polarity = {e.event_id: float(p) for e, p in zip(reviews, pols, strict=True)}
-        polarity.update({e.event_id: ((e.value or 3.0) - 3.0) / 2.0 for e in events if e.type is EventType.RATE})
+        polarity.update({e.event_id: rating_polarity(e.value or 3.0) for e in events if e.type is EventType.RATE})
 
-        def candidates(snapshot: ModelSnapshot, state: UserState) -> Mapping[str, Mapping[str, float]]:
-            return self._make_ranker(snapshot).candidates(state, Filters())
+        def scorer(snapshot: ModelSnapshot) -> Callable[[UserState], Mapping[str, Mapping[str, float]]]:
+            ranker = self._make_ranker(snapshot)
+            return lambda state: ranker.candidates(state, Filters())
 
         snapshot, report = train(
             events, item_ids, vectors, self.settings.event_weights, polarity, self.params,
-            self._build_state, candidates, progress,
+            self._build_state, scorer, progress,
         )
         snapshot.centering = self.centering
         report.seconds["total"] = time.perf_counter() - t0
@@ -463,8 +464,8 @@ class Engine:
         qvec = self._query_vector(query)
         hits = self.content.search(qvec, 3 * k + 10)
         ranked = [(i, s) for i, s in hits if (it := self.items.find(i)) is not None and it.available]
-        if state is not None and state.short_vec is not None:
-            interest = state.short_vec / max(float(np.linalg.norm(state.short_vec)), 1e-12)
+        interest = unit(state.short_vec) if state is not None else None
+        if interest is not None:
             vecs = self.content.vectors_of([i for i, _ in ranked])
             # The query decides; the interest only breaks near-ties (a 10% nudge at most).
             ranked = [(i, s + 0.1 * float(v @ interest)) for (i, s), v in zip(ranked, vecs, strict=True)]
@@ -495,13 +496,23 @@ def _interest_keywords(keywords: Sequence[str], limit: int = ITEM_KEYWORDS) -> l
     words: set[str] = set()
     for kw in keywords:
         parts = set(kw.split())
-        if any(ch.isdigit() for ch in kw) or (kw.isascii() and len(kw) < 3) or parts & words:
+        if _is_spec(kw) or (kw.isascii() and len(kw) < 3) or parts & words:
             continue
         kept.append(kw)
         words |= parts
         if len(kept) == limit:
             break
     return kept
+
+
+def _is_spec(tag: str) -> bool:
+    """A model number or specification ("24mp sensor", "10kg"): an item fact, not an interest."""
+    return any(ch.isdigit() for ch in tag)
+
+
+def _language(item: Item) -> Language:
+    """The item's language as given, else detected from its text."""
+    return "zh" if (item.language or detect_language(item.text)) == "zh" else "en"
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -130,14 +130,14 @@ def train(
     polarity: Mapping[str, float],
     params: ModelParams,
     build_state: Callable[[str, Sequence[Event]], UserState],
-    candidates: Callable[[ModelSnapshot, UserState], Mapping[str, Mapping[str, float]]],
+    scorer: Callable[[ModelSnapshot], Callable[[UserState], Mapping[str, Mapping[str, float]]]],
     progress: Progress | None = None,
 ) -> tuple[ModelSnapshot, TrainReport]:
     """Fit, tune and return an unsaved snapshot plus the report.
 
-    ``build_state`` rebuilds a user's state from events; ``candidates`` runs the ranker's
-    recalls for a state against a snapshot — both come from the engine, so validation uses
-    exactly the serving code path.
+    ``build_state`` rebuilds a user's state from events; ``scorer(snapshot)`` returns the
+    ranker's recalls for a state against that snapshot — both come from the engine, so
+    validation uses exactly the serving code path.
     """
     report = TrainReport(events=len(events), items=len(item_ids))
     step = progress or (lambda _msg, _frac: None)
@@ -149,6 +149,7 @@ def train(
     step("fitting models for validation", 0.15)
     trending, covisit, als = fit_models(params, data)
     probe = ModelSnapshot("validation", trending, covisit, als, FusionWeights(), frozenset(item_ids))
+    candidates = scorer(probe)  # one ranker for all validation users
     report.seconds["fit_validation"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -159,7 +160,7 @@ def train(
     cases = []
     for n, (user, target) in enumerate(sorted(targets.items())):
         state = build_state(user, by_user.get(user, []))
-        cases.append((candidates(probe, state), target.item_id or ""))
+        cases.append((candidates(state), target.item_id or ""))
         if n % 50 == 0:
             step("scoring validation users", 0.3 + 0.3 * n / max(1, len(targets)))
     step("tuning recall weights", 0.6)

@@ -11,7 +11,7 @@ from liverec.text.cache import CachedEncoder, text_key
 from liverec.text.centering import LanguageCentering
 from liverec.text.encoders import E5Encoder, MiniLMEncoder, USEEncoder, available_encoders, get_encoder
 from liverec.text.keywords import KeywordExtractor, Language, detect_language, extract_keywords
-from liverec.text.sentiment import ReviewPolarity, lexicon_polarity
+from liverec.text.sentiment import ReviewPolarity, lexicon_polarity, rating_polarity
 
 __all__ = [
     "CachedEncoder",
@@ -29,5 +29,6 @@ __all__ = [
     "extract_keywords",
     "get_encoder",
     "lexicon_polarity",
+    "rating_polarity",
     "text_key",
 ]

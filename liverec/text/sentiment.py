@@ -317,7 +317,7 @@ class ReviewPolarity:
         to_encode: list[int] = []
         for i, (text, rating) in enumerate(zip(texts, ratings, strict=True)):
             if rating is not None:
-                out[i] = _rating_polarity(rating)
+                out[i] = rating_polarity(rating)
             elif text is not None and not isinstance(text, str):
                 raise InvalidInputError(
                     f"review text must be a string, got {type(text).__name__}", field="text", value=text
@@ -367,7 +367,8 @@ class ReviewPolarity:
         return scale, weights
 
 
-def _rating_polarity(rating: float) -> float:
+def rating_polarity(rating: float) -> float:
+    """A 1-5 rating as a polarity in [-1, 1]: (rating - 3) / 2."""
     if isinstance(rating, bool) or not isinstance(rating, numbers.Real) or math.isnan(rating) or not 1 <= rating <= 5:
         raise InvalidInputError(f"rating must be a number from 1 to 5, got {rating!r}", field="rating", value=rating)
     return (float(rating) - 3.0) / 2.0
