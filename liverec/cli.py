@@ -87,8 +87,9 @@ def _show(recs: list[Recommendation], engine: Any, title: str, as_json: bool) ->
 def _chunked(progress: Progress, label: str, rows: list[T], size: int, fn: Callable[[list[T]], Any]) -> None:
     task = progress.add_task(label, total=len(rows))
     for start in range(0, len(rows), size):
-        fn(rows[start : start + size])
-        progress.update(task, advance=len(rows[start : start + size]))
+        chunk = rows[start : start + size]
+        fn(chunk)
+        progress.update(task, advance=len(chunk))
 
 
 @app.command()
