@@ -62,6 +62,7 @@ class IngestResult:
 
     received: int
     stored: int
+    stored_ids: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
 
     @property
     def duplicates(self) -> int:
@@ -148,8 +149,13 @@ class Engine:
     def _catch_up_trending(self, snapshot: ModelSnapshot) -> None:
         """Fold events newer than the snapshot into trending, as the live process had done."""
         trained_until = float(snapshot.manifest.get("trained_until", math.inf))
+        chunk: list[Event] = []
         for event in self.store.events.between(math.nextafter(trained_until, math.inf), math.inf):
-            self._update_trending(event)
+            chunk.append(event)
+            if len(chunk) == CHUNK:
+                self._update_trending(chunk)
+                chunk = []
+        self._update_trending(chunk)
 
     def _make_ranker(self, snapshot: ModelSnapshot | None) -> Ranker:
         return Ranker(self.items, self.content, snapshot, self._query_vector, self.settings.short_term_half_life)
@@ -171,6 +177,9 @@ class Engine:
             dup = next(i for i in ids if ids.count(i) > 1)
             raise InvalidInputError(f"item {dup!r} appears twice in one batch", field="item_id", value=dup)
         enriched = [self._enrich(i) for i in parsed]
+        # Encode before taking the write lock (it is the slow part, and events must keep flowing);
+        # the cached raw vectors make the centring under the lock cheap.
+        self._raw_item_vectors(enriched)
         with self._write_lock:
             for start in range(0, len(enriched), CHUNK):
                 chunk = enriched[start : start + CHUNK]
@@ -229,12 +238,7 @@ class Engine:
         whose ``event_id`` is already stored are skipped, so a retried batch changes nothing.
         When this returns, the next ``recommend`` for each user reflects the events.
         """
-        parsed = [Event.from_dict(e) for e in events]
-        for e in parsed:
-            if e.item_id is not None and e.item_id not in self.items:
-                raise InvalidInputError(
-                    f"event {e.event_id!r} refers to unknown item {e.item_id!r}", field="item_id", value=e.item_id
-                )
+        parsed = self.validate_events(events)
         if not parsed:
             return IngestResult(0, 0)
         with self._write_lock:
@@ -250,31 +254,66 @@ class Engine:
             signals = self._signals(new)
             stored = self.store.events.append(new)
             new.sort(key=lambda e: e.timestamp)
-            rebuilt: set[str] = set()
+            self._update_trending(new)
+            by_user: dict[str, list[Event]] = {}
             for e in new:
-                self._update_trending(e)
-                if e.user_id in rebuilt:
-                    continue
-                state = self.states.get(e.user_id)
+                by_user.setdefault(e.user_id, []).append(e)
+            cold: list[str] = []
+            for user_id, user_events in by_user.items():
+                state = self.states.get(user_id)
                 if state is None:
-                    # Rebuilt from the log, which already holds this event and the rest of the batch.
-                    self._state(e.user_id)
-                    rebuilt.add(e.user_id)
-                else:
-                    with self._state_lock:
-                        self.updater.apply(state, e, signals[e.event_id])
-        return IngestResult(len(parsed), stored)
+                    cold.append(user_id)
+                    continue
+                user_signals = [signals[e.event_id] for e in user_events]
+                with self._state_lock:
+                    self.updater.apply_many(state, user_events, user_signals)
+            # Users without a live state are rebuilt from the log, which already holds this batch;
+            # a chunk of them at a time shares one _signals call (one text encode, one vector lookup).
+            for start in range(0, len(cold), CHUNK):
+                histories = {user_id: self.store.events.by_user(user_id) for user_id in cold[start : start + CHUNK]}
+                history_signals = self._signals([e for history in histories.values() for e in history])
+                for user_id, history in histories.items():
+                    if history:  # empty only if another process erased the user meanwhile
+                        self.states.put(self._build_state(user_id, history, history_signals))
+        return IngestResult(len(parsed), stored, frozenset(fresh_ids))
 
-    def _update_trending(self, event: Event) -> None:
+    def validate_events(self, events: Iterable[Event | Mapping[str, Any]]) -> list[Event]:
+        """Parse and check events (type, fields, known item) without storing anything."""
+        parsed = [Event.from_dict(e) for e in events]
+        known: set[str | None] = {None}  # items already found in this batch (most events repeat one)
+        for e in parsed:
+            if e.item_id not in known:
+                if e.item_id not in self.items:
+                    raise InvalidInputError(
+                        f"event {e.event_id!r} refers to unknown item {e.item_id!r}", field="item_id", value=e.item_id
+                    )
+                known.add(e.item_id)
+        return parsed
+
+    def _update_trending(self, events: Iterable[Event]) -> None:
+        """Fold the positive item events (in time order) into trending, in one batched update."""
         snapshot = self.ranker.snapshot
-        w = self.settings.event_weights[event.type]
-        if snapshot is not None and event.item_id is not None and w > 0:
-            snapshot.trending.update(event.item_id, w, event.timestamp)
+        if snapshot is None:
+            return
+        weights = self.settings.event_weights
+        item_ids: list[str] = []
+        item_weights: list[float] = []
+        timestamps: list[float] = []
+        for e in events:
+            w = weights[e.type]
+            if e.item_id is not None and w > 0:
+                item_ids.append(e.item_id)
+                item_weights.append(w)
+                timestamps.append(e.timestamp)
+        if item_ids:
+            snapshot.trending.update_many(item_ids, item_weights, timestamps)
 
     def _signals(self, events: Sequence[Event]) -> dict[str, EventSignal]:
         """Per event id, the vector, polarity and tags that ``apply`` folds in (texts encoded in one batch)."""
-        queries = [e.text or "" for e in events if e.type is EventType.SEARCH]
-        reviews = [e for e in events if e.type is EventType.REVIEW]
+        # Members in locals: reading EventType.SEARCH is a descriptor call on every access.
+        search, review, rate = EventType.SEARCH, EventType.REVIEW, EventType.RATE
+        queries = list(dict.fromkeys(e.text or "" for e in events if e.type is search))
+        reviews = [e for e in events if e.type is review]
         qvecs = dict(zip(queries, self._text_vectors(queries, "query"), strict=True)) if queries else {}
         rtexts = [e.text or "" for e in reviews]
         rvecs = self._text_vectors(rtexts, "passage") if reviews else np.zeros((0, 1), np.float32)
@@ -285,31 +324,42 @@ class Engine:
         item_vecs = self.content.vectors_of(distinct)
         known = np.linalg.norm(item_vecs, axis=1) > 0
         vector_of = {item_id: item_vecs[n] for n, item_id in enumerate(distinct) if known[n]}
+        # Signals are immutable: every plain event on one item (every search of one text) shares one.
+        of_item: dict[str, EventSignal] = {}
+        of_query: dict[str, EventSignal] = {}
         out: dict[str, EventSignal] = {}
         for e in events:
-            if e.type is EventType.SEARCH:
+            type_ = e.type
+            if type_ is search:
                 text = e.text or ""
-                out[e.event_id] = EventSignal(qvecs[text], 1.0, _query_tags(text))
-                continue
-            item_vec = vector_of.get(e.item_id or "")
-            tags = self.items.tags(e.item_id or "")
-            if e.type is EventType.REVIEW:
+                signal = of_query.get(text)
+                if signal is None:
+                    signal = of_query[text] = EventSignal(qvecs[text], 1.0, _query_tags(text))
+            elif type_ is review:
+                item_vec = vector_of.get(e.item_id or "")
                 text_vec, pol = review_info[e.event_id]
                 # A review speaks about the item and, in its own words, about what mattered.
                 blend = text_vec if item_vec is None else _unit_rows((item_vec + text_vec)[None, :])[0]
-                out[e.event_id] = EventSignal(blend, pol, tags)
-            elif e.type is EventType.RATE:
-                out[e.event_id] = EventSignal(item_vec, rating_polarity(e.value or 3.0), tags)
+                signal = EventSignal(blend, pol, self.items.tags(e.item_id or ""))
+            elif type_ is rate:
+                item_id = e.item_id or ""
+                signal = EventSignal(vector_of.get(item_id), rating_polarity(e.value or 3.0), self.items.tags(item_id))
             else:
-                out[e.event_id] = EventSignal(item_vec, 1.0, tags)
+                item_id = e.item_id or ""
+                signal = of_item.get(item_id)
+                if signal is None:
+                    signal = of_item[item_id] = EventSignal(vector_of.get(item_id), 1.0, self.items.tags(item_id))
+            out[e.event_id] = signal
         return out
 
-    def _build_state(self, user_id: str, events: Sequence[Event]) -> UserState:
+    def _build_state(
+        self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal] | None = None
+    ) -> UserState:
+        """The user's state from their ``events``; ``signals`` (by event id) when already computed."""
         state = UserState.empty(user_id, self.settings.recent_length)
-        signals = self._signals(events)
-        for e in sorted(events, key=lambda e: e.timestamp):
-            self.updater.apply(state, e, signals[e.event_id])
-        return state
+        if signals is None:
+            signals = self._signals(events)
+        return self.updater.apply_many(state, events, [signals[e.event_id] for e in events])
 
     def _state(self, user_id: str) -> UserState | None:
         """The user's live state, rebuilt from the event log when this process has none."""
@@ -391,7 +441,9 @@ class Engine:
         snapshot = write_snapshot(self.model_dir, snapshot, manifest)
         report.version = snapshot.version
         with self._write_lock:
+            # Events ingested while training ran went into the old trending; fold them into the new.
             self.ranker = self._make_ranker(snapshot)  # atomic swap: one reference assignment
+            self._catch_up_trending(snapshot)
         return report
 
     # ------------------------------------------------------------------ serving
@@ -403,6 +455,7 @@ class Engine:
         filters: Filters | Mapping[str, Any] | None = None,
         diversity: float | None = None,
         now: float | None = None,
+        weights: Mapping[str, float] | None = None,
     ) -> list[Recommendation]:
         """The ``k`` best items for the user now, each with the reasons that put it there.
 
@@ -416,7 +469,7 @@ class Engine:
             raise InvalidInputError(f"diversity {diversity!r} must be between 0 and 1", field="diversity",
                                     value=diversity)
         state = self._view(user_id)
-        return self.ranker.recommend(state, k, Filters.coerce(filters), float(diversity), now or time.time())
+        return self.ranker.recommend(state, k, Filters.coerce(filters), float(diversity), now or time.time(), weights)
 
     def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
         """Items like ``item_id``: its text neighbours, fused with what people viewed alongside it."""

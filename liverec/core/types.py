@@ -56,8 +56,14 @@ DEFAULT_EVENT_WEIGHTS: dict[EventType, float] = {
 }
 
 
+# Exact names, the common case, resolve with one dict lookup instead of strip, lower and an enum call.
+_EVENT_TYPES_BY_NAME: dict[str, EventType] = {t.value: t for t in EventType}
+
+
 def parse_event_type(value: Any) -> EventType:
     """Return the :class:`EventType` named by ``value`` or raise naming the choices."""
+    if type(value) is str and (found := _EVENT_TYPES_BY_NAME.get(value)) is not None:
+        return found
     if isinstance(value, EventType):
         return value
     try:
@@ -70,10 +76,15 @@ def parse_event_type(value: Any) -> EventType:
 
 def parse_timestamp(value: Any, field_name: str = "timestamp") -> float:
     """Seconds since the epoch from a number, a datetime or an ISO-8601 string."""
+    if type(value) is float and 0.0 <= value < math.inf:  # the common case, checked in full below
+        return value
     if isinstance(value, bool):
         raise InvalidInputError(f"{field_name} must be a time, got {value!r}", field=field_name, value=value)
     if isinstance(value, int | float):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:  # an int too large for a float: not a valid time (below)
+            ts = math.inf
     elif isinstance(value, datetime):
         ts = value.timestamp()
     elif isinstance(value, str):
@@ -96,6 +107,8 @@ def parse_timestamp(value: Any, field_name: str = "timestamp") -> float:
 
 
 def _check_id(value: Any, field_name: str) -> str:
+    if type(value) is str and len(value) <= MAX_ID_LENGTH and value.strip():  # the common case
+        return value
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidInputError(f"{field_name} is missing", field=field_name, value=value)
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -224,6 +237,54 @@ def _default_event_id(user_id: str, type_: EventType, item_id: str | None, ts: f
     return "h-" + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
+_EventFields = tuple[str, str, EventType, str | None, float | None, str | None, float, str | None]
+# Members held in module constants: reading EventType.SEARCH is a descriptor call on every access.
+_SEARCH, _RATE = EventType.SEARCH, EventType.RATE
+_TEXT_EVENTS = (EventType.SEARCH, EventType.REVIEW)
+_RATED_EVENTS = (EventType.RATE, EventType.REVIEW)
+
+
+def _event_fields(
+    event_id: Any, user_id: Any, type: Any, item_id: Any, value: Any, text: Any, timestamp: Any, session_id: Any
+) -> _EventFields:
+    """The checked, normalised fields of an event in field order; raises naming the first bad one.
+
+    The one place an event is validated: constructing one and :meth:`Event.from_dict` both
+    come here exactly once.
+    """
+    user_id = _check_id(user_id, "user_id")
+    type_ = parse_event_type(type)
+    event_id = _check_id(event_id, "event_id")
+    if type_ is _SEARCH:
+        if item_id is not None:
+            raise InvalidInputError("a search event has no item_id", field="item_id", value=item_id)
+    else:
+        item_id = _check_id(item_id, "item_id")
+    if text is not None:
+        _check_text(text, "text")
+    if type_ in _TEXT_EVENTS and not (text or "").strip():
+        raise InvalidInputError(f"a {type_.value} event needs a non-empty text", field="text", value=text)
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise InvalidInputError(f"value must be a number, got {value!r}", field="value", value=value)
+        value = float(value)
+    if type_ is _RATE and value is None:
+        raise InvalidInputError("a rate event needs a value from 1 to 5", field="value", value=None)
+    if type_ in _RATED_EVENTS and value is not None and not 1 <= value <= 5:
+        raise InvalidInputError(f"rating {value:g} is out of range; expected 1 to 5", field="value", value=value)
+    timestamp = parse_timestamp(timestamp)
+    if session_id is not None:
+        session_id = _check_id(session_id, "session_id")
+    return event_id, user_id, type_, item_id, value, text, timestamp, session_id
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One user action. ``search`` carries a query text and no item; ``review`` carries a text."""
@@ -238,32 +299,11 @@ class Event:
     session_id: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "user_id", _check_id(self.user_id, "user_id"))
-        type_ = parse_event_type(self.type)
-        object.__setattr__(self, "type", type_)
-        object.__setattr__(self, "event_id", _check_id(self.event_id, "event_id"))
-        if type_ is EventType.SEARCH:
-            if self.item_id is not None:
-                raise InvalidInputError("a search event has no item_id", field="item_id", value=self.item_id)
-        else:
-            object.__setattr__(self, "item_id", _check_id(self.item_id, "item_id"))
-        if self.text is not None:
-            _check_text(self.text, "text")
-        if type_ in (EventType.SEARCH, EventType.REVIEW) and not (self.text or "").strip():
-            raise InvalidInputError(f"a {type_.value} event needs a non-empty text", field="text", value=self.text)
-        if self.value is not None:
-            if isinstance(self.value, bool) or not isinstance(self.value, int | float) or not math.isfinite(self.value):
-                raise InvalidInputError(f"value must be a number, got {self.value!r}", field="value", value=self.value)
-            object.__setattr__(self, "value", float(self.value))
-        if type_ is EventType.RATE and self.value is None:
-            raise InvalidInputError("a rate event needs a value from 1 to 5", field="value", value=None)
-        if type_ in (EventType.RATE, EventType.REVIEW) and self.value is not None and not 1 <= self.value <= 5:
-            raise InvalidInputError(
-                f"rating {self.value:g} is out of range; expected 1 to 5", field="value", value=self.value
-            )
-        object.__setattr__(self, "timestamp", parse_timestamp(self.timestamp))
-        if self.session_id is not None:
-            object.__setattr__(self, "session_id", _check_id(self.session_id, "session_id"))
+        checked = _event_fields(
+            self.event_id, self.user_id, self.type, self.item_id, self.value, self.text, self.timestamp,
+            self.session_id,
+        )
+        _set_event_fields(self, *checked)
 
     @classmethod
     def trusted(
@@ -279,11 +319,7 @@ class Event:
     ) -> Event:
         """Rebuild an event that was validated before it was stored, without validating again."""
         obj = object.__new__(cls)
-        for name, val in (
-            ("event_id", event_id), ("user_id", user_id), ("type", type), ("item_id", item_id),
-            ("value", value), ("text", text), ("timestamp", timestamp), ("session_id", session_id),
-        ):
-            object.__setattr__(obj, name, val)
+        _set_event_fields(obj, event_id, user_id, type, item_id, value, text, timestamp, session_id)
         return obj
 
     @classmethod
@@ -304,17 +340,18 @@ class Event:
         ts = time.time() if timestamp is None else parse_timestamp(timestamp)
         if event_id is None:
             event_id = _default_event_id(str(user_id), type_, item_id, ts, value, text)
-        return cls(event_id, user_id, type_, item_id, value, text, ts, session_id)
+        return cls.trusted(*_event_fields(event_id, user_id, type_, item_id, value, text, ts, session_id))
 
     @classmethod
     def from_dict(cls, data: Event | Mapping[str, Any]) -> Event:
         """Build an event from a JSON-like mapping (``type`` by name); unknown keys are an error."""
-        if isinstance(data, Event):
-            return data
-        if not isinstance(data, Mapping):
-            raise InvalidInputError(f"an event must be an object, got {data!r}", field="event", value=data)
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
+        if type(data) is not dict:  # a plain dict, the common case, skips the slower ABC check
+            if isinstance(data, Event):
+                return data
+            if not isinstance(data, Mapping):
+                raise InvalidInputError(f"an event must be an object, got {data!r}", field="event", value=data)
+        if not _EVENT_FIELD_NAMES.issuperset(data):
+            unknown = set(data) - _EVENT_FIELD_NAMES
             raise InvalidInputError(
                 f"unknown event field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0], value=None
             )
@@ -322,16 +359,16 @@ class Event:
             raise InvalidInputError("user_id is missing", field="user_id")
         if "type" not in data:
             raise InvalidInputError("type is missing", field="type")
-        return cls.create(
-            data["user_id"],
-            data["type"],
-            data.get("item_id"),
-            value=data.get("value"),
-            text=data.get("text"),
-            timestamp=data.get("timestamp"),
-            session_id=data.get("session_id"),
-            event_id=data.get("event_id"),
-        )
+        # What create does, without its keyword-argument call: this runs for every ingested event.
+        get = data.get
+        user_id, item_id, value, text = data["user_id"], get("item_id"), get("value"), get("text")
+        type_ = parse_event_type(data["type"])
+        timestamp = get("timestamp")
+        ts = time.time() if timestamp is None else parse_timestamp(timestamp)
+        event_id = get("event_id")
+        if event_id is None:
+            event_id = _default_event_id(str(user_id), type_, item_id, ts, value, text)
+        return cls.trusted(*_event_fields(event_id, user_id, type_, item_id, value, text, ts, get("session_id")))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -344,6 +381,36 @@ class Event:
             "timestamp": self.timestamp,
             "session_id": self.session_id,
         }
+
+
+_EVENT_FIELD_NAMES = frozenset(Event.__dataclass_fields__)
+
+# The slots' own setters: a frozen dataclass refuses setattr, and these are faster than
+# object.__setattr__ on a path that builds every ingested and every replayed event.
+(
+    _set_event_id, _set_user_id, _set_type, _set_item_id, _set_value, _set_text, _set_timestamp, _set_session_id,
+) = (Event.__dict__[name].__set__ for name in Event.__dataclass_fields__)
+
+
+def _set_event_fields(
+    event: Event,
+    event_id: str,
+    user_id: str,
+    type: EventType,
+    item_id: str | None,
+    value: float | None,
+    text: str | None,
+    timestamp: float,
+    session_id: str | None,
+) -> None:
+    _set_event_id(event, event_id)
+    _set_user_id(event, user_id)
+    _set_type(event, type)
+    _set_item_id(event, item_id)
+    _set_value(event, value)
+    _set_text(event, text)
+    _set_timestamp(event, timestamp)
+    _set_session_id(event, session_id)
 
 
 @dataclass(frozen=True, slots=True)

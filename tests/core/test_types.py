@@ -277,3 +277,25 @@ def test_errors_share_one_base_and_keep_their_builtin_kinds() -> None:
     missing = NotFoundError("item 'x' is not in the catalog", kind="item", key="x")
     assert isinstance(missing, KeyError)
     assert str(missing) == "item 'x' is not in the catalog"
+
+
+@pytest.mark.parametrize("name", ["value", "timestamp"])
+def test_a_number_too_large_for_a_float_is_refused_not_crashed_on(name: str) -> None:
+    error = refused(Event.from_dict, event_with(**{name: 10**400}))
+    assert error.field == name
+
+
+def test_the_constructor_from_dict_and_create_check_and_normalise_alike() -> None:
+    # One validation serves all three ways in (it runs once per event on the ingest path).
+    expected = Event("e1", "42", EventType.RATE, "i1", 4.0, None, 100.0, "s1")
+    assert Event("e1", 42, "rate", "i1", 4, None, 100, "s1") == expected  # type: ignore[arg-type]
+    assert Event.create(42, "rate", "i1", value=4, timestamp=100, session_id="s1", event_id="e1") == expected  # type: ignore[arg-type]
+    assert Event.from_dict(event_with(user_id=42, type="rate", value=4, session_id="s1", event_id="e1")) == expected
+    for build in (
+        lambda: Event("e1", "u1", "rate", "i1", None, None, 1.0),
+        lambda: Event.create("u1", "rate", "i1", timestamp=1.0),
+        lambda: Event.from_dict(event_with(type="rate")),
+    ):
+        with pytest.raises(InvalidInputError, match="a rate event needs a value") as caught:
+            build()
+        assert caught.value.field == "value"

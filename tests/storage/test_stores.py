@@ -15,6 +15,22 @@ from liverec.storage import MemoryStore, SqliteStore, open_store
 from liverec.testing.store_contract import StoreContract, StoreFactory, make_events, make_items
 
 
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_large_batch_keeps_arrival_order_and_counts_each_new_event_once(backend: str, tmp_path: Path) -> None:
+    # 350 events span several INSERT statements in SQLite; every third shares one timestamp.
+    store = MemoryStore() if backend == "memory" else SqliteStore(tmp_path / "liverec.db")
+    store.events.append([Event("n7", "u1", EventType.VIEW, "i1", timestamp=5.0)])
+    batch = [Event(f"n{k}", f"u{k % 4}", EventType.CLICK, f"i{k}", timestamp=float(k % 3 and k)) for k in range(350)]
+    duplicates = [batch[5], batch[150], batch[349]]  # a retry inside the batch, across statements
+    assert store.events.append(batch[:200] + duplicates + batch[200:]) == 349  # n7 was stored before
+    assert store.events.count() == 350
+    at_zero = [e.event_id for e in store.events.between(0.0, 1.0)]
+    assert at_zero == [f"n{k}" for k in range(0, 350, 3)]  # same time: the order they arrived in
+    stored_n7 = [e for e in store.events.by_user("u1") if e.event_id == "n7"]
+    assert stored_n7 == [Event("n7", "u1", EventType.VIEW, "i1", timestamp=5.0)]  # the first content is kept
+    store.close()
+
+
 class TestMemoryStore(StoreContract):
     @pytest.fixture
     def make_store(self) -> StoreFactory:
