@@ -267,15 +267,39 @@ class Engine:
                 user_signals = [signals[e.event_id] for e in user_events]
                 with self._state_lock:
                     self.updater.apply_many(state, user_events, user_signals)
-            # Users without a live state are rebuilt from the log, which already holds this batch;
-            # a chunk of them at a time shares one _signals call (one text encode, one vector lookup).
+            # Users without a live state are rebuilt from the log, which already holds this batch.
             for start in range(0, len(cold), CHUNK):
-                histories = {user_id: self.store.events.by_user(user_id) for user_id in cold[start : start + CHUNK]}
-                history_signals = self._signals([e for history in histories.values() for e in history])
-                for user_id, history in histories.items():
-                    if history:  # empty only if another process erased the user meanwhile
-                        self.states.put(self._build_state(user_id, history, history_signals))
+                self._rebuild(cold[start : start + CHUNK])
         return IngestResult(len(parsed), stored, frozenset(fresh_ids))
+
+    def _rebuild(self, user_ids: Sequence[str]) -> int:
+        """Rebuild these users' states from the log; one _signals call (one text encode, one vector
+        lookup) serves them all. Call with the write lock held."""
+        histories = {user_id: self.store.events.by_user(user_id) for user_id in user_ids}
+        history_signals = self._signals([e for history in histories.values() for e in history])
+        built = 0
+        for user_id, history in histories.items():
+            if history:  # empty only if another process erased the user meanwhile
+                self.states.put(self._build_state(user_id, history, history_signals))
+                built += 1
+        return built
+
+    def warm_states(self, user_ids: Sequence[str] | None = None, limit: int = 100_000) -> int:
+        """Rebuild the live states of users who have none (default: every user in the log, up to
+        ``limit``), a chunk at a time, and return how many were built.
+
+        States are otherwise rebuilt on a user's first request, inside it (measured on the demo
+        world: ~7 ms per user, on top of a ~4.5 ms recommendation). A service warms them in the
+        background after a start and at the start of training, so requests do not pay for
+        rebuilds; the write lock is taken per chunk, so ingest keeps flowing meanwhile.
+        """
+        users = list(user_ids) if user_ids is not None else self.store.events.users()
+        built = 0
+        for start in range(0, min(len(users), limit), CHUNK):
+            with self._write_lock:
+                cold = [u for u in users[start : min(start + CHUNK, limit)] if self.states.get(u) is None]
+                built += self._rebuild(cold) if cold else 0
+        return built
 
     def validate_events(self, events: Iterable[Event | Mapping[str, Any]]) -> list[Event]:
         """Parse and check events (type, fields, known item) without storing anything."""
@@ -414,6 +438,7 @@ class Engine:
             self.content = self._content_index(catalog, vectors)
             self.states.clear()
             self.ranker = self._make_ranker(self.ranker.snapshot)
+        self.warm_states()  # in the new space, before training's own work, so requests meet warm states
         item_ids = [i.item_id for i in catalog]
         reviews = [e for e in events if e.type is EventType.REVIEW]
         polarity: dict[str, float] = {}
