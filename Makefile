@@ -6,7 +6,7 @@ STORE ?= sqlite:///demo.db
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench bench-serve clean
 
 # torch goes first, pinned to the local CPU wheel: any other torch request pulls gigabytes of CUDA.
 $(VENV)/.installed: pyproject.toml
@@ -32,5 +32,8 @@ test: install lint typecheck
 bench: install
 	$(PY) benchmarks/realtime.py
 
+bench-serve: install
+	$(PY) benchmarks/serve_load.py
+
 clean:
-	rm -rf $(VENV) demo.db demo.db-* demo.db.models .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo.db demo.db-* demo.db.* .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from liverec.core.errors import LiveRecError  # noqa: E402
+from liverec.core.errors import InvalidInputError, LiveRecError  # noqa: E402
 from liverec.core.types import Recommendation  # noqa: E402
 
 app = typer.Typer(
@@ -243,9 +244,10 @@ def demo(
         "sqlite:///demo.db"
     ),
     serve: Annotated[
-        bool,
-        typer.Option("--serve/--no-serve", help="Then start the HTTP service (not built yet: prints a note instead)."),
+        bool, typer.Option("--serve/--no-serve", help="Then serve the demo world over HTTP (Ctrl-C stops).")
     ] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     seed: Annotated[int, typer.Option(help="Seed of the generated world.")] = 7,
     items: Annotated[int, typer.Option(help="Items in the generated catalog.")] = 2400,
     users: Annotated[int, typer.Option(help="Simulated users.")] = 400,
@@ -259,11 +261,96 @@ def demo(
             store=store, seed=seed, n_items=items, n_users=users, user_id=user,
             console=console, progress=_progress, train=_train,
         )
-        if serve:
-            console.print(
-                "[yellow]The HTTP service is not part of this build yet; the trained store is ready at "
-                f"{store} for the other commands (try: liverec recommend <user> --store {store}).[/]"
-            )
+    if serve:
+        _serve({"store": store, "host": host, "port": port}, config=None)
+
+
+def _serve(overrides: dict[str, Any], config: Path | None) -> None:
+    """Load settings (defaults ← TOML ← LIVEREC_* ← options), check exposure, then run uvicorn."""
+    import uvicorn
+
+    from liverec.service.app import check_exposure, create_app
+    from liverec.service.auth import KeyRing, default_keys_path
+    from liverec.service.settings import load_settings
+
+    with _errors():
+        settings = load_settings(config, overrides=overrides)
+        check_exposure(settings, KeyRing(settings.keys_file or default_keys_path(settings.store)))
+    url = f"http://{settings.host}:{settings.port}"
+
+    def ready() -> None:
+        console.print(f"[bold green]liverec is serving {settings.store} at {url}[/]  (API docs: {url}/docs; "
+                      "Ctrl-C stops)", soft_wrap=True)
+
+    app = create_app(settings, on_ready=ready)
+    # One worker process: user states live in this process, which is what makes read-your-writes hold.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                backlog=2048, timeout_graceful_shutdown=10)
+
+
+@app.command()
+def serve(
+    store: Annotated[str | None, typer.Option("--store", help="Store URL (default: settings, else "
+                                              "sqlite:///liverec.db).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1; others need API keys).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="A TOML settings file.")] = None,
+) -> None:
+    """Serve the engine over HTTP (settings: defaults, then --config TOML, then LIVEREC_* variables, then options)."""
+    _serve({"store": store, "host": host, "port": port}, config)
+
+
+keys_app = typer.Typer(help="API keys (stored as hashes beside the store; shown once when created).",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+KeysFileOpt = Annotated[Path | None, typer.Option("--keys-file", help="Key file (default: beside --store).")]
+
+
+def _keyring(store: str, keys_file: Path | None) -> Any:
+    from liverec.service.auth import KeyRing, default_keys_path
+
+    path = keys_file or default_keys_path(store)
+    if path is None:
+        raise InvalidInputError("a memory:// store keeps no keys; give --keys-file or a sqlite:// --store",
+                                field="store")
+    return KeyRing(path)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    scope: Annotated[list[str], typer.Option("--scope", help="ingest, read or admin (repeatable; admin: all).")],
+    store: StoreOpt = DEFAULT_STORE,
+    keys_file: KeysFileOpt = None,
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    with _errors():
+        scopes = [part for value in scope for part in value.split(",") if part]
+        token, key = _keyring(store, keys_file).create(name, scopes)
+    console.print(f"created key {key.key_id} ({name}; scopes: {', '.join(sorted(key.scopes))}). It is shown only once:")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) -> None:
+    """List keys (ids, names, scopes; never the secrets)."""
+    with _errors():
+        keys = _keyring(store, keys_file).list()
+    table = Table(title=f"{len(keys)} API key(s)")
+    for column in ("key id", "name", "scopes", "created"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(k.key_id, k.name, ", ".join(sorted(k.scopes)),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created)))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) -> None:
+    """Revoke a key; a running service stops accepting it within a second."""
+    with _errors():
+        key = _keyring(store, keys_file).revoke(key_id)
+    console.print(f"revoked key {key.key_id} ({key.name})")
 
 
 def main() -> None:

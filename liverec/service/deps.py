@@ -1,0 +1,93 @@
+"""What routes depend on: the app's services and the caller's API key, as typed dependencies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from liverec.engine import Engine
+from liverec.service.auth import ApiKey, KeyRing
+from liverec.service.errors import ServiceError
+from liverec.service.experiments import Experiment, FeedbackLog
+from liverec.service.ingest import Committer
+from liverec.service.jobs import Trainer
+from liverec.service.metrics import Metrics
+from liverec.service.privacy import Pseudonymizer
+from liverec.service.settings import ServiceSettings
+
+
+@dataclass
+class Services:
+    """Everything one app instance owns; built by ``create_app``, closed at shutdown."""
+
+    settings: ServiceSettings
+    engine: Engine
+    keys: KeyRing
+    pseudonyms: Pseudonymizer
+    experiment: Experiment
+    feedback: FeedbackLog
+    committer: Committer
+    trainer: Trainer
+    metrics: Metrics
+    started: float = field(default_factory=time.time)
+
+    @property
+    def auth_required(self) -> bool:
+        # Once any key exists every caller needs one; before that only on request (or off loopback,
+        # where the service refuses to start without keys). Off loopback keys stay required even
+        # after the last one is revoked: revoking a leaked key must not open the service to all.
+        return self.settings.require_keys or not self.settings.loopback or len(self.keys) > 0
+
+    def user_id(self, raw: str) -> str:
+        """The id the store keeps for ``raw``: a keyed pseudonym when a secret is configured."""
+        return self.pseudonyms.user_id(raw)
+
+
+# The dependencies are ``async def`` though they never await: FastAPI runs a plain ``def``
+# dependency in the thread pool, a hop that cost more than the work (see benchmarks/serve_load.py).
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: <key>`")
+
+
+def require(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
+    """A dependency that lets the call through only with a key holding ``scope`` (when keys are on).
+
+    It runs on the event loop: a SHA-256 and, at most once a second, a stat of the key file."""
+
+    async def check(
+        services: ServicesDep,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+        header: Annotated[str | None, Security(_header)] = None,
+    ) -> ApiKey | None:
+        if not services.auth_required:
+            return None
+        token = bearer.credentials if bearer is not None else header
+        if not token:
+            raise ServiceError(401, "an API key is required (Authorization: Bearer <key> or X-API-Key)",
+                               field="authorization", headers={"WWW-Authenticate": "Bearer"})
+        key = services.keys.verify(token)
+        if key is None:
+            raise ServiceError(401, "the API key is unknown or revoked", field="authorization",
+                               headers={"WWW-Authenticate": "Bearer"})
+        if not key.allows(scope):
+            raise ServiceError(403, f"key {key.key_id!r} lacks the {scope!r} scope", field="authorization")
+        return key
+
+    return check
+
+
+ReadKey = Annotated[ApiKey | None, Depends(require("read"))]
+IngestKey = Annotated[ApiKey | None, Depends(require("ingest"))]
+AdminKey = Annotated[ApiKey | None, Depends(require("admin"))]

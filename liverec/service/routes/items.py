@@ -1,0 +1,58 @@
+"""Items: bulk upsert, delete, and items like one item."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from liverec.core.errors import NotFoundError
+from liverec.core.types import MAX_ID_LENGTH, Item
+from liverec.engine import MAX_K
+from liverec.service.deps import IngestKey, ReadKey, Services, ServicesDep
+from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
+from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
+from liverec.service.routes._out import items_out
+from liverec.service.schemas import DeleteItemAnswer, ItemBatch, ItemsOut, UpsertAnswer
+
+router = APIRouter(tags=["items"])
+ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+def _upsert(body: bytes, services: Services) -> int:
+    rows = batch(load_json(body), "items", single_ok=False, limit=services.settings.max_batch)
+    string_ids(rows, "items", ("item_id",))
+    items = validated(rows, "items", lambda rows: [Item.from_dict(r) for r in rows])
+    return services.engine.ingest_items(items)
+
+
+@router.put(
+    "/items",
+    response_model=UpsertAnswer,
+    responses=ERROR_RESPONSES,
+    openapi_extra=json_body(ItemBatch, description='{"items": [...]} (≤ max_batch); each is live at once'),
+    summary="Create or replace items (encoded and searchable when this answers)",
+)
+async def put_items(request: Request, services: ServicesDep, key: IngestKey) -> Any:
+    body = await request.body()
+    count = await run_in_threadpool(_upsert, body, services)
+    services.metrics.items_upserted.inc(count)
+    return {"upserted": count}
+
+
+@router.delete("/items/{item_id}", response_model=DeleteItemAnswer, responses=ERROR_RESPONSES | NOT_FOUND,
+               summary="Remove an item from the catalog and from every list")
+def delete_item(item_id: ItemId, services: ServicesDep, key: IngestKey) -> Any:
+    if item_id not in services.engine.items:
+        raise NotFoundError(f"item {item_id!r} is not in the catalog", kind="item", key=item_id)
+    return {"item_id": item_id, "deleted": services.engine.delete_item(item_id)}
+
+
+@router.get("/items/{item_id}/similar", response_model=ItemsOut, responses=ERROR_RESPONSES | NOT_FOUND,
+            summary="Items like this one: text neighbours fused with co-views")
+def similar(
+    item_id: ItemId, services: ServicesDep, key: ReadKey, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10
+) -> Any:
+    engine = services.engine
+    return {"items": items_out(engine, engine.similar_items(item_id, k))}

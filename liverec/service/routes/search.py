@@ -1,0 +1,29 @@
+"""GET /search: semantic, cross-lingual search, personalised when a user is named."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from liverec.core.types import MAX_ID_LENGTH, MAX_TITLE_LENGTH
+from liverec.engine import MAX_K
+from liverec.service.deps import ReadKey, ServicesDep
+from liverec.service.errors import ERROR_RESPONSES
+from liverec.service.routes._out import items_out
+from liverec.service.schemas import NOT_BLANK, ItemsOut
+
+router = APIRouter(tags=["search"])
+
+
+@router.get("/search", response_model=ItemsOut, responses=ERROR_RESPONSES,
+            summary="Search item texts in any language; with user_id the query also moves their interests")
+def search(
+    services: ServicesDep,
+    key: ReadKey,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK)],
+    user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)] = None,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+) -> Any:
+    uid = services.user_id(user_id) if user_id is not None else None
+    return {"items": items_out(services.engine, services.engine.search(q, k, user_id=uid))}

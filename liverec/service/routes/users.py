@@ -1,0 +1,73 @@
+"""A user's recommendations and interests, and erasure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from liverec.core.types import MAX_ID_LENGTH
+from liverec.engine import MAX_K
+from liverec.service.deps import AdminKey, ReadKey, ServicesDep
+from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
+from liverec.service.routes._out import items_out
+from liverec.service.schemas import NOT_BLANK, ForgetOut, InterestsOut, RecommendationsOut
+
+router = APIRouter(tags=["users"])
+UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)]
+
+
+def _ids(values: list[str] | None) -> list[str]:
+    """Repeated parameters, each also split on commas: ``exclude=a,b&exclude=c``."""
+    return [part for value in values or () for part in value.split(",") if part.strip()]
+
+
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, responses=ERROR_RESPONSES,
+            summary="The best items for this user now, with reasons, a request id and the A/B variant")
+def recommendations(
+    request: Request,
+    user_id: UserId,
+    services: ServicesDep,
+    key: ReadKey,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    category: Annotated[list[str] | None, Query(max_length=100, description="only these categories")] = None,
+    exclude: Annotated[list[str] | None, Query(max_length=1000, description="item ids to leave out")] = None,
+    diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR λ; default: the variant's")] = None,
+    exclude_seen: bool = True,
+) -> Any:
+    uid = services.user_id(user_id)
+    variant = services.experiment.assign(uid)
+    filters = {"include_categories": _ids(category), "exclude_items": _ids(exclude), "exclude_seen": exclude_seen}
+    recs = services.engine.recommend(
+        uid, k, filters, diversity=diversity if diversity is not None else variant.diversity, weights=variant.weights
+    )
+    request_id: str = request.scope["state"]["request_id"]
+    items = items_out(services.engine, recs)
+    services.feedback.record_served(request_id, variant.name, uid, [i["item_id"] for i in items])
+    services.metrics.recommendations.labels(variant.name).inc()
+    snapshot = services.engine.snapshot
+    return {"request_id": request_id, "variant": variant.name,
+            "model_version": snapshot.version if snapshot is not None else None, "items": items}
+
+
+@router.get("/users/{user_id}/interests", response_model=InterestsOut, responses=ERROR_RESPONSES | NOT_FOUND,
+            summary="The user's strongest interests now, as readable tags with decayed weights")
+def interests(
+    user_id: UserId, services: ServicesDep, key: ReadKey, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10
+) -> Any:
+    uid = services.user_id(user_id)
+    engine = services.engine
+    state = engine.state(uid)
+    tags = engine.interests(uid, k)
+    return {"user_id": user_id, "interests": [{"tag": t, "weight": w} for t, w in tags],
+            "events": state.n_events, "last_event": state.last_ts or None}
+
+
+@router.delete("/users/{user_id}", response_model=ForgetOut, responses=ERROR_RESPONSES,
+               summary="Erase a user: events, live state, served lists; future training never sees them")
+def forget(user_id: UserId, services: ServicesDep, key: AdminKey) -> Any:
+    uid = services.user_id(user_id)
+    result = services.engine.forget_user(uid)
+    served = services.feedback.forget_user(uid)
+    return {"user_id": user_id, "events_removed": result.events_removed, "state_removed": result.state_removed,
+            "served_requests_removed": served}

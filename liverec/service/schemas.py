@@ -1,0 +1,181 @@
+"""Request and response bodies as the OpenAPI schema shows them.
+
+The bulk bodies (``PUT /items``, ``POST /events``) are declared here for the schema but parsed by
+the engine's own validators (``Item.from_dict``, ``Event.from_dict``): one set of rules, and no
+second pydantic pass over 10,000 events.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from liverec.core.types import MAX_ID_LENGTH, MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, EventType
+
+# Not blank as ``str.strip`` sees it, which is how the engine checks ids and texts. ``\S`` would not
+# do: Python's ``\s`` also holds \x1c-\x1f and \x85, JSON Schema's (ECMA 262) holds \ufeff instead.
+NOT_BLANK = "[^\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+Id = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)
+NonBlank = Annotated[str, Field(min_length=1, pattern=NOT_BLANK)]
+
+# What ``parse_timestamp`` reads: epoch seconds as a number or as digits, or an RFC 3339 time from
+# 1970 on (times before the epoch are refused).
+Timestamp = Annotated[float | str | None, WithJsonSchema({"anyOf": [
+    {"type": "number", "minimum": 0},
+    {"type": "string", "format": "date-time", "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-"},
+    {"type": "string", "pattern": "^[0-9]{1,30}([.][0-9]{1,9})?$"},
+    {"type": "null"},
+]})]
+
+# The rules of ``Event.from_dict`` that depend on the type, so generated clients and fuzzers know them.
+_EVENT_RULES: list[Any] = [
+    {"if": {"properties": {"type": {"const": "search"}}},
+     "then": {"required": ["text"],
+              "properties": {"item_id": {"type": "null"}, "text": {"type": "string", "pattern": NOT_BLANK}}},
+     "else": {"required": ["item_id"], "properties": {"item_id": {"type": "string"}}}},
+    {"if": {"properties": {"type": {"const": "review"}}},
+     "then": {"required": ["text"], "properties": {"text": {"type": "string", "pattern": NOT_BLANK}}}},
+    {"if": {"properties": {"type": {"enum": ["rate", "review"]}}},
+     "then": {"properties": {"value": {"anyOf": [{"type": "number", "minimum": 1, "maximum": 5}, {"type": "null"}]}}}},
+    {"if": {"properties": {"type": {"const": "rate"}}},
+     "then": {"required": ["value"], "properties": {"value": {"type": "number"}}}},
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventIn(_Strict):
+    """One user action. Give ``event_id`` (or a ``timestamp``) so a retry is recognised."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": _EVENT_RULES})
+
+    event_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)
+    user_id: str = Id
+    type: EventType
+    item_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK,
+                                description="required except on search")
+    value: float | None = Field(None, description="rating 1–5 on rate and review")
+    text: str | None = Field(None, max_length=MAX_TEXT_LENGTH, description="query on search, review text")
+    timestamp: Timestamp = Field(None, description="seconds since the epoch or ISO 8601; default now")
+    session_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)
+
+
+class EventBatch(_Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=10_000)
+
+
+class IngestAnswer(BaseModel):
+    """The same answer for a batch and its retries: ``duplicates`` is in a header, not here."""
+
+    received: int
+    acknowledged: int
+    event_ids: list[str]
+
+
+class ItemIn(_Strict):
+    item_id: str = Id
+    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK)
+    description: str | None = Field("", max_length=MAX_TEXT_LENGTH)
+    categories: list[NonBlank] | NonBlank | None = Field(default_factory=list, description="a lone string: one")
+    tags: list[NonBlank] | NonBlank | None = Field(default_factory=list, description="a lone string: one")
+    language: Literal["en", "zh"] | None = None
+    attributes: dict[str, Any] | None = Field(default_factory=dict)
+    available: bool = True
+    created_at: Timestamp = Field(None, description="default now")
+
+
+class ItemBatch(_Strict):
+    items: list[ItemIn] = Field(min_length=1, max_length=10_000)
+
+
+class UpsertAnswer(BaseModel):
+    upserted: int
+
+
+class DeleteItemAnswer(BaseModel):
+    item_id: str
+    deleted: bool
+
+
+class ReasonOut(BaseModel):
+    kind: str
+    text: str
+    evidence: str | None = None
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    title: str
+    score: float
+    reasons: list[ReasonOut]
+
+
+class RecommendationsOut(BaseModel):
+    request_id: str
+    variant: str
+    model_version: str | None
+    items: list[ItemOut]
+
+
+class ItemsOut(BaseModel):
+    items: list[ItemOut]
+
+
+class Interest(BaseModel):
+    tag: str
+    weight: float
+
+
+class InterestsOut(BaseModel):
+    user_id: str
+    interests: list[Interest]
+    events: int
+    last_event: float | None
+
+
+class ForgetOut(BaseModel):
+    user_id: str
+    events_removed: int
+    state_removed: bool
+    served_requests_removed: int
+
+
+class FeedbackIn(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [  # a click names its items
+        {"if": {"properties": {"type": {"const": "click"}}}, "then": {"required": ["item_ids"],
+                                                                     "properties": {"item_ids": {"type": "array"}}}},
+    ]})
+
+    request_id: str = Field(min_length=1, max_length=64)
+    type: Literal["impression", "click"]
+    item_ids: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, max_length=1000, description="default on impression: all served items")
+
+
+class FeedbackOut(BaseModel):
+    request_id: str
+    variant: str
+    impressions_counted: int
+    clicks_counted: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model_version: str | None
+    items: int
+    live_users: int
+    uptime_seconds: float
+
+
+class TrainJob(BaseModel):
+    job_id: str
+    status: Literal["running", "succeeded", "failed"]
+    trigger: Literal["api", "schedule"]
+    started: float
+    finished: float | None = None
+    model_version: str | None = None
+    seconds: float | None = None
+    error: str | None = None
