@@ -115,7 +115,8 @@ def fuzz_app(fuzz_engine: Engine, admin_token: tuple[str, Path]) -> Iterator[Fas
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
+# derandomize: every CI run checks the same bounded sample, so a failure reproduces; drop it to explore.
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 def test_every_operation_honours_its_schema(
     case: schemathesis.Case, fuzz_app: FastAPI, admin_token: tuple[str, Path], world: DemoWorld
