@@ -21,17 +21,17 @@ writes both under benchmarks/results/).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from _report import publish  # noqa: E402  (benchmarks/ is the script's own directory)
 
 from liverec.core.types import Event  # noqa: E402
 from liverec.datasets.demo import build_demo_world  # noqa: E402
@@ -142,14 +142,7 @@ def main() -> None:
             f"| {name} | {r['median_events_per_s']:,} | {r['min_events_per_s']:,} | {r['max_events_per_s']:,} "
             f"| {r['median_ms_per_batch']:.1f} | {r['median_cpu_events_per_s']:,} | {r['batches']} |"
         )
-    table = "\n".join(lines)
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "ingest.json").write_text(json.dumps(result, indent=2))
-    (out / "ingest.md").write_text(table + "\n")
-    print(json.dumps(result, indent=2))
-    print()
-    print(table)
+    publish("ingest", result, "\n".join(lines))
     engine.close()
     shutil.rmtree(tmp, ignore_errors=True)
 

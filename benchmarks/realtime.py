@@ -11,17 +11,16 @@ matrix-vector product over the catalog's text vectors), so runs on other machine
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+from _report import publish  # noqa: E402  (benchmarks/ is the script's own directory)
 
 from liverec.datasets.demo import build_demo_world  # noqa: E402
 from liverec.engine import Engine  # noqa: E402
@@ -132,14 +131,7 @@ def main() -> None:
             f"| {name} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} | {r['n']} "
             f"| {r['median_x_baseline']} |"
         )
-    table = "\n".join(lines)
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "realtime.json").write_text(json.dumps(result, indent=2))
-    (out / "realtime.md").write_text(table + "\n")
-    print(json.dumps(result, indent=2))
-    print()
-    print(table)
+    publish("realtime", result, "\n".join(lines))
     engine.close()
 
 
