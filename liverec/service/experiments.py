@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import math
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,8 +26,9 @@ from statistics import NormalDist
 from types import MappingProxyType
 from typing import Any
 
-from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
+from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError
 from liverec.ranking.recalls import RECALLS
+from liverec.storage.sqlite import SqliteConnection
 
 #: The two-sided 95% normal quantile, 1.95996...
 Z95 = NormalDist().inv_cdf(0.975)
@@ -430,64 +430,35 @@ class FeedbackLog:
                                     value=capacity)
         self.path = None if path is None else Path(path)
         self.capacity = capacity
-        self._lock = threading.Lock()
-        target = ":memory:" if self.path is None else str(self.path)
-        try:
-            if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are begun and ended explicitly in _transaction.
-            conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"cannot open feedback log {target}: {exc}") from exc
-        self._conn: sqlite3.Connection | None = conn
         self._served = 0  # rows in ``served``, kept here so eviction needs no COUNT(*) per request
+        # NORMAL in WAL mode survives a crash of this process and loses at most the last few
+        # commits on power loss: fine for counters, and a click costs no fsync.
+        self._db = SqliteConnection(self.path, "feedback log", synchronous="NORMAL")
         try:
-            if self.path is not None:
-                conn.execute("PRAGMA journal_mode=WAL")
-                # NORMAL in WAL mode survives a crash of this process and loses at most the last
-                # few commits on power loss: fine for counters, and a click costs no fsync.
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA busy_timeout=5000")
             with self._transaction("creating the schema") as c:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         c.execute(statement)
                 self._served = c.execute("SELECT COUNT(*) FROM served").fetchone()[0]
                 self._evict(c)  # reopened with a smaller capacity
-        except BaseException as exc:
+        except BaseException:
             self.close()
-            if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"cannot open feedback log {target}: {exc}") from exc
             raise
 
     # -- plumbing
 
     @contextmanager
-    def _access(self, action: str) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and turn any sqlite3 error into a :class:`StorageError` naming ``action``."""
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise StorageError("the feedback log is closed")
-            try:
-                yield conn
-            except sqlite3.Error as exc:
-                raise StorageError(f"feedback log: {action} failed: {exc}") from exc
-
-    @contextmanager
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed on success, rolled back on any exception."""
-        with self._access(action) as conn:
-            served = self._served
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self._served = served  # the count of rows in ``served`` rolls back with them
-                raise
+        """One write transaction; on rollback the count of ``served`` rows rolls back with them."""
+        saved: list[int] = []
+
+        def restore() -> None:
+            if saved:
+                self._served = saved[0]
+
+        with self._db.transaction(action, on_rollback=restore) as conn:
+            saved.append(self._served)  # read under the lock, as restore runs
+            yield conn
 
     def _evict(self, conn: sqlite3.Connection) -> None:
         excess = self._served - self.capacity
@@ -627,7 +598,7 @@ class FeedbackLog:
         ``control.name``); it is listed even before it has served anything. By default the
         first variant ever served is the control.
         """
-        with self._access("reading the stats") as conn:
+        with self._db.access("reading the stats") as conn:
             rows = conn.execute(
                 "SELECT name, requests, impressions, clicks FROM variants ORDER BY first_seen, name"
             ).fetchall()
@@ -643,10 +614,7 @@ class FeedbackLog:
 
     def close(self) -> None:
         """Close the database; further calls raise :class:`StorageError`. Safe to call twice."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     def __enter__(self) -> FeedbackLog:
         return self

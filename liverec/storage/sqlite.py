@@ -21,7 +21,7 @@ import itertools
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -79,34 +79,94 @@ _INSERT_COLUMNS = "event_id, user_id, type, item_id, value, text, ts, session_id
 _EVENT_COLUMNS = f"seq, {_INSERT_COLUMNS}"
 
 
-class _Database:
-    """The connection, its lock, and the error translation every query goes through."""
+class SqliteConnection:
+    """One connection behind one lock, with every sqlite3 error turned into a :class:`StorageError`
+    naming what was being done. Shared by the store and the service's feedback log.
 
-    def __init__(self, path: Path) -> None:
+    Parameters
+    ----------
+    path
+        The database file (its directory is created); ``None`` for an in-memory database.
+    label
+        What the database is, for messages: ``"sqlite store"``, ``"feedback log"``.
+    synchronous
+        SQLite's ``synchronous`` level in WAL mode: ``FULL`` (a commit is durable) or ``NORMAL``
+        (survives a process crash; the last commits may be lost on power loss).
+    """
+
+    def __init__(self, path: Path | None, label: str = "sqlite store", synchronous: str = "FULL") -> None:
         self.path = path
+        self.label = label
         self.lock = threading.Lock()
+        where = f"{label} {path if path is not None else ':memory:'}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are begun and ended explicitly below, not by the driver.
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"cannot open sqlite store {path}: {exc}") from exc
+            raise StorageError(f"cannot open {where}: {exc}") from exc
         self._conn: sqlite3.Connection | None = conn
         try:
+            if path is not None:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal":
+                    raise StorageError(f"{where}: WAL journal mode is unavailable (got {mode!r})")
+                conn.execute(f"PRAGMA synchronous={synchronous}")
+                # Another process may hold the write lock briefly; wait rather than fail at once.
+                conn.execute("PRAGMA busy_timeout=5000")
             self._configure(conn)
         except BaseException as exc:
             self.close()
             if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"cannot open sqlite store {path}: {exc}") from exc
+                raise StorageError(f"cannot open {where}: {exc}") from exc
             raise
 
     def _configure(self, conn: sqlite3.Connection) -> None:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise StorageError(f"sqlite store {self.path}: WAL journal mode is unavailable (got {mode!r})")
-        conn.execute("PRAGMA synchronous=FULL")
-        # Another process may hold the write lock briefly; wait rather than fail at once.
-        conn.execute("PRAGMA busy_timeout=5000")
+        """Subclasses create their schema here."""
+
+    @contextmanager
+    def access(self, action: str) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and turn any sqlite3 error into a :class:`StorageError` naming ``action``."""
+        with self.lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError(f"{self.label} {self.path} is closed")
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.label} {self.path}: {action} failed: {exc}") from exc
+
+    @contextmanager
+    def transaction(
+        self, action: str, on_rollback: Callable[[], None] | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on any exception (then
+        ``on_rollback`` runs, still under the lock, to undo in-memory state kept beside the rows)."""
+        with self.access(action) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if on_rollback is not None:
+                    on_rollback()
+                raise
+
+    def close(self) -> None:
+        """Close the connection; further use raises :class:`StorageError`. Safe to call twice."""
+        with self.lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class _Database(SqliteConnection):
+    """The store's database: a durable connection and the schema, versioned."""
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StorageError(
@@ -118,37 +178,6 @@ class _Database:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    @contextmanager
-    def access(self, action: str) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and turn any sqlite3 error into a :class:`StorageError` naming ``action``."""
-        with self.lock:
-            conn = self._conn
-            if conn is None:
-                raise StorageError(f"sqlite store {self.path} is closed")
-            try:
-                yield conn
-            except sqlite3.Error as exc:
-                raise StorageError(f"sqlite store {self.path}: {action} failed: {exc}") from exc
-
-    @contextmanager
-    def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed durably on success, rolled back on any exception."""
-        with self.access(action) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        with self.lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 # An event type's stored name by member: a dict lookup is cheaper than the enum's value property.
