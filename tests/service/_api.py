@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import pytest
 
 from liverec.core.types import Event
+from liverec.datasets.demo import DemoWorld
 from liverec.engine import Engine, IngestResult
 
 
@@ -83,3 +84,12 @@ class CommitGate:
         self.entered.release()
         assert self._open.wait(10.0), "the gate was never opened"
         return self.real(batch)
+
+
+def trained_engine(world: DemoWorld) -> Engine:
+    """A memory-store engine holding ``world`` and trained on it."""
+    eng = Engine.open("memory://")
+    eng.ingest_items(world.items)
+    eng.ingest_events(world.events)
+    eng.train()
+    return eng

@@ -13,6 +13,7 @@ from liverec.datasets.demo import DemoWorld, build_demo_world
 from liverec.engine import Engine
 from liverec.service.app import create_app
 from liverec.service.settings import ServiceSettings
+from tests.service._api import trained_engine
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,10 @@ def small_world() -> DemoWorld:
 @pytest.fixture(scope="module")
 def small_engine(small_world: DemoWorld) -> Iterator[Engine]:
     """A small trained engine in memory that a test module may change (retrain, delete items)."""
-    eng = Engine.open("memory://")
-    eng.ingest_items(small_world.items)
-    eng.ingest_events(small_world.events)
-    eng.train()
+    eng = trained_engine(small_world)
     yield eng
     eng.close()
+
 
 
 def make_client(engine: Engine, tmp: Path, **settings: object) -> TestClient:

@@ -29,7 +29,7 @@ from liverec.service.app import create_app
 from liverec.service.auth import KeyRing
 from liverec.service.schemas import NOT_BLANK
 from liverec.service.settings import ServiceSettings
-from tests.service._api import assert_error
+from tests.service._api import assert_error, trained_engine
 
 MAX_EXAMPLES = 25
 # Upserted items are encoded by the real text model: a batch at the schema's bound (max_batch, which
@@ -48,10 +48,7 @@ def world() -> DemoWorld:
 
 @pytest.fixture(scope="module")
 def fuzz_engine(world: DemoWorld) -> Iterator[Engine]:
-    engine = Engine.open("memory://")
-    engine.ingest_items(world.items)
-    engine.ingest_events(world.events)
-    engine.train()
+    engine = trained_engine(world)
     yield engine
     engine.close()
 
