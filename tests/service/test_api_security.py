@@ -175,7 +175,9 @@ def test_a_non_loopback_host_without_keys_is_refused(engine: Engine, tmp_path: P
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_loopback_needs_no_keys(tmp_path: Path, host: str) -> None:
-    check_exposure(ServiceSettings(store="memory://", host=host), KeyRing(None))
+    settings = ServiceSettings(store="memory://", host=host)
+    assert settings.loopback
+    check_exposure(settings, KeyRing(None))  # raises for any other address without keys
 
 
 def test_a_non_loopback_host_with_a_key_starts_and_demands_it(engine: Engine, tmp_path: Path) -> None:
