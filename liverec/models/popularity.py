@@ -13,7 +13,6 @@ from liverec.core.errors import InvalidInputError
 from liverec.models._common import (
     check_k,
     exclusion_set,
-    indices_of,
     read_ids,
     read_params,
     require_fitted,
@@ -26,6 +25,9 @@ from liverec.models.base import ScoredItems, TrainingData
 # Past this many half-lives between the reference time and an event, the stored sums are
 # rescaled to a new reference time; 2**60 is far from float64 overflow yet keeps rescaling rare.
 _MAX_EXPONENT = 60.0
+# How deep the cached ranking goes: every request asks for the top few hundred past its user's
+# seen items, and the order only changes when an event arrives, not as time passes.
+_RANKING_DEPTH = 1024
 
 
 class TrendingPopularity:
@@ -91,6 +93,10 @@ class TrendingPopularity:
         self._sums[: len(item_ids)] = sums
         self.t_ref_: float = t_ref
         self.now_: float = now
+        # The best-first rows, cached with the change count they were ranked at: a reader that
+        # ranked while an update landed stores a stale ranking, which the count then ignores.
+        self._changes = 0
+        self._ranking: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
 
     @property
     def reference_sums_(self) -> np.ndarray:
@@ -119,6 +125,7 @@ class TrendingPopularity:
             exponent = 0.0
         i = self._row(item_id)  # first: appending an item may replace the buffer
         self._sums[i] += weight * math.exp2(exponent)
+        self._changes += 1
         self.now_ = max(self.now_, timestamp)
 
     def update_many(self, item_ids: Sequence[str], weights: Sequence[float], timestamps: Sequence[float]) -> None:
@@ -160,6 +167,7 @@ class TrendingPopularity:
             if stop < keep.size:
                 self._rebase(float(t[stop]))
             start = stop
+        self._changes += 1
         self.now_ = max(self.now_, float(t.max()))
 
     def _row(self, item_id: str) -> int:
@@ -204,12 +212,31 @@ class TrendingPopularity:
         """The ``k`` most trending items with a positive score; ``history`` is ignored, ``exclude`` is not."""
         require_fitted(self, "item_ids_")
         check_k(k)
-        values = self.reference_sums_ * self._decay(None)
-        candidates = values.copy()
-        candidates[candidates <= 0] = -np.inf
-        candidates[indices_of(self.item_index_, exclusion_set(exclude))] = -np.inf
-        order = top_k(candidates, k)
-        return [(self.item_ids_[i], float(values[i])) for i in order]
+        if k == 0:
+            return []
+        banned = exclusion_set(exclude)
+        values = self.reference_sums_
+        changes, ranking = self._ranking
+        if changes != self._changes:
+            changes = self._changes
+            ranking = self._rank(values, _RANKING_DEPTH)
+            self._ranking = (changes, ranking)
+        if k + len(banned) > ranking.size and ranking.size == _RANKING_DEPTH:
+            ranking = self._rank(values, values.size)  # the cached depth cannot cover this request
+        decay = self._decay(None)
+        out: ScoredItems = []
+        ids = self.item_ids_
+        for i in ranking.tolist():
+            if ids[i] not in banned:
+                out.append((ids[i], float(values[i]) * decay))
+                if len(out) == k:
+                    break
+        return out
+
+    @staticmethod
+    def _rank(values: np.ndarray, depth: int) -> np.ndarray:
+        """Rows of the ``depth`` largest positive sums, best first (ties: lower row first)."""
+        return top_k(np.where(values > 0, values, -np.inf), depth)
 
     def similar_items(self, item_id: str, k: int = 10) -> ScoredItems:
         """Always ``[]``: popularity has no notion of one item being like another."""

@@ -46,21 +46,19 @@ class RecallModels:
     cold: Callable[[], tuple[list[str], np.ndarray]]
 
 
-def content_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
-    if inp.interest is None:
-        return {}
-    return dict(models.content.search(inp.interest, inp.n, exclude=inp.blocked))
+def text_recalls(models: RecallModels, inp: RecallInput) -> dict[str, dict[str, float]]:
+    """Content and session recall, in one pass over the text index.
 
-
-def session_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
-    """Text neighbours of what the user did in their last few actions.
-
-    The decayed interest vector weighs a long camera history against three fresh hiking
-    clicks; this recall looks only at the last actions, so a new interest shows at once.
+    ``content``: text neighbours of the decayed short-term interest vector. ``session``: text
+    neighbours of what the user did in their last few actions — the decayed interest weighs a
+    long camera history against three fresh hiking clicks; this recall looks only at the last
+    actions, so a new interest shows at once.
     """
-    if inp.session is None:
+    queries = {name: vec for name, vec in (("content", inp.interest), ("session", inp.session)) if vec is not None}
+    if not queries:
         return {}
-    return dict(models.content.search(inp.session, inp.n, exclude=inp.blocked))
+    hits = models.content.search_many(list(queries.values()), inp.n, exclude=inp.blocked)
+    return {name: dict(found) for name, found in zip(queries, hits, strict=True)}
 
 
 def als_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
@@ -101,17 +99,18 @@ def fresh_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
     return dict(list(found.items())[: inp.n])
 
 
-RECALL_FUNCTIONS: dict[str, Callable[[RecallModels, RecallInput], dict[str, float]]] = {
-    "content": content_recall,
-    "session": session_recall,
+OTHER_RECALLS: dict[str, Callable[[RecallModels, RecallInput], dict[str, float]]] = {
     "als": als_recall,
     "covisit": covisit_recall,
     "trending": trending_recall,
     "fresh": fresh_recall,
 }
-RECALLS = tuple(RECALL_FUNCTIONS)
+RECALLS = ("content", "session", *OTHER_RECALLS)
 
 
 def run_recalls(models: RecallModels, inp: RecallInput) -> dict[str, dict[str, float]]:
-    """Every recall's candidates for one request, by recall name."""
-    return {name: fn(models, inp) for name, fn in RECALL_FUNCTIONS.items()}
+    """Every recall's candidates for one request, by recall name (in ``RECALLS`` order)."""
+    found = text_recalls(models, inp)
+    out = {name: found.get(name, {}) for name in ("content", "session")}
+    out.update((name, fn(models, inp)) for name, fn in OTHER_RECALLS.items())
+    return out

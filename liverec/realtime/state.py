@@ -21,6 +21,7 @@ the same state as one update per event.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -129,8 +130,9 @@ class UserState:
         scale = 1.0
         if half_life is not None:
             scale = 2.0 ** (-(self.last_ts - self.tags_ts) / half_life)
-        ranked = sorted(((t, w * scale) for t, w in self.tags.items() if w > 0), key=lambda tw: (-tw[1], tw[0]))
-        return ranked[:k]
+        # nsmallest by (-weight, tag) is sorted(...)[:k] without sorting every tag (users hold hundreds).
+        ranked = heapq.nsmallest(k, ((-w, t) for t, w in self.tags.items() if w > 0))
+        return [(t, -w * scale) for w, t in ranked]
 
     def recent_items(self, positive_only: bool = True) -> list[str]:
         """Item ids of recent actions, oldest first (positive actions only by default)."""
