@@ -28,7 +28,8 @@ from liverec.engine import Engine
 from liverec.service.auth import KeyRing, default_keys_path
 from liverec.service.deps import Services
 from liverec.service.errors import install_error_handlers
-from liverec.service.experiments import Experiment, FeedbackLog
+from liverec.service.experiments import Experiment
+from liverec.service.feedback_log import FeedbackLog
 from liverec.service.ingest import CommitStats, Committer
 from liverec.service.jobs import Trainer, TrainJob
 from liverec.service.limits import Guard

@@ -13,7 +13,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from liverec.engine import Engine
 from liverec.service.auth import ApiKey, KeyRing
 from liverec.service.errors import ServiceError
-from liverec.service.experiments import Experiment, FeedbackLog
+from liverec.service.experiments import Experiment
+from liverec.service.feedback_log import FeedbackLog
 from liverec.service.ingest import Committer
 from liverec.service.jobs import Trainer
 from liverec.service.metrics import Metrics

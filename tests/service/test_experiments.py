@@ -14,12 +14,12 @@ import pytest
 from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from liverec.service.experiments import (
     Experiment,
-    FeedbackLog,
     Variant,
     newcombe_interval,
     two_proportion_p_value,
     wilson_interval,
 )
+from liverec.service.feedback_log import FeedbackLog
 
 THREE_WAY = [{"name": "control", "share": 0.5}, {"name": "b", "share": 0.3}, {"name": "c", "share": 0.2}]
 
@@ -286,6 +286,14 @@ def test_stats_put_the_named_control_first_even_before_it_served(log: FeedbackLo
     assert [s.name for s in log.stats()] == ["b"]
 
 
+def _run_threads(work: Any, n: int) -> None:
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(n)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
 @pytest.mark.parametrize("persistent", [False, True])
 def test_concurrent_recording_gives_exact_totals(tmp_path: Path, persistent: bool) -> None:
     threads_n, requests_n = 8, 40
@@ -303,11 +311,7 @@ def test_concurrent_recording_gives_exact_totals(tmp_path: Path, persistent: boo
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads_n)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    _run_threads(work, threads_n)
     assert errors == []
     per_variant = threads_n // 2 * requests_n
     assert _totals(log) == {"v0": (per_variant, 3 * per_variant, 2 * per_variant),
@@ -340,3 +344,43 @@ def test_forget_user_erases_their_lists_but_not_the_totals(log: FeedbackLog) -> 
         log.record("r1", "click", ["a"])
     assert log.record("r3", "impression").impressions == 1
     assert _totals(log) == {"control": (3, 2, 1)}
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_lists_served_later_are_never_missing_from_feedback_or_stats(tmp_path: Path, persistent: bool) -> None:
+    """The request path queues its list; a click arriving before the batch is written still finds it."""
+    threads_n, requests_n = 6, 60
+    path = tmp_path / "log.db" if persistent else None
+    log = FeedbackLog(path)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for r in range(requests_n):
+                rid = f"t{t}-r{r}"
+                log.serve_later(rid, f"v{t % 2}", f"u{t}", ["a", "b"])
+                if r % 3 == 0:  # some clicks come at once, racing the writer thread
+                    assert log.record(rid, "click", ["b"]).clicks == 1
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    _run_threads(work, threads_n)
+    assert errors == []
+    per_variant = threads_n // 2 * requests_n
+    clicks = threads_n // 2 * len(range(0, requests_n, 3))
+    assert _totals(log) == {"v0": (per_variant, clicks, clicks), "v1": (per_variant, clicks, clicks)}
+    log.serve_later("last", "v0", "u9", ["z"])
+    log.close()  # writes the queue before closing
+    with pytest.raises(StorageError):
+        log.serve_later("after", "v0", "u9", ["z"])
+    if persistent:
+        with FeedbackLog(path) as reopened:
+            assert _totals(reopened)["v0"][0] == per_variant + 1
+            assert reopened.record("last", "impression").impressions == 1
+
+
+def test_a_bad_list_is_refused_when_queued_not_when_written(log: FeedbackLog) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        log.serve_later("r1", "control", "u1", ["a", "a"])
+    assert err.value.field == "item_ids"
+    assert log.flush() == 0

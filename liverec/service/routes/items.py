@@ -13,7 +13,7 @@ from liverec.engine import MAX_K
 from liverec.service.deps import IngestKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
 from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
-from liverec.service.routes._out import items_out
+from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import DeleteItemAnswer, ItemBatch, ItemsOut, UpsertAnswer
 
 router = APIRouter(tags=["items"])
@@ -55,4 +55,4 @@ def similar(
     item_id: ItemId, services: ServicesDep, key: ReadKey, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10
 ) -> Any:
     engine = services.engine
-    return {"items": items_out(engine, engine.similar_items(item_id, k))}
+    return json_response({"items": items_out(engine, engine.similar_items(item_id, k))})

@@ -10,7 +10,7 @@ from liverec.core.types import MAX_ID_LENGTH, MAX_TITLE_LENGTH
 from liverec.engine import MAX_K
 from liverec.service.deps import ReadKey, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES
-from liverec.service.routes._out import items_out
+from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ItemsOut
 
 router = APIRouter(tags=["search"])
@@ -26,4 +26,4 @@ def search(
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
 ) -> Any:
     uid = services.user_id(user_id) if user_id is not None else None
-    return {"items": items_out(services.engine, services.engine.search(q, k, user_id=uid))}
+    return json_response({"items": items_out(services.engine, services.engine.search(q, k, user_id=uid))})

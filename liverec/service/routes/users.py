@@ -10,7 +10,7 @@ from liverec.core.types import MAX_ID_LENGTH
 from liverec.engine import MAX_K
 from liverec.service.deps import AdminKey, ReadKey, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
-from liverec.service.routes._out import items_out
+from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ForgetOut, InterestsOut, RecommendationsOut
 
 router = APIRouter(tags=["users"])
@@ -43,11 +43,11 @@ def recommendations(
     )
     request_id: str = request.scope["state"]["request_id"]
     items = items_out(services.engine, recs)
-    services.feedback.record_served(request_id, variant.name, uid, [i["item_id"] for i in items])
+    services.feedback.serve_later(request_id, variant.name, uid, [i["item_id"] for i in items])
     services.metrics.recommendations.labels(variant.name).inc()
     snapshot = services.engine.snapshot
-    return {"request_id": request_id, "variant": variant.name,
-            "model_version": snapshot.version if snapshot is not None else None, "items": items}
+    return json_response({"request_id": request_id, "variant": variant.name,
+                          "model_version": snapshot.version if snapshot is not None else None, "items": items})
 
 
 @router.get("/users/{user_id}/interests", response_model=InterestsOut, responses=ERROR_RESPONSES | NOT_FOUND,
