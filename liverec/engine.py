@@ -400,6 +400,10 @@ class Engine:
                 self.states.put(state)
         return state
 
+    def has_live_state(self, user_id: str) -> bool:
+        """Whether the user's state is in memory, so ``recommend`` needs no rebuild and no lock wait."""
+        return self.states.get(user_id) is not None
+
     def _view(self, user_id: str) -> UserState | None:
         """A private copy of the user's state for one request, so concurrent events cannot
         change it mid-ranking (deques and dicts must not change while being iterated)."""

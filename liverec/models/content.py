@@ -180,19 +180,24 @@ class ContentModel:
     def vector(self, item_id: str) -> np.ndarray | None:
         """The item's (unit) vector, or None if it is not in the index."""
         require_fitted(self, "index_")
-        with self._rw.read():
-            key = self.key_of_.get(item_id)
-            return None if key is None else np.asarray(self.index_.reconstruct(key))
+        if item_id not in self.key_of_:
+            return None
+        return self.vectors_of([item_id])[0]
 
     def vectors_of(self, item_ids: Sequence[str]) -> np.ndarray:
         """float32 ``[len(item_ids), d]``; a row of zeros for an item not in the index."""
         require_fitted(self, "index_")
         out = np.zeros((len(item_ids), self.dim_), dtype=np.float32)
+        key_of = self.key_of_
         with self._rw.read():
-            rows = [(j, self.key_of_[x]) for j, x in enumerate(item_ids) if x in self.key_of_]
+            rows = [(j, key_of[x]) for j, x in enumerate(item_ids) if x in key_of]
             if rows:
                 where, keys = (np.asarray(v, dtype=np.int64) for v in zip(*rows, strict=True))
-                out[where] = self.index_.reconstruct_batch(keys)
+                if self.index == "flat":  # straight from the storage (a copy), without faiss's per-call overhead
+                    storage, _, position = self._flat_layout()
+                    out[where] = storage[position[keys]]
+                else:
+                    out[where] = self.index_.reconstruct_batch(keys)
         return out
 
     # -- queries --------------------------------------------------------------------------
@@ -242,22 +247,23 @@ class ContentModel:
         1.0 ms for faiss's own search plus mapping its keys back (its heap and the key mapping
         cost more than the product, which is bound by reading the catalog once).
         """
-        storage, keys, position = self._flat_layout()
-        if keys.size == 0:
+        storage, names, position = self._flat_layout()
+        if names.size == 0:
             return [[] for _ in queries]
-        scores = queries @ storage.T
+        # (n × d) @ (d × q), not (q × d) @ (d × n): BLAS streams the catalog once this way (measured 2x).
+        scores = np.ascontiguousarray((storage @ queries.T).T)
         if banned.size:
             scores[:, position[banned]] = -np.inf
         out = []
         for row in scores:
             best = top_k(row, k)
-            out.append([(self.ids_by_key_[key] or "", score)  # every stored key is a live item
-                        for key, score in zip(keys[best].tolist(), row[best].tolist(), strict=True)])
+            out.append(list(zip(names[best].tolist(), row[best].tolist(), strict=True)))
         return out
 
     def _flat_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The flat index's vectors (a view, rows by storage position), each position's key, and
-        each key's position; cached until the index changes. Call with the read lock held."""
+        """The flat index's vectors (a view, rows by storage position), each position's item id (an
+        object array, so a result's ids are one fancy index), and each key's position; cached until
+        the index changes. Call with the read lock held."""
         cached = self._layout
         if cached is None:
             flat = faiss.downcast_index(self.index_.index)
@@ -266,9 +272,11 @@ class ContentModel:
             storage = (faiss.rev_swig_ptr(xb, n * self.dim_).reshape(n, self.dim_) if n
                        else np.zeros((0, self.dim_), dtype=np.float32))
             keys = faiss.vector_to_array(self.index_.id_map).astype(np.int64)
+            names = np.empty(n, dtype=object)
+            names[:] = [self.ids_by_key_[key] for key in keys.tolist()]
             position = np.zeros(len(self.ids_by_key_), dtype=np.int64)
             position[keys] = np.arange(n)
-            cached = self._layout = (storage, keys, position)
+            cached = self._layout = (storage, names, position)
         return cached
 
     def _hnsw_search(self, queries: np.ndarray, k: int, banned: np.ndarray) -> list[ScoredItems]:
