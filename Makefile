@@ -6,7 +6,7 @@ STORE ?= sqlite:///demo.db
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint typecheck bench bench-serve clean
+.PHONY: install demo test lint typecheck bench bench-serve clean peers
 
 # torch goes first, pinned to the local CPU wheel: any other torch request pulls gigabytes of CUDA.
 $(VENV)/.installed: pyproject.toml
@@ -16,6 +16,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# The evaluation harness's RecBole peers (SASRec, GRU4Rec) run in their own venv: RecBole 1.2.1 needs numpy<2,
+# pandas<3 and setuptools<81, which liverec's stack has outgrown. torch goes first, as above.
+.venv-peers/.installed: peers/requirements.txt
+	python3 -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet torch==2.13.0
+	.venv-peers/bin/python -m pip install --quiet -r peers/requirements.txt
+	touch $@
+
+peers: .venv-peers/.installed
 
 demo: install
 	$(BIN)/liverec demo --store $(STORE)

@@ -300,6 +300,72 @@ def serve(
     _serve({"store": store, "host": host, "port": port}, config)
 
 
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="The data set's directory.")],
+    fmt: Annotated[str, typer.Option("--format", help="movielens, unisrec, mind or csv (items + events files).")],
+    out: Annotated[Path, typer.Option("--out", help="Where results.json, results.md and the plots go.")],
+    protocol: Annotated[str, typer.Option(help="Comma-separated: loo, temporal, replay, coldstart.")] = "loo",
+    systems: Annotated[str, typer.Option(help="Comma-separated: liverec, sasrec, gru4rec, als, pop.")] = (
+        "liverec,als,pop"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of every system and of the bootstrap.")] = 0,
+    cadence_days: Annotated[float, typer.Option(help="Replay: retrain every this many days of event time.")] = 7.0,
+    replay_fraction: Annotated[float, typer.Option(help="Replay: the last share of events to replay.")] = 0.2,
+    replay_max_events: Annotated[int | None, typer.Option(help="Replay: at most this many events.")] = None,
+    peer_epochs: Annotated[int | None, typer.Option(help="RecBole peers: at most this many epochs "
+                                                    "(default: early stopping decides).")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed rows (counted in the report) "
+                                           "instead of stopping at the first.")] = False,
+) -> None:
+    """Evaluate liverec against peers on a real data set, the same split for all; writes a report with CIs.
+
+    Hyperparameters are chosen on validation, the test set is read once per run. RecBole's SASRec and
+    GRU4Rec need their own environment (`make peers`); without it they are reported as not run.
+    """
+    from liverec.datasets.readers import read_dataset
+    from liverec.evaluation.harness import Options
+    from liverec.evaluation.harness import evaluate as run_evaluation
+    from liverec.evaluation.report import write_report
+
+    with _errors():
+        options = Options(protocols=_csv(protocol), systems=_csv(systems), seed=seed, cadence_days=cadence_days,
+                          replay_fraction=replay_fraction, replay_max_events=replay_max_events,
+                          peer_epochs=peer_epochs)
+        options.check()
+        if not data.is_dir():
+            raise InvalidInputError(f"{data}: no such directory", field="data", value=str(data))
+        with console.status(f"reading {data} ({fmt})"):
+            ds = read_dataset(data, fmt, skip_bad=skip_bad)
+        console.print(f"{ds.name}: {len(ds.items):,} items, {len(ds.events):,} events"
+                      + (f", {len(ds.skipped):,} bad rows skipped" if ds.skipped else ""))
+        with _progress() as bars:
+            tasks: dict[str, Any] = {}
+
+            def progress(task: str, done: int, total: int) -> None:
+                if task not in tasks:
+                    tasks[task] = bars.add_task(task, total=total)
+                bars.update(tasks[task], completed=done, total=total)
+
+            runs = run_evaluation(ds, options, out, progress=progress, log=bars.console.print)
+        files = write_report(runs, out, seed=seed)
+    for run in runs:
+        table = Table(title=f"{run.dataset} — {run.protocol}")
+        for column in ("system", "Recall@10", "NDCG@10", "MRR@10"):
+            table.add_column(column, justify="right" if column != "system" else "left")
+        for s in run.systems:
+            table.add_row(s.system, *(f"{s.mean(m):.4f}" for m in ("recall@10", "ndcg@10", "mrr@10")))
+        for r in run.replay:
+            table.add_row(f"replay {r.mode}", f"{r.hits.mean() if r.hits.size else 0:.4f}",
+                          f"{r.ndcg.mean() if r.ndcg.size else 0:.4f}", "")
+        console.print(table)
+    console.print(f"report: {files['markdown']} (and results.json, {len(files) - 2} plots) in {out}")
+
+
 keys_app = typer.Typer(help="API keys (stored as hashes beside the store; shown once when created).",
                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -1,0 +1,1 @@
+"""liverec.evaluation: splits, metrics, protocols, peers and reports (see docs/evaluation.md)."""

@@ -1,0 +1,188 @@
+"""One evaluation run: read a data set, run every protocol for every system, write the report.
+
+This is what ``liverec evaluate`` calls. Systems run one after another on the same plan (the
+same split, the same candidate items, the same seen-item filtering); a peer that cannot run
+here is reported with the reason instead of silently missing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverec.core.errors import InvalidInputError, LiveRecError
+from liverec.datasets.base import Dataset
+from liverec.evaluation.metrics import KS, metric_table
+from liverec.evaluation.protocols import PLANS, Plan, beyond_accuracy, run_system, score_lists
+from liverec.evaluation.recbole_peers import peer_environment_problem, run_recbole, write_atomic_split
+from liverec.evaluation.replay import DAY, replay
+from liverec.evaluation.results import EvaluationResult, SystemResult
+from liverec.evaluation.systems import RECBOLE_MODELS, SYSTEMS, item_events
+
+PROTOCOLS = ("loo", "temporal", "replay", "coldstart")
+Progress = Callable[[str, int, int], None]
+Log = Callable[[str], None]
+
+
+@dataclass
+class Options:
+    """How a run is set up; every field is recorded in the results."""
+
+    protocols: Sequence[str] = ("loo",)
+    systems: Sequence[str] = ("liverec", "als", "pop")
+    ks: Sequence[int] = KS
+    seed: int = 0
+    cadence_days: float = 7.0
+    replay_fraction: float = 0.2
+    replay_max_events: int | None = None
+    peer_epochs: int | None = None  # None: RecBole's early stopping decides
+    work_dir: Path | None = None  # where peer split files and logs go (default: <out>/work)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        for p in self.protocols:
+            if p not in PROTOCOLS:
+                raise InvalidInputError(f"protocol {p!r} is not one of {', '.join(PROTOCOLS)}", field="protocol",
+                                        value=p)
+        for s in self.systems:
+            if s not in SYSTEMS:
+                raise InvalidInputError(f"system {s!r} is not one of {', '.join(SYSTEMS)}", field="systems", value=s)
+        if not self.protocols or not self.systems:
+            raise InvalidInputError("give at least one protocol and one system", field="systems")
+
+
+def _quiet_progress(task: str, done: int, total: int) -> None:
+    pass
+
+
+def _quiet_log(message: str) -> None:
+    pass
+
+
+def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _quiet_progress,
+             log: Log = _quiet_log) -> list[EvaluationResult]:
+    """Run ``options.protocols`` × ``options.systems`` on ``ds``; results only (see ``report``)."""
+    options.check()
+    work = options.work_dir or out / "work"
+    vectors = _item_vectors(ds, progress)
+    runs = []
+    for protocol in options.protocols:
+        t0 = time.perf_counter()
+        counts = {"users": len({e.user_id for e in ds.events}), "items": len(ds.items), "events": len(ds.events)}
+        settings = {"ks": list(options.ks), "seed": options.seed, "systems": list(options.systems)}
+        run = EvaluationResult(ds.name, protocol, counts, settings=settings, notes=list(ds.notes))
+        if protocol == "replay":
+            settings.update(cadence_days=options.cadence_days, fraction=options.replay_fraction,
+                            max_events=options.replay_max_events)
+            run.replay = replay(ds, fraction=options.replay_fraction, cadence=options.cadence_days * DAY,
+                                max_events=options.replay_max_events, seed=options.seed, progress=progress)
+            run.notes.append("replay runs liverec twice (real-time vs frozen between trainings); peers do not "
+                             "take part: the question is what real-time state adds to the same models")
+        else:
+            plan = PLANS[protocol](ds)
+            run.notes += plan.notes
+            for name in options.systems:
+                log(f"{ds.name} / {protocol}: {name}")
+                result = _run_one(name, ds, plan, options, work, progress, run)
+                if result is not None:
+                    res, lists = result
+                    beyond_accuracy(res, lists, ds, plan.train, vectors)
+                    run.systems.append(res)
+                    log(f"  {name}: NDCG@10 {res.mean('ndcg@10'):.4f}, Recall@10 {res.mean('recall@10'):.4f}")
+        run.seconds = time.perf_counter() - t0
+        runs.append(run)
+    return runs
+
+
+def _run_one(name: str, ds: Dataset, plan: Plan, options: Options, work: Path, progress: Progress,
+             run: EvaluationResult) -> tuple[SystemResult, dict[str, list[str]]] | None:
+    if name in RECBOLE_MODELS:
+        if plan.split is None:
+            run.notes.append(f"{name}: not run under {plan.protocol} — RecBole's sequential models are given the "
+                             "leave-one-out split only (it is the protocol they are published on)")
+            return None
+        try:
+            return _run_peer(name, ds, plan, options, work, progress)
+        except LiveRecError as exc:
+            run.notes.append(f"{name}: could not run here — {exc}")
+            return None
+    return run_system(name, ds, plan, ks=options.ks, seed=options.seed, progress=progress)
+
+
+def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
+              progress: Progress) -> tuple[SystemResult, dict[str, list[str]]]:
+    problem = peer_environment_problem()
+    if problem is not None:
+        raise InvalidInputError(problem, field="systems", value=name)
+    assert plan.split is not None
+    split_dir = work / f"{_slug(ds.name)}-loo"
+    token = "data"
+    if not (split_dir / f"{token}.test.inter").exists():
+        write_atomic_split(plan.split, split_dir, token)
+    epochs_seen = 0
+    limit = options.peer_epochs or 300
+
+    def on_line(line: str) -> None:
+        nonlocal epochs_seen
+        if re.match(r"\s*epoch\b", line, flags=re.IGNORECASE):
+            epochs_seen += 1
+            progress(f"{name}: RecBole epochs (early stopping)", epochs_seen, limit)
+
+    t0 = time.perf_counter()
+    peer = run_recbole(RECBOLE_MODELS[name], split_dir, token, work / f"{_slug(ds.name)}-{name}.json",
+                       epochs=options.peer_epochs, on_progress=on_line)
+    k = max(options.ks)
+    seen: dict[str, set[str]] = {}
+    for e in item_events(plan.split.train):
+        seen.setdefault(e.user_id, set()).add(e.item_id or "")
+    for user, e in plan.split.valid.items():
+        seen.setdefault(user, set()).add(e.item_id or "")
+    masked = {u: [i for i in ranked if i not in seen.get(u, ())][:k] for u, ranked in peer.ranked.items()}
+    result = score_lists(name, {"model": peer.model, **peer.config}, masked, plan.test, options.ks)
+    unmasked = metric_table({u: r[:k] for u, r in peer.ranked.items()}, plan.test.relevant, plan.test.users,
+                            options.ks)
+    result.extra = {
+        "harness_unmasked": {m: round(float(unmasked[m].mean()), 5) for m in ("ndcg@10", "recall@10")},
+        "recbole_own_test": peer.test_metrics,
+        "recbole_own_valid": peer.valid_metrics,
+        "epochs_trained": peer.epochs_trained,
+        "best_epoch": peer.best_epoch,
+        "recbole_version": peer.recbole_version,
+    }
+    result.validation = [{"config": {"settings": "leaderboard", "best_epoch": peer.best_epoch},
+                          "valid_ndcg@10": peer.valid_metrics.get("ndcg@10", float("nan"))}]
+    result.seconds = {"total": time.perf_counter() - t0, **{f"peer_{k}": v for k, v in peer.seconds.items()}}
+    result.notes.append(
+        f"RecBole {peer.recbole_version} {peer.model}, leaderboard settings, early stopping on valid NDCG@10 "
+        f"(best epoch {peer.best_epoch} of {peer.epochs_trained}); ranked without history masking as RecBole does "
+        f"(NDCG@10 {result.extra['harness_unmasked']['ndcg@10']:.4f} so, RecBole's own figure "
+        f"{peer.test_metrics.get('ndcg@10', float('nan')):.4f}), then scored here with seen items left out "
+        "like every other system")
+    return result, masked
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"
+
+
+def _item_vectors(ds: Dataset, progress: Progress) -> Callable[[Sequence[str]], np.ndarray]:
+    """Unit text vectors of every item (the default encoder), for intra-list diversity."""
+    from liverec.text import get_encoder
+
+    encoder = get_encoder("use")
+    ids = [i.item_id for i in ds.items]
+    texts = [i.text for i in ds.items]
+    parts = []
+    for start in range(0, len(texts), 1000):
+        parts.append(encoder.encode(texts[start : start + 1000]))
+        progress("encoding item texts (for diversity)", min(start + 1000, len(texts)), len(texts))
+    matrix = np.vstack(parts) if parts else np.zeros((0, 1), np.float32)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    row = {x: n for n, x in enumerate(ids)}
+    return lambda items: matrix[[row[i] for i in items]]

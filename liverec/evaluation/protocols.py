@@ -1,0 +1,296 @@
+"""Evaluation protocols: how events are split, what each system sees, and what it is asked.
+
+Every protocol builds a :class:`Plan` — training events, a validation stage and a test stage
+— and :func:`run_system` runs any system through it the same way:
+
+1. for each configuration in the system's grid: fit on the plan's training events, rank for
+   the validation users, score NDCG@10;
+2. keep the best configuration (ties keep the earlier, i.e. default, one);
+3. move it to the test stage — either by *observing* the validation events without
+   retraining (leave-one-out: a test user's history is their training events plus their
+   validation event, as in RecBole) or by refitting on everything before the test cut
+   (temporal) — and rank for the test users **once**.
+
+Ranking is over the full catalog (or the protocol's candidate set), and every system leaves
+out items the user already had, so the systems differ only in their ranking.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from liverec.core.errors import InvalidInputError
+from liverec.core.types import Event, EventType, Item
+from liverec.datasets.base import Dataset
+from liverec.evaluation.metrics import KS, catalog_coverage, intra_list_diversity, metric_table, novelty
+from liverec.evaluation.results import SystemResult
+from liverec.evaluation.splits import LeaveOneOut, leave_one_out
+from liverec.evaluation.systems import GRIDS, EvalSystem, build, item_events
+
+Progress = Callable[[str, int, int], None]  # (task, done, total)
+SERVE_KEYS = frozenset({"diversity"})  # configuration that changes serving only: no refit needed
+CHUNK = 500
+
+
+def _quiet(task: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass
+class Stage:
+    """Users to rank, the items each truly went on to have, and the moment of asking."""
+
+    users: list[str]
+    relevant: dict[str, set[str]]
+    now: dict[str, float]
+    history_length: dict[str, int]
+    only: frozenset[str] | None = None  # candidate items (cold start); None: the whole catalog
+
+
+@dataclass
+class Plan:
+    protocol: str
+    train: list[Event]
+    valid: Stage
+    test: Stage
+    observe: list[Event] | None = None  # shown to the chosen system between validation and test
+    refit: list[Event] | None = None  # or: the chosen system is refitted on these for the test
+    late_items: list[Item] = field(default_factory=list)  # cold start: added after training
+    notes: list[str] = field(default_factory=list)
+    split: LeaveOneOut | None = None  # leave-one-out: what the RecBole peers are given, as files
+
+
+def _history_lengths(events: Sequence[Event], users: Collection[str]) -> dict[str, int]:
+    wanted = set(users)
+    out = dict.fromkeys(wanted, 0)
+    for e in item_events(events):
+        if e.user_id in wanted:
+            out[e.user_id] += 1
+    return out
+
+
+def loo_plan(ds: Dataset) -> Plan:
+    """Chronological leave-one-out with full ranking (the data set's own split when it ships one)."""
+    split = leave_one_out(ds.events, ds.split)
+    valid_users, test_users = sorted(split.valid), sorted(split.test)
+    lengths = _history_lengths(split.train, test_users)
+    valid = Stage(valid_users, {u: {split.valid[u].item_id or ""} for u in valid_users},
+                  {u: split.valid[u].timestamp for u in valid_users}, lengths)
+    test = Stage(test_users, {u: {split.test[u].item_id or ""} for u in test_users},
+                 {u: split.test[u].timestamp for u in test_users}, {u: lengths[u] + 1 for u in test_users})
+    observe = sorted(split.valid.values(), key=lambda e: e.timestamp)
+    notes = [f"leave-one-out over {len(test_users)} users; " +
+             ("the data set's own split (checked against the events)" if ds.split else "last item event = test, "
+              "the one before = validation")]
+    return Plan("loo", split.train, valid, test, observe=observe, notes=notes, split=split)
+
+
+def _next_items(events: Sequence[Event], start: float, stop: float) -> tuple[dict[str, Event], set[str]]:
+    """Per user, the first item event in [start, stop) on an item they had not had before it."""
+    had: dict[str, set[str]] = {}
+    first: dict[str, Event] = {}
+    for e in item_events(events):
+        if e.timestamp >= stop:
+            break
+        seen = had.setdefault(e.user_id, set())
+        if e.timestamp >= start and e.user_id not in first and e.item_id not in seen:
+            first[e.user_id] = e
+        seen.add(e.item_id or "")
+    before = {e.user_id for e in events if e.timestamp < start}
+    return {u: e for u, e in first.items() if u in before}, before
+
+
+def temporal_plan(ds: Dataset, valid_at: float = 0.7, test_at: float = 0.8) -> Plan:
+    """A global temporal split: the next new item of each active user after a time cut.
+
+    Validation: fit on events before the ``valid_at`` quantile of event times, predict each
+    user's first new item before the test cut. Test: refit on everything before the
+    ``test_at`` quantile, predict each user's first new item after it. Users with no event
+    before a cut are not scored at that cut (no history: that is cold-start-user territory).
+    """
+    if not 0 < valid_at < test_at < 1:
+        raise InvalidInputError("temporal cuts must satisfy 0 < valid < test < 1", field="cuts")
+    times = np.array([e.timestamp for e in ds.events])
+    if times.size == 0 or times.min() == times.max():
+        raise InvalidInputError(f"{ds.name} has no spread of timestamps: a temporal split needs real times",
+                                field="protocol", value="temporal")
+    t_valid, t_test = (float(np.quantile(times, q)) for q in (valid_at, test_at))
+    valid_targets, _ = _next_items(ds.events, t_valid, t_test)
+    test_targets, _ = _next_items(ds.events, t_test, float("inf"))
+    train = [e for e in ds.events if e.timestamp < t_valid]
+    before_test = [e for e in ds.events if e.timestamp < t_test]
+
+    def stage(targets: dict[str, Event], history: Sequence[Event]) -> Stage:
+        users = sorted(targets)
+        return Stage(users, {u: {targets[u].item_id or ""} for u in users}, {u: targets[u].timestamp for u in users},
+                     _history_lengths(history, users))
+
+    notes = [f"temporal: fit before the {valid_at:.0%} time quantile for validation, before {test_at:.0%} for test; "
+             "target = each active user's next new item after the cut"]
+    return Plan("temporal", train, stage(valid_targets, train), stage(test_targets, before_test),
+                refit=before_test, notes=notes)
+
+
+def coldstart_plan(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> Plan:
+    """Items never seen in training: the newest ``fraction`` of interacted items (by first
+    interaction) lose all their events from training; half of them (at random) are the
+    validation candidates, the other half the test candidates.
+
+    A stage ranks only its own cold items (all systems alike), for every user who had one;
+    the relevant items are the cold items that user had, their history everything else.
+    """
+    first_seen: dict[str, float] = {}
+    for e in item_events(ds.events):
+        first_seen.setdefault(e.item_id or "", e.timestamp)
+    by_age = sorted(first_seen, key=lambda i: (first_seen[i], i))
+    n_cold = max(2, int(len(by_age) * fraction))
+    cold = by_age[-n_cold:]
+    rng = random.Random(seed)
+    rng.shuffle(cold)
+    valid_items, test_items = frozenset(cold[: n_cold // 2]), frozenset(cold[n_cold // 2 :])
+    cold_set = valid_items | test_items
+    train = [e for e in ds.events if e.item_id not in cold_set]
+    lengths = _history_lengths(train, {e.user_id for e in train})
+
+    def stage(items: frozenset[str]) -> Stage:
+        relevant: dict[str, set[str]] = {}
+        now: dict[str, float] = {}
+        for e in item_events(ds.events):
+            if e.item_id in items and lengths.get(e.user_id, 0) > 0:
+                relevant.setdefault(e.user_id, set()).add(e.item_id or "")
+                now.setdefault(e.user_id, e.timestamp)
+        users = sorted(relevant)
+        return Stage(users, relevant, now, {u: lengths[u] for u in users}, only=items)
+
+    late = [i for i in ds.items if i.item_id in cold_set]
+    notes = [f"cold start: {len(cold_set)} newest items ({fraction:.0%}) unseen in training; each stage ranks its "
+             "own half of them; systems with live item ingest get them after training"]
+    return Plan("coldstart", train, stage(valid_items), stage(test_items), observe=[], late_items=late, notes=notes)
+
+
+PLANS: dict[str, Callable[[Dataset], Plan]] = {"loo": loo_plan, "temporal": temporal_plan, "coldstart": coldstart_plan}
+
+
+def _configs(name: str, ds_has_ratings: bool) -> list[dict[str, Any]]:
+    grid = GRIDS[name]
+    if name == "liverec" and not ds_has_ratings:  # "how to read ratings" means nothing without ratings
+        grid = [c for c in grid if c.get("ratings", "signed") == "signed"]
+    return grid
+
+
+def _rank(system: EvalSystem, stage: Stage, k: int, task: str, progress: Progress) -> dict[str, list[str]]:
+    lists: dict[str, list[str]] = {}
+    for start in range(0, len(stage.users), CHUNK):
+        users = stage.users[start : start + CHUNK]
+        lists.update(system.recommend(users, k, now=stage.now, only=stage.only))
+        progress(task, min(start + CHUNK, len(stage.users)), len(stage.users))
+    return lists
+
+
+def _fit(system: EvalSystem, items: Sequence[Item], late: Sequence[Item], events: Sequence[Event]) -> None:
+    add_items = getattr(system, "add_items", None)
+    if late and add_items is not None:
+        late_ids = {i.item_id for i in late}
+        system.fit([i for i in items if i.item_id not in late_ids], events)
+        add_items(late)  # after training, as new items arrive in production
+    else:
+        system.fit(items, events)
+
+
+def run_system(
+    name: str, ds: Dataset, plan: Plan, *, ks: Sequence[int] = KS, seed: int = 0, progress: Progress = _quiet,
+) -> tuple[SystemResult, dict[str, list[str]]]:
+    """Choose ``name``'s configuration on validation, then rank the test users once.
+
+    Returns the result and the test lists (for beyond-accuracy measures and reports).
+    """
+    k = max(*ks, 10)
+    has_ratings = any(e.type is EventType.RATE for e in ds.events[:1000])
+    configs = _configs(name, has_ratings)
+    tried: list[dict[str, Any]] = []
+    fitted: dict[tuple[Any, ...], EvalSystem] = {}
+    best: tuple[float, dict[str, Any]] | None = None
+    t0 = time.perf_counter()
+    for n, config in enumerate(configs):
+        key = tuple(sorted((a, b) for a, b in config.items() if a not in SERVE_KEYS))
+        system = fitted.get(key)
+        if system is None:
+            progress(f"{name}: fitting {n + 1}/{len(configs)}", 0, 1)
+            system = build(name, config, seed)
+            _fit(system, ds.items, plan.late_items, plan.train)
+            fitted[key] = system
+            progress(f"{name}: fitting {n + 1}/{len(configs)}", 1, 1)
+        system.config.update({a: b for a, b in config.items() if a in SERVE_KEYS})
+        lists = _rank(system, plan.valid, k, f"{name}: validation {n + 1}/{len(configs)}", progress)
+        # Chosen on NDCG@10 whatever the reported Ks: one criterion for every system and run.
+        score = float(metric_table(lists, plan.valid.relevant, plan.valid.users, (10,))["ndcg@10"].mean()) \
+            if plan.valid.users else 0.0
+        tried.append({"config": dict(config), "valid_ndcg@10": round(score, 5)})
+        if best is None or score > best[0] + 1e-12:
+            best = (score, dict(config))
+    assert best is not None
+    chosen = best[1]
+    seconds = {"tune": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    key = tuple(sorted((a, b) for a, b in chosen.items() if a not in SERVE_KEYS))
+    for other_key, other in fitted.items():
+        if other_key != key:
+            _close(other)
+    system = fitted[key]
+    system.config.update({a: b for a, b in chosen.items() if a in SERVE_KEYS})
+    if plan.refit is not None:
+        _close(system)
+        system = build(name, chosen, seed)
+        progress(f"{name}: refitting for test", 0, 1)
+        _fit(system, ds.items, plan.late_items, plan.refit)
+        progress(f"{name}: refitting for test", 1, 1)
+    elif plan.observe:
+        system.observe(plan.observe)
+    lists = _rank(system, plan.test, k, f"{name}: test", progress)
+    seconds["test"] = time.perf_counter() - t1
+    _close(system)
+    result = score_lists(name, chosen, lists, plan.test, ks)
+    result.validation = tried
+    result.seconds = seconds
+    return result, lists
+
+
+def score_lists(name: str, config: dict[str, Any], lists: dict[str, list[str]], stage: Stage,
+                ks: Sequence[int] = KS) -> SystemResult:
+    """A system's per-user test metrics from its ranked lists."""
+    return SystemResult(
+        system=name,
+        config=config,
+        users=list(stage.users),
+        metrics=metric_table(lists, stage.relevant, stage.users, ks),
+        history_length=np.array([stage.history_length.get(u, 0) for u in stage.users]),
+    )
+
+
+def beyond_accuracy(
+    result: SystemResult, lists: dict[str, list[str]], ds: Dataset, train: Sequence[Event],
+    vectors: Callable[[Sequence[str]], np.ndarray], n_items: int | None = None, k: int = 10,
+) -> None:
+    """Fill ``result.beyond``: catalog coverage, intra-list diversity and novelty of the top ``k``."""
+    popularity: dict[str, set[str]] = {}
+    for e in item_events(train):
+        popularity.setdefault(e.item_id or "", set()).add(e.user_id)
+    counts = {i: len(u) for i, u in popularity.items()}
+    n_users = len({e.user_id for e in train}) or 1
+    result.beyond = {
+        f"coverage@{k}": catalog_coverage(lists, n_items or len(ds.items), k),
+        f"diversity@{k}": intra_list_diversity(lists, vectors, k),
+        f"novelty@{k}": novelty(lists, counts, n_users, k),
+    }
+
+
+def _close(system: EvalSystem) -> None:
+    close = getattr(system, "close", None)
+    if close is not None:
+        close()

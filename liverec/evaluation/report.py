@@ -1,0 +1,233 @@
+"""Writing an evaluation run: ``results.json``, ``results.md`` and PNG plots.
+
+The markdown is what a reader checks first: one table per protocol with every system's
+means and 95% bootstrap intervals, the paired tests of liverec against each peer, the
+breakdown by history length, the configuration each system chose on validation, and the
+notes (what a peer could not do, how the data set was read).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverec.evaluation.results import EvaluationResult, ReplayResult
+
+HEADLINE = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
+
+
+def write_report(runs: Sequence[EvaluationResult], out: Path, seed: int = 0) -> dict[str, Path]:
+    """Write everything for ``runs`` under ``out``; returns the files written by kind."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = [run.to_json(seed) for run in runs]
+    files = {"json": out / "results.json", "markdown": out / "results.md"}
+    files["json"].write_text(json.dumps({"runs": data}, indent=2, ensure_ascii=False, default=_plain))
+    plots: dict[str, Path] = {}
+    for run, summary in zip(runs, data, strict=True):
+        stem = f"{run.dataset}-{run.protocol}"
+        if run.systems:
+            plots[f"{stem}-metrics"] = plot_metrics(summary, out / f"{stem}-metrics.png")
+            plots[f"{stem}-history"] = plot_history(summary, out / f"{stem}-ndcg-by-history.png")
+        if run.replay:
+            plots[f"{stem}-replay"] = plot_replay(run.replay, out / f"{stem}-replay.png", run.dataset)
+    files["markdown"].write_text(markdown(data, {k: v.name for k, v in plots.items()}))
+    files.update(plots)
+    return files
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def markdown(data: Sequence[dict[str, Any]], plots: dict[str, str]) -> str:
+    lines: list[str] = ["# liverec evaluation", ""]
+    for run in data:
+        stem = f"{run['dataset']}-{run['protocol']}"
+        counts = ", ".join(f"{k} {v:,}" for k, v in run["counts"].items())
+        lines += [f"## {run['dataset']} — {run['protocol']}", "", f"{counts}; run took {run['seconds']:.0f} s.", ""]
+        lines += [f"- {note}" for note in run["notes"]] + ([""] if run["notes"] else [])
+        if run["systems"]:
+            lines += _system_table(run)
+            lines += _paired_table(run)
+            lines += _history_table(run)
+            lines += _choices(run)
+            for kind, caption in (("metrics", "metrics with 95% CIs"), ("history", "NDCG@10 by history length")):
+                if f"{stem}-{kind}" in plots:
+                    lines += [f"![{caption}]({plots[f'{stem}-{kind}']})", ""]
+        if "replay" in run:
+            lines += _replay_table(run["replay"])
+            if f"{stem}-replay" in plots:
+                lines += [f"![HR@10 over time, real-time vs frozen]({plots[f'{stem}-replay']})", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _system_table(run: dict[str, Any]) -> list[str]:
+    systems = run["systems"]
+    beyond = sorted({k for s in systems.values() for k in s["beyond"]})
+    head = ["system", "users", *[m.upper().replace("RECALL", "Recall") for m in HEADLINE], *beyond]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for name, s in systems.items():
+        cells = [name, f"{s['users']:,}"]
+        for m in HEADLINE:
+            v = s["metrics"].get(m)
+            if v is None:
+                cells.append("")
+            elif m.endswith("@10"):
+                cells.append(f"{_fmt(v['mean'])} [{_fmt(v['ci95'][0])}, {_fmt(v['ci95'][1])}]")
+            else:
+                cells.append(_fmt(v["mean"]))
+        cells += [_fmt(s["beyond"][b]) if b in s["beyond"] else "" for b in beyond]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Brackets: 95% bootstrap intervals over users. Coverage, diversity (1 − mean pairwise cosine of item "
+              "texts) and novelty (mean −log2 of an item's share of training users) are of the top 10.", ""]
+    return lines
+
+
+def _paired_table(run: dict[str, Any]) -> list[str]:
+    tests = run.get("paired_tests") or {}
+    if not tests:
+        return []
+    lines = ["| comparison | metric | liverec | peer | difference [95% CI] | relative | p (randomisation) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for label, by_metric in tests.items():
+        peer = label.split(" vs ", 1)[1]
+        for metric, t in by_metric.items():
+            rel = "n/a" if t["relative"] != t["relative"] else f"{t['relative']:+.1%}"
+            lines.append(f"| {label} | {metric} | {_fmt(t['liverec'])} | {_fmt(t[peer])} | {t['difference']:+.4f} "
+                         f"[{t['ci95'][0]:+.4f}, {t['ci95'][1]:+.4f}] | {rel} | {t['p_value']:.4f} |")
+    return lines + [""]
+
+
+def _history_table(run: dict[str, Any]) -> list[str]:
+    systems = run["systems"]
+    bins: list[str] = []
+    for s in systems.values():
+        bins += [b for b in s["ndcg@10_by_history_length"] if b not in bins]
+    if not bins:
+        return []
+    first = next(iter(systems.values()))["ndcg@10_by_history_length"]
+    lines = ["NDCG@10 by the number of items in the user's history:", "",
+             "| system | " + " | ".join(f"{b} ({first.get(b, {}).get('users', 0):,} users)" for b in bins) + " |",
+             "|---|" + "---:|" * len(bins)]
+    for name, s in systems.items():
+        row = s["ndcg@10_by_history_length"]
+        lines.append(f"| {name} | " + " | ".join(_fmt(row[b]["mean"]) if b in row else "" for b in bins) + " |")
+    return lines + [""]
+
+
+def _choices(run: dict[str, Any]) -> list[str]:
+    lines = ["Chosen on validation (test read once):", ""]
+    for name, s in run["systems"].items():
+        tried = ", ".join(f"{_cfg(t['config'])} → {t['valid_ndcg@10']:.4f}" for t in s["validation"]) or "—"
+        secs = ", ".join(f"{k} {v:.0f} s" for k, v in s["seconds"].items())
+        lines.append(f"- **{name}**: {_cfg(s['config'])} (validation NDCG@10 of each tried: {tried}; {secs})")
+        lines += [f"  - {note}" for note in s["notes"]]
+    return lines + [""]
+
+
+def _cfg(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items()) if config else "defaults"
+
+
+def _replay_table(replay: dict[str, Any]) -> list[str]:
+    lines = ["Streaming replay (before each event on an item new to the user: recommend 10, then apply the event):",
+             "", "| mode | scored events | HR@10 [95% CI] | NDCG@10 | trainings |", "|---|---:|---:|---:|---:|"]
+    for mode in ("realtime", "frozen"):
+        r = replay.get(mode)
+        if r:
+            lines.append(f"| {mode} | {r['events']:,} | {_fmt(r['hr@10'])} [{_fmt(r['hr@10_ci95'][0])}, "
+                         f"{_fmt(r['hr@10_ci95'][1])}] | {_fmt(r['ndcg@10'])} | {r['trainings']} |")
+    t = replay.get("realtime vs frozen")
+    if t:
+        ci = f"[{t['ci95'][0]:+.4f}, {t['ci95'][1]:+.4f}]"
+        lines += ["", f"Real-time minus frozen HR@10: {t['difference']:+.4f} {ci} ({t['relative']:+.1%}), "
+                      f"paired randomisation p = {t['p_value']:.4f}."]
+    return lines + [""]
+
+
+# ------------------------------------------------------------------------------------------ plots
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_metrics(run: dict[str, Any], path: Path) -> Path:
+    """Grouped bars of Recall/NDCG/MRR@10 per system, with 95% bootstrap intervals."""
+    plt = _pyplot()
+    names = list(run["systems"])
+    metrics = ("recall@10", "ndcg@10", "mrr@10")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(1, len(names))
+    for n, name in enumerate(names):
+        m = run["systems"][name]["metrics"]
+        means = [m[x]["mean"] for x in metrics]
+        err = np.array([[m[x]["mean"] - m[x]["ci95"][0], m[x]["ci95"][1] - m[x]["mean"]] for x in metrics]).T
+        xs = np.arange(len(metrics)) + (n - (len(names) - 1) / 2) * width
+        ax.bar(xs, means, width, yerr=err, capsize=3, label=name)
+    ax.set_xticks(np.arange(len(metrics)), [x.upper().replace("RECALL", "Recall") for x in metrics])
+    ax.set_ylabel("mean over test users")
+    ax.set_title(f"{run['dataset']} — {run['protocol']} (95% bootstrap CIs)")
+    ax.legend()
+    return _save(plt, fig, path)
+
+
+def plot_history(run: dict[str, Any], path: Path) -> Path:
+    """NDCG@10 per history-length bucket, one line per system."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    bins: list[str] = []
+    for s in run["systems"].values():
+        bins += [b for b in s["ndcg@10_by_history_length"] if b not in bins]
+    for name, s in run["systems"].items():
+        row = s["ndcg@10_by_history_length"]
+        ax.plot(range(len(bins)), [row[b]["mean"] if b in row else np.nan for b in bins], marker="o", label=name)
+    ax.set_xticks(range(len(bins)), [f"{b} items" for b in bins])
+    ax.set_ylabel("NDCG@10")
+    ax.set_title(f"{run['dataset']} — {run['protocol']}: NDCG@10 by history length")
+    ax.legend()
+    return _save(plt, fig, path)
+
+
+def plot_replay(runs: Sequence[ReplayResult], path: Path, dataset: str, window: int = 500) -> Path:
+    """HR@10 over event time, a moving average over ``window`` scored events, per mode."""
+    from datetime import UTC, datetime
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for run in runs:
+        if run.hits.size == 0:
+            continue
+        w = min(window, run.hits.size)
+        smooth = np.convolve(run.hits, np.ones(w) / w, mode="valid")
+        when = [datetime.fromtimestamp(t, UTC) for t in run.times[w - 1 :]]
+        ax.plot(when, smooth, label=f"{run.mode} (HR@10 {run.hits.mean():.3f})")
+    ax.set_ylabel(f"HR@10, moving mean of {window} events")
+    ax.set_title(f"{dataset} — streaming replay: real-time state vs frozen between trainings")
+    ax.legend()
+    fig.autofmt_xdate()
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,268 @@
+"""The systems the harness compares, behind one small interface.
+
+Every system is fitted on training events, told about later events as they happen
+(:meth:`EvalSystem.observe`, no retraining), and asked for a full-catalog top-K per user that
+leaves out items the user already had (seen-item filtering is the same for every system in
+the harness, see ``protocols``). Hyperparameters come from :func:`grid` and are chosen on
+validation only.
+
+* ``pop`` — most interacted-with items in training (RecBole's Pop).
+* ``als`` — plain ``implicit`` ALS (Hu, Koren & Volinsky 2008) on the binary user-item matrix,
+  users refolded (``recalculate_user``) from everything they did when asked.
+* ``liverec`` — the engine itself: an in-memory store, the real encoder, ``train()`` with its
+  own fusion tuning on a slice of training, live state updates for observed events.
+
+RecBole's SASRec and GRU4Rec run in their own environment (``recbole_peers``), not here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from liverec.core.errors import InvalidInputError
+from liverec.core.types import Event, EventType, Item
+
+Progress = Any  # a callable (description, fraction) -> None, as in liverec.training
+
+
+class EvalSystem(Protocol):
+    name: str
+    config: dict[str, Any]
+
+    def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None: ...
+
+    def observe(self, events: Sequence[Event]) -> None: ...
+
+    def recommend(
+        self, user_ids: Sequence[str], k: int, *, now: Mapping[str, float] | None = None,
+        only: Collection[str] | None = None,
+    ) -> dict[str, list[str]]:
+        """Top ``k`` item ids per user, best first, never an item the user already had.
+        ``only`` restricts the ranking to those items (the cold-start protocol)."""
+        ...
+
+
+def item_events(events: Iterable[Event]) -> Iterable[Event]:
+    """Events that name an item (every type but search)."""
+    return (e for e in events if e.item_id is not None and e.type is not EventType.SEARCH)
+
+
+class _Interactions:
+    """Who had which item (training plus observed events), as index sets and a CSR matrix."""
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        self.item_ids = [i.item_id for i in items]
+        self.item_index = {x: n for n, x in enumerate(self.item_ids)}
+        self.user_index: dict[str, int] = {}
+        self.had: list[set[int]] = []
+
+    def add(self, events: Iterable[Event]) -> None:
+        for e in item_events(events):
+            col = self.item_index.get(e.item_id or "")
+            if col is None:
+                continue
+            row = self.user_index.setdefault(e.user_id, len(self.had))
+            if row == len(self.had):
+                self.had.append(set())
+            self.had[row].add(col)
+
+    def matrix(self, rows: Sequence[int] | None = None) -> sp.csr_matrix:
+        """Binary CSR of the given user rows (default: all), one column per catalog item."""
+        rows = range(len(self.had)) if rows is None else rows
+        indptr, indices = [0], []
+        for r in rows:
+            cols = sorted(self.had[r]) if r >= 0 else []
+            indices.extend(cols)
+            indptr.append(len(indices))
+        data = np.ones(len(indices), dtype=np.float32)
+        return sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, len(self.item_ids)))
+
+    def mask(self, scores: np.ndarray, user_id: str, only: np.ndarray | None) -> np.ndarray:
+        """``scores`` with the user's items (and items outside ``only``) set to −inf."""
+        out = scores.astype(np.float64, copy=True)
+        row = self.user_index.get(user_id)
+        if row is not None and self.had[row]:
+            out[list(self.had[row])] = -np.inf
+        if only is not None:
+            out[~only] = -np.inf
+        return out
+
+    def allowed(self, only: Collection[str] | None) -> np.ndarray | None:
+        if only is None:
+            return None
+        mask = np.zeros(len(self.item_ids), dtype=bool)
+        mask[[self.item_index[x] for x in only if x in self.item_index]] = True
+        return mask
+
+    def top(self, scores: np.ndarray, k: int) -> list[str]:
+        finite = np.flatnonzero(np.isfinite(scores))
+        if finite.size == 0:
+            return []
+        best = finite[np.argsort(-scores[finite], kind="stable")[:k]]
+        return [self.item_ids[i] for i in best]
+
+
+class Popularity:
+    """Items by how many training users had them (RecBole's Pop); ties by catalog order."""
+
+    name = "pop"
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
+
+    def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None:
+        self.interactions = _Interactions(items)
+        self.interactions.add(events)
+        counts = np.zeros(len(items))
+        for had in self.interactions.had:
+            counts[list(had)] += 1
+        self.counts_ = counts
+
+    def observe(self, events: Sequence[Event]) -> None:
+        self.interactions.add(events)  # for seen-item filtering; the counts stay as trained
+
+    def recommend(self, user_ids: Sequence[str], k: int, *, now: Mapping[str, float] | None = None,
+                  only: Collection[str] | None = None) -> dict[str, list[str]]:
+        allowed = self.interactions.allowed(only)
+        return {u: self.interactions.top(self.interactions.mask(self.counts_, u, allowed), k) for u in user_ids}
+
+
+class ImplicitALS:
+    """Plain ``implicit`` ALS on the binary user-item matrix, as a practitioner would run it.
+
+    A user's factors are recomputed from everything they had (training plus observed events)
+    with implicit's own ``recalculate_user``, so a validation event counts at test time for ALS
+    as it does for liverec and SASRec.
+    """
+
+    name = "als"
+
+    def __init__(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
+                 iterations: int = 15, seed: int = 0) -> None:
+        self.config: dict[str, Any] = {"factors": factors, "regularization": regularization, "alpha": alpha,
+                       "iterations": iterations, "seed": seed}
+
+    def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        self.interactions = _Interactions(items)
+        self.interactions.add(events)
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit parallelises itself
+            self.model_ = AlternatingLeastSquares(
+                factors=self.config["factors"], regularization=self.config["regularization"],
+                alpha=self.config["alpha"], iterations=self.config["iterations"],
+                random_state=self.config["seed"], num_threads=2,
+            )
+            self.model_.fit(self.interactions.matrix(), show_progress=False)
+
+    def observe(self, events: Sequence[Event]) -> None:
+        self.interactions.add(events)
+
+    def recommend(self, user_ids: Sequence[str], k: int, *, now: Mapping[str, float] | None = None,
+                  only: Collection[str] | None = None) -> dict[str, list[str]]:
+        allowed = self.interactions.allowed(only)
+        rows = [self.interactions.user_index.get(u, -1) for u in user_ids]
+        history = self.interactions.matrix(rows)
+        out: dict[str, list[str]] = {}
+        with threadpool_limits(limits=1, user_api="blas"):
+            factors = np.asarray(self.model_.recalculate_user(np.arange(len(user_ids)), history))
+        scores = factors.reshape(len(user_ids), -1) @ np.asarray(self.model_.item_factors).T
+        for n, user in enumerate(user_ids):
+            if history.indptr[n + 1] == history.indptr[n]:
+                out[user] = []  # nothing known about this user: ALS has no opinion
+                continue
+            out[user] = self.interactions.top(self.interactions.mask(scores[n], user, allowed), k)
+        return out
+
+
+class Liverec:
+    """The liverec engine under test, on an in-memory store with its default models."""
+
+    name = "liverec"
+
+    def __init__(self, diversity: float = 0.0, encoder: str = "use", ratings: str = "signed",
+                 validation_users: int = 500, seed: int = 0) -> None:
+        if ratings not in ("signed", "positive"):
+            raise InvalidInputError(f"ratings {ratings!r} is not one of signed, positive", field="ratings")
+        self.config: dict[str, Any] = {"diversity": diversity, "encoder": encoder, "ratings": ratings,
+                       "validation_users": validation_users, "seed": seed}
+
+    def _events(self, events: Iterable[Event]) -> list[Event]:
+        if self.config["ratings"] == "signed":
+            return list(events)
+        # "positive": a rating says only that the user watched it (what the peers see).
+        return [Event.trusted(e.event_id, e.user_id, EventType.VIEW, e.item_id, None, None, e.timestamp, e.session_id)
+                if e.type is EventType.RATE else e for e in events]
+
+    def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None:
+        from liverec.core.settings import Settings
+        from liverec.engine import Engine
+        from liverec.storage import open_store
+        from liverec.training import ModelParams
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="liverec-eval-")
+        settings = Settings(encoder=self.config["encoder"], model_dir=self._tmp.name)
+        params = ModelParams(validation_users=self.config["validation_users"], seed=self.config["seed"])
+        self.engine = Engine(open_store("memory://"), settings, params=params)
+        self.engine.ingest_items(items)
+        batch = self._events(events)
+        for start in range(0, len(batch), 10_000):
+            self.engine.ingest_events(batch[start : start + 10_000])
+        self.engine.train()
+        self.catalog = frozenset(i.item_id for i in items)
+
+    def add_items(self, items: Sequence[Item]) -> None:
+        """Items that arrive after training (the cold-start protocol): live at once, untrained."""
+        self.engine.ingest_items(items)
+        self.catalog = self.catalog | {i.item_id for i in items}
+
+    def observe(self, events: Sequence[Event]) -> None:
+        batch = self._events(events)
+        for start in range(0, len(batch), 10_000):
+            self.engine.ingest_events(batch[start : start + 10_000])
+
+    def recommend(self, user_ids: Sequence[str], k: int, *, now: Mapping[str, float] | None = None,
+                  only: Collection[str] | None = None) -> dict[str, list[str]]:
+        filters: dict[str, Any] = {"exclude_seen": True}
+        if only is not None:
+            filters["exclude_items"] = sorted(self.catalog - set(only))
+        out = {}
+        for user in user_ids:
+            when = None if now is None else now.get(user)
+            recs = self.engine.recommend(user, k, filters, diversity=self.config["diversity"], now=when)
+            out[user] = [r.item_id for r in recs]
+        return out
+
+    def close(self) -> None:
+        self.engine.close()
+        self._tmp.cleanup()
+
+
+SYSTEMS = ("liverec", "sasrec", "gru4rec", "als", "pop")
+RECBOLE_MODELS = {"sasrec": "SASRec", "gru4rec": "GRU4Rec"}
+
+# Small grids, chosen on validation NDCG@10; the first entry is the default.
+GRIDS: dict[str, list[dict[str, Any]]] = {
+    "pop": [{}],
+    "als": [dict(zip(("factors", "regularization", "alpha"), values, strict=True))
+            for values in itertools.product((64, 128), (0.01, 0.1), (1.0, 10.0))],
+    "liverec": [{"diversity": d, "ratings": r} for d in (0.0, 0.2) for r in ("signed", "positive")],
+}
+
+
+def build(name: str, config: Mapping[str, Any], seed: int = 0) -> EvalSystem:
+    """A fresh system ``name`` with ``config`` (one entry of :data:`GRIDS`)."""
+    if name == "pop":
+        return Popularity()
+    if name == "als":
+        return ImplicitALS(seed=seed, **config)
+    if name == "liverec":
+        return Liverec(seed=seed, **config)
+    raise InvalidInputError(f"system {name!r} is not one of {', '.join(SYSTEMS)}", field="systems", value=name)
