@@ -29,6 +29,7 @@ from liverec.models.content import ContentModel
 from liverec.ranking.catalog import ItemTable
 from liverec.ranking.explain import shorten
 from liverec.ranking.filters import Filters
+from liverec.ranking.fusion import Recalled
 from liverec.ranking.ranker import Ranker
 from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapshot, write_snapshot
 from liverec.realtime.state import EventSignal, StateUpdater, UserState, unit
@@ -451,7 +452,7 @@ class Engine:
             polarity = {e.event_id: float(p) for e, p in zip(reviews, pols, strict=True)}
         polarity.update({e.event_id: rating_polarity(e.value or 3.0) for e in events if e.type is EventType.RATE})
 
-        def scorer(snapshot: ModelSnapshot) -> Callable[[UserState], Mapping[str, Mapping[str, float]]]:
+        def scorer(snapshot: ModelSnapshot) -> Callable[[UserState], Mapping[str, Recalled]]:
             ranker = self._make_ranker(snapshot)
             return lambda state: ranker.candidates(state, Filters())
 

@@ -23,7 +23,7 @@ from liverec.models.als import ALSRecommender
 from liverec.models.base import TrainingData
 from liverec.models.covisit import CoVisitation
 from liverec.models.popularity import TrendingPopularity
-from liverec.ranking.fusion import FusionWeights, tune_weights
+from liverec.ranking.fusion import FusionWeights, Recalled, tune_weights
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.state import UserState
 
@@ -130,7 +130,7 @@ def train(
     polarity: Mapping[str, float],
     params: ModelParams,
     build_state: Callable[[str, Sequence[Event]], UserState],
-    scorer: Callable[[ModelSnapshot], Callable[[UserState], Mapping[str, Mapping[str, float]]]],
+    scorer: Callable[[ModelSnapshot], Callable[[UserState], Mapping[str, Recalled]]],
     progress: Progress | None = None,
 ) -> tuple[ModelSnapshot, TrainReport]:
     """Fit, tune and return an unsaved snapshot plus the report.

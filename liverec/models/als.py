@@ -25,7 +25,7 @@ from liverec.models._common import (
     write_ids,
     write_params,
 )
-from liverec.models.base import ScoredItems, TrainingData
+from liverec.models.base import Ranked, ScoredItems, TrainingData, as_scored
 
 
 class ALSRecommender:
@@ -190,6 +190,10 @@ class ALSRecommender:
 
     def score(self, user_vec: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> ScoredItems:
         """Top ``k`` items by ``item_factors_ · user_vec``, brute force; items unseen in training never appear."""
+        return as_scored(self.score_ranked(user_vec, k, exclude))
+
+    def score_ranked(self, user_vec: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> Ranked:
+        """:meth:`score` as an id list and a score array."""
         require_fitted(self, "item_factors_")
         check_k(k)
         vec = np.asarray(user_vec, dtype=np.float32)
@@ -198,11 +202,13 @@ class ALSRecommender:
                 f"user vector has shape {vec.shape}, expected ({self.factors},)", field="user_vec", value=vec.shape
             )
         if not vec.any():
-            return []
+            return [], np.zeros(0)
         scores = self.item_factors_ @ vec
         ranked = np.where(self.item_known_, scores, -np.inf)
         ranked[indices_of(self.item_index_, exclusion_set(exclude))] = -np.inf
-        return scored(self.item_ids_, top_k(ranked, k), scores)
+        best = top_k(ranked, k)
+        ids = self.item_ids_
+        return [ids[i] for i in best.tolist()], scores[best].astype(np.float64)
 
     def recommend(
         self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()

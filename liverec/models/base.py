@@ -23,6 +23,14 @@ import scipy.sparse as sp
 from liverec.core.types import Event, EventType
 
 ScoredItems = list[tuple[str, float]]
+# The same ranking as parallel lists: ids and a float64 score array. The request path uses it
+# (no tuple per candidate, scores stay an array for fusion); the tuple form is built from it.
+Ranked = tuple[list[str], np.ndarray]
+
+
+def as_scored(ranked: Ranked) -> ScoredItems:
+    ids, scores = ranked
+    return list(zip(ids, scores.tolist(), strict=True))
 
 
 @dataclass

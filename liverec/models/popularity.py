@@ -20,7 +20,7 @@ from liverec.models._common import (
     write_ids,
     write_params,
 )
-from liverec.models.base import ScoredItems, TrainingData
+from liverec.models.base import Ranked, ScoredItems, TrainingData, as_scored
 
 # Past this many half-lives between the reference time and an event, the stored sums are
 # rescaled to a new reference time; 2**60 is far from float64 overflow yet keeps rescaling rare.
@@ -96,7 +96,8 @@ class TrendingPopularity:
         # The best-first rows, cached with the change count they were ranked at: a reader that
         # ranked while an update landed stores a stale ranking, which the count then ignores.
         self._changes = 0
-        self._ranking: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
+        # With the ranked rows: their ids, and each id's place (to drop excluded items at once).
+        self._ranking: tuple[int, np.ndarray, list[str], dict[str, int]] = (-1, np.empty(0, dtype=np.int64), [], {})
 
     @property
     def reference_sums_(self) -> np.ndarray:
@@ -210,28 +211,32 @@ class TrendingPopularity:
         self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()
     ) -> ScoredItems:
         """The ``k`` most trending items with a positive score; ``history`` is ignored, ``exclude`` is not."""
+        return as_scored(self.recommend_ranked(k, exclude))
+
+    def recommend_ranked(self, k: int = 10, exclude: Collection[str] = ()) -> Ranked:
+        """:meth:`recommend` as an id list and a score array."""
         require_fitted(self, "item_ids_")
         check_k(k)
         if k == 0:
-            return []
+            return [], np.zeros(0)
         banned = exclusion_set(exclude)
         values = self.reference_sums_
-        changes, ranking = self._ranking
+        changes, ranking, ids, rank_of = self._ranking
         if changes != self._changes:
             changes = self._changes
             ranking = self._rank(values, _RANKING_DEPTH)
-            self._ranking = (changes, ranking)
-        if k + len(banned) > ranking.size and ranking.size == _RANKING_DEPTH:
-            ranking = self._rank(values, values.size)  # the cached depth cannot cover this request
-        decay = self._decay(None)
-        out: ScoredItems = []
-        ids = self.item_ids_
-        for i in ranking.tolist():
-            if ids[i] not in banned:
-                out.append((ids[i], float(values[i]) * decay))
-                if len(out) == k:
-                    break
-        return out
+            ids = [self.item_ids_[i] for i in ranking.tolist()]
+            rank_of = {item_id: r for r, item_id in enumerate(ids)}
+            self._ranking = (changes, ranking, ids, rank_of)
+        # Vectorised: drop the banned items' places from the cached ranking (no loop over it).
+        keep = np.ones(len(ids), dtype=bool)
+        keep[[rank_of[x] for x in banned if x in rank_of]] = False
+        chosen = np.flatnonzero(keep)[:k]
+        if chosen.size < k and ranking.size == _RANKING_DEPTH < values.size:
+            # the cached depth cannot cover this request: rank the whole catalog
+            rows = [i for i in self._rank(values, values.size).tolist() if self.item_ids_[i] not in banned][:k]
+            return [self.item_ids_[i] for i in rows], values[rows] * self._decay(None)
+        return [ids[r] for r in chosen.tolist()], values[ranking[chosen]] * self._decay(None)
 
     @staticmethod
     def _rank(values: np.ndarray, depth: int) -> np.ndarray:

@@ -21,17 +21,17 @@ def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, diversity: float) ->
     span = float(relevance.max() - relevance.min())
     rel = (relevance - relevance.min()) / span if span > 0 else np.ones(n)
     sims = vectors @ vectors.T
-    chosen: list[int] = []
-    max_sim = np.full(n, -np.inf)
-    available = np.ones(n, dtype=bool)
-    for _ in range(k):
-        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        gain = lam * rel - (1.0 - lam) * penalty
-        gain[~available] = -np.inf
+    # Nothing picked yet: no penalty, so the first pick has the best λ·relevance.
+    weighted = lam * rel
+    first = int(np.argmax(weighted))
+    chosen = [first]
+    max_sim = sims[first].astype(np.float64)
+    for _ in range(k - 1):
+        gain = weighted - (1.0 - lam) * max_sim
+        gain[chosen] = -np.inf
         pick = int(np.argmax(gain))
         chosen.append(pick)
-        available[pick] = False
-        max_sim = np.maximum(max_sim, sims[pick])
+        np.maximum(max_sim, sims[pick], out=max_sim)
     return chosen
 
 

@@ -73,13 +73,19 @@ class Explainer:
         state: UserState | None,
         now: float,
         max_reasons: int = 2,
+        vectors: np.ndarray | None = None,
     ) -> list[tuple[Reason, ...]]:
+        """Up to ``max_reasons`` reasons per item, strongest contribution first.
+
+        ``vectors`` are the items' text vectors when the caller has them already.
+        """
         actions, matrix = self._evidence(state)
         # One product for the whole list: every item's most similar recent action, computed once
         # (per reason it was ~25 small products and date formats per request; measured 1 ms → 0.2 ms).
         cited: list[RecentAction | None] = [None] * len(item_ids)
         if matrix is not None and item_ids:
-            vectors = self.content.vectors_of(item_ids)
+            if vectors is None:
+                vectors = self.content.vectors_of(item_ids)
             # Among near-ties (same to 2 decimals) the latest action: actions are in time order and
             # the tiny index term only breaks ties.
             sims = np.round(vectors @ matrix.T, 2) + 1e-6 * np.arange(len(actions))

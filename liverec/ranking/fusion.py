@@ -52,20 +52,30 @@ def scale(scores: Mapping[str, float]) -> dict[str, float]:
     return dict(zip(scores, values.tolist(), strict=True))
 
 
-def candidate_matrix(recalls: Mapping[str, Mapping[str, float]]) -> tuple[list[str], np.ndarray]:
+Recalled = Mapping[str, float] | tuple[Sequence[str], np.ndarray]  # {id: score}, or ids and scores (Ranked)
+
+
+def _ids_and_scores(found: Recalled) -> tuple[Sequence[str], np.ndarray]:
+    if isinstance(found, tuple):
+        return found
+    return list(found), np.fromiter(found.values(), dtype=np.float64, count=len(found))
+
+
+def candidate_matrix(recalls: Mapping[str, Recalled]) -> tuple[list[str], np.ndarray]:
     """The union of all recalls' candidates and a [candidates, RECALLS] matrix of scaled scores.
 
     Serving ranks by ``matrix @ weights``; tuning scores held-out targets on the very same
     matrix, so what is tuned is what is served.
     """
-    present = [(col, recalls[name]) for col, name in enumerate(RECALLS) if recalls.get(name)]
+    present = [(col, _ids_and_scores(recalls[name])) for col, name in enumerate(RECALLS) if len(recalls.get(name, ()))]
+    present = [(col, found) for col, found in present if len(found[0])]
     # The union in first-seen order, built at C speed (this runs on every request, ~900 ids).
-    ids = list(dict.fromkeys(itertools.chain.from_iterable(scores for _, scores in present)))
+    ids = list(dict.fromkeys(itertools.chain.from_iterable(found[0] for _, found in present)))
     index = dict(zip(ids, range(len(ids)), strict=True))
     matrix = np.zeros((len(ids), len(RECALLS)), dtype=np.float64)
-    for col, scores in present:
-        rows = np.fromiter(map(index.__getitem__, scores), dtype=np.int64, count=len(scores))
-        matrix[rows, col] = _minmax(np.fromiter(scores.values(), dtype=np.float64, count=len(scores)))
+    for col, (found_ids, scores) in present:
+        rows = np.fromiter(map(index.__getitem__, found_ids), dtype=np.int64, count=len(found_ids))
+        matrix[rows, col] = _minmax(np.asarray(scores, dtype=np.float64))
     return ids, matrix
 
 
@@ -73,7 +83,7 @@ def weight_vector(weights: Mapping[str, float]) -> np.ndarray:
     return np.array([max(0.0, weights.get(r, 0.0)) for r in RECALLS], dtype=np.float64)
 
 
-Case = tuple[Mapping[str, Mapping[str, float]], str]
+Case = tuple[Mapping[str, Recalled], str]
 
 
 def _case_matrix(case: Case) -> tuple[np.ndarray, int]:

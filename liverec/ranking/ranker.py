@@ -8,13 +8,14 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from liverec.core.types import Recommendation
+from liverec.models.base import Ranked
 from liverec.models.content import ContentModel
 from liverec.ranking.catalog import ItemTable
 from liverec.ranking.diversity import mmr
 from liverec.ranking.explain import Explainer
 from liverec.ranking.filters import Filters
 from liverec.ranking.fusion import FusionWeights, candidate_matrix, weight_vector
-from liverec.ranking.recalls import RECALLS, RecallInput, RecallModels, run_recalls
+from liverec.ranking.recalls import NOTHING, RECALLS, RecallInput, RecallModels, run_recalls
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.state import UserState, decayed_norm, unit
 
@@ -100,19 +101,22 @@ class Ranker:
         intent (a search, a purchase) leads."""
         if state is None:
             return None
+        positive = [a for a in reversed(state.recent) if a.weight > 0]  # newest first
         total: np.ndarray | None = None
         used = 0
-        for action in reversed(state.recent):
-            if action.weight <= 0:
-                continue
-            vec = self.content.vector(action.item_id) if action.item_id else self.query_vector(action.text or "")
-            if vec is None:
-                continue
-            part = (action.weight * 0.5**used) * vec
-            total = part if total is None else total + part
-            used += 1
-            if used == SESSION_ACTIONS:
-                break
+        # Vectors a few actions at a time (one lookup each), as some items may have been deleted.
+        for start in range(0, len(positive), 2 * SESSION_ACTIONS):
+            chunk = positive[start : start + 2 * SESSION_ACTIONS]
+            for action, vec in zip(chunk, self.content.vectors_of([a.item_id or "" for a in chunk]), strict=True):
+                if action.item_id is None:
+                    vec = self.query_vector(action.text or "")
+                elif not vec.any():
+                    continue  # an item since deleted
+                part = (action.weight * 0.5**used) * vec
+                total = part if total is None else total + part
+                used += 1
+                if used == SESSION_ACTIONS:
+                    return unit(total)
         return unit(total)
 
     def forget(self, user_id: str) -> None:
@@ -121,7 +125,7 @@ class Ranker:
 
     def candidates(
         self, state: UserState | None, filters: Filters, n: int = RECALL_SIZE
-    ) -> dict[str, dict[str, float]]:
+    ) -> dict[str, Ranked]:
         """Each recall's candidates and raw scores for the user (the ranker's features)."""
         interest = unit(state.short_vec) if state is not None else None
         return self._recall(state, filters.blocked(state), n, interest, self.session_vector(state))
@@ -133,7 +137,7 @@ class Ranker:
         n: int,
         interest: np.ndarray | None,
         session: np.ndarray | None,
-    ) -> dict[str, dict[str, float]]:
+    ) -> dict[str, Ranked]:
         inp = RecallInput(
             state=state,
             interest=interest,
@@ -162,11 +166,12 @@ class Ranker:
         totals = matrix @ w
         pool = max(50, 5 * k)
         rows: list[int] = []
-        for row in np.argsort(-totals, kind="stable"):
-            if totals[row] <= 0:
+        order = np.argsort(-totals, kind="stable")
+        for row, total in zip(order.tolist(), totals[order].tolist(), strict=True):
+            if total <= 0:
                 break
             if filters.allows(candidates[row], self.items, blocked):  # lazily: only as far as the pool needs
-                rows.append(int(row))
+                rows.append(row)
                 if len(rows) == pool:
                     break
         if not rows:
@@ -180,26 +185,38 @@ class Ranker:
         for recall, item_ids in self._reserved(interest, session, raw).items():
             for item_id in self._reserve(final, item_ids, filters, blocked, k, recall):
                 placed[item_id] = recall
-        row_of = dict(zip(ids, rows, strict=True))
-        contributions = {
+        pool_row = {item_id: n for n, item_id in enumerate(ids)}
+        final_ids = [i for i, _ in final]
+        at = [pool_row.get(i, -1) for i in final_ids]
+        # Each recall's weighted part of each listed item's score, for all items in one product.
+        parts = (matrix[[rows[n] for n in at if n >= 0]] * w).tolist()
+        contributions: dict[str, dict[str, float]] = {}
+        known = iter(parts)
+        for item_id, n in zip(final_ids, at, strict=True):
             # A reserved item is explained by the recall whose rule placed it.
-            i: ({placed[i]: 1.0} if i in placed else {}) | (_contributions(matrix[row_of[i]], w) if i in row_of else {})
-            for i, _ in final
-        }
-        reasons = self.explainer.explain([i for i, _ in final], contributions, state, now)
+            own = {placed[item_id]: 1.0} if item_id in placed else {}
+            if n >= 0:
+                own |= {RECALLS[c]: v for c, v in enumerate(next(known)) if v}
+            contributions[item_id] = own
+        final_vectors = np.stack([vectors[n] if n >= 0 else self.content.vectors_of([i])[0]
+                                  for i, n in zip(final_ids, at, strict=True)]) if final_ids else None
+        reasons = self.explainer.explain(final_ids, contributions, state, now, vectors=final_vectors)
         return [Recommendation(i, round(s, 6), r) for (i, s), r in zip(final, reasons, strict=True)]
 
     def _reserved(
-        self, interest: np.ndarray | None, session: np.ndarray | None, raw: Mapping[str, Mapping[str, float]]
+        self, interest: np.ndarray | None, session: np.ndarray | None, raw: Mapping[str, Ranked]
     ) -> dict[str, list[str]]:
         """Candidates, best first, for the reserved slots of each product rule that applies now."""
         out: dict[str, list[str]] = {}
-        content_best = max(raw.get("content", {}).values(), default=0.0)
-        fresh = [i for i, sim in raw.get("fresh", {}).items() if sim >= FRESH_RELATIVE * content_best > 0]
+        content_scores = raw.get("content", NOTHING)[1]
+        content_best = float(content_scores.max()) if content_scores.size else 0.0
+        fresh_ids, fresh_scores = raw.get("fresh", NOTHING)
+        fresh = [i for i, sim in zip(fresh_ids, fresh_scores.tolist(), strict=True)
+                 if sim >= FRESH_RELATIVE * content_best > 0]
         if fresh:
             out["fresh"] = fresh
         if interest is not None and session is not None and float(session @ interest) < SHIFT_SIMILARITY:
-            out["session"] = list(raw.get("session", {}))[: 3 * len(SHIFT_SLOTS)]
+            out["session"] = list(raw.get("session", NOTHING)[0])[: 3 * len(SHIFT_SLOTS)]
         return out
 
     def _reserve(
@@ -248,8 +265,3 @@ class Ranker:
         gamma = min(1.0, decayed_norm(state.neg_vec, state.neg_ts, state.last_ts, self.half_life))
         likeness = np.clip((vectors @ direction - NEGATIVE_FLOOR) / (1.0 - NEGATIVE_FLOOR), 0.0, 1.0)
         return scores * (1.0 - gamma * likeness)
-
-
-def _contributions(row: np.ndarray, weights: np.ndarray) -> dict[str, float]:
-    """Each recall's weighted part of one candidate's score (what the explanations cite)."""
-    return {RECALLS[c]: float(row[c] * weights[c]) for c in np.flatnonzero(row * weights)}

@@ -1,4 +1,5 @@
-"""Candidate generators. Each returns ``{item_id: score}`` for one user, best first.
+"""Candidate generators. Each returns its candidates for one user, best first, as an id list and a
+score array (:data:`~liverec.models.base.Ranked`: no tuple or dict per candidate on the request path).
 
 Recalls never filter by business rules beyond the ``blocked`` set (seen, dismissed, explicit
 excludes) so their budget is not spent on items that would be dropped anyway.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liverec.models.als import ALSRecommender
+from liverec.models.base import Ranked
 from liverec.models.content import ContentModel
 from liverec.models.covisit import CoVisitation
 from liverec.models.popularity import TrendingPopularity
@@ -46,7 +48,10 @@ class RecallModels:
     cold: Callable[[], tuple[list[str], np.ndarray]]
 
 
-def text_recalls(models: RecallModels, inp: RecallInput) -> dict[str, dict[str, float]]:
+NOTHING: Ranked = ([], np.zeros(0))
+
+
+def text_recalls(models: RecallModels, inp: RecallInput) -> dict[str, Ranked]:
     """Content and session recall, in one pass over the text index.
 
     ``content``: text neighbours of the decayed short-term interest vector. ``session``: text
@@ -57,49 +62,49 @@ def text_recalls(models: RecallModels, inp: RecallInput) -> dict[str, dict[str, 
     queries = {name: vec for name, vec in (("content", inp.interest), ("session", inp.session)) if vec is not None}
     if not queries:
         return {}
-    hits = models.content.search_many(list(queries.values()), inp.n, exclude=inp.blocked)
-    return {name: dict(found) for name, found in zip(queries, hits, strict=True)}
+    hits = models.content.search_ranked(list(queries.values()), inp.n, exclude=inp.blocked)
+    return dict(zip(queries, hits, strict=True))
 
 
-def als_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+def als_recall(models: RecallModels, inp: RecallInput) -> Ranked:
     if models.als is None or inp.als_vector is None:
-        return {}
-    return dict(models.als.score(inp.als_vector, inp.n, exclude=inp.blocked))
+        return NOTHING
+    return models.als.score_ranked(inp.als_vector, inp.n, exclude=inp.blocked)
 
 
-def covisit_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+def covisit_recall(models: RecallModels, inp: RecallInput) -> Ranked:
     if models.covisit is None or inp.state is None:
-        return {}
+        return NOTHING
     history = [(a.item_id or "", a.weight) for a in inp.state.positive_item_actions(COVISIT_SEEDS)]
     if not history:
-        return {}
-    return dict(models.covisit.recommend(history, inp.n, exclude=inp.blocked))
+        return NOTHING
+    return models.covisit.recommend_ranked(history, inp.n, exclude=inp.blocked)
 
 
-def trending_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+def trending_recall(models: RecallModels, inp: RecallInput) -> Ranked:
     if models.trending is None:
-        return {}
-    return dict(models.trending.recommend([], inp.n, exclude=inp.blocked))
+        return NOTHING
+    return models.trending.recommend_ranked(inp.n, exclude=inp.blocked)
 
 
-def fresh_recall(models: RecallModels, inp: RecallInput) -> dict[str, float]:
+def fresh_recall(models: RecallModels, inp: RecallInput) -> Ranked:
     """Items added since the last training, ranked by text similarity to the user's interest.
 
     They have no collaborative signal at all, so without this recall a new item could only
     surface through the content recall's crowded top-n.
     """
     if inp.interest is None:
-        return {}
+        return NOTHING
     cold, vectors = models.cold()
     if not cold:
-        return {}
+        return NOTHING
     scores = vectors @ inp.interest
     top = np.argsort(-scores)[: inp.n + len(inp.blocked)]
-    found = {cold[i]: float(scores[i]) for i in top if scores[i] > 0 and cold[i] not in inp.blocked}
-    return dict(list(found.items())[: inp.n])
+    keep = [i for i in top.tolist() if scores[i] > 0 and cold[i] not in inp.blocked][: inp.n]
+    return [cold[i] for i in keep], scores[keep].astype(np.float64)
 
 
-OTHER_RECALLS: dict[str, Callable[[RecallModels, RecallInput], dict[str, float]]] = {
+OTHER_RECALLS: dict[str, Callable[[RecallModels, RecallInput], Ranked]] = {
     "als": als_recall,
     "covisit": covisit_recall,
     "trending": trending_recall,
@@ -108,9 +113,9 @@ OTHER_RECALLS: dict[str, Callable[[RecallModels, RecallInput], dict[str, float]]
 RECALLS = ("content", "session", *OTHER_RECALLS)
 
 
-def run_recalls(models: RecallModels, inp: RecallInput) -> dict[str, dict[str, float]]:
+def run_recalls(models: RecallModels, inp: RecallInput) -> dict[str, Ranked]:
     """Every recall's candidates for one request, by recall name (in ``RECALLS`` order)."""
     found = text_recalls(models, inp)
-    out = {name: found.get(name, {}) for name in ("content", "session")}
+    out = {name: found.get(name, NOTHING) for name in ("content", "session")}
     out.update((name, fn(models, inp)) for name, fn in OTHER_RECALLS.items())
     return out

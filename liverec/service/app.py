@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,6 +30,7 @@ from liverec.service.auth import KeyRing, default_keys_path
 from liverec.service.deps import Services
 from liverec.service.errors import install_error_handlers
 from liverec.service.experiments import Experiment
+from liverec.service.fastpath import FastRecommendations
 from liverec.service.feedback_log import FeedbackLog
 from liverec.service.ingest import CommitStats, Committer
 from liverec.service.jobs import Trainer, TrainJob
@@ -101,8 +103,22 @@ def build_services(settings: ServiceSettings, engine: Engine | None = None, metr
     metrics.add_gauges(lambda: _live_gauges(services))
     # Rebuild user states in the background, so the first requests after a start do not each pay
     # for their own rebuild (measured on the demo world: ~7 ms per user; 400 users in 2.8 s).
-    threading.Thread(target=engine.warm_states, name="liverec-warm", daemon=True).start()
+    threading.Thread(target=_warm_then_freeze, args=(engine,), name="liverec-warm", daemon=True).start()
     return services
+
+
+def _warm_then_freeze(engine: Engine) -> None:
+    """Rebuild user states, then move every object alive now out of the garbage collector's sight.
+
+    The engine's catalog, models and states are hundreds of thousands of long-lived objects that
+    every full collection would walk again (measured on the demo world: 0.7 ms of every
+    recommendation's 5 ms went to collections). Frozen objects are still freed when unreferenced;
+    they are only not scanned for cycles, which they do not form.
+    """
+    engine.warm_states()
+    gc.collect()
+    gc.freeze()
+
 
 
 def _live_gauges(services: Services) -> Iterator[GaugeMetricFamily]:
@@ -170,6 +186,7 @@ def create_app(
     install_error_handlers(app)
     for module in (events, items, users, search, feedback, admin, system):
         app.include_router(module.router)
+    app.add_middleware(FastRecommendations)  # inside Guard: shedding, request ids and metrics apply to it too
     app.add_middleware(Guard, max_inflight=settings.max_inflight, max_body_bytes=settings.max_body_bytes,
                        metrics=metrics)
     app.openapi = lambda: _openapi(app, settings.max_batch)  # type: ignore[method-assign]

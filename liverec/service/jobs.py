@@ -6,6 +6,7 @@ assignment, so requests keep being served (by the old snapshot) for the whole ru
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -86,6 +87,8 @@ class Trainer:
         try:
             report = self.engine.train()
             done = replace(job, status="succeeded", model_version=report.version)
+            gc.collect()
+            gc.freeze()  # the new snapshot and states are long-lived too (see app._warm_then_freeze)
         except Exception as exc:  # reported on the job (and logged), never lost in a thread
             log.exception("training job %s failed", job.job_id)
             done = replace(job, status="failed", error=str(exc))

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from liverec.core.types import MAX_ID_LENGTH
 from liverec.engine import MAX_K
-from liverec.service.deps import AdminKey, ReadKey, ServicesDep
+from liverec.service.deps import AdminKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ForgetOut, InterestsOut, RecommendationsOut
@@ -37,9 +37,20 @@ async def recommendations(
     diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR λ; default: the variant's")] = None,
     exclude_seen: bool = True,
 ) -> Any:
+    request_id: str = request.scope["state"]["request_id"]
+    body = await recommendations_body(services, request_id, user_id, k, _ids(category), _ids(exclude), diversity,
+                                      exclude_seen)
+    return json_response(body)
+
+
+async def recommendations_body(
+    services: Services, request_id: str, user_id: str, k: int, categories: list[str], exclude: list[str],
+    diversity: float | None, exclude_seen: bool,
+) -> dict[str, Any]:
+    """The recommendations response for validated parameters (the route's and the fast path's one body)."""
     uid = services.user_id(user_id)
     variant = services.experiment.assign(uid)
-    filters = {"include_categories": _ids(category), "exclude_items": _ids(exclude), "exclude_seen": exclude_seen}
+    filters = {"include_categories": categories, "exclude_items": exclude, "exclude_seen": exclude_seen}
     recommend = partial(services.engine.recommend, uid, k, filters,
                         diversity=diversity if diversity is not None else variant.diversity, weights=variant.weights)
     # A user with a live state is ranked right here on the event loop: the ranking holds the GIL
@@ -48,13 +59,12 @@ async def recommendations(
     # whose state must first be rebuilt from the log (after a start or a retrain) may wait on the
     # engine's write lock, so that request goes to a worker thread and never stalls the loop.
     recs = recommend() if services.engine.has_live_state(uid) else await run_in_threadpool(recommend)
-    request_id: str = request.scope["state"]["request_id"]
     items = items_out(services.engine, recs)
     services.feedback.serve_later(request_id, variant.name, uid, [i["item_id"] for i in items])
     services.metrics.recommendations.labels(variant.name).inc()
     snapshot = services.engine.snapshot
-    return json_response({"request_id": request_id, "variant": variant.name,
-                          "model_version": snapshot.version if snapshot is not None else None, "items": items})
+    return {"request_id": request_id, "variant": variant.name,
+            "model_version": snapshot.version if snapshot is not None else None, "items": items}
 
 
 @router.get("/users/{user_id}/interests", response_model=InterestsOut, responses=ERROR_RESPONSES | NOT_FOUND,
