@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import shutil
 import tempfile
 import threading
 import time
@@ -104,6 +105,7 @@ class Engine:
             get_encoder(self.settings.encoder, threads=self.settings.encoder_threads), store.vectors
         )
         self.polarity = ReviewPolarity(self.encoder)
+        self._owns_model_dir = self.settings.model_dir is None and store.root is None
         self.model_dir = self._model_dir()
         self.items = ItemTable()
         self._query_cache: dict[str, np.ndarray] = {}
@@ -127,6 +129,8 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+        if self._owns_model_dir:  # a memory:// engine's snapshots live as long as it does
+            shutil.rmtree(self.model_dir, ignore_errors=True)
 
     def __enter__(self) -> Engine:
         return self

@@ -159,11 +159,11 @@ def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
                           "valid_ndcg@10": peer.valid_metrics.get("ndcg@10", float("nan"))}]
     result.seconds = {"total": time.perf_counter() - t0, **{f"peer_{k}": v for k, v in peer.seconds.items()}}
     result.notes.append(
-        f"RecBole {peer.recbole_version} {peer.model}, leaderboard settings, early stopping on valid NDCG@10 "
-        f"(best epoch {peer.best_epoch} of {peer.epochs_trained}); ranked without history masking as RecBole does "
-        f"(NDCG@10 {result.extra['harness_unmasked']['ndcg@10']:.4f} so, RecBole's own figure "
-        f"{peer.test_metrics.get('ndcg@10', float('nan')):.4f}), then scored here with seen items left out "
-        "like every other system")
+        f"RecBole {peer.recbole_version} {peer.model}, leaderboard settings, early stopping on validation NDCG@10 "
+        f"(best epoch {peer.best_epoch} of {peer.epochs_trained}). Ranked as RecBole ranks (seen items kept), its test "
+        f"NDCG@10 is {result.extra['harness_unmasked']['ndcg@10']:.4f} here and "
+        f"{peer.test_metrics.get('ndcg@10', float('nan')):.4f} in RecBole's own evaluation; the table leaves seen "
+        "items out, as for every system")
     return result, masked
 
 

@@ -180,7 +180,7 @@ PLANS: dict[str, Callable[[Dataset], Plan]] = {"loo": loo_plan, "temporal": temp
 def _configs(name: str, ds_has_ratings: bool) -> list[dict[str, Any]]:
     grid = GRIDS[name]
     if name == "liverec" and not ds_has_ratings:  # "how to read ratings" means nothing without ratings
-        grid = [c for c in grid if c.get("ratings", "signed") == "signed"]
+        grid = [{k: v for k, v in c.items() if k != "ratings"} for c in grid if c.get("ratings") == "signed"]
     return grid
 
 
