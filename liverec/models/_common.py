@@ -34,7 +34,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 def indices_of(index: Mapping[str, int], item_ids: Iterable[str]) -> np.ndarray:
     """Positions of the known ``item_ids`` (unknown ids are dropped), as int64."""
-    return np.fromiter((i for i in (index.get(x) for x in item_ids) if i is not None), dtype=np.int64)
+    return np.array([index[x] for x in item_ids if x in index], dtype=np.int64)
 
 
 def check_k(k: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -36,6 +37,9 @@ class Services:
     trainer: Trainer
     metrics: Metrics
     started: float = field(default_factory=time.time)
+    # One thread ranks while events are flowing (see routes.users.recommendations_body).
+    ranking: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="liverec-rank"))
 
     @property
     def auth_required(self) -> bool:

@@ -13,6 +13,7 @@ The queue is bounded in events: when it is full, ``submit`` refuses at once (the
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -63,6 +64,7 @@ class Committer:
         self._pending = 0
         self._cond = threading.Condition()
         self._closed = False
+        self.last_submit = -math.inf  # time.monotonic() of the last submit: are writes flowing?
         self._thread = threading.Thread(target=self._run, name="liverec-committer", daemon=True)
         self._thread.start()
 
@@ -73,6 +75,7 @@ class Committer:
     def submit(self, events: Sequence[Event]) -> Future[IngestResult]:
         """Queue validated events; the future resolves once they are durable and applied."""
         job = _Job(list(events))
+        self.last_submit = time.monotonic()
         with self._cond:
             if self._closed:
                 raise Overloaded("the service is shutting down")
