@@ -6,7 +6,7 @@ STORE ?= sqlite:///demo.db
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint typecheck bench bench-serve clean peers
+.PHONY: install demo test lint typecheck bench bench-serve clean peers evaluate
 
 # torch goes first, pinned to the local CPU wheel: any other torch request pulls gigabytes of CUDA.
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +27,17 @@ install: $(VENV)/.installed
 
 peers: .venv-peers/.installed
 
+# The acceptance runs on the research data in ../shared/data (never copied here); reports go to results/.
+DATA ?= ../shared/data
+ALL_SYSTEMS := liverec,sasrec,gru4rec,als,pop
+evaluate: install peers
+	$(BIN)/liverec evaluate --data $(DATA)/amazon-scientific --format unisrec --protocol loo \
+		--systems $(ALL_SYSTEMS) --out results/scientific
+	$(BIN)/liverec evaluate --data $(DATA)/movielens-100k --format movielens --protocol loo,replay \
+		--systems $(ALL_SYSTEMS) --out results/ml100k
+	$(BIN)/liverec evaluate --data $(DATA)/movielens-1m --format movielens --protocol loo \
+		--systems $(ALL_SYSTEMS) --out results/ml1m
+
 demo: install
 	$(BIN)/liverec demo --store $(STORE)
 
@@ -46,4 +57,4 @@ bench-serve: install
 	$(PY) benchmarks/serve_load.py
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-* demo.db.* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-peers demo.db demo.db-* demo.db.* .pytest_cache .mypy_cache .ruff_cache
