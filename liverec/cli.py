@@ -319,6 +319,8 @@ def evaluate(
     replay_max_events: Annotated[int | None, typer.Option(help="Replay: at most this many events.")] = None,
     peer_epochs: Annotated[int | None, typer.Option(help="RecBole peers: at most this many epochs "
                                                     "(default: early stopping decides).")] = None,
+    peer_minutes: Annotated[float | None, typer.Option(help="RecBole peers: a training time budget in minutes "
+                                                       "each; a peer it stops is reported as under-trained.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed rows (counted in the report) "
                                            "instead of stopping at the first.")] = False,
 ) -> None:
@@ -335,7 +337,7 @@ def evaluate(
     with _errors():
         options = Options(protocols=_csv(protocol), systems=_csv(systems), seed=seed, cadence_days=cadence_days,
                           replay_fraction=replay_fraction, replay_max_events=replay_max_events,
-                          peer_epochs=peer_epochs)
+                          peer_epochs=peer_epochs, peer_minutes=peer_minutes)
         options.check()
         if not data.is_dir():
             raise InvalidInputError(f"{data}: no such directory", field="data", value=str(data))

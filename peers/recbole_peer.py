@@ -123,6 +123,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=300, help="at most this many epochs (default 300)")
     p.add_argument("--stopping-step", type=int, default=10, help="epochs without a better valid NDCG@10")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop training before an epoch that would end past this budget (the best epoch so "
+                        "far is kept and reported as budget-stopped); default: early stopping alone")
     p.add_argument(
         "--speed",
         choices=("auto", "bucket", "exact", "stock"),
@@ -136,6 +139,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name in ("topk", "epochs", "stopping_step", "threads"):
         if getattr(args, name) < 1:
             raise BadInput(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        raise BadInput(f"--max-minutes must be positive, got {args.max_minutes}")
     if not args.dataset or any(c in args.dataset for c in "/\\") or args.dataset.strip() != args.dataset:
         raise BadInput(f"--dataset must be a plain file-name prefix, got {args.dataset!r}")
     if not args.data_dir.is_dir():
@@ -298,7 +303,13 @@ def run(args: argparse.Namespace, data_dir: Path, work: Path, n_items: int) -> d
         _check_fast_exact(model, valid_data, torch)
 
     trainer = _peer_trainer_class(Trainer)(config, model)
-    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    if args.max_minutes is not None:
+        trainer.deadline = time.perf_counter() + 60.0 * args.max_minutes
+    try:
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    except BudgetReached:
+        _log(f"time budget of {args.max_minutes:g} min reached after {trainer.epochs_run} epochs; "
+             f"keeping the best epoch so far ({trainer.best_epoch})")
     if trainer.best_state is None:
         raise RuntimeError("training ended before any validation; no best epoch to evaluate")
     # The best epoch's weights were kept in memory (see _peer_trainer_class), which spares the disk
@@ -325,11 +336,13 @@ def run(args: argparse.Namespace, data_dir: Path, work: Path, n_items: int) -> d
             "seed": args.seed,
             "threads": args.threads,
             "speed": args.speed,
+            "max_minutes": args.max_minutes,
             "topk_ranked": args.topk,
             "dataset": args.dataset,
         },
         "epochs_trained": trainer.epochs_run,
         "best_epoch": trainer.best_epoch,
+        "budget_stopped": trainer.budget_stopped,
         "valid_recbole": {k: float(v) for k, v in (trainer.best_valid_result or {}).items()},
         "test_recbole": {k: float(v) for k, v in test_result.items()},
         "seconds": {
@@ -449,6 +462,10 @@ def _bucket_loader_class(base: type, len_field: str, seed: int) -> type:
     return LengthBucketLoader
 
 
+class BudgetReached(Exception):
+    """Training stopped by --max-minutes (not an error: the best epoch so far is evaluated)."""
+
+
 def _peer_trainer_class(base: type) -> type:
     """RecBole's Trainer that times epochs, reports them on stderr and keeps the best weights in memory."""
 
@@ -463,11 +480,19 @@ def _peer_trainer_class(base: type) -> type:
             self._epoch = 0
             self._epoch_loss = math.nan
             self._epoch_seconds = 0.0
+            self.deadline: float | None = None  # perf_counter() past which no epoch may end
+            self._epoch_total = 0.0
+            self.budget_stopped = False
 
         def _train_epoch(
             self, train_data: Any, epoch_idx: int, loss_func: Any = None, show_progress: bool = False
         ) -> Any:
             t0 = time.perf_counter()
+            # An epoch that would end past the deadline is not started (the last one's length is the
+            # forecast); the best epoch so far was already kept by _save_checkpoint.
+            if self.deadline is not None and self.epochs_run and t0 + self._epoch_total > self.deadline:
+                self.budget_stopped = True
+                raise BudgetReached
             loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
             self._epoch_seconds = time.perf_counter() - t0
             self.train_seconds += self._epoch_seconds
@@ -482,6 +507,7 @@ def _peer_trainer_class(base: type) -> type:
             score, result = super()._valid_epoch(valid_data, show_progress=show_progress)
             seconds = time.perf_counter() - t0
             self.eval_seconds += seconds
+            self._epoch_total = self._epoch_seconds + seconds
             _log(
                 f"epoch {self._epoch} loss {self._epoch_loss:.4f} valid NDCG@10 {score:.4f} "
                 f"train {self._epoch_seconds:.1f}s eval {seconds:.1f}s"

@@ -42,6 +42,7 @@ class Options:
     replay_fraction: float = 0.2
     replay_max_events: int | None = None
     peer_epochs: int | None = None  # None: RecBole's early stopping decides
+    peer_minutes: float | None = None  # a training time budget per peer (None: none)
     work_dir: Path | None = None  # where peer split files and logs go (default: <out>/work)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -89,7 +90,7 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
             run.notes += plan.notes
             for name in options.systems:
                 log(f"{ds.name} / {protocol}: {name}")
-                result = _run_one(name, ds, plan, options, work, progress, run)
+                result = _run_one(name, ds, plan, options, work, progress, run, log)
                 if result is not None:
                     res, lists = result
                     beyond_accuracy(res, lists, ds, plan.train, vectors)
@@ -101,14 +102,14 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
 
 
 def _run_one(name: str, ds: Dataset, plan: Plan, options: Options, work: Path, progress: Progress,
-             run: EvaluationResult) -> tuple[SystemResult, dict[str, list[str]]] | None:
+             run: EvaluationResult, log: Log) -> tuple[SystemResult, dict[str, list[str]]] | None:
     if name in RECBOLE_MODELS:
         if plan.split is None:
             run.notes.append(f"{name}: not run under {plan.protocol} — RecBole's sequential models are given the "
                              "leave-one-out split only (it is the protocol they are published on)")
             return None
         try:
-            return _run_peer(name, ds, plan, options, work, progress)
+            return _run_peer(name, ds, plan, options, work, progress, log)
         except LiveRecError as exc:
             run.notes.append(f"{name}: could not run here — {exc}")
             return None
@@ -116,7 +117,7 @@ def _run_one(name: str, ds: Dataset, plan: Plan, options: Options, work: Path, p
 
 
 def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
-              progress: Progress) -> tuple[SystemResult, dict[str, list[str]]]:
+              progress: Progress, log: Log) -> tuple[SystemResult, dict[str, list[str]]]:
     problem = peer_environment_problem()
     if problem is not None:
         raise InvalidInputError(problem, field="systems", value=name)
@@ -133,10 +134,11 @@ def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
         if re.match(r"\s*epoch\b", line, flags=re.IGNORECASE):
             epochs_seen += 1
             progress(f"{name}: RecBole epochs (early stopping)", epochs_seen, limit)
+            log(f"  {name}: {line.strip()}")  # one line per epoch: a run's log shows how training went
 
     t0 = time.perf_counter()
     peer = run_recbole(RECBOLE_MODELS[name], split_dir, token, work / f"{_slug(ds.name)}-{name}.json",
-                       epochs=options.peer_epochs, on_progress=on_line)
+                       epochs=options.peer_epochs, max_minutes=options.peer_minutes, on_progress=on_line)
     k = max(options.ks)
     seen: dict[str, set[str]] = {}
     for e in item_events(plan.split.train):
@@ -154,13 +156,18 @@ def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
         "epochs_trained": peer.epochs_trained,
         "best_epoch": peer.best_epoch,
         "recbole_version": peer.recbole_version,
+        "budget_stopped": peer.budget_stopped,
     }
     result.validation = [{"config": {"settings": "leaderboard", "best_epoch": peer.best_epoch},
                           "valid_ndcg@10": peer.valid_metrics.get("ndcg@10", float("nan"))}]
     result.seconds = {"total": time.perf_counter() - t0, **{f"peer_{k}": v for k, v in peer.seconds.items()}}
+    stopped = (f"stopped by the {options.peer_minutes:g}-minute training budget after {peer.epochs_trained} epochs, "
+               f"best epoch {peer.best_epoch}: UNDER-TRAINED, early stopping had not ended it"
+               if peer.budget_stopped else
+               f"early stopping on validation NDCG@10, best epoch {peer.best_epoch} of {peer.epochs_trained}")
     result.notes.append(
-        f"RecBole {peer.recbole_version} {peer.model}, leaderboard settings, early stopping on validation NDCG@10 "
-        f"(best epoch {peer.best_epoch} of {peer.epochs_trained}). Ranked as RecBole ranks (seen items kept), its test "
+        f"RecBole {peer.recbole_version} {peer.model}, leaderboard settings, {stopped}. "
+        "Ranked as RecBole ranks (seen items kept), its test "
         f"NDCG@10 is {result.extra['harness_unmasked']['ndcg@10']:.4f} here and "
         f"{peer.test_metrics.get('ndcg@10', float('nan')):.4f} in RecBole's own evaluation; the table leaves seen "
         "items out, as for every system")

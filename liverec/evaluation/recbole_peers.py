@@ -69,6 +69,7 @@ class PeerRun:
     epochs_trained: int
     best_epoch: int
     recbole_version: str
+    budget_stopped: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the runner's JSON, less the rankings
 
 
@@ -185,6 +186,7 @@ def run_recbole(
     topk: int = 100,
     seed: int = 2020,
     epochs: int | None = None,
+    max_minutes: float | None = None,
     threads: int = 2,
     speed: str = "auto",
     on_progress: Callable[[str], None] | None = None,
@@ -207,6 +209,9 @@ def run_recbole(
         Items ranked per test user; more than a cutoff needs, so the harness can drop seen items.
     epochs
         At most this many epochs (the runner's default, 300, when ``None``); early stopping ends sooner.
+    max_minutes
+        A training time budget: no epoch starts that would end past it; the best epoch so far is
+        evaluated and the result says ``budget_stopped``.
     speed
         The runner's ``--speed``: ``auto`` skips padding work exactly and, for SASRec only, batches rows
         of similar length (see ``peers/recbole_peer.py``); ``stock`` runs RecBole unchanged.
@@ -230,6 +235,8 @@ def run_recbole(
     ]
     if epochs is not None:
         cmd += ["--epochs", str(epochs)]
+    if max_minutes is not None:
+        cmd += ["--max-minutes", str(max_minutes)]
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(
@@ -277,6 +284,7 @@ def _peer_run(result: dict[str, Any], tokens: dict[str, dict[str, str]] | None) 
             epochs_trained=int(result["epochs_trained"]),
             best_epoch=int(result["best_epoch"]),
             recbole_version=str(result["recbole_version"]),
+            budget_stopped=bool(result.get("budget_stopped", False)),
             raw={k: v for k, v in result.items() if k != "test"},
         )
     except (KeyError, TypeError, ValueError) as e:

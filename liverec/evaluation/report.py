@@ -79,7 +79,8 @@ def _system_table(run: dict[str, Any]) -> list[str]:
     head = ["system", "users", *[m.upper().replace("RECALL", "Recall") for m in HEADLINE], *beyond]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for name, s in systems.items():
-        cells = [name, f"{s['users']:,}"]
+        label = f"{name} †" if s.get("extra", {}).get("budget_stopped") else name
+        cells = [label, f"{s['users']:,}"]
         for m in HEADLINE:
             v = s["metrics"].get(m)
             if v is None:
@@ -90,6 +91,8 @@ def _system_table(run: dict[str, Any]) -> list[str]:
                 cells.append(_fmt(v["mean"]))
         cells += [_fmt(s["beyond"][b]) if b in s["beyond"] else "" for b in beyond]
         lines.append("| " + " | ".join(cells) + " |")
+    if any(s.get("extra", {}).get("budget_stopped") for s in systems.values()):
+        lines += ["", "† stopped by the training time budget before early stopping ended it: under-trained."]
     lines += ["", "Brackets: 95% bootstrap intervals over users. Coverage, diversity (1 − mean pairwise cosine of item "
               "texts) and novelty (mean −log2 of an item's share of training users) are of the top 10.", ""]
     return lines

@@ -210,3 +210,18 @@ def test_a_peer_ranks_topk_distinct_known_items_for_every_test_user(tmp_path: Pa
     for user, items in run.ranked.items():
         assert len(items) == 10 and len(set(items)) == 10, user
         assert set(items) <= known, user
+
+
+@pytest.mark.slow
+def test_a_time_budget_stops_training_and_says_so(tmp_path: Path) -> None:
+    problem = peer_environment_problem()
+    if problem is not None:
+        pytest.skip(f"RecBole peers cannot run here: {problem}")
+    write_atomic_split(synthetic_split(), tmp_path, "ring")
+    lines: list[str] = []
+    # A budget shorter than one epoch: the first epoch runs (there must be a best epoch), no second.
+    run = run_recbole("SASRec", tmp_path, "ring", tmp_path / "peer.json", topk=10, epochs=50,
+                      max_minutes=1e-4, on_progress=lines.append)
+    assert run.budget_stopped and run.epochs_trained == 1 and run.best_epoch == 0
+    assert any("time budget" in line for line in lines)
+    assert len(run.ranked) > 0
