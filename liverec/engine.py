@@ -480,6 +480,28 @@ class Engine:
             self._catch_up_trending(snapshot)
         return report
 
+    def adopt(self, version: str | None = None) -> ModelSnapshot:
+        """Serve a snapshot another process trained into this engine's model directory (default:
+        the current one), as :meth:`train`'s own swap does, and return it.
+
+        When its language centring differs from the one served, the text index is rebuilt in the
+        new space and user states are dropped (then rebuilt, like after :meth:`train`'s start).
+        """
+        snapshot = load_snapshot(self.model_dir, version)
+        with self._write_lock:
+            centering = snapshot.centering
+            if not _same_centering(centering, self.centering):
+                catalog = [self.items.get(i) for i in self.items.ids()]
+                vectors = centering.apply(self._raw_item_vectors(catalog), [_language(i) for i in catalog])
+                self.centering = centering
+                self._query_cache.clear()
+                self.content = self._content_index(catalog, vectors)
+                self.states.clear()
+            self.ranker = self._make_ranker(snapshot)  # atomic swap: one reference assignment
+            self._catch_up_trending(snapshot)
+        self.warm_states()
+        return snapshot
+
     # ------------------------------------------------------------------ serving
 
     def recommend(
@@ -574,6 +596,10 @@ class Engine:
             had_state = self.states.delete(user_id)
             self.ranker.forget(user_id)
         return ForgetResult(user_id, removed, had_state)
+
+
+def _same_centering(a: LanguageCentering, b: LanguageCentering) -> bool:
+    return a.means.keys() == b.means.keys() and all(np.array_equal(a.means[k], b.means[k]) for k in a.means)
 
 
 def _interest_keywords(keywords: Sequence[str], limit: int = ITEM_KEYWORDS) -> list[str]:

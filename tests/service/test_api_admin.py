@@ -219,6 +219,48 @@ def test_a_failed_training_is_reported_on_the_job(tmp_path: Path) -> None:
     assert metrics[("liverec_model_version", ())] == 0
 
 
+def test_a_store_in_files_trains_in_a_child_process_and_the_service_adopts_its_snapshot(
+    small_world: DemoWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [u.user_id for u in small_world.users[:3]]
+    with Engine.open(f"sqlite:///{tmp_path / 'files.db'}") as eng:
+        eng.ingest_items(small_world.items)
+        eng.ingest_events(small_world.events)
+
+        def not_here(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("trained in the serving process")
+
+        monkeypatch.setattr(eng, "train", not_here)
+        with make_client(eng, tmp_path) as c:
+            assert c.app.state.services.trainer.in_child  # type: ignore[attr-defined]
+            before = {u: _serve(c, u)["model_version"] for u in users}
+            job = c.post("/admin/train").json()
+            during: list[int] = []
+
+            def finished() -> bool:
+                during.extend(c.get(f"/users/{u}/recommendations").status_code for u in users)
+                return bool(c.get("/admin/train").json()["status"] != "running")
+
+            wait_until(finished, timeout=180)
+            done = c.get("/admin/train").json()
+            after = {u: _serve(c, u)["model_version"] for u in users}
+    assert set(before.values()) == {None}
+    assert set(during) == {200}
+    assert (done["job_id"], done["status"], done["error"]) == (job["job_id"], "succeeded", None)
+    assert set(after.values()) == {done["model_version"]} and done["model_version"] is not None
+    assert eng.snapshot is not None and eng.snapshot.version == done["model_version"]
+    assert eng.snapshot.fusion.validation  # the child tuned fusion on validation, as train() does
+
+
+def test_a_failure_in_the_training_process_is_reported_on_the_job(tmp_path: Path) -> None:
+    with Engine.open(f"sqlite:///{tmp_path / 'empty.db'}") as empty, make_client(empty, tmp_path) as c:
+        c.post("/admin/train")
+        wait_until(lambda: c.get("/admin/train").json()["status"] != "running", timeout=120)
+        done = c.get("/admin/train").json()
+    assert done["status"] == "failed" and "no events to train on" in done["error"]
+    assert empty.snapshot is None
+
+
 # ---------------------------------------------------------------- health, metrics, unknown routes
 
 
