@@ -28,15 +28,18 @@ install: $(VENV)/.installed
 peers: .venv-peers/.installed
 
 # The acceptance runs on the research data in ../shared/data (never copied here); reports go to results/.
+# MovieLens's histories are long (per epoch on 2 cores: SASRec ~2 min on ML-100k, GRU4Rec ~10), so
+# there the RecBole peers get a training budget and the report marks them under-trained (†). On ML-1M
+# one GRU4Rec epoch alone would take ~50 min, so it is left out there (docs/evaluation.md).
 DATA ?= ../shared/data
 ALL_SYSTEMS := liverec,sasrec,gru4rec,als,pop
 evaluate: install peers
 	$(BIN)/liverec evaluate --data $(DATA)/amazon-scientific --format unisrec --protocol loo \
 		--systems $(ALL_SYSTEMS) --out results/scientific
 	$(BIN)/liverec evaluate --data $(DATA)/movielens-100k --format movielens --protocol loo,replay \
-		--systems $(ALL_SYSTEMS) --out results/ml100k
+		--systems $(ALL_SYSTEMS) --peer-minutes 30 --out results/ml100k
 	$(BIN)/liverec evaluate --data $(DATA)/movielens-1m --format movielens --protocol loo \
-		--systems $(ALL_SYSTEMS) --out results/ml1m
+		--systems liverec,sasrec,als,pop --peer-minutes 20 --out results/ml1m
 
 demo: install
 	$(BIN)/liverec demo --store $(STORE)

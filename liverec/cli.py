@@ -326,8 +326,9 @@ def evaluate(
 ) -> None:
     """Evaluate liverec against peers on a real data set, the same split for all; writes a report with CIs.
 
-    Hyperparameters are chosen on validation, the test set is read once per run. RecBole's SASRec and
-    GRU4Rec need their own environment (`make peers`); without it they are reported as not run.
+    Hyperparameters are chosen on validation, the test set is read once per run.
+
+    RecBole's SASRec and GRU4Rec need their own environment (`make peers`); without it they are reported as not run.
     """
     from liverec.datasets.readers import read_dataset
     from liverec.evaluation.harness import Options

@@ -308,7 +308,8 @@ def run(args: argparse.Namespace, data_dir: Path, work: Path, n_items: int) -> d
     try:
         trainer.fit(train_data, valid_data, saved=True, show_progress=False)
     except BudgetReached:
-        _log(f"time budget of {args.max_minutes:g} min reached after {trainer.epochs_run} epochs; "
+        plural = "s" if trainer.epochs_run != 1 else ""
+        _log(f"time budget of {args.max_minutes:g} min reached after {trainer.epochs_run} epoch{plural}; "
              f"keeping the best epoch so far ({trainer.best_epoch})")
     if trainer.best_state is None:
         raise RuntimeError("training ended before any validation; no best epoch to evaluate")

@@ -72,7 +72,7 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
     options.check()
     work = options.work_dir or out / "work"
     vectors = _item_vectors(ds, progress)
-    runs = []
+    runs: list[EvaluationResult] = []
     for protocol in options.protocols:
         t0 = time.perf_counter()
         counts = {"users": len({e.user_id for e in ds.events}), "items": len(ds.items), "events": len(ds.events)}
@@ -81,10 +81,17 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
         if protocol == "replay":
             settings.update(cadence_days=options.cadence_days, fraction=options.replay_fraction,
                             max_events=options.replay_max_events)
+            # liverec's configuration as chosen on leave-one-out's validation when that ran first.
+            chosen = next((s.config for r in runs if r.protocol == "loo" for s in r.systems if s.system == "liverec"),
+                          None)
+            settings.update(liverec_config=chosen or "defaults")
             run.replay = replay(ds, fraction=options.replay_fraction, cadence=options.cadence_days * DAY,
-                                max_events=options.replay_max_events, seed=options.seed, progress=progress)
-            run.notes.append("replay runs liverec twice (real-time vs frozen between trainings); peers do not "
-                             "take part: the question is what real-time state adds to the same models")
+                                max_events=options.replay_max_events, config=chosen, seed=options.seed,
+                                progress=progress)
+            run.notes.append("replay runs liverec in three modes (real-time, frozen between trainings, frozen with "
+                             "a live seen-filter) on the same events; peers do not take part: the question is what "
+                             f"real-time state adds to the same models; liverec's configuration: "
+                             f"{_config_text(chosen)}")
         else:
             plan = PLANS[protocol](ds)
             run.notes += plan.notes
@@ -161,7 +168,8 @@ def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
     result.validation = [{"config": {"settings": "leaderboard", "best_epoch": peer.best_epoch},
                           "valid_ndcg@10": peer.valid_metrics.get("ndcg@10", float("nan"))}]
     result.seconds = {"total": time.perf_counter() - t0, **{f"peer_{k}": v for k, v in peer.seconds.items()}}
-    stopped = (f"stopped by the {options.peer_minutes:g}-minute training budget after {peer.epochs_trained} epochs, "
+    epochs = f"{peer.epochs_trained} epoch{'s' if peer.epochs_trained != 1 else ''}"
+    stopped = (f"stopped by the {options.peer_minutes:g}-minute training budget after {epochs}, "
                f"best epoch {peer.best_epoch}: UNDER-TRAINED, early stopping had not ended it"
                if peer.budget_stopped else
                f"early stopping on validation NDCG@10, best epoch {peer.best_epoch} of {peer.epochs_trained}")
@@ -193,3 +201,9 @@ def _item_vectors(ds: Dataset, progress: Progress) -> Callable[[Sequence[str]], 
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     row = {x: n for n, x in enumerate(ids)}
     return lambda items: matrix[[row[i] for i in items]]
+
+
+def _config_text(config: dict[str, Any] | None) -> str:
+    if not config:
+        return "its defaults (no leave-one-out validation ran before it)"
+    return ", ".join(f"{k}={v}" for k, v in config.items()) + " (chosen on leave-one-out's validation)"

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from liverec.evaluation.results import EvaluationResult, ReplayResult
+from liverec.evaluation.replay import MODES as REPLAY_MODES
+from liverec.evaluation.results import REPLAY_COMPARISONS, EvaluationResult, ReplayResult
 
 HEADLINE = ("recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10")
 
@@ -79,7 +80,7 @@ def _system_table(run: dict[str, Any]) -> list[str]:
     head = ["system", "users", *[m.upper().replace("RECALL", "Recall") for m in HEADLINE], *beyond]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for name, s in systems.items():
-        label = f"{name} †" if s.get("extra", {}).get("budget_stopped") else name
+        label = _label(name, s)
         cells = [label, f"{s['users']:,}"]
         for m in HEADLINE:
             v = s["metrics"].get(m)
@@ -140,6 +141,11 @@ def _choices(run: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _label(name: str, system: dict[str, Any]) -> str:
+    """The system's name, marked † when a training budget stopped it (under-trained)."""
+    return f"{name} †" if system.get("extra", {}).get("budget_stopped") else name
+
+
 def _cfg(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items()) if config else "defaults"
 
@@ -147,16 +153,28 @@ def _cfg(config: dict[str, Any]) -> str:
 def _replay_table(replay: dict[str, Any]) -> list[str]:
     lines = ["Streaming replay (before each event on an item new to the user: recommend 10, then apply the event):",
              "", "| mode | scored events | HR@10 [95% CI] | NDCG@10 | trainings |", "|---|---:|---:|---:|---:|"]
-    for mode in ("realtime", "frozen"):
+    for mode in REPLAY_MODES:
         r = replay.get(mode)
         if r:
             lines.append(f"| {mode} | {r['events']:,} | {_fmt(r['hr@10'])} [{_fmt(r['hr@10_ci95'][0])}, "
                          f"{_fmt(r['hr@10_ci95'][1])}] | {_fmt(r['ndcg@10'])} | {r['trainings']} |")
-    t = replay.get("realtime vs frozen")
-    if t:
-        ci = f"[{t['ci95'][0]:+.4f}, {t['ci95'][1]:+.4f}]"
-        lines += ["", f"Real-time minus frozen HR@10: {t['difference']:+.4f} {ci} ({t['relative']:+.1%}), "
-                      f"paired randomisation p = {t['p_value']:.4f}."]
+    lines += ["", "frozen: sees events only at trainings; frozen+seen: the same engine, also leaving out the items "
+                  "the user had since its last training (a batch recommender with a live seen-filter).", ""]
+    groups = list(replay.get("realtime", {}).get("by_user", {}))
+    if groups:
+        lines += ["HR@10 by whether the frozen engine had been shown any event of the user:", "",
+                  "| mode | " + " | ".join(f"{g} ({replay['realtime']['by_user'][g]['events']:,} events)"
+                                         for g in groups) + " |", "|---|" + "---:|" * len(groups)]
+        for mode in REPLAY_MODES:
+            by = replay.get(mode, {}).get("by_user", {})
+            lines.append(f"| {mode} | " + " | ".join(_fmt(by[g]["hr@10"]) if g in by else "" for g in groups) + " |")
+        lines.append("")
+    tests = [(a, b, replay[f"{a} vs {b}"]) for a, b in REPLAY_COMPARISONS if f"{a} vs {b}" in replay]
+    if tests:
+        lines += ["| comparison | HR@10 difference [95% CI] | relative | p (randomisation) |", "|---|---:|---:|---:|"]
+        for a, b, t in tests:
+            lines.append(f"| {a} − {b} | {t['difference']:+.4f} [{t['ci95'][0]:+.4f}, {t['ci95'][1]:+.4f}] | "
+                         f"{t['relative']:+.1%} | {t['p_value']:.4f} |")
     return lines + [""]
 
 
@@ -184,7 +202,7 @@ def plot_metrics(run: dict[str, Any], path: Path) -> Path:
         means = [m[x]["mean"] for x in metrics]
         err = np.array([[m[x]["mean"] - m[x]["ci95"][0], m[x]["ci95"][1] - m[x]["mean"]] for x in metrics]).T
         xs = np.arange(len(metrics)) + (n - (len(names) - 1) / 2) * width
-        ax.bar(xs, means, width, yerr=err, capsize=3, label=name)
+        ax.bar(xs, means, width, yerr=err, capsize=3, label=_label(name, run["systems"][name]))
     ax.set_xticks(np.arange(len(metrics)), [x.upper().replace("RECALL", "Recall") for x in metrics])
     ax.set_ylabel("mean over test users")
     ax.set_title(f"{run['dataset']} — {run['protocol']} (95% bootstrap CIs)")
@@ -201,7 +219,8 @@ def plot_history(run: dict[str, Any], path: Path) -> Path:
         bins += [b for b in s["ndcg@10_by_history_length"] if b not in bins]
     for name, s in run["systems"].items():
         row = s["ndcg@10_by_history_length"]
-        ax.plot(range(len(bins)), [row[b]["mean"] if b in row else np.nan for b in bins], marker="o", label=name)
+        ax.plot(range(len(bins)), [row[b]["mean"] if b in row else np.nan for b in bins], marker="o",
+                label=_label(name, s))
     ax.set_xticks(range(len(bins)), [f"{b} items" for b in bins])
     ax.set_ylabel("NDCG@10")
     ax.set_title(f"{run['dataset']} — {run['protocol']}: NDCG@10 by history length")
@@ -223,7 +242,7 @@ def plot_replay(runs: Sequence[ReplayResult], path: Path, dataset: str, window: 
         when = [datetime.fromtimestamp(t, UTC) for t in run.times[w - 1 :]]
         ax.plot(when, smooth, label=f"{run.mode} (HR@10 {run.hits.mean():.3f})")
     ax.set_ylabel(f"HR@10, moving mean of {window} events")
-    ax.set_title(f"{dataset} — streaming replay: real-time state vs frozen between trainings")
+    ax.set_title(f"{dataset} — streaming replay: real-time state vs frozen between trainings", fontsize=10)
     ax.legend()
     fig.autofmt_xdate()
     return _save(plt, fig, path)

@@ -36,7 +36,7 @@ class SystemResult:
 
 @dataclass
 class ReplayResult:
-    """Prequential replay of one mode (``realtime`` or ``frozen``): one row per scored event."""
+    """Prequential replay of one mode (``realtime``, ``frozen`` or ``frozen+seen``): one row per scored event."""
 
     mode: str
     times: np.ndarray  # event timestamps
@@ -44,6 +44,9 @@ class ReplayResult:
     ndcg: np.ndarray
     trainings: int
     seconds: float
+    # Per scored event: whether its user had events the frozen engine was shown (else a user new
+    # since its last training, whom only the real-time engine knows anything about).
+    known_user: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 @dataclass
@@ -116,12 +119,23 @@ def replay_summary(runs: list[ReplayResult], seed: int = 0) -> dict[str, Any]:
                              "hr@10_ci95": [_r(low), _r(high)],
                              "ndcg@10": _r(float(run.ndcg.mean()) if run.ndcg.size else 0),
                              "trainings": run.trainings, "seconds": round(run.seconds, 1)}
+        if run.known_user.size == run.hits.size:
+            summary[run.mode]["by_user"] = {
+                group: {"events": int(mask.sum()), "hr@10": _r(float(run.hits[mask].mean()) if mask.any() else 0)}
+                for group, mask in (("known at the last training", run.known_user),
+                                    ("new since the last training", ~run.known_user))
+            }
     modes = {r.mode: r for r in runs}
-    if "realtime" in modes and "frozen" in modes and modes["realtime"].hits.size == modes["frozen"].hits.size:
-        t = paired_test(modes["realtime"].hits, modes["frozen"].hits, seed=seed)
-        summary["realtime vs frozen"] = {"difference": _r(t.difference), "ci95": [_r(t.ci_low), _r(t.ci_high)],
-                                         "relative": _r(t.relative), "p_value": _r(t.p_value)}
+    for a, b in REPLAY_COMPARISONS:
+        if a in modes and b in modes and modes[a].hits.size == modes[b].hits.size:
+            t = paired_test(modes[a].hits, modes[b].hits, seed=seed)
+            summary[f"{a} vs {b}"] = {"difference": _r(t.difference), "ci95": [_r(t.ci_low), _r(t.ci_high)],
+                                      "relative": _r(t.relative), "p_value": _r(t.p_value)}
     return summary
+
+
+# What real time adds in all; what it adds beyond a live seen-filter; what the filter alone adds.
+REPLAY_COMPARISONS = (("realtime", "frozen"), ("realtime", "frozen+seen"), ("frozen+seen", "frozen"))
 
 
 def _r(x: float) -> float:

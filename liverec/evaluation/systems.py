@@ -229,12 +229,16 @@ class Liverec:
             self.engine.ingest_events(batch[start : start + 10_000])
 
     def recommend(self, user_ids: Sequence[str], k: int, *, now: Mapping[str, float] | None = None,
-                  only: Collection[str] | None = None) -> dict[str, list[str]]:
-        filters: dict[str, Any] = {"exclude_seen": True}
-        if only is not None:
-            filters["exclude_items"] = sorted(self.catalog - set(only))
+                  only: Collection[str] | None = None,
+                  exclude: Mapping[str, Collection[str]] | None = None) -> dict[str, list[str]]:
+        """``exclude``: items to leave out per user, beyond those the engine knows they had."""
+        left_out = sorted(self.catalog - set(only)) if only is not None else []
         out = {}
         for user in user_ids:
+            extra = sorted(exclude.get(user, ())) if exclude is not None else []
+            filters: dict[str, Any] = {"exclude_seen": True}
+            if left_out or extra:
+                filters["exclude_items"] = left_out + extra
             when = None if now is None else now.get(user)
             recs = self.engine.recommend(user, k, filters, diversity=self.config["diversity"], now=when)
             out[user] = [r.item_id for r in recs]

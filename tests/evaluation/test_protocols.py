@@ -4,7 +4,9 @@ and the harness's answers on tiny data sets are the ones worked out by hand."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,11 +14,13 @@ from liverec.core.errors import InvalidInputError
 from liverec.core.types import Event, Item
 from liverec.datasets.base import Dataset, FixedSplit
 from liverec.datasets.demo import build_demo_world
+from liverec.evaluation import replay as replay_module
 from liverec.evaluation.harness import Options, evaluate
 from liverec.evaluation.protocols import coldstart_plan, loo_plan, run_system, temporal_plan
 from liverec.evaluation.replay import DAY, replay
 from liverec.evaluation.report import write_report
 from liverec.evaluation.splits import leave_one_out
+from liverec.evaluation.systems import Liverec
 
 T0 = 1_700_000_000.0
 
@@ -155,10 +159,75 @@ def test_a_sequential_peer_is_reported_not_run_outside_leave_one_out(small_world
 
 def test_replay_scores_the_same_events_in_both_modes(small_world: Dataset, tmp_path: Path) -> None:
     runs = replay(small_world, fraction=0.2, cadence=DAY, max_events=200)
-    realtime, frozen = runs
-    assert (realtime.mode, frozen.mode) == ("realtime", "frozen")
-    assert realtime.times.tolist() == frozen.times.tolist() and realtime.hits.size > 30
-    assert realtime.trainings == frozen.trainings >= 1
+    realtime, frozen, filtered = runs
+    assert (realtime.mode, frozen.mode, filtered.mode) == ("realtime", "frozen", "frozen+seen")
+    assert realtime.times.tolist() == frozen.times.tolist() == filtered.times.tolist()
+    assert realtime.hits.size > 30
+    assert realtime.trainings == frozen.trainings == filtered.trainings >= 1
     assert set(realtime.hits.tolist()) <= {0.0, 1.0}
+    # Leaving out what the user had can only help a list that must find a new item.
+    assert filtered.hits.sum() >= frozen.hits.sum()
     with pytest.raises(InvalidInputError, match="cadence"):
         replay(small_world, cadence=0)
+
+
+def test_replay_shows_realtime_each_event_at_once_and_frozen_only_at_trainings(
+    small_world: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before each request, the real-time engine has seen exactly the stream's earlier events; the
+    frozen one only those before its last training — and neither the event being predicted. The
+    frozen+seen ask leaves out exactly what the user had since that training."""
+    Ask = tuple[str, int, int, frozenset[str]]  # user, events shown, trainings, items left out
+    asked: dict[str, list[Ask]] = {"realtime": [], "frozen": []}
+    engines: list[Recording] = []
+
+    class Recording(Liverec):
+        def __init__(self, **config: Any) -> None:
+            super().__init__(**config)
+            self.mode = ("realtime", "frozen")[len(engines)]
+            self.shown: list[Event] = []
+            self.trainings = 0
+            engines.append(self)
+
+        def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None:
+            super().fit(items, events)
+            real_train = self.engine.train
+
+            def counted_train(*args: Any, **kwargs: Any) -> Any:
+                self.trainings += 1
+                return real_train(*args, **kwargs)
+
+            self.engine.train = counted_train  # type: ignore[method-assign]
+
+        def observe(self, events: Sequence[Event]) -> None:
+            self.shown.extend(events)
+            super().observe(events)
+
+        def recommend(self, user_ids: Sequence[str], k: int, **kwargs: Any) -> dict[str, list[str]]:
+            exclude = (kwargs.get("exclude") or {}).get(user_ids[0], ())
+            asked[self.mode].append((user_ids[0], len(self.shown), self.trainings, frozenset(exclude)))
+            return super().recommend(user_ids, k, **kwargs)
+
+    monkeypatch.setattr(replay_module, "Liverec", Recording)
+    realtime, frozen, filtered = replay(small_world, fraction=0.2, cadence=DAY, max_events=200)
+    stream = small_world.events[int(len(small_world.events) * 0.8):][:200]
+    assert engines[0].shown == stream  # one event at a time, in order
+    assert engines[1].shown == stream[: len(engines[1].shown)]
+    plain, seen_asks = asked["frozen"][0::2], asked["frozen"][1::2]  # the frozen engine is asked twice per event
+    assert len(asked["realtime"]) == len(plain) == len(seen_asks) == realtime.hits.size == filtered.hits.size
+    shown_at_training: dict[int, int] = {}
+    warm_users = {e.user_id for e in small_world.events[: int(len(small_world.events) * 0.8)]}
+    assert realtime.known_user.tolist() == frozen.known_user.tolist() == filtered.known_user.tolist()
+    for (user, rt_shown, trainings, _), (_, fz_shown, fz_trainings, none), (_, fz_again, _, left_out), known in zip(
+        asked["realtime"], plain, seen_asks, realtime.known_user.tolist(), strict=True
+    ):
+        # A user is "known" when the frozen engine was shown any event of theirs.
+        assert known == (user in warm_users or any(e.user_id == user for e in stream[:fz_shown]))
+        assert trainings == fz_trainings and fz_again == fz_shown and not none
+        assert fz_shown <= rt_shown < len(stream)  # never the event being predicted, nor a later one
+        # Frozen is shown everything up to a training at once, and nothing between trainings.
+        assert shown_at_training.setdefault(trainings, fz_shown) == fz_shown
+        had = {e.item_id for e in stream[fz_shown:rt_shown] if e.user_id == user and e.item_id is not None}
+        assert left_out == had
+    assert any(fz < rt for (_, rt, _, _), (_, fz, _, _) in zip(asked["realtime"], plain, strict=True))
+    assert any(left_out for *_, left_out in seen_asks)
