@@ -441,11 +441,7 @@ class Engine:
             catalog = [self.items.get(i) for i in self.items.ids()]
             languages = [_language(i) for i in catalog]
             raw = self._raw_item_vectors(catalog)
-            self.centering = LanguageCentering().fit(raw, languages)
-            vectors = self.centering.apply(raw, languages)
-            self._query_cache.clear()
-            self.content = self._content_index(catalog, vectors)
-            self.states.clear()
+            vectors = self._recentre(LanguageCentering().fit(raw, languages), catalog, raw, languages)
             self.ranker = self._make_ranker(self.ranker.snapshot)
         self.warm_states()  # in the new space, before training's own work, so requests meet warm states
         item_ids = [i.item_id for i in catalog]
@@ -480,6 +476,18 @@ class Engine:
             self._catch_up_trending(snapshot)
         return report
 
+    def _recentre(
+        self, centering: LanguageCentering, catalog: Sequence[Item], raw: np.ndarray, languages: Sequence[Language]
+    ) -> np.ndarray:
+        """Serve the text space of ``centering``: rebuild the text index in it and drop the user states
+        and query vectors of the old space; returns the catalog's vectors. Call with the write lock held."""
+        vectors = centering.apply(raw, languages)
+        self.centering = centering
+        self._query_cache.clear()
+        self.content = self._content_index(catalog, vectors)
+        self.states.clear()
+        return vectors
+
     def adopt(self, version: str | None = None) -> ModelSnapshot:
         """Serve a snapshot another process trained into this engine's model directory (default:
         the current one), as :meth:`train`'s own swap does, and return it.
@@ -489,14 +497,10 @@ class Engine:
         """
         snapshot = load_snapshot(self.model_dir, version)
         with self._write_lock:
-            centering = snapshot.centering
-            if not _same_centering(centering, self.centering):
+            if snapshot.centering != self.centering:
                 catalog = [self.items.get(i) for i in self.items.ids()]
-                vectors = centering.apply(self._raw_item_vectors(catalog), [_language(i) for i in catalog])
-                self.centering = centering
-                self._query_cache.clear()
-                self.content = self._content_index(catalog, vectors)
-                self.states.clear()
+                self._recentre(snapshot.centering, catalog, self._raw_item_vectors(catalog),
+                               [_language(i) for i in catalog])
             self.ranker = self._make_ranker(snapshot)  # atomic swap: one reference assignment
             self._catch_up_trending(snapshot)
         self.warm_states()
@@ -596,10 +600,6 @@ class Engine:
             had_state = self.states.delete(user_id)
             self.ranker.forget(user_id)
         return ForgetResult(user_id, removed, had_state)
-
-
-def _same_centering(a: LanguageCentering, b: LanguageCentering) -> bool:
-    return a.means.keys() == b.means.keys() and all(np.array_equal(a.means[k], b.means[k]) for k in a.means)
 
 
 def _interest_keywords(keywords: Sequence[str], limit: int = ITEM_KEYWORDS) -> list[str]:

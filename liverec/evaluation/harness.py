@@ -22,6 +22,7 @@ from liverec.evaluation.metrics import KS, metric_table
 from liverec.evaluation.protocols import PLANS, Plan, beyond_accuracy, run_system, score_lists
 from liverec.evaluation.recbole_peers import peer_environment_problem, run_recbole, write_atomic_split
 from liverec.evaluation.replay import DAY, replay
+from liverec.evaluation.report import config_text
 from liverec.evaluation.results import EvaluationResult, SystemResult
 from liverec.evaluation.systems import RECBOLE_MODELS, SYSTEMS, item_events
 
@@ -90,8 +91,9 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
                                 progress=progress)
             run.notes.append("replay runs liverec in three modes (real-time, frozen between trainings, frozen with "
                              "a live seen-filter) on the same events; peers do not take part: the question is what "
-                             f"real-time state adds to the same models; liverec's configuration: "
-                             f"{_config_text(chosen)}")
+                             "real-time state adds to the same models; liverec's configuration: "
+                             + (f"{config_text(chosen)} (chosen on leave-one-out's validation)" if chosen
+                                else "its defaults (no leave-one-out validation ran before it)"))
         else:
             plan = PLANS[protocol](ds)
             run.notes += plan.notes
@@ -202,8 +204,3 @@ def _item_vectors(ds: Dataset, progress: Progress) -> Callable[[Sequence[str]], 
     row = {x: n for n, x in enumerate(ids)}
     return lambda items: matrix[[row[i] for i in items]]
 
-
-def _config_text(config: dict[str, Any] | None) -> str:
-    if not config:
-        return "its defaults (no leave-one-out validation ran before it)"
-    return ", ".join(f"{k}={v}" for k, v in config.items()) + " (chosen on leave-one-out's validation)"

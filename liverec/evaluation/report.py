@@ -134,9 +134,9 @@ def _history_table(run: dict[str, Any]) -> list[str]:
 def _choices(run: dict[str, Any]) -> list[str]:
     lines = ["Chosen on validation (test read once):", ""]
     for name, s in run["systems"].items():
-        tried = ", ".join(f"{_cfg(t['config'])} → {t['valid_ndcg@10']:.4f}" for t in s["validation"]) or "—"
+        tried = ", ".join(f"{config_text(t['config'])} → {t['valid_ndcg@10']:.4f}" for t in s["validation"]) or "—"
         secs = ", ".join(f"{k} {v:.0f} s" for k, v in s["seconds"].items())
-        lines.append(f"- **{name}**: {_cfg(s['config'])} (validation NDCG@10 of each tried: {tried}; {secs})")
+        lines.append(f"- **{name}**: {config_text(s['config'])} (validation NDCG@10 of each tried: {tried}; {secs})")
         lines += [f"  - {note}" for note in s["notes"]]
     return lines + [""]
 
@@ -146,7 +146,7 @@ def _label(name: str, system: dict[str, Any]) -> str:
     return f"{name} †" if system.get("extra", {}).get("budget_stopped") else name
 
 
-def _cfg(config: dict[str, Any]) -> str:
+def config_text(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items()) if config else "defaults"
 
 

@@ -24,6 +24,14 @@ class LanguageCentering:
     def __init__(self, means: dict[str, np.ndarray] | None = None) -> None:
         self.means = dict(means or {})
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LanguageCentering):
+            return NotImplemented
+        return self.means.keys() == other.means.keys() and all(
+            np.array_equal(mean, other.means[lang]) for lang, mean in self.means.items())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: fit() changes the means
+
     def fit(self, vectors: np.ndarray, languages: Sequence[str]) -> LanguageCentering:
         langs = np.asarray(languages)
         self.means = {
