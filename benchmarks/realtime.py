@@ -58,7 +58,7 @@ def main() -> None:
     report = engine.train()
 
     # Baseline: one brute-force scoring pass over the catalog's vectors.
-    vectors = engine.content.vectors_of(engine.items.ids())
+    vectors = engine.items.vectors_of(engine.items.ids())
     q = vectors[0].copy()
     base = []
     for _ in range(2000):
@@ -69,14 +69,14 @@ def main() -> None:
     # apply(event): the O(d + L) state update alone, signals prepared outside as in ingest.
     users = [u.user_id for u in world.users]
     pool = [e for e in world.events if e.item_id is not None][-args.events :]
-    signals = engine._signals(pool)
+    signals = engine.states.signals(pool)
     states: dict[str, UserState] = {}
     apply_times = []
     for e in pool:
         state = states.setdefault(e.user_id, UserState.empty(e.user_id, engine.settings.recent_length))
         sig = signals[e.event_id]
         t = time.perf_counter()
-        engine.updater.apply(state, e, sig)
+        engine.states.updater.apply(state, e, sig)
         apply_times.append(time.perf_counter() - t)
 
     # ingest of one event end to end: validate, durable SQLite commit, apply.
@@ -99,7 +99,7 @@ def main() -> None:
     rec_cold = []
     for _ in range(min(500, args.requests)):
         user = rng.choice(users)
-        engine.ranker.forget(user)  # forces the ALS fold-in again
+        engine.serving.ranker.forget(user)  # forces the ALS fold-in again
         t = time.perf_counter()
         engine.recommend(user, k=10)
         rec_cold.append(time.perf_counter() - t)

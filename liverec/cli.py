@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -270,12 +270,12 @@ def _serve(overrides: dict[str, Any], config: Path | None) -> None:
     import uvicorn
 
     from liverec.service.app import check_exposure, create_app
-    from liverec.service.auth import KeyRing, default_keys_path
     from liverec.service.settings import load_settings
 
     with _errors():
         settings = load_settings(config, overrides=overrides)
-        check_exposure(settings, KeyRing(settings.keys_file or default_keys_path(settings.store)))
+        with _key_store(settings.store, settings.keys_file) as keys:
+            check_exposure(settings, keys)
     url = f"http://{settings.host}:{settings.port}"
 
     def ready() -> None:
@@ -372,17 +372,37 @@ def evaluate(
 keys_app = typer.Typer(help="API keys (stored as hashes beside the store; shown once when created).",
                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-KeysFileOpt = Annotated[Path | None, typer.Option("--keys-file", help="Key file (default: beside --store).")]
+KeysFileOpt = Annotated[Path | None, typer.Option(
+    "--keys-file", help="A SQLite key database to use instead of the store's own (<db>.keys.db beside it).")]
 
 
-def _keyring(store: str, keys_file: Path | None) -> Any:
-    from liverec.service.auth import KeyRing, default_keys_path
+@contextmanager
+def _key_store(store: str, keys_file: str | Path | None) -> Iterator[Any]:
+    """The key store a service of ``store`` checks keys against: ``keys_file`` if given, else the
+    store's own; closed (with the store) on exit."""
+    from liverec.storage import open_key_store, open_store
 
-    path = keys_file or default_keys_path(store)
-    if path is None:
-        raise InvalidInputError("a memory:// store keeps no keys; give --keys-file or a sqlite:// --store",
-                                field="store")
-    return KeyRing(path)
+    with ExitStack() as opened:
+        if keys_file:
+            keys = open_key_store(keys_file)
+        else:
+            where = open_store(store)
+            opened.callback(where.close)
+            keys = where.key_store()
+        opened.callback(keys.close)
+        yield keys
+
+
+@contextmanager
+def _keyring(store: str, keys_file: Path | None) -> Iterator[Any]:
+    """:func:`_key_store` for the keys commands, which must write where a service will read."""
+    from liverec.storage import locate
+
+    if keys_file is None and not locate(store).shared:
+        raise InvalidInputError(f"a {store} store keeps no keys; give --keys-file or a sqlite:// --store",
+                                field="store", value=store)
+    with _key_store(store, keys_file) as keys:
+        yield keys
 
 
 @keys_app.command("create")
@@ -394,8 +414,13 @@ def keys_create(
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
     with _errors():
+        from liverec.storage.keys import check_name, check_scopes
+
         scopes = [part for value in scope for part in value.split(",") if part]
-        token, key = _keyring(store, keys_file).create(name, scopes)
+        check_name(name)
+        check_scopes(scopes)  # a refused key creates no files
+        with _keyring(store, keys_file) as ring:
+            token, key = ring.create(name, scopes)
     console.print(f"created key {key.key_id} ({name}; scopes: {', '.join(sorted(key.scopes))}). It is shown only once:")
     typer.echo(token)
 
@@ -404,7 +429,8 @@ def keys_create(
 def keys_list(store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) -> None:
     """List keys (ids, names, scopes; never the secrets)."""
     with _errors():
-        keys = _keyring(store, keys_file).list()
+        with _keyring(store, keys_file) as ring:
+            keys = ring.list()
     table = Table(title=f"{len(keys)} API key(s)")
     for column in ("key id", "name", "scopes", "created"):
         table.add_column(column)
@@ -418,7 +444,8 @@ def keys_list(store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) ->
 def keys_revoke(key_id: str, store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) -> None:
     """Revoke a key; a running service stops accepting it within a second."""
     with _errors():
-        key = _keyring(store, keys_file).revoke(key_id)
+        with _keyring(store, keys_file) as ring:
+            key = ring.revoke(key_id)
     console.print(f"revoked key {key.key_id} ({key.name})")
 
 

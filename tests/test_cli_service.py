@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from liverec.cli import app
-from liverec.service.auth import KeyRing
+from liverec.storage import open_key_store
 
 TOKEN_RE = re.compile(r"lr_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
 runner = CliRunner()
@@ -36,7 +37,16 @@ def store(tmp_path: Path) -> str:
 
 @pytest.fixture
 def keys_path(tmp_path: Path) -> Path:
-    return tmp_path / "shop.db.keys.json"
+    return tmp_path / "shop.db.keys.db"
+
+
+def verify(path: Path, token: str) -> Any:
+    """What the key database at ``path`` says ``token`` is (None: no such key)."""
+    keys = open_key_store(path)
+    try:
+        return keys.verify(token)
+    finally:
+        keys.close()
 
 
 @pytest.fixture
@@ -79,17 +89,21 @@ def test_keys_create_prints_the_token_once_and_stores_only_its_hash(store: str, 
     key_id = token.split("_")[1]
     assert f"created key {key_id} (x; scopes: read)" in result.stdout
     assert result.stdout.count(token) == 1 and token in result.stdout.splitlines()
-    stored = keys_path.read_text()
-    assert token not in stored and token.split("_", 2)[2] not in stored
-    assert hashlib.sha256(token.encode()).hexdigest() in stored
+    for file in keys_path.parent.glob(keys_path.name + "*"):  # the database, its WAL and shared memory
+        stored = file.read_bytes()
+        assert token.encode() not in stored and token.split("_", 2)[2].encode() not in stored
+    conn = sqlite3.connect(keys_path)
+    digests = conn.execute("SELECT token_sha256 FROM api_keys").fetchall()
+    assert digests == [(hashlib.sha256(token.encode()).hexdigest(),)]
+    conn.close()
     assert keys_path.stat().st_mode & 0o077 == 0  # only the owner reads the hashes
-    key = KeyRing(keys_path).verify(token)
+    key = verify(keys_path, token)
     assert key is not None and (key.key_id, key.name, key.scopes) == (key_id, "x", frozenset({"read"}))
 
 
 def test_keys_create_takes_repeated_and_comma_separated_scopes(store: str, keys_path: Path) -> None:
     _, token = create(store, "bot", "ingest,read", "admin")
-    key = KeyRing(keys_path).verify(token)
+    key = verify(keys_path, token)
     assert key is not None and key.scopes == frozenset({"ingest", "read", "admin"})
 
 
@@ -120,18 +134,18 @@ def test_keys_revoke_removes_the_key(store: str, keys_path: Path) -> None:
     assert f"revoked key {key_id} (x)" in result.stdout
     listing = run("keys", "list", "--store", store).stdout
     assert "1 API key(s)" in listing and key_id not in listing and kept.split("_")[1] in listing
-    ring = KeyRing(keys_path)
-    assert ring.verify(token) is None and ring.verify(kept) is not None
+    assert verify(keys_path, token) is None and verify(keys_path, kept) is not None
     assert_refused(run("keys", "revoke", key_id, "--store", store), f"error: no API key with id '{key_id}'")
 
 
 def test_keys_take_an_explicit_keys_file(tmp_path: Path) -> None:
-    path = tmp_path / "elsewhere" / "keys.json"
+    path = tmp_path / "elsewhere" / "keys.db"
     result = run("keys", "create", "--name", "x", "--scope", "read", "--store", "memory://",
                  "--keys-file", str(path))
     assert result.exit_code == 0
-    assert KeyRing(path).verify(TOKEN_RE.findall(result.stdout)[0]) is not None
+    assert verify(path, TOKEN_RE.findall(result.stdout)[0]) is not None
     assert "1 API key(s)" in run("keys", "list", "--keys-file", str(path)).stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]  # no store was opened for it
 
 
 def test_keys_for_a_memory_store_without_a_keys_file_exit_2() -> None:
@@ -195,4 +209,28 @@ def test_a_bad_settings_file_makes_serve_exit_2_with_one_line(
     config = tmp_path / "liverec.toml"
     config.write_text(toml + "\n")
     assert_refused(run("serve", "--store", store, "--config", str(config)), message)
+    assert served == []
+
+
+def test_a_legacy_json_key_file_beside_the_store_is_imported_and_its_keys_serve(
+    tmp_path: Path, store: str, keys_path: Path, served: list[dict[str, Any]]
+) -> None:
+    token = "lr_0000abcd_" + "s" * 43
+    legacy = tmp_path / "shop.db.keys.json"
+    legacy.write_text('{"version": 1, "keys": [{"key_id": "0000abcd", "name": "ops", "scopes": ["admin"], '
+                      f'"created": 1.5, "token_sha256": "{hashlib.sha256(token.encode()).hexdigest()}"}}]}}')
+    result = run("serve", "--host", "0.0.0.0", "--store", store)  # off loopback: only with a key
+    assert result.exit_code == 0, result.stderr
+    assert [c["host"] for c in served] == ["0.0.0.0"]
+    assert not legacy.exists() and (tmp_path / "shop.db.keys.json.imported").exists()
+    assert "1 API key(s)" in run("keys", "list", "--store", store).stdout
+    key = verify(keys_path, token)
+    assert key is not None and (key.key_id, key.name, key.scopes) == ("0000abcd", "ops", frozenset({"admin"}))
+
+
+def test_a_corrupt_legacy_json_key_file_stops_serve_naming_it(tmp_path: Path, store: str,
+                                                             served: list[dict[str, Any]]) -> None:
+    legacy = tmp_path / "shop.db.keys.json"
+    legacy.write_text("{half written")
+    assert_refused(run("serve", "--store", store), f"keys file {legacy} is corrupt")
     assert served == []

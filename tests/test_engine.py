@@ -142,7 +142,7 @@ def test_an_item_added_after_training_is_searchable_and_recommended_at_once(engi
 def _closest_in_list(engine: Engine, recs: list[Recommendation], target: str, n: int = 5) -> set[str]:
     """The ``n`` items of ``recs`` whose text is closest to ``target``'s."""
     others = [r.item_id for r in recs if r.item_id != target]
-    sims = engine.content.vectors_of(others) @ engine.content.vectors_of([target])[0]
+    sims = engine.items.vectors_of(others) @ engine.items.vectors_of([target])[0]
     return {others[i] for i in np.argsort(-sims)[:n]}
 
 
@@ -269,7 +269,7 @@ def test_diversity_lowers_intra_list_similarity(engine: Engine, world: DemoWorld
         total = 0.0
         for user in world.users[:20]:
             recs = engine.recommend(user.user_id, k=10, diversity=diversity)
-            total += intra_list_similarity(engine.content.vectors_of([r.item_id for r in recs]))
+            total += intra_list_similarity(engine.items.vectors_of([r.item_id for r in recs]))
         sims[diversity] = total / 20
     assert sims[0.7] < sims[0.0] - 0.05
 
@@ -298,7 +298,7 @@ def test_training_wrote_a_current_snapshot_with_tuned_weights(engine: Engine) ->
     report = manifest["report"]
     assert report["validation"]["users"] > 100
     # What was tuned is what is served, and every weight came from the search grid.
-    assert dict(engine.ranker.fusion.weights) == report["weights"]
+    assert engine.snapshot.scorer.describe()["weights"] == report["weights"]
     assert set(report["weights"]) == set(RECALLS)
     assert all(w in WEIGHT_GRID for w in report["weights"].values())
     # Chance level for one held-out item among 2,400 is ~0.002; the recalls must find real signal.

@@ -30,9 +30,28 @@ class Settings:
         Seconds after which an event counts half in the interest tags.
     recent_length
         How many recent items a user's state keeps (L).
+    max_tags
+        Interest tags a user's state keeps (the weakest are pruned past twice this).
     model_dir
         Where model snapshots are written; default: beside the store (``<db>.models``) or a
         temporary directory for ``memory://``.
+    encoder_threads
+        Threads the text encoder may use.
+    models
+        Hyperparameters per model, a ``[models.NAME]`` table each (``{"als": {"factors": 128}}``);
+        the names and parameters are the models' own (their ``__init__`` signatures), checked
+        when the engine opens. A model not named keeps its defaults.
+    scorer
+        How candidates are scored: ``{"kind": "linear"}`` (recall weights tuned on validation),
+        with the kind's parameters.
+    seed
+        Seed of training's validation sample and of every model with a ``seed`` parameter not
+        set in ``models``.
+    validation_users
+        Users whose next event is held out to tune the scorer at each training.
+    state_store
+        Where live user states are kept, by URL (``memory://``: this process; see
+        :func:`liverec.realtime.open_state_store`).
     """
 
     encoder: str = "use"
@@ -43,6 +62,11 @@ class Settings:
     max_tags: int = 64
     model_dir: str | None = None
     encoder_threads: int = 2
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    scorer: Mapping[str, Any] = field(default_factory=lambda: {"kind": "linear"})
+    seed: int = 0
+    validation_users: int = 500
+    state_store: str = "memory://"
 
     def __post_init__(self) -> None:
         weights = dict(DEFAULT_EVENT_WEIGHTS)
@@ -56,9 +80,17 @@ class Settings:
         for name in ("short_term_half_life", "tag_half_life"):
             if getattr(self, name) <= 0:
                 raise InvalidInputError(f"{name} must be positive", field=name, value=getattr(self, name))
-        for name in ("recent_length", "max_tags", "encoder_threads"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise InvalidInputError(f"{name} must be a positive integer", field=name, value=getattr(self, name))
+        for name in ("recent_length", "max_tags", "encoder_threads", "validation_users"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"{name} must be a positive integer", field=name, value=value)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise InvalidInputError("seed must be an integer", field="seed", value=self.seed)
+        for name in ("models", "scorer"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise InvalidInputError(f"{name} must be a table", field=name, value=getattr(self, name))
+        # Which models and scorers exist is known only above core (their registries): the engine
+        # checks ``models`` and ``scorer`` against them when it opens.
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:

@@ -205,12 +205,11 @@ class Liverec:
         from liverec.core.settings import Settings
         from liverec.engine import Engine
         from liverec.storage import open_store
-        from liverec.training import ModelParams
 
         self._tmp = tempfile.TemporaryDirectory(prefix="liverec-eval-")
-        settings = Settings(encoder=self.config["encoder"], model_dir=self._tmp.name)
-        params = ModelParams(validation_users=self.config["validation_users"], seed=self.config["seed"])
-        self.engine = Engine(open_store("memory://"), settings, params=params)
+        settings = Settings(encoder=self.config["encoder"], model_dir=self._tmp.name,
+                            validation_users=self.config["validation_users"], seed=self.config["seed"])
+        self.engine = Engine(open_store("memory://"), settings)
         self.engine.ingest_items(items)
         batch = self._events(events)
         for start in range(0, len(batch), 10_000):

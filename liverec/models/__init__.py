@@ -1,17 +1,32 @@
 """Recommendation models: each ``fit(data) -> self``, ``recommend``, ``similar_items``, ``save``/``load``.
 
-``MODELS`` maps each model's ``name`` to its class, so a snapshot can name the models it holds.
+Every model registers itself in :mod:`liverec.models.registry` (``MODELS`` maps each model's
+``name`` to its class), so snapshots, training and settings find it there; adding a model is one
+module plus one ``register_model`` call.
 """
 
 from __future__ import annotations
 
 from liverec.models.als import ALSRecommender
-from liverec.models.base import Model, ScoredItems, TrainingData
+from liverec.models.base import Model, OnlineModel, Ranked, ScoredItems, TrainingData, as_scored
 from liverec.models.content import ContentModel
 from liverec.models.covisit import CoVisitation, covisit_counts
 from liverec.models.popularity import TrendingPopularity
+from liverec.models.registry import (
+    MODELS,
+    build_model,
+    check_model_settings,
+    model_class,
+    register_model,
+    snapshot_models,
+    unregister_model,
+)
 
-MODELS: dict[str, type] = {cls.name: cls for cls in (TrendingPopularity, CoVisitation, ALSRecommender, ContentModel)}
+# Registration order is the order training fits them and snapshots list them.
+register_model(TrendingPopularity)
+register_model(CoVisitation)
+register_model(ALSRecommender)
+register_model(ContentModel, snapshot=False)  # the live text index: the catalog keeps it current
 
 __all__ = [
     "MODELS",
@@ -19,8 +34,17 @@ __all__ = [
     "CoVisitation",
     "ContentModel",
     "Model",
+    "OnlineModel",
+    "Ranked",
     "ScoredItems",
     "TrainingData",
     "TrendingPopularity",
+    "as_scored",
+    "build_model",
+    "check_model_settings",
     "covisit_counts",
+    "model_class",
+    "register_model",
+    "snapshot_models",
+    "unregister_model",
 ]

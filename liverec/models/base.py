@@ -136,3 +136,16 @@ class Model(Protocol):
 
     @classmethod
     def load(cls, path: Path) -> Self: ...
+
+
+@runtime_checkable
+class OnlineModel(Protocol):
+    """A model that also learns between trainings, from every positive item event as it arrives.
+
+    The engine folds each ingested batch in (and, after loading a snapshot, the events logged
+    since it was trained), so the model stays what one fit on the whole log would give.
+    """
+
+    def update_many(self, item_ids: Sequence[str], weights: Sequence[float], timestamps: Sequence[float]) -> None:
+        """Add positive item events (weights > 0, in time order) in place."""
+        ...

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from liverec.core.errors import InvalidInputError
-from liverec.ranking.catalog import ItemTable
+from liverec.realtime.catalog import ItemLookup
 from liverec.realtime.state import UserState
+
+__all__ = ["Filters"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Filters:
                 out |= state.seen
         return out
 
-    def allows(self, item_id: str, items: ItemTable, blocked: Collection[str]) -> bool:
+    def allows(self, item_id: str, items: ItemLookup, blocked: Collection[str]) -> bool:
         if item_id in blocked:
             return False
         item = items.find(item_id)

@@ -1,9 +1,9 @@
-"""Fusing the recalls' candidates into one score, with weights learned on validation events.
+"""Linear fusion: the recalls' scaled scores summed with one weight each, learned on validation.
 
-Each recall's scores are min-max scaled within its own list (cosines, ALS dot products and
-decayed counts live on different scales), then summed with one weight per recall. The
-weights are chosen by coordinate ascent on NDCG@10 of held-out next events
-(:func:`tune_weights`), never set by hand.
+Each recall's scores are min-max scaled within its own list (the ``recall_score`` feature
+block), then summed with one weight per recall. The weights are chosen by coordinate ascent on
+NDCG@10 of held-out next events (:meth:`LinearFusion.fit`), never set by hand; an A/B variant
+may fix them instead (``{"kind": "linear", "weights": {...}}``).
 """
 
 from __future__ import annotations
@@ -12,90 +12,166 @@ import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from liverec.ranking.recalls import RECALLS
+from liverec.core.errors import InvalidInputError
+from liverec.ranking.features import Features
+from liverec.ranking.recalls import recall_names
+from liverec.ranking.scoring import Case, register_scorer
+
+__all__ = ["BLOCK", "WEIGHT_GRID", "LinearFusion"]
 
 WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+BLOCK = "recall_score"  # the feature block fusion weighs
 
 
-@dataclass(frozen=True)
-class FusionWeights:
-    """One weight per recall; ``validation`` records how they were chosen."""
+def _check_weights(weights: object) -> dict[str, float]:
+    if not isinstance(weights, Mapping):
+        raise InvalidInputError(f"weights must map recall names to numbers, not {type(weights).__name__}",
+                                field="weights", value=weights)
+    known = recall_names()
+    out: dict[str, float] = {}
+    for recall, weight in weights.items():
+        if recall not in known:
+            raise InvalidInputError(f"recall {recall!r} in weights is not one of {', '.join(known)}",
+                                    field=f"weights.{recall}", value=recall)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+            raise InvalidInputError(f"weights.{recall} {weight!r} must be a finite number >= 0",
+                                    field=f"weights.{recall}", value=weight)
+        out[recall] = float(weight)
+    # All-zero weights would score every candidate 0 (nothing listed): never what was meant.
+    if out and not any(w > 0 for w in out.values()):
+        raise InvalidInputError("weights needs at least one positive weight", field="weights", value=out)
+    return out
 
-    weights: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(RECALLS, 1.0))
-    validation: Mapping[str, float] = field(default_factory=dict)
+
+@register_scorer
+class LinearFusion:
+    """Σ weight · scaled score over the recalls.
+
+    Parameters
+    ----------
+    weights
+        Per recall; a recall left out weighs 0. ``None``: 1 for every recall. Fitting starts
+        from these and searches from there; unfitted, they are used as they are.
+    grid
+        The values coordinate ascent tries for each weight.
+    rounds
+        Passes of coordinate ascent over the recalls.
+    """
+
+    kind: ClassVar[str] = "linear"
+
+    def __init__(self, weights: Mapping[str, float] | None = None, grid: Sequence[float] = WEIGHT_GRID,
+                 rounds: int = 2) -> None:
+        self.weights = None if weights is None else _check_weights(weights)
+        self.grid = tuple(grid)
+        self.rounds = rounds
+        self._vectors: dict[tuple[str, ...], np.ndarray] = {}
+
+    # -- serving ---------------------------------------------------------------------------
+
+    @property
+    def weights_in_force(self) -> Mapping[str, float] | None:
+        """The learned weights once fitted, else the given ones (None: equal weights)."""
+        return getattr(self, "weights_", None) or self.weights
+
+    def _vector(self, columns: tuple[str, ...]) -> np.ndarray:
+        w = self._vectors.get(columns)
+        if w is None:
+            weights = self.weights_in_force
+            w = np.array([1.0 if weights is None else max(0.0, weights.get(c, 0.0)) for c in columns],
+                         dtype=np.float64)
+            self._vectors[columns] = w
+        return w
+
+    def score(self, features: Features) -> np.ndarray:
+        block = features.block(BLOCK)
+        scores: np.ndarray = block.values @ self._vector(block.columns)
+        return scores
+
+    def contributions(self, features: Features, rows: Sequence[int]) -> list[dict[str, float]]:
+        block = features.block(BLOCK)
+        parts = (block.values[list(rows)] * self._vector(block.columns)).tolist()
+        return [{block.sources[c]: v for c, v in enumerate(part) if v} for part in parts]
+
+    # -- learning --------------------------------------------------------------------------
+
+    def fit(self, cases: Sequence[Case]) -> Self:
+        """Coordinate ascent over :attr:`grid` per recall weight, maximising mean NDCG@10 of the
+        cases' targets. Ties keep the earlier weight, so a recall that does not help stays put."""
+        blocks = [(features.block(BLOCK), target) for features, target in cases]
+        columns = blocks[0][0].columns if blocks else tuple(recall_names())
+        matrices = [(block.values, _row(features, target)) for (block, target), (features, _) in
+                    zip(blocks, cases, strict=True)]
+        weights = dict(self.weights) if self.weights is not None else dict.fromkeys(columns, 1.0)
+        best = start = _mean_ndcg(matrices, _weight_vector(weights, columns))
+        for _, recall in itertools.product(range(self.rounds), columns):
+            for value in self.grid:
+                if value == weights.get(recall, 0.0):
+                    continue
+                trial = {**weights, recall: value}
+                if all(v == 0 for v in trial.values()):
+                    continue
+                score = _mean_ndcg(matrices, _weight_vector(trial, columns))
+                if score > best + 1e-9:
+                    best, weights = score, trial
+        self.weights_ = weights
+        self.validation_ = {"ndcg@10": round(best, 5), "ndcg@10_equal_weights": round(start, 5), "users": len(cases)}
+        self._vectors = {}
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "weights": dict(self.weights_in_force or {}),
+                "validation": dict(getattr(self, "validation_", {}))}
+
+    # -- persistence -----------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"weights": dict(self.weights), "validation": dict(self.validation)}, indent=2))
+        path.mkdir(parents=True, exist_ok=True)
+        record = {"params": {"weights": self.weights, "grid": list(self.grid), "rounds": self.rounds},
+                  "weights_": getattr(self, "weights_", None), "validation_": getattr(self, "validation_", None)}
+        (path / "linear.json").write_text(json.dumps(record, indent=2))
 
     @classmethod
-    def load(cls, path: Path) -> FusionWeights:
+    def load(cls, path: Path) -> Self:
+        record = json.loads((path / "linear.json").read_text())
+        scorer = cls(**record["params"])
+        if record.get("weights_") is not None:
+            scorer.weights_ = dict(record["weights_"])
+            scorer.validation_ = dict(record.get("validation_") or {})
+        return scorer
+
+    @classmethod
+    def from_fusion_json(cls, path: Path) -> Self:
+        """A fitted scorer from a snapshot written before scorers existed (its ``fusion.json``)."""
         data = json.loads(path.read_text())
-        return cls(weights=data["weights"], validation=data.get("validation", {}))
+        scorer = cls()
+        scorer.weights_ = dict(data["weights"])
+        scorer.validation_ = dict(data.get("validation", {}))
+        return scorer
+
+    def __repr__(self) -> str:
+        return f"LinearFusion(weights={dict(self.weights_in_force or {})!r})"
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
-    """Min-max scale to [0, 1]; equal values (a single candidate included) all get 1."""
-    if values.size == 0:
-        return values
-    lo, hi = float(values.min()), float(values.max())
-    return (values - lo) / (hi - lo) if hi > lo else np.ones_like(values)
+def _row(features: Features, target: str) -> int:
+    """The target's row (-1 if no recall found it)."""
+    try:
+        return features.item_ids.index(target)
+    except ValueError:
+        return -1
 
 
-def scale(scores: Mapping[str, float]) -> dict[str, float]:
-    """Min-max scale one recall's scores to [0, 1] (a single candidate gets 1)."""
-    values = _minmax(np.fromiter(scores.values(), dtype=np.float64, count=len(scores)))
-    return dict(zip(scores, values.tolist(), strict=True))
+def _weight_vector(weights: Mapping[str, float], columns: tuple[str, ...]) -> np.ndarray:
+    return np.array([max(0.0, weights.get(c, 0.0)) for c in columns], dtype=np.float64)
 
 
-Recalled = Mapping[str, float] | tuple[Sequence[str], np.ndarray]  # {id: score}, or ids and scores (Ranked)
-
-
-def _ids_and_scores(found: Recalled) -> tuple[Sequence[str], np.ndarray]:
-    if isinstance(found, tuple):
-        return found
-    return list(found), np.fromiter(found.values(), dtype=np.float64, count=len(found))
-
-
-def candidate_matrix(recalls: Mapping[str, Recalled]) -> tuple[list[str], np.ndarray]:
-    """The union of all recalls' candidates and a [candidates, RECALLS] matrix of scaled scores.
-
-    Serving ranks by ``matrix @ weights``; tuning scores held-out targets on the very same
-    matrix, so what is tuned is what is served.
-    """
-    present = [(col, _ids_and_scores(recalls[name])) for col, name in enumerate(RECALLS) if len(recalls.get(name, ()))]
-    present = [(col, found) for col, found in present if len(found[0])]
-    # The union in first-seen order, built at C speed (this runs on every request, ~900 ids).
-    ids = list(dict.fromkeys(itertools.chain.from_iterable(found[0] for _, found in present)))
-    index = dict(zip(ids, range(len(ids)), strict=True))
-    matrix = np.zeros((len(ids), len(RECALLS)), dtype=np.float64)
-    for col, (found_ids, scores) in present:
-        rows = np.fromiter(map(index.__getitem__, found_ids), dtype=np.int64, count=len(found_ids))
-        matrix[rows, col] = _minmax(np.asarray(scores, dtype=np.float64))
-    return ids, matrix
-
-
-def weight_vector(weights: Mapping[str, float]) -> np.ndarray:
-    return np.array([max(0.0, weights.get(r, 0.0)) for r in RECALLS], dtype=np.float64)
-
-
-Case = tuple[Mapping[str, Recalled], str]
-
-
-def _case_matrix(case: Case) -> tuple[np.ndarray, int]:
-    """A case as its candidate matrix and the target's row (-1 if no recall found it)."""
-    recalls, target = case
-    ids, matrix = candidate_matrix(recalls)
-    return matrix, ids.index(target) if target in ids else -1
-
-
-def _mean_ndcg(cases: Sequence[tuple[np.ndarray, int]], weights: Mapping[str, float], k: int = 10) -> float:
-    """Mean NDCG@k of the targets under ``weights`` (ties broken against the target)."""
-    w = weight_vector(weights)
+def _mean_ndcg(cases: Sequence[tuple[np.ndarray, int]], w: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k of the targets under weight vector ``w`` (ties broken against the target)."""
     total = 0.0
     for matrix, target in cases:
         if target < 0 or w @ matrix[target] <= 0:
@@ -106,28 +182,3 @@ def _mean_ndcg(cases: Sequence[tuple[np.ndarray, int]], weights: Mapping[str, fl
             total += 1.0 / math.log2(rank + 2)
     return total / max(1, len(cases))
 
-
-def tune_weights(cases: Sequence[Case], *, rounds: int = 2) -> FusionWeights:
-    """Coordinate ascent over a grid of per-recall weights, maximising mean NDCG@10.
-
-    ``cases`` are (each recall's scores, the item the user acted on next) for validation
-    users. Ties keep the earlier weight, so a recall that does not help stays where it was.
-    """
-    matrices = [_case_matrix(c) for c in cases]
-    weights = dict.fromkeys(RECALLS, 1.0)
-    best = _mean_ndcg(matrices, weights)
-    start = best
-    for _, recall in itertools.product(range(rounds), RECALLS):
-        for value in WEIGHT_GRID:
-            if value == weights[recall]:
-                continue
-            trial = {**weights, recall: value}
-            if all(v == 0 for v in trial.values()):
-                continue
-            score = _mean_ndcg(matrices, trial)
-            if score > best + 1e-9:
-                best, weights = score, trial
-    return FusionWeights(
-        weights=weights,
-        validation={"ndcg@10": round(best, 5), "ndcg@10_equal_weights": round(start, 5), "users": len(cases)},
-    )

@@ -1,23 +1,26 @@
-"""The request path: recalls → fusion → negative feedback → filters → MMR → reasons."""
+"""The request path: recalls → features → scorer → negative feedback → filters → MMR → reasons."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from liverec.core.types import Recommendation
 from liverec.models.base import Ranked
-from liverec.models.content import ContentModel
-from liverec.ranking.catalog import ItemTable
 from liverec.ranking.diversity import mmr
 from liverec.ranking.explain import Explainer
+from liverec.ranking.features import Features, build_features
 from liverec.ranking.filters import Filters
-from liverec.ranking.fusion import FusionWeights, candidate_matrix, weight_vector
-from liverec.ranking.recalls import NOTHING, RECALLS, RecallInput, RecallModels, run_recalls
+from liverec.ranking.fusion import LinearFusion
+from liverec.ranking.recalls import NOTHING, RecallContext, recall_names, run_recalls
+from liverec.ranking.scoring import Scorer
 from liverec.ranking.snapshot import ModelSnapshot
+from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.state import UserState, decayed_norm, unit
+
+__all__ = ["RECALL_SIZE", "Ranker", "Serving"]
 
 # Candidates each recall contributes. Measured on the demo world's validation users: 200 gives
 # NDCG@10 0.129, 100 only 0.113 (targets deep in one recall still win when several recalls agree).
@@ -35,65 +38,32 @@ FRESH_SLOT = 3  # 0-based position
 SESSION_ACTIONS = 3
 SHIFT_SIMILARITY = 0.5
 SHIFT_SLOTS = (1, 3, 5)
-ALS_CACHE = 100_000  # users whose fold-in is kept between their requests
 
 
 class Ranker:
     """Serves one model snapshot plus the live catalog; thread-safe for concurrent requests."""
 
-    def __init__(
-        self,
-        items: ItemTable,
-        content: ContentModel,
-        snapshot: ModelSnapshot | None,
-        query_vector: Callable[[str], np.ndarray],
-        short_term_half_life: float,
-    ) -> None:
-        self.items = items
-        self.content = content
+    def __init__(self, catalog: LiveCatalog, snapshot: ModelSnapshot | None, short_term_half_life: float) -> None:
+        self.catalog = catalog
+        self.content = catalog.content  # the text index of the space this ranker serves
         self.snapshot = snapshot
         self.half_life = short_term_half_life
-        self.query_vector = query_vector
-        self.fusion = snapshot.fusion if snapshot is not None else FusionWeights()
-        self.models = RecallModels(
-            content=content,
-            trending=snapshot.trending if snapshot else None,
-            covisit=snapshot.covisit if snapshot else None,
-            als=snapshot.als if snapshot else None,
-            cold=self.cold,
-        )
-        self.explainer = Explainer(items, content, self.models.covisit, query_vector)
-        self._als_cache: dict[str, tuple[int, np.ndarray | None]] = {}
-        self._cold: tuple[list[str], np.ndarray] | None = None
-        self._lock = threading.Lock()
+        self.models = snapshot.models if snapshot is not None else {}
+        self.scorer: Scorer = snapshot.scorer if snapshot is not None else LinearFusion()
+        self.explainer = Explainer(catalog, self.content, self.models, catalog.query_vector)
+        self._memos: dict[str, dict[str, Any]] = {}  # each recall's, for this snapshot (RecallContext.memo)
+        self._cold: tuple[int, list[str], np.ndarray] | None = None
 
     def cold(self) -> tuple[list[str], np.ndarray]:
-        """Catalog items added after the snapshot was trained, with their text vectors (cached
-        as one pair until items change, so a reader never sees ids and vectors of two catalogs)."""
+        """Catalog items added after the snapshot was trained, with their text vectors (cached as
+        one pair per catalog version, so a reader never sees ids and vectors of two catalogs)."""
         cold = self._cold
-        if cold is None:
+        version = self.catalog.version
+        if cold is None or cold[0] != version:
             known = self.snapshot.catalog_items if self.snapshot else frozenset()
-            ids = [i for i in self.items.ids() if i not in known]
-            cold = self._cold = (ids, self.content.vectors_of(ids))
-        return cold
-
-    def items_changed(self) -> None:
-        self._cold = None
-
-    def als_vector(self, state: UserState | None) -> np.ndarray | None:
-        """The user's ALS factors folded in from their interactions, cached per state version."""
-        als = self.models.als
-        if als is None or state is None or not state.interactions:
-            return None
-        hit = self._als_cache.get(state.user_id)
-        if hit is not None and hit[0] == state.version:
-            return hit[1]
-        vec = als.user_vector(list(state.interactions.items()))
-        with self._lock:
-            if len(self._als_cache) >= ALS_CACHE:
-                self._als_cache.clear()  # a fold-in costs ~0.1 ms: recomputing beats unbounded memory
-            self._als_cache[state.user_id] = (state.version, vec)
-        return vec
+            ids = [i for i in self.catalog.ids() if i not in known]
+            cold = self._cold = (version, ids, self.content.vectors_of(ids))
+        return cold[1], cold[2]
 
     def session_vector(self, state: UserState | None) -> np.ndarray | None:
         """What the user is after right now: their last SESSION_ACTIONS positive actions (items or
@@ -109,7 +79,7 @@ class Ranker:
             chunk = positive[start : start + 2 * SESSION_ACTIONS]
             for action, vec in zip(chunk, self.content.vectors_of([a.item_id or "" for a in chunk]), strict=True):
                 if action.item_id is None:
-                    vec = self.query_vector(action.text or "")
+                    vec = self.catalog.query_vector(action.text or "")
                 elif not vec.any():
                     continue  # an item since deleted
                 part = (action.weight * 0.5**used) * vec
@@ -120,15 +90,9 @@ class Ranker:
         return unit(total)
 
     def forget(self, user_id: str) -> None:
-        with self._lock:
-            self._als_cache.pop(user_id, None)
-
-    def candidates(
-        self, state: UserState | None, filters: Filters, n: int = RECALL_SIZE
-    ) -> dict[str, Ranked]:
-        """Each recall's candidates and raw scores for the user (the ranker's features)."""
-        interest = unit(state.short_vec) if state is not None else None
-        return self._recall(state, filters.blocked(state), n, interest, self.session_vector(state))
+        """Drop what recalls remembered about the user (an erasure)."""
+        for memo in list(self._memos.values()):
+            memo.pop(user_id, None)
 
     def _recall(
         self,
@@ -138,15 +102,15 @@ class Ranker:
         interest: np.ndarray | None,
         session: np.ndarray | None,
     ) -> dict[str, Ranked]:
-        inp = RecallInput(
-            state=state,
-            interest=interest,
-            session=session,
-            als_vector=self.als_vector(state),
-            blocked=blocked,
-            n=n,
-        )
-        return run_recalls(self.models, inp)
+        ctx = RecallContext(state, interest, session, blocked, n, self.models, self.content, self.cold, self._memos)
+        return run_recalls(ctx)
+
+    def features(self, state: UserState | None, filters: Filters, now: float = 0.0,
+                 n: int = RECALL_SIZE) -> Features:
+        """The features of every recall's candidates for the user (what training tunes the scorer on)."""
+        interest = unit(state.short_vec) if state is not None else None
+        raw = self._recall(state, filters.blocked(state), n, interest, self.session_vector(state))
+        return build_features(raw, state, self.models, now, recall_names())
 
     def recommend(
         self,
@@ -155,22 +119,24 @@ class Ranker:
         filters: Filters,
         diversity: float,
         now: float,
-        weights: Mapping[str, float] | None = None,
+        scorer: Scorer | None = None,
     ) -> list[Recommendation]:
+        """The request path; ``scorer`` replaces the snapshot's (an A/B variant's)."""
+        scorer = scorer or self.scorer
         interest = unit(state.short_vec) if state is not None else None
         session = self.session_vector(state)
         blocked = filters.blocked(state)
         raw = self._recall(state, blocked, RECALL_SIZE, interest, session)
-        candidates, matrix = candidate_matrix(raw)
-        w = weight_vector(weights or self.fusion.weights)
-        totals = matrix @ w
+        features = build_features(raw, state, self.models, now, recall_names())
+        candidates = features.item_ids
+        totals = scorer.score(features)
         pool = max(50, 5 * k)
         rows: list[int] = []
         order = np.argsort(-totals, kind="stable")
         for row, total in zip(order.tolist(), totals[order].tolist(), strict=True):
             if total <= 0:
                 break
-            if filters.allows(candidates[row], self.items, blocked):  # lazily: only as far as the pool needs
+            if filters.allows(candidates[row], self.catalog, blocked):  # lazily: only as far as the pool needs
                 rows.append(row)
                 if len(rows) == pool:
                     break
@@ -188,15 +154,14 @@ class Ranker:
         pool_row = {item_id: n for n, item_id in enumerate(ids)}
         final_ids = [i for i, _ in final]
         at = [pool_row.get(i, -1) for i in final_ids]
-        # Each recall's weighted part of each listed item's score, for all items in one product.
-        parts = (matrix[[rows[n] for n in at if n >= 0]] * w).tolist()
+        # Each source's part of each listed item's score, for all items at once.
+        known = iter(scorer.contributions(features, [rows[n] for n in at if n >= 0]))
         contributions: dict[str, dict[str, float]] = {}
-        known = iter(parts)
         for item_id, n in zip(final_ids, at, strict=True):
             # A reserved item is explained by the recall whose rule placed it.
             own = {placed[item_id]: 1.0} if item_id in placed else {}
             if n >= 0:
-                own |= {RECALLS[c]: v for c, v in enumerate(next(known)) if v}
+                own |= next(known)
             contributions[item_id] = own
         final_vectors = np.stack([vectors[n] if n >= 0 else self.content.vectors_of([i])[0]
                                   for i, n in zip(final_ids, at, strict=True)]) if final_ids else None
@@ -237,7 +202,7 @@ class Ranker:
         missing = len(positions) - len(chosen & set(candidates))
         placed: list[str] = []
         for pos in positions[len(positions) - missing :] if missing > 0 else ():
-            pick = next((i for i in candidates if i not in chosen and filters.allows(i, self.items, blocked)), None)
+            pick = next((i for i in candidates if i not in chosen and filters.allows(i, self.catalog, blocked)), None)
             if pick is None:
                 break
             slot = min(pos, len(final))
@@ -265,3 +230,22 @@ class Ranker:
         gamma = min(1.0, decayed_norm(state.neg_vec, state.neg_ts, state.last_ts, self.half_life))
         likeness = np.clip((vectors @ direction - NEGATIVE_FLOOR) / (1.0 - NEGATIVE_FLOOR), 0.0, 1.0)
         return scores * (1.0 - gamma * likeness)
+
+
+class Serving:
+    """The ranker being served; replaced in one reference assignment when a snapshot is adopted
+    or the text space changes, so a request always ranks against one consistent pair."""
+
+    def __init__(self, catalog: LiveCatalog, snapshot: ModelSnapshot | None, short_term_half_life: float) -> None:
+        self.catalog = catalog
+        self.half_life = short_term_half_life
+        self.ranker = Ranker(catalog, snapshot, short_term_half_life)
+
+    @property
+    def snapshot(self) -> ModelSnapshot | None:
+        return self.ranker.snapshot
+
+    def swap(self, snapshot: ModelSnapshot | None) -> Ranker:
+        """Serve ``snapshot`` over the catalog's current text index; returns the new ranker."""
+        self.ranker = ranker = Ranker(self.catalog, snapshot, self.half_life)
+        return ranker

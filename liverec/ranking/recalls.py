@@ -1,121 +1,296 @@
-"""Candidate generators. Each returns its candidates for one user, best first, as an id list and a
-score array (:data:`~liverec.models.base.Ranked`: no tuple or dict per candidate on the request path).
+"""Candidate generators ("recalls"), registered by name, each with how its reason reads.
 
-Recalls never filter by business rules beyond the ``blocked`` set (seen, dismissed, explicit
-excludes) so their budget is not spent on items that would be dropped anyway.
+A :class:`Recall` finds candidates for one user, best first, as an id list and a score array
+(:data:`~liverec.models.base.Ranked`: no tuple or dict per candidate on the request path), and
+words the reason it gives for an item it put on the list. Recalls never filter by business rules
+beyond the ``blocked`` set (seen, dismissed, explicit excludes) so their budget is not spent on
+items that would be dropped anyway.
+
+Adding a recall is one :func:`register_recall` call: the request path, the features, fusion
+tuning, A/B weights and explanations all iterate over the registry. Registration order is the
+column order of the features (and so the order fusion tuning visits recalls in).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from liverec.models.als import ALSRecommender
+from liverec.core.errors import InvalidInputError
+from liverec.core.types import Reason
 from liverec.models.base import Ranked
 from liverec.models.content import ContentModel
-from liverec.models.covisit import CoVisitation
-from liverec.models.popularity import TrendingPopularity
-from liverec.realtime.state import UserState
+from liverec.ranking.reasons import ReasonContext, shorten
+from liverec.realtime.state import RecentAction, UserState
+
+__all__ = [
+    "ALS_MEMO",
+    "COVISIT_SEEDS",
+    "NOTHING",
+    "RECALLS",
+    "Recall",
+    "RecallContext",
+    "recall_names",
+    "register_recall",
+    "run_recalls",
+    "unregister_recall",
+]
 
 # How many recent positive items seed co-visitation: the last few say most about "right now".
 COVISIT_SEEDS = 5
-
-
-@dataclass
-class RecallInput:
-    """What every recall may read for one request."""
-
-    state: UserState | None
-    interest: np.ndarray | None  # unit short-term interest vector
-    session: np.ndarray | None  # unit vector of the last few positive actions (see Ranker.session_vector)
-    als_vector: np.ndarray | None  # folded-in ALS user factors
-    blocked: Collection[str]
-    n: int
-
-
-@dataclass
-class RecallModels:
-    """The models recalls draw on: the snapshot's plus the live content index."""
-
-    content: ContentModel
-    trending: TrendingPopularity | None
-    covisit: CoVisitation | None
-    als: ALSRecommender | None
-    # Items added after the snapshot was trained and their text vectors, as one pair: two
-    # separate calls could straddle an ingest and disagree in length.
-    cold: Callable[[], tuple[list[str], np.ndarray]]
-
+ALS_MEMO = 100_000  # users whose ALS fold-in is kept between their requests
 
 NOTHING: Ranked = ([], np.zeros(0))
 
 
-def text_recalls(models: RecallModels, inp: RecallInput) -> dict[str, Ranked]:
-    """Content and session recall, in one pass over the text index.
+class RecallContext:
+    """What every recall may read for one request; shared work is done once, on first use.
 
-    ``content``: text neighbours of the decayed short-term interest vector. ``session``: text
-    neighbours of what the user did in their last few actions — the decayed interest weighs a
-    long camera history against three fresh hiking clicks; this recall looks only at the last
-    actions, so a new interest shows at once.
+    Parameters
+    ----------
+    state
+        The user's state (None: a user with no events).
+    interest
+        The unit short-term interest vector.
+    session
+        The unit vector of the user's last few positive actions (see ``Ranker.session_vector``).
+    blocked
+        Items no recall may return.
+    n
+        Candidates per recall.
+    models
+        The served snapshot's models by name (empty before any training).
+    content
+        The live text index.
+    cold
+        Items added after the snapshot was trained and their text vectors, as one pair.
+    memos
+        The ranker's memo per recall, kept between requests for one snapshot (see :meth:`memo`).
     """
-    queries = {name: vec for name, vec in (("content", inp.interest), ("session", inp.session)) if vec is not None}
-    if not queries:
-        return {}
-    hits = models.content.search_ranked(list(queries.values()), inp.n, exclude=inp.blocked)
-    return dict(zip(queries, hits, strict=True))
+
+    def __init__(
+        self,
+        state: UserState | None,
+        interest: np.ndarray | None,
+        session: np.ndarray | None,
+        blocked: Collection[str],
+        n: int,
+        models: Mapping[str, Any],
+        content: ContentModel,
+        cold: Callable[[], tuple[list[str], np.ndarray]],
+        memos: dict[str, dict[str, Any]],
+    ) -> None:
+        self.state = state
+        self.interest = interest
+        self.session = session
+        self.blocked = blocked
+        self.n = n
+        self.models = models
+        self.content = content
+        self.cold = cold
+        self._memos = memos
+        self._text: dict[str, Ranked] | None = None
+
+    def text_hits(self, name: str) -> Ranked:
+        """Text neighbours of the interest (``content``) or the session (``session``) vector.
+
+        Both queries are searched in one pass over the index, on the first call of either.
+        """
+        if self._text is None:
+            queries = {k: v for k, v in (("content", self.interest), ("session", self.session)) if v is not None}
+            hits = self.content.search_ranked(list(queries.values()), self.n, exclude=self.blocked) if queries else []
+            self._text = dict(zip(queries, hits, strict=True))
+        return self._text.get(name, NOTHING)
+
+    def memo(self, recall: str) -> dict[str, Any]:
+        """A dict ``recall`` may keep per-user work in between requests, by user id (the ranker drops
+        a forgotten user's entries, and the whole memo when a new snapshot is served). Plain dict
+        operations are atomic, so a race between requests only computes something twice."""
+        memo = self._memos.get(recall)
+        if memo is None:
+            memo = self._memos.setdefault(recall, {})
+        return memo
 
 
-def als_recall(models: RecallModels, inp: RecallInput) -> Ranked:
-    if models.als is None or inp.als_vector is None:
+Find = Callable[[RecallContext], Ranked]
+Explain = Callable[[ReasonContext, str, int], Reason | None]
+
+
+@dataclass(frozen=True)
+class Recall:
+    """A registered recall.
+
+    Parameters
+    ----------
+    name
+        Unique; the name of its features, its fusion weight and its reasons' ``kind``.
+    find
+        Candidates for the request in a :class:`RecallContext`, best first.
+    explain
+        The reason for an item it contributed to: ``(context, item_id, row in the list)``; None
+        when it has no evidence worth saying (the next contributor speaks instead).
+    """
+
+    name: str
+    find: Find
+    explain: Explain
+
+
+RECALLS: dict[str, Recall] = {}
+
+
+def register_recall(recall: Recall) -> Recall:
+    """Add ``recall`` (after those registered before); re-registering the same one is harmless."""
+    if not isinstance(recall.name, str) or not recall.name.isidentifier():
+        raise InvalidInputError(f"recall name {recall.name!r} must be an identifier", field="name", value=recall.name)
+    known = RECALLS.get(recall.name)
+    if known is not None and known != recall:
+        raise InvalidInputError(f"recall {recall.name!r} is already registered", field="name", value=recall.name)
+    RECALLS[recall.name] = recall
+    return recall
+
+
+def unregister_recall(name: str) -> None:
+    """Remove a registration (for tests and plug-ins that come and go); unknown names are ignored."""
+    RECALLS.pop(name, None)
+
+
+def recall_names() -> tuple[str, ...]:
+    """The registered recalls, in registration order."""
+    return tuple(RECALLS)
+
+
+def run_recalls(ctx: RecallContext) -> dict[str, Ranked]:
+    """Every registered recall's candidates for one request, by name, in registration order."""
+    return {name: recall.find(ctx) for name, recall in RECALLS.items()}
+
+
+# ---------------------------------------------------------------------------- the built-in recalls
+
+
+def _content(ctx: RecallContext) -> Ranked:
+    """Text neighbours of the decayed short-term interest vector."""
+    return ctx.text_hits("content")
+
+
+def _session(ctx: RecallContext) -> Ranked:
+    """Text neighbours of what the user did in their last few actions: the decayed interest weighs
+    a long camera history against three fresh hiking clicks; this looks only at the last actions,
+    so a new interest shows at once."""
+    return ctx.text_hits("session")
+
+
+def _als(ctx: RecallContext) -> Ranked:
+    als = ctx.models.get("als")
+    state = ctx.state
+    if als is None or state is None or not state.interactions:
         return NOTHING
-    return models.als.score_ranked(inp.als_vector, inp.n, exclude=inp.blocked)
+    # The fold-in is cached per state version: a user's factors change only with their events.
+    memo = ctx.memo("als")
+    hit = memo.get(state.user_id)
+    if hit is not None and hit[0] == state.version:
+        vector = hit[1]
+    else:
+        vector = als.user_vector(list(state.interactions.items()))
+        if len(memo) >= ALS_MEMO:
+            memo.clear()  # a fold-in costs ~0.1 ms: recomputing beats unbounded memory
+        memo[state.user_id] = (state.version, vector)
+    return als.score_ranked(vector, ctx.n, exclude=ctx.blocked)
 
 
-def covisit_recall(models: RecallModels, inp: RecallInput) -> Ranked:
-    if models.covisit is None or inp.state is None:
+def covisit_seeds(state: UserState | None) -> list[RecentAction]:
+    """The recent positive item actions co-visitation starts from, oldest first."""
+    return state.positive_item_actions(COVISIT_SEEDS) if state is not None else []
+
+
+def _covisit(ctx: RecallContext) -> Ranked:
+    covisit = ctx.models.get("covisit")
+    if covisit is None:
         return NOTHING
-    history = [(a.item_id or "", a.weight) for a in inp.state.positive_item_actions(COVISIT_SEEDS)]
+    history = [(a.item_id or "", a.weight) for a in covisit_seeds(ctx.state)]
     if not history:
         return NOTHING
-    return models.covisit.recommend_ranked(history, inp.n, exclude=inp.blocked)
+    return covisit.recommend_ranked(history, ctx.n, exclude=ctx.blocked)
 
 
-def trending_recall(models: RecallModels, inp: RecallInput) -> Ranked:
-    if models.trending is None:
+def _trending(ctx: RecallContext) -> Ranked:
+    trending = ctx.models.get("trending")
+    if trending is None:
         return NOTHING
-    return models.trending.recommend_ranked(inp.n, exclude=inp.blocked)
+    return trending.recommend_ranked(ctx.n, exclude=ctx.blocked)
 
 
-def fresh_recall(models: RecallModels, inp: RecallInput) -> Ranked:
+def _fresh(ctx: RecallContext) -> Ranked:
     """Items added since the last training, ranked by text similarity to the user's interest.
 
     They have no collaborative signal at all, so without this recall a new item could only
     surface through the content recall's crowded top-n.
     """
-    if inp.interest is None:
+    if ctx.interest is None:
         return NOTHING
-    cold, vectors = models.cold()
+    cold, vectors = ctx.cold()
     if not cold:
         return NOTHING
-    scores = vectors @ inp.interest
-    top = np.argsort(-scores)[: inp.n + len(inp.blocked)]
-    keep = [i for i in top.tolist() if scores[i] > 0 and cold[i] not in inp.blocked][: inp.n]
+    scores = vectors @ ctx.interest
+    top = np.argsort(-scores)[: ctx.n + len(ctx.blocked)]
+    keep = [i for i in top.tolist() if scores[i] > 0 and cold[i] not in ctx.blocked][: ctx.n]
     return [cold[i] for i in keep], scores[keep].astype(np.float64)
 
 
-OTHER_RECALLS: dict[str, Callable[[RecallModels, RecallInput], Ranked]] = {
-    "als": als_recall,
-    "covisit": covisit_recall,
-    "trending": trending_recall,
-    "fresh": fresh_recall,
-}
-RECALLS = ("content", "session", *OTHER_RECALLS)
+def _like_recent(kind: str, prefix: str = "") -> Explain:
+    """A text recall's reason: the recent action most like the item, or a generic one."""
+
+    def explain(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
+        if not ctx.has_evidence:
+            return None
+        action = ctx.similar_action(row)
+        if action is None:
+            return Reason(kind, f"{prefix}close to your recent interests")
+        phrase, evidence = ctx.cite(action)
+        return Reason(kind, prefix + phrase, evidence)
+
+    return explain
 
 
-def run_recalls(models: RecallModels, inp: RecallInput) -> dict[str, Ranked]:
-    """Every recall's candidates for one request, by recall name (in ``RECALLS`` order)."""
-    found = text_recalls(models, inp)
-    out = {name: found.get(name, NOTHING) for name in ("content", "session")}
-    out.update((name, fn(models, inp)) for name, fn in OTHER_RECALLS.items())
-    return out
+def covisit_evidence(covisit: Any, state: UserState | None, item_ids: list[str]) -> list[RecentAction | None]:
+    """Per item: the recent positive item it was most often viewed with (the oldest among equals)."""
+    seeds = covisit_seeds(state)
+    if covisit is None or not seeds:
+        return [None] * len(item_ids)
+    scores = covisit.pair_scores([a.item_id or "" for a in seeds], item_ids)
+    best = np.argmax(scores, axis=0)
+    return [seeds[b] if scores[b, col] > 0 else None for col, b in enumerate(best.tolist())]
+
+
+def _explain_covisit(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
+    found = ctx.evidence("covisit", lambda ids: covisit_evidence(ctx.models.get("covisit"), ctx.state, ids))
+    action = found.get(item_id)
+    if action is None:
+        return None
+    title = shorten(ctx.items.title(action.item_id or ""))
+    return Reason("covisit", f"people who viewed '{title}' also viewed this", action.item_id)
+
+
+def _explain_als(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
+    tag = ctx.shared_tag(item_id)
+    if tag is not None:
+        return Reason("tag", f"matches your interest '{tag}'", tag)
+    return Reason("als", "liked by people with tastes like yours")
+
+
+def _explain_trending(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
+    return Reason("trending", "popular now")
+
+
+for _recall in (
+    Recall("content", _content, _like_recent("content")),
+    Recall("session", _session, _like_recent("session")),
+    Recall("als", _als, _explain_als),
+    Recall("covisit", _covisit, _explain_covisit),
+    Recall("trending", _trending, _explain_trending),
+    Recall("fresh", _fresh, _like_recent("fresh", "new, and ")),
+):
+    register_recall(_recall)

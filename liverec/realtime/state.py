@@ -1,7 +1,8 @@
 """Per-user real-time state and the O(d + L) update that keeps it current.
 
 A user's state is a pure function of the model snapshot and that user's events, so it can
-always be rebuilt from the event log (after a restart, on another worker). It holds:
+always be rebuilt from the event log (after a restart, on another worker); a store outside the
+process keeps it as versioned bytes (:mod:`liverec.realtime.codec`), never a pickle. It holds:
 
 * ``recent`` — the last L actions (item or query, type, time, signed weight);
 * ``short_vec`` — an exponentially time-decayed, type-weighted sum of the text vectors of
@@ -80,9 +81,14 @@ class EventSignal:
     tags: tuple[str, ...] = ()  # interest tags of the item or query
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class UserState:
-    """The live interest profile of one user (see the module docstring)."""
+    """The live interest profile of one user (see the module docstring).
+
+    Two states are equal when every field is: vectors in dtype, shape and values (None differs
+    from any array), ``recent`` in its actions and its ``maxlen``, dicts and sets by content.
+    Floats compare as ``==`` does. States are mutable, so they are not hashable.
+    """
 
     user_id: str
     recent: deque[RecentAction]
@@ -102,6 +108,40 @@ class UserState:
     @classmethod
     def empty(cls, user_id: str, recent_length: int = 50) -> UserState:
         return cls(user_id=user_id, recent=deque(maxlen=recent_length))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UserState):
+            return NotImplemented
+        return (
+            self.user_id == other.user_id
+            and self.version == other.version
+            and self.n_events == other.n_events
+            and self.last_ts == other.last_ts
+            and self.recent.maxlen == other.recent.maxlen
+            and self.recent == other.recent
+            and self.short_ts == other.short_ts
+            and _same_vector(self.short_vec, other.short_vec)
+            and self.neg_ts == other.neg_ts
+            and _same_vector(self.neg_vec, other.neg_vec)
+            and self.tags_ts == other.tags_ts
+            and self.tags == other.tags
+            and self.interactions == other.interactions
+            and self.seen == other.seen
+            and self.dismissed == other.dismissed
+        )
+
+    def to_bytes(self) -> bytes:
+        """This state as versioned bytes (:func:`liverec.realtime.codec.encode_state`)."""
+        from liverec.realtime.codec import encode_state  # the codec imports this module
+
+        return encode_state(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> UserState:
+        """The state :meth:`to_bytes` wrote (:func:`liverec.realtime.codec.decode_state`)."""
+        from liverec.realtime.codec import decode_state
+
+        return decode_state(data)
 
     def copy(self) -> UserState:
         """An independent copy (O(d + L + tags + seen)): what a request reads while events keep arriving."""
@@ -141,6 +181,13 @@ class UserState:
     def positive_item_actions(self, n: int) -> list[RecentAction]:
         """The last ``n`` positive actions on an item, oldest first (the seeds of "viewed together")."""
         return [a for a in self.recent if a.item_id is not None and a.weight > 0][-n:]
+
+
+def _same_vector(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two state vectors are equal in dtype, shape and values (or both None)."""
+    if a is None or b is None:
+        return a is b
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 # Event types whose weight a review's or rating's polarity scales (and signs).

@@ -1,58 +1,204 @@
-"""Where user states live: the StateStore protocol and the in-process default."""
+"""Where user states live: the :class:`StateStore` contract, the in-process store, and URLs.
+
+``open_state_store(url)`` is the one place a state store is chosen, by the URL's scheme; a
+backend registers its scheme once with :func:`register_state_store` (a Redis store is one
+module and one registration, keeping states as :mod:`liverec.realtime.codec` bytes).
+
+>>> store = open_state_store("memory://")
+>>> store.url, len(store)
+('memory://', 0)
+>>> try:
+...     open_state_store("redis://localhost")
+... except InvalidInputError as error:
+...     print(error)
+state store URL 'redis://localhost' is not supported: unknown scheme 'redis'; known: memory://
+"""
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from liverec.core.errors import InvalidInputError, StorageError
 from liverec.realtime.state import UserState
+
+__all__ = ["MemoryStateStore", "StateStore", "check_state_store_url", "open_state_store", "register_state_store"]
 
 
 @runtime_checkable
 class StateStore(Protocol):
-    """Holds :class:`UserState` by user id; a miss means "rebuild from the event log"."""
+    """Holds one :class:`UserState` per user id; a miss means "rebuild it from the event log".
+
+    The contract every backend keeps (:class:`liverec.testing.state_contract.StateContract`
+    checks it):
+
+    * ``get(user_id)`` returns a copy the caller owns: changing it never changes the store.
+      None means the store holds no state for the user.
+    * ``put(state)`` stores ``state`` under ``state.user_id``, replacing any. The store takes
+      ownership of the object: the caller must not use it afterwards.
+    * ``update(user_id, fn)`` atomically replaces the stored state ``s`` by ``fn(s)`` and returns
+      True; it returns False, without calling ``fn``, when the user has no stored state. ``fn``
+      may change its argument in place and must return the state to store (of the same user).
+      No other ``update``, ``put`` or ``delete`` of the same user interleaves with it, so no
+      update is lost. A store that retries on conflict (Redis WATCH/MULTI) may call ``fn`` more
+      than once, so ``fn`` must have no other side effects. When ``fn`` raises, the error
+      propagates and nothing new is stored, but a store that hands ``fn`` the stored object
+      itself (:class:`MemoryStateStore`) keeps what ``fn`` changed before raising: check first,
+      then change.
+    * ``delete(user_id)`` returns whether a state was held; ``clear()`` drops every state.
+    * ``user_id in store`` and ``len(store)`` count the states held.
+    * ``close()`` releases the backend and may be called again; a closed store refuses
+      further use with :class:`~liverec.core.errors.StorageError`.
+    * ``url`` names the store (what :func:`open_state_store` opened it from).
+    """
+
+    url: str
 
     def get(self, user_id: str) -> UserState | None: ...
 
     def put(self, state: UserState) -> None: ...
 
+    def update(self, user_id: str, fn: Callable[[UserState], UserState]) -> bool: ...
+
     def delete(self, user_id: str) -> bool: ...
 
     def clear(self) -> None: ...
 
+    def __contains__(self, user_id: object) -> bool: ...
+
     def __len__(self) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class MemoryStateStore:
-    """States in a dict in this process (the single-machine default)."""
+    """States in a dict in this process, behind one lock (the single-machine default).
+
+    ``update`` applies ``fn`` to the stored object itself, under the lock: it runs on every
+    event, and a copy costs O(state). ``get`` copies under the same lock, so a reader never
+    sees an update half done.
+    """
 
     def __init__(self) -> None:
+        self.url = "memory://"
         self._states: dict[str, UserState] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def get(self, user_id: str) -> UserState | None:
-        return self._states.get(user_id)
+        with self._lock:
+            self._check_open()
+            state = self._states.get(user_id)
+            return None if state is None else state.copy()
 
     def put(self, state: UserState) -> None:
         with self._lock:
+            self._check_open()
             self._states[state.user_id] = state
+
+    def update(self, user_id: str, fn: Callable[[UserState], UserState]) -> bool:
+        with self._lock:
+            self._check_open()
+            state = self._states.get(user_id)
+            if state is None:
+                return False
+            updated = fn(state)
+            if updated.user_id != user_id:
+                raise InvalidInputError(
+                    f"an update of user {user_id!r} returned the state of user {updated.user_id!r}",
+                    field="user_id",
+                    value=updated.user_id,
+                )
+            self._states[user_id] = updated
+            return True
 
     def delete(self, user_id: str) -> bool:
         with self._lock:
+            self._check_open()
             return self._states.pop(user_id, None) is not None
 
     def clear(self) -> None:
         with self._lock:
+            self._check_open()
             self._states.clear()
 
+    def __contains__(self, user_id: object) -> bool:
+        self._check_open()
+        return user_id in self._states  # one dict lookup: atomic without the lock
+
     def __len__(self) -> int:
+        self._check_open()
         return len(self._states)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._states.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"state store {self.url} is closed")
+
+
+# An opener gets the whole URL and what follows "scheme://".
+StateStoreOpener = Callable[[str, str], StateStore]
+
+_OPENERS: dict[str, StateStoreOpener] = {}
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")  # RFC 3986's scheme, lower case (how URLs are matched)
+
+
+def register_state_store(scheme: str, opener: StateStoreOpener) -> None:
+    """Make :func:`open_state_store` open URLs ``scheme://…`` with ``opener(url, rest)``.
+
+    ``rest`` is what follows ``scheme://``. Registering a scheme again replaces its opener.
+    """
+    if not isinstance(scheme, str) or _SCHEME.fullmatch(scheme) is None:
+        raise InvalidInputError(
+            f"state store scheme {scheme!r} is not a lower-case URL scheme like 'redis'", field="scheme", value=scheme
+        )
+    _OPENERS[scheme] = opener
 
 
 def open_state_store(url: str = "memory://") -> StateStore:
-    """A state store by URL; only ``memory://`` exists so far (Redis is planned)."""
-    from liverec.core.errors import InvalidInputError
+    """Open the state store ``url`` names; raises :class:`InvalidInputError` for an unknown or malformed URL."""
+    opener, rest = _opener(url)
+    return opener(url, rest)
 
-    if url == "memory://":
-        return MemoryStateStore()
-    raise InvalidInputError(f"state store URL {url!r} is not supported; known: memory://", field="state_url", value=url)
+
+def check_state_store_url(url: str) -> None:
+    """Raise what :func:`open_state_store` would for a URL it cannot open, without opening anything."""
+    _opener(url)
+
+
+def _opener(url: str) -> tuple[StateStoreOpener, str]:
+    known = ", ".join(f"{scheme}://" for scheme in _OPENERS)
+    scheme, separator, rest = url.partition("://") if isinstance(url, str) else ("", "", "")
+    if not separator or not scheme:
+        raise InvalidInputError(
+            f"state store URL {url!r} is not supported: it has no scheme; known: {known}",
+            field="state_store",
+            value=url,
+        )
+    opener = _OPENERS.get(scheme.lower())
+    if opener is None:
+        raise InvalidInputError(
+            f"state store URL {url!r} is not supported: unknown scheme {scheme!r}; known: {known}",
+            field="state_store",
+            value=url,
+        )
+    return opener, rest
+
+
+def _open_memory(url: str, rest: str) -> StateStore:
+    if rest:
+        raise InvalidInputError(
+            f"state store URL {url!r} is not supported: memory:// takes nothing after the scheme",
+            field="state_store",
+            value=url,
+        )
+    return MemoryStateStore()
+
+
+register_state_store("memory", _open_memory)

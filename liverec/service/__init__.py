@@ -1,4 +1,8 @@
-"""The HTTP service: FastAPI app factory, routes per resource, auth and error mapping."""
+"""The HTTP service: FastAPI app factory, routes per resource, auth and error mapping.
+
+``create_app(ServiceSettings(...))`` builds the app; ``load_settings`` reads defaults, a TOML
+file and ``LIVEREC_*`` variables; ``liverec serve`` runs it under uvicorn.
+"""
 
 import os
 
@@ -9,3 +13,8 @@ import os
 # this variable once, when faiss loads it, which is after this package is imported by
 # ``liverec serve``. An operator's own setting wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from liverec.service.app import create_app  # noqa: E402  (after the OpenMP setting above)
+from liverec.service.settings import ServiceSettings, load_settings  # noqa: E402
+
+__all__ = ["ServiceSettings", "create_app", "load_settings"]

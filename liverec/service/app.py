@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,10 @@ from threadpoolctl import threadpool_limits
 import liverec
 from liverec.core.errors import InvalidInputError
 from liverec.engine import Engine
-from liverec.service.auth import KeyRing, default_keys_path
+from liverec.experiments import Experiment, variant_stats
 from liverec.service.deps import Services
 from liverec.service.errors import install_error_handlers
-from liverec.service.experiments import Experiment
 from liverec.service.fastpath import FastRecommendations
-from liverec.service.feedback_log import FeedbackLog
 from liverec.service.ingest import CommitStats, Committer
 from liverec.service.jobs import Trainer, TrainJob
 from liverec.service.limits import Guard
@@ -42,20 +40,23 @@ from liverec.service.routes import admin, events, feedback, items, search, syste
 from liverec.service.routes._body import REF
 from liverec.service.schemas import EventBatch, EventIn, ItemBatch
 from liverec.service.settings import ServiceSettings
-from liverec.storage import open_store
+from liverec.storage import KeyStore, Store, open_store
 
 log = logging.getLogger("liverec.service")
 SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while another waits (CPython's default: 0.005)
 
 
-def _beside_store(engine: Engine, suffix: str) -> Path | None:
-    if engine.store.root is None:
-        return None
-    name = engine.store.url.rsplit("/", 1)[-1] or "liverec"
-    return engine.store.root / f"{name}{suffix}"
+def _override(setting: str | None) -> Path | None:
+    """A file setting as the path that overrides the store's default side file, if set."""
+    return Path(setting) if setting else None
 
 
-def check_exposure(settings: ServiceSettings, keys: KeyRing) -> None:
+def open_keys(settings: ServiceSettings, store: Store) -> KeyStore:
+    """The key store the service checks keys against: ``keys_file`` if set, else the store's own."""
+    return store.key_store(_override(settings.keys_file))
+
+
+def check_exposure(settings: ServiceSettings, keys: KeyStore) -> None:
     """Refuse to listen beyond this machine without API keys: an open recommender leaks what users did."""
     if not settings.loopback and len(keys) == 0:
         raise InvalidInputError(
@@ -67,19 +68,31 @@ def check_exposure(settings: ServiceSettings, keys: KeyRing) -> None:
 
 
 def build_services(settings: ServiceSettings, engine: Engine | None = None, metrics: Metrics | None = None) -> Services:
-    """Open (or adopt) the engine and everything around it; the order matters for errors."""
-    keys_path = settings.keys_file or default_keys_path(settings.store)
-    keys = KeyRing(keys_path)
-    check_exposure(settings, keys)
-    pseudonyms = Pseudonymizer(settings.user_id_secret)
-    experiment = (
-        Experiment.from_config(settings.variants, salt=settings.experiment_salt)
-        if settings.variants else Experiment.single()
-    )
-    if engine is None:
-        engine = Engine(open_store(settings.store), settings.engine_settings)
+    """Open (or adopt) the engine and everything around it; the order matters for errors.
+
+    The key store and the feedback log are the engine's store's, or in the files ``keys_file``
+    and ``feedback_file`` name.
+    """
+    with ExitStack() as opened:  # closed again if a later step fails
+        if engine is None:
+            store = open_store(settings.store)
+            opened.callback(store.close)
+        else:
+            store = engine.store
+        keys = open_keys(settings, store)
+        opened.callback(keys.close)
+        check_exposure(settings, keys)  # before the engine loads its models, so a refusal is quick
+        pseudonyms = Pseudonymizer(settings.user_id_secret)
+        experiment = (
+            Experiment.from_config(settings.variants, salt=settings.experiment_salt)
+            if settings.variants else Experiment.single()
+        )
+        feedback = store.feedback_log(_override(settings.feedback_file))
+        opened.callback(feedback.close)
+        if engine is None:
+            engine = Engine(store, settings.engine_settings)
+        opened.pop_all()  # from here on, close_services closes them
     metrics = metrics or Metrics()
-    feedback_path = settings.feedback_file or _beside_store(engine, ".feedback.db")
 
     def on_commit(stats: CommitStats) -> None:
         metrics.events_stored.inc(stats.stored)
@@ -97,7 +110,7 @@ def build_services(settings: ServiceSettings, engine: Engine | None = None, metr
         keys=keys,
         pseudonyms=pseudonyms,
         experiment=experiment,
-        feedback=FeedbackLog(feedback_path),
+        feedback=feedback,
         committer=Committer(engine, settings.max_pending_events, on_commit),
         trainer=Trainer(engine, settings.retrain_interval, on_train),
         metrics=metrics,
@@ -133,7 +146,7 @@ def _live_gauges(services: Services) -> Iterator[GaugeMetricFamily]:
     yield gauge("liverec_model_info", "The model snapshot being served", 1, {"version": version})
     yield gauge("liverec_model_version", "Number of the snapshot being served (0: none)",
                 int(version.lstrip("v")) if version != "none" else 0)
-    for s in services.feedback.stats(services.experiment.control.name):
+    for s in variant_stats(services.feedback.counts(), services.experiment.control.name):
         labels = {"variant": s.name}
         yield gauge("liverec_variant_impressions", "Impressions reported per variant", s.impressions, labels)
         yield gauge("liverec_variant_clicks", "Clicks reported per variant", s.clicks, labels)
@@ -147,6 +160,7 @@ def close_services(services: Services) -> None:
     services.committer.close()
     services.ranking.shutdown()
     services.feedback.close()
+    services.keys.close()
 
 
 def create_app(

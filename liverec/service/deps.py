@@ -12,15 +12,14 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from liverec.engine import Engine
-from liverec.service.auth import ApiKey, KeyRing
+from liverec.experiments import Assignment
 from liverec.service.errors import ServiceError
-from liverec.service.experiments import Experiment
-from liverec.service.feedback_log import FeedbackLog
 from liverec.service.ingest import Committer
 from liverec.service.jobs import Trainer
 from liverec.service.metrics import Metrics
 from liverec.service.privacy import Pseudonymizer
 from liverec.service.settings import ServiceSettings
+from liverec.storage import ApiKey, FeedbackLog, KeyStore
 
 
 @dataclass
@@ -29,9 +28,9 @@ class Services:
 
     settings: ServiceSettings
     engine: Engine
-    keys: KeyRing
+    keys: KeyStore
     pseudonyms: Pseudonymizer
-    experiment: Experiment
+    experiment: Assignment
     feedback: FeedbackLog
     committer: Committer
     trainer: Trainer
@@ -69,7 +68,8 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-AP
 def require(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
     """A dependency that lets the call through only with a key holding ``scope`` (when keys are on).
 
-    It runs on the event loop: a SHA-256 and, at most once a second, a stat of the key file."""
+    It runs on the event loop: a SHA-256 and, at most once a second, a check of the key store for
+    keys created or revoked by another process."""
 
     async def check(
         services: ServicesDep,

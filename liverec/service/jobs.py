@@ -28,7 +28,6 @@ from liverec.core.errors import ConflictError
 from liverec.core.settings import Settings
 from liverec.engine import Engine
 from liverec.storage import open_store
-from liverec.training import ModelParams
 
 log = logging.getLogger("liverec.service")
 
@@ -63,7 +62,7 @@ class Trainer:
     ) -> None:
         self.engine = engine
         # Default: a child process wherever it can open the store itself (anything but memory://).
-        self.in_child = engine.store.root is not None if in_child is None else in_child
+        self.in_child = engine.store.location.shared if in_child is None else in_child
         self.on_finish = on_finish
         self._lock = threading.Lock()
         self._job: TrainJob | None = None
@@ -147,7 +146,7 @@ def train_in_child(engine: Engine, started: Callable[[BaseProcess], None] = lamb
     """
     context = multiprocessing.get_context("spawn")  # never fork a process with live threads
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_train, args=(send, engine.store.url, engine.settings, engine.params),
+    child = context.Process(target=_train, args=(send, engine.store.url, engine.settings),
                             name="liverec-train", daemon=True)
     child.start()
     send.close()  # so that recv() below sees the end of the pipe if the child dies
@@ -164,10 +163,10 @@ def train_in_child(engine: Engine, started: Callable[[BaseProcess], None] = lamb
     return str(detail)
 
 
-def _train(result: Connection, url: str, settings: Settings, params: ModelParams) -> None:
+def _train(result: Connection, url: str, settings: Settings) -> None:
     os.nice(10)
     try:
-        with Engine(open_store(url), settings, params=params) as engine:
+        with Engine(open_store(url), settings) as engine:
             version = engine.train().version
     except Exception as exc:
         log.exception("training in the child process failed")

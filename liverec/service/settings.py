@@ -21,7 +21,8 @@ from typing import Any
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.settings import Settings
-from liverec.service.experiments import Experiment
+from liverec.engine import check_settings
+from liverec.experiments import Experiment
 from liverec.service.privacy import Pseudonymizer
 
 ENV_PREFIX = "LIVEREC_"
@@ -39,7 +40,8 @@ class ServiceSettings:
     host, port
         Where to listen. Any address other than loopback needs API keys.
     keys_file
-        The API key file (hashes only); default: beside the store (``<db>.keys.json``).
+        A SQLite file of API keys (hashes only) to use instead of the store's own: by default
+        ``<db>.keys.db`` beside a sqlite store, in memory for ``memory://``.
     require_keys
         Demand an API key on every resource route even on loopback. Keys are always demanded
         once any key exists.
@@ -60,7 +62,8 @@ class ServiceSettings:
     experiment_salt, variants
         A/B variants: ``[{name, share, weights, diversity}]``; none means one ``default``.
     feedback_file
-        Where served requests and their feedback are kept; default: beside the store.
+        A SQLite file for served requests and their feedback instead of the store's own: by
+        default ``<db>.feedback.db`` beside a sqlite store, in memory for ``memory://``.
     engine
         Engine settings (``encoder``, ``event_weights``, half-lives, ...).
     """
@@ -95,7 +98,7 @@ class ServiceSettings:
                 raise InvalidInputError(f"{name} must be a positive number, got {value!r}", field=name, value=value)
         if not isinstance(self.variants, Sequence) or isinstance(self.variants, str):
             raise InvalidInputError("variants must be a list of tables", field="variants", value=self.variants)
-        Settings.from_mapping(self.engine)  # validated now, so a bad [engine] key stops the start
+        check_settings(Settings.from_mapping(self.engine))  # now, so a bad [engine] key stops the start
         # Likewise variants and the secret: found only in the app's startup they would crash the
         # server with a traceback instead of a one-line refusal naming the setting.
         if self.variants:

@@ -1,13 +1,25 @@
-"""Storage backends, opened by URL.
+"""Storage backends, opened by URL, and everything a store keeps: events, items, vectors, the
+feedback log and the API keys.
 
-``open_store(url)`` is the one place a backend is chosen, by the URL's scheme:
+``open_store(url)`` is the one place a backend is chosen, by the URL's scheme, and
+``locate(url)`` says where that store lives without opening it:
 
-* ``memory://`` — :class:`MemoryStore`, gone when the process ends;
-* ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — :class:`SqliteStore`.
+* ``memory://`` — :class:`MemoryStore`, gone when the process ends; its feedback log and keys
+  are in memory too;
+* ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — :class:`SqliteStore`, with
+  its model snapshots, feedback log and keys in side files beside it (``path.db.models``,
+  ``path.db.feedback.db``, ``path.db.keys.db``).
+
+A new backend is one module and one :func:`register_backend` call.
 
 >>> store = open_store("memory://")
->>> store.events.count(), store.root
+>>> store.events.count(), store.location.directory
 (0, None)
+>>> where = locate("sqlite:///data/shop.db")
+>>> where.name, where.shared, where.side(".keys.db").name
+('shop.db', True, 'shop.db.keys.db')
+>>> locate("memory://").side(".models") is None
+True
 >>> open_store("redis://localhost")
 Traceback (most recent call last):
 ...
@@ -17,48 +29,92 @@ liverec.core.errors.InvalidInputError: store URL 'redis://localhost' has unknown
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from liverec.core.errors import InvalidInputError
-from liverec.storage.base import Catalog, EventLog, Store, VectorCache
+from liverec.storage import memory, sqlite
+from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Store, StoreLocation, VectorCache
+from liverec.storage.feedback import FeedbackResult, VariantCounts
+from liverec.storage.keys import SCOPES, ApiKey
 from liverec.storage.memory import MemoryStore
+from liverec.storage.memory_feedback import MemoryFeedbackLog
+from liverec.storage.memory_keys import MemoryKeyStore
 from liverec.storage.sqlite import SqliteStore
+from liverec.storage.sqlite_feedback import SqliteFeedbackLog
+from liverec.storage.sqlite_keys import SqliteKeyStore
 
 __all__ = [
+    "SCOPES",
+    "ApiKey",
+    "Backend",
     "Catalog",
     "EventLog",
+    "FeedbackLog",
+    "FeedbackResult",
+    "KeyStore",
+    "MemoryFeedbackLog",
+    "MemoryKeyStore",
     "MemoryStore",
+    "SqliteFeedbackLog",
+    "SqliteKeyStore",
     "SqliteStore",
     "Store",
+    "StoreLocation",
+    "VariantCounts",
     "VectorCache",
+    "locate",
+    "open_key_store",
     "open_store",
+    "register_backend",
 ]
 
 
-def _open_memory(url: str, rest: str) -> Store:
-    return MemoryStore(url)
+@dataclass(frozen=True)
+class Backend:
+    """One scheme's registry entry. Both functions take the whole URL and what follows ``scheme://``."""
+
+    scheme: str
+    open: Callable[[str, str], Store]
+    locate: Callable[[str, str], StoreLocation]
 
 
-def _open_sqlite(url: str, rest: str) -> Store:
-    # SQLAlchemy's convention: the path follows a third slash, so four slashes mean an absolute path.
-    if not rest.startswith("/") or rest == "/":
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(
+    scheme: str,
+    *,
+    open: Callable[[str, str], Store],
+    locate: Callable[[str, str], StoreLocation],
+    replace: bool = False,
+) -> None:
+    """Make ``scheme://`` URLs open with ``open`` and locate with ``locate`` (schemes are case-insensitive).
+
+    ``locate`` must not open or create anything, and must equal the opened store's ``location``.
+    Registering a scheme twice is an :class:`InvalidInputError` unless ``replace`` is true.
+    """
+    key = scheme.lower()
+    if key in _BACKENDS and not replace:
+        raise InvalidInputError(f"store scheme {scheme!r} is already registered", field="scheme", value=scheme)
+    _BACKENDS[key] = Backend(key, open, locate)
+
+
+register_backend("memory", open=memory.open_url, locate=memory.locate_url)
+register_backend("sqlite", open=sqlite.open_url, locate=sqlite.locate_url)
+
+
+def _backend(url: str) -> tuple[Backend, str]:
+    known = ", ".join(f"{scheme}://" for scheme in _BACKENDS)
+    scheme, separator, rest = url.partition("://") if isinstance(url, str) else ("", "", "")
+    if not separator or not scheme:
+        raise InvalidInputError(f"store URL {url!r} has no scheme; expected one of {known}", field="url", value=url)
+    backend = _BACKENDS.get(scheme.lower())
+    if backend is None:
         raise InvalidInputError(
-            f"store URL {url!r} has no file path; expected sqlite:///relative/path.db or sqlite:////absolute/path.db",
-            field="url",
-            value=url,
+            f"store URL {url!r} has unknown scheme {scheme!r}; known: {known}", field="url", value=url
         )
-    path = rest[1:]
-    if path == ":memory:":
-        raise InvalidInputError(
-            f"store URL {url!r} names no file; use memory:// for a store that is not kept", field="url", value=url
-        )
-    return SqliteStore(path)
-
-
-# scheme -> opener(url, what follows "scheme://"); a new backend is one entry here.
-_OPENERS: dict[str, Callable[[str, str], Store]] = {
-    "memory": _open_memory,
-    "sqlite": _open_sqlite,
-}
+    return backend, rest
 
 
 def open_store(url: str) -> Store:
@@ -66,13 +122,19 @@ def open_store(url: str) -> Store:
 
     A bare file path is not accepted, so a typo never silently creates a database somewhere.
     """
-    known = ", ".join(f"{scheme}://" for scheme in _OPENERS)
-    scheme, separator, rest = url.partition("://") if isinstance(url, str) else ("", "", "")
-    if not separator or not scheme:
-        raise InvalidInputError(f"store URL {url!r} has no scheme; expected one of {known}", field="url", value=url)
-    opener = _OPENERS.get(scheme.lower())
-    if opener is None:
-        raise InvalidInputError(
-            f"store URL {url!r} has unknown scheme {scheme!r}; known: {known}", field="url", value=url
-        )
-    return opener(url, rest)
+    backend, rest = _backend(url)
+    return backend.open(url, rest)
+
+
+def locate(url: str) -> StoreLocation:
+    """Where the store ``url`` names lives (its side files, whether it is shared), without opening it.
+
+    Raises :class:`InvalidInputError` for exactly the URLs :func:`open_store` refuses.
+    """
+    backend, rest = _backend(url)
+    return backend.locate(url, rest)
+
+
+def open_key_store(path: str | Path) -> KeyStore:
+    """The API keys in the SQLite file at ``path``, whatever the store (a ``keys_file`` setting)."""
+    return SqliteKeyStore(path)

@@ -1,18 +1,56 @@
-"""Storage contracts: the event log (source of truth), the item catalog and the embedding cache.
+"""Storage contracts: the event log (source of truth), the item catalog, the embedding cache, the
+feedback log and the API keys, and where a store lives.
 
-Every backend implements :class:`Store`; the same contract suite
-(``liverec.testing.store_contract``) runs against each.
+Every backend implements :class:`Store`; one contract suite per kind of thing runs against each
+implementation (``liverec.testing.store_contract``, ``feedback_contract``, ``keystore_contract``).
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from liverec.core.types import Event, Item
+from liverec.storage.feedback import FeedbackResult, VariantCounts
+from liverec.storage.keys import ApiKey
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store lives, known from its URL alone (see :func:`liverec.storage.locate`).
+
+    Parameters
+    ----------
+    url
+        The store's URL, as the store itself reports it.
+    directory
+        Where side files go (snapshots, the feedback log, the key database); ``None`` when the
+        store is nowhere on disk.
+    name
+        The stem of side files: the database file's name for SQLite (``shop.db``).
+    shared
+        Whether another process opening ``url`` sees the same data (a file does; memory does not).
+
+    >>> where = StoreLocation("sqlite:///data/shop.db", Path("/srv/data"), "shop.db", shared=True)
+    >>> where.side(".models").as_posix()
+    '/srv/data/shop.db.models'
+    >>> StoreLocation("memory://", None, "memory", shared=False).side(".models") is None
+    True
+    """
+
+    url: str
+    directory: Path | None
+    name: str
+    shared: bool
+
+    def side(self, suffix: str) -> Path | None:
+        """The side file ``<directory>/<name><suffix>``, or None for a store nowhere on disk."""
+        return None if self.directory is None else self.directory / f"{self.name}{suffix}"
 
 
 @runtime_checkable
@@ -91,6 +129,114 @@ class VectorCache(Protocol):
 
 
 @runtime_checkable
+class FeedbackLog(Protocol):
+    """Which variant served which list, and the impressions and clicks reported on those lists.
+
+    A log remembers a bounded number of served lists (its capacity; past it the oldest are
+    forgotten and feedback on them is :class:`~liverec.core.errors.NotFoundError`), but keeps
+    every list's contribution to the per-variant totals. Safe to share between threads; a call
+    that raises counts nothing. Used as a context manager, it is closed on exit.
+    """
+
+    def record_served(
+        self, request_id: str, variant: str, user_id: str, item_ids: Sequence[str], ts: float | None = None
+    ) -> None:
+        """Remember that ``variant`` served ``item_ids`` to ``user_id`` as request ``request_id``.
+
+        Recording the same request again with the same content is a no-op (a retried write);
+        with other content it is a :class:`~liverec.core.errors.ConflictError`, since feedback
+        already counted against the first list would no longer match.
+        """
+        ...
+
+    def serve_later(
+        self, request_id: str, variant: str, user_id: str, item_ids: Sequence[str], ts: float | None = None
+    ) -> None:
+        """:meth:`record_served` for the request path: checked now, possibly written later.
+
+        A queued list is never missing from a later :meth:`record`, :meth:`forget_user` or
+        :meth:`counts`. A request id recorded twice with other content is dropped, not raised.
+        """
+        ...
+
+    def flush(self) -> int:
+        """Write every queued list now; how many were written."""
+        ...
+
+    def record(self, request_id: str, kind: str, item_ids: Sequence[str] | None = None) -> FeedbackResult:
+        """Count impressions or clicks on items of a served list; what was newly counted.
+
+        ``kind`` is ``impression`` or ``click`` (a click also counts its item's impression);
+        ``item_ids`` must all come from the served list, and ``None`` with an impression means
+        the whole list. Each (request, item, kind) counts once, so a retried report returns zeros.
+        Raises ``NotFoundError`` (kind ``request``) for an unknown, evicted or erased request and
+        ``InvalidInputError`` (field ``type`` or ``item_ids``) for a bad report.
+        """
+        ...
+
+    def forget_user(self, user_id: str) -> int:
+        """Erase the lists served to ``user_id`` and the feedback on them; how many lists were erased.
+
+        The variants' totals keep what those lists contributed: they are anonymous counts, and
+        taking them back would change an experiment's results after the fact.
+        """
+        ...
+
+    def counts(self) -> builtins.list[VariantCounts]:
+        """Every variant that has served a list, in the order variants were first served."""
+        ...
+
+    def close(self) -> None:
+        """Write what is queued and close; further use raises ``StorageError``. Safe to call twice."""
+        ...
+
+    def __enter__(self) -> FeedbackLog: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class KeyStore(Protocol):
+    """The API keys a service accepts, kept as SHA-256 digests of their tokens (never the tokens).
+
+    Thread-safe. Token format, scopes and validation are :mod:`liverec.storage.keys`'s.
+    """
+
+    def create(self, name: str, scopes: str | Iterable[str]) -> tuple[str, ApiKey]:
+        """Make a key; returns ``(token, key)``. The token is shown this once and never stored.
+
+        Raises ``InvalidInputError`` (field ``name`` or ``scopes``) for an empty or over-long
+        name, no scopes, or a scope not in :data:`~liverec.storage.keys.SCOPES`.
+        """
+        ...
+
+    def verify(self, token: str) -> ApiKey | None:
+        """The key ``token`` belongs to, or None; never raises, whatever it is given.
+
+        Constant-time, and an unknown key id costs one comparison too. Keys created or revoked
+        elsewhere (another process) may take up to the store's reload interval to be seen.
+        """
+        ...
+
+    def list(self) -> builtins.list[ApiKey]:
+        """Every key, oldest first."""
+        ...
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Delete the key so its token stops working; returns what it was.
+
+        Raises ``NotFoundError`` (kind ``api_key``) if there is no such key.
+        """
+        ...
+
+    def __len__(self) -> int: ...
+
+    def close(self) -> None:
+        """Release what the store holds open. Safe to call twice."""
+        ...
+
+
+@runtime_checkable
 class Store(Protocol):
     """What ``open_store(url)`` returns."""
 
@@ -100,8 +246,16 @@ class Store(Protocol):
     vectors: VectorCache
 
     @property
-    def root(self) -> Path | None:
-        """The directory the store lives in (None for memory://); snapshots go beside it."""
+    def location(self) -> StoreLocation:
+        """Where the store lives; equal to ``locate(self.url)``."""
+        ...
+
+    def feedback_log(self, path: Path | None = None) -> FeedbackLog:
+        """Open the store's feedback log; ``path`` puts it in that SQLite file instead of the default."""
+        ...
+
+    def key_store(self, path: Path | None = None) -> KeyStore:
+        """Open the store's API keys; ``path`` keeps them in that SQLite file instead of the default."""
         ...
 
     def close(self) -> None: ...

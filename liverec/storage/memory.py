@@ -4,8 +4,8 @@ Nothing survives the process. It keeps exactly the contract of every other backe
 suite, :mod:`liverec.testing.store_contract`, runs against it), including that items come back
 as they would from JSON and vectors as float32, so code tested against it behaves the same on disk.
 
-The helpers :func:`encode_item`, :func:`decode_item`, :func:`check_events` and :func:`as_vector`
-are the checks and encodings every backend shares.
+Its feedback log and key store are the in-memory ones too (:class:`MemoryFeedbackLog`,
+:class:`MemoryKeyStore`), unless given a file for them.
 
 >>> store = MemoryStore()
 >>> store.events.append([Event.create("u1", "view", "i1", timestamp=1.0, event_id="e1")])
@@ -17,7 +17,6 @@ are the checks and encodings every backend shares.
 from __future__ import annotations
 
 import bisect
-import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,64 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
+from liverec.core.errors import NotFoundError, StorageError
 from liverec.core.types import Event, Item
-from liverec.storage.base import Catalog, EventLog, VectorCache
-
-
-def check_events(events: Sequence[Event]) -> list[Event]:
-    """Return ``events`` as a list, or raise if any element is not an :class:`Event`.
-
-    Backends check the whole batch before storing any of it, so a bad element stores nothing.
-    """
-    batch = list(events)
-    for position, event in enumerate(batch):
-        if not isinstance(event, Event):
-            raise InvalidInputError(
-                f"append takes Event objects; element {position} is {type(event).__name__}: {event!r:.80}",
-                field="events",
-                value=event,
-            )
-    return batch
-
-
-def encode_item(item: Item) -> str:
-    """The JSON text every backend stores for an item.
-
-    An item whose attributes JSON cannot hold (a set, NaN, an object) is the caller's mistake,
-    reported here rather than when the HTTP layer later fails to answer with it.
-    """
-    if not isinstance(item, Item):
-        raise InvalidInputError(f"upsert takes Item objects, got {type(item).__name__}", field="items", value=item)
-    try:
-        return json.dumps(item.to_dict(), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"item {item.item_id!r} has attributes that are not valid JSON: {exc}",
-            field="attributes",
-            value=item.attributes,
-        ) from None
-
-
-def decode_item(text: str) -> Item:
-    """The item :func:`encode_item` wrote."""
-    return Item.from_dict(json.loads(text))
-
-
-def as_vector(encoder: str, key: str, vector: np.ndarray) -> np.ndarray:
-    """``vector`` as a one-dimensional, finite float32 array (the only form the cache holds)."""
-    array = np.asarray(vector, dtype=np.float32)
-    if array.ndim != 1 or array.size == 0:
-        raise InvalidInputError(
-            f"vector {key!r} of encoder {encoder!r} has shape {array.shape}; expected one non-empty dimension",
-            field="vectors",
-            value=key,
-        )
-    if not np.isfinite(array).all():
-        raise InvalidInputError(
-            f"vector {key!r} of encoder {encoder!r} holds NaN or infinity", field="vectors", value=key
-        )
-    return array
+from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
+from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item
+from liverec.storage.memory_feedback import MemoryFeedbackLog
+from liverec.storage.memory_keys import MemoryKeyStore
 
 
 class _State:
@@ -236,6 +183,16 @@ class MemoryVectorCache:
                 self._vectors[(encoder, key)] = vector
 
 
+def locate_url(url: str, rest: str) -> StoreLocation:
+    """Where a ``memory://`` store lives: nowhere on disk, and in no other process."""
+    return StoreLocation(url=url, directory=None, name="memory", shared=False)
+
+
+def open_url(url: str, rest: str) -> MemoryStore:
+    """The store a ``memory://`` URL names: a new, empty one."""
+    return MemoryStore(url)
+
+
 class MemoryStore:
     """Events, items and vectors held in this process; thread-safe behind one lock."""
 
@@ -245,11 +202,28 @@ class MemoryStore:
         self.events: EventLog = MemoryEventLog(self._state)
         self.catalog: Catalog = MemoryCatalog(self._state)
         self.vectors: VectorCache = MemoryVectorCache(self._state)
+        self._keys = MemoryKeyStore()
+        self._location = locate_url(url, "")
 
     @property
-    def root(self) -> Path | None:
-        """Always None: a memory store has no directory."""
-        return None
+    def location(self) -> StoreLocation:
+        return self._location
+
+    def feedback_log(self, path: Path | None = None) -> FeedbackLog:
+        """A new in-memory feedback log, or the SQLite one in the file ``path``."""
+        if path is None:
+            return MemoryFeedbackLog()
+        from liverec.storage.sqlite_feedback import SqliteFeedbackLog
+
+        return SqliteFeedbackLog(path)
+
+    def key_store(self, path: Path | None = None) -> KeyStore:
+        """This store's in-memory keys (the same object on every call), or the SQLite keys in ``path``."""
+        if path is None:
+            return self._keys
+        from liverec.storage.sqlite_keys import SqliteKeyStore
+
+        return SqliteKeyStore(path)
 
     def close(self) -> None:
         """Any later call raises :class:`StorageError`; closing twice is harmless."""

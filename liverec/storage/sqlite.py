@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from liverec.core.errors import NotFoundError, StorageError
+from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
 from liverec.core.types import Event, EventType, Item, parse_event_type
-from liverec.storage.base import Catalog, EventLog, VectorCache
-from liverec.storage.memory import as_vector, check_events, decode_item, encode_item
+from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
+from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item
 
 SCHEMA_VERSION = 1
 
@@ -81,14 +81,14 @@ _EVENT_COLUMNS = f"seq, {_INSERT_COLUMNS}"
 
 class SqliteConnection:
     """One connection behind one lock, with every sqlite3 error turned into a :class:`StorageError`
-    naming what was being done. Shared by the store and the service's feedback log.
+    naming what was being done. Shared by the store, the feedback log and the key store.
 
     Parameters
     ----------
     path
         The database file (its directory is created); ``None`` for an in-memory database.
     label
-        What the database is, for messages: ``"sqlite store"``, ``"feedback log"``.
+        What the database is, for messages: ``"sqlite store"``, ``"feedback log"``, ``"key store"``.
     synchronous
         SQLite's ``synchronous`` level in WAL mode: ``FULL`` (a commit is durable) or ``NORMAL``
         (survives a process crash; the last commits may be lost on power loss).
@@ -381,8 +381,43 @@ class SqliteVectorCache:
             conn.executemany("INSERT OR REPLACE INTO vectors (encoder, key, dim, data) VALUES (?, ?, ?, ?)", rows)
 
 
+def _file_of(url: str, rest: str) -> Path:
+    """The database file a ``sqlite://`` URL names (``rest`` is what follows ``sqlite://``)."""
+    # SQLAlchemy's convention: the path follows a third slash, so four slashes mean an absolute path.
+    if not rest.startswith("/") or rest == "/":
+        raise InvalidInputError(
+            f"store URL {url!r} has no file path; expected sqlite:///relative/path.db or sqlite:////absolute/path.db",
+            field="url",
+            value=url,
+        )
+    path = rest[1:]
+    if path == ":memory:":
+        raise InvalidInputError(
+            f"store URL {url!r} names no file; use memory:// for a store that is not kept", field="url", value=url
+        )
+    return Path(path)
+
+
+def _location(path: Path) -> StoreLocation:
+    # Side files share the database file's name as their stem: shop.db.models, shop.db.keys.db.
+    return StoreLocation(url=f"sqlite:///{path}", directory=path.resolve().parent, name=path.name, shared=True)
+
+
+def locate_url(url: str, rest: str) -> StoreLocation:
+    """Where the store a ``sqlite://`` URL names lives, without opening (or creating) it."""
+    return _location(_file_of(url, rest))
+
+
+def open_url(url: str, rest: str) -> SqliteStore:
+    """Open (or create) the store a ``sqlite://`` URL names."""
+    return SqliteStore(_file_of(url, rest))
+
+
 class SqliteStore:
     """Events, items and vectors in one SQLite file; thread-safe behind one lock.
+
+    Its feedback log and API keys live in SQLite files of their own beside it:
+    ``<db>.feedback.db`` and ``<db>.keys.db``.
 
     Parameters
     ----------
@@ -392,16 +427,36 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        self._location = _location(self.path)
+        self.url = self._location.url
         self._db = _Database(self.path)
         self.events: EventLog = SqliteEventLog(self._db)
         self.catalog: Catalog = SqliteCatalog(self._db)
         self.vectors: VectorCache = SqliteVectorCache(self._db)
 
     @property
-    def root(self) -> Path:
-        """The directory holding the database file; snapshots go beside it."""
-        return self.path.resolve().parent
+    def location(self) -> StoreLocation:
+        return self._location
+
+    def _side(self, suffix: str) -> Path:
+        side = self._location.side(suffix)
+        assert side is not None  # a file's directory is always known
+        return side
+
+    def feedback_log(self, path: Path | None = None) -> FeedbackLog:
+        """The feedback log in ``<db>.feedback.db`` beside the store, or in ``path``."""
+        from liverec.storage.sqlite_feedback import SqliteFeedbackLog
+
+        return SqliteFeedbackLog(path if path is not None else self._side(".feedback.db"))
+
+    def key_store(self, path: Path | None = None) -> KeyStore:
+        """The API keys in ``<db>.keys.db`` beside the store (importing a ``<db>.keys.json`` of
+        earlier versions into an empty one), or in ``path``."""
+        from liverec.storage.sqlite_keys import SqliteKeyStore
+
+        if path is not None:
+            return SqliteKeyStore(path)
+        return SqliteKeyStore(self._side(".keys.db"), legacy_json=self._side(".keys.json"))
 
     def close(self) -> None:
         """Close the connection; any later call raises :class:`StorageError`. Closing twice is harmless."""

@@ -10,6 +10,8 @@ return a function that opens the backend under test::
 
 Each test runs on a few hand-made events and items whose right answer is known and asserts it
 exactly, so a backend passes only if it returns what the reference :class:`MemoryStore` returns.
+A store must also know where it lives (``location``, equal to ``locate(url)``) and open its
+feedback log and key store; their own contracts are ``feedback_contract`` and ``keystore_contract``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import pytest
 
 from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
 from liverec.core.types import Event, EventType, Item
-from liverec.storage.base import Catalog, EventLog, Store, VectorCache
+from liverec.storage import locate, open_store
+from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Store, StoreLocation, VectorCache
 
 StoreFactory = Callable[[], Store]
 
@@ -75,6 +78,51 @@ class StoreContract:
         assert isinstance(store.vectors, VectorCache)
         assert store.url
         assert store.events.count() == 0 and store.catalog.count() == 0
+
+    # --- where it lives ------------------------------------------------------------------------
+
+    def test_knows_its_location_as_locate_reads_it_from_the_url(self, store: Store) -> None:
+        where = store.location
+        assert isinstance(where, StoreLocation)
+        assert where.url == store.url
+        assert locate(store.url) == where
+        assert where.name
+        if where.directory is None:
+            assert where.side(".models") is None
+        else:
+            assert where.directory.is_absolute()
+            assert where.side(".models") == where.directory / f"{where.name}.models"
+            assert where.side(".keys.db") == where.directory / f"{where.name}.keys.db"
+
+    def test_shared_says_whether_another_open_of_the_url_sees_the_data(self, store: Store) -> None:
+        store.events.append(make_events()[:2])
+        other = open_store(store.url)
+        try:
+            assert other.events.count() == (2 if store.location.shared else 0)
+        finally:
+            other.close()
+
+    def test_opens_a_working_feedback_log(self, store: Store) -> None:
+        log = store.feedback_log()
+        try:
+            assert isinstance(log, FeedbackLog)
+            log.record_served("r1", "control", "u1", ["i1", "i2"])
+            assert log.record("r1", "click", ["i2"]).clicks == 1
+            assert [(c.name, c.requests, c.impressions, c.clicks) for c in log.counts()] == [("control", 1, 1, 1)]
+        finally:
+            log.close()
+
+    def test_keys_created_through_one_key_store_are_seen_by_the_next(self, store: Store) -> None:
+        keys = store.key_store()
+        assert isinstance(keys, KeyStore)
+        token, key = keys.create("ops", ["admin"])
+        keys.close()
+        again = store.key_store()
+        try:
+            assert again.verify(token) == key
+            assert again.list() == [key]
+        finally:
+            again.close()
 
     # --- the event log -------------------------------------------------------------------------
 

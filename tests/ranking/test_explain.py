@@ -12,8 +12,9 @@ from liverec.core.types import DEFAULT_EVENT_WEIGHTS, Event, EventType, Item, Re
 from liverec.models.base import TrainingData
 from liverec.models.content import ContentModel
 from liverec.models.covisit import CoVisitation
-from liverec.ranking.catalog import ItemTable
-from liverec.ranking.explain import Explainer, ago, shorten
+from liverec.ranking.explain import Explainer
+from liverec.ranking.reasons import ago, shorten
+from liverec.realtime.catalog import ItemTable
 from liverec.realtime.state import EventSignal, StateUpdater, UserState
 from liverec.testing.model_contract import GROUP_A, GROUP_B, checkerboard_data, checkerboard_vectors
 
@@ -70,7 +71,7 @@ def explainer() -> Explainer:
     )
     content = ContentModel().fit(TrainingData.from_events([], ids, checkerboard_vectors(), DEFAULT_EVENT_WEIGHTS))
     covisit = CoVisitation().fit(checkerboard_data())
-    return Explainer(items, content, covisit, lambda text: TRAIL)
+    return Explainer(items, content, {"covisit": covisit}, lambda text: TRAIL)
 
 
 @pytest.fixture
@@ -141,6 +142,6 @@ def test_a_weakly_related_action_is_not_cited_as_the_reason(state: UserState) ->
     items = ItemTable()
     items.upsert([Item(i, f"Item {i}") for i in ids], {})
     content = ContentModel().fit(TrainingData.from_events([], ids, vectors, DEFAULT_EVENT_WEIGHTS))
-    explainer = Explainer(items, content, None, lambda text: TRAIL)
+    explainer = Explainer(items, content, {}, lambda text: TRAIL)
     [reasons] = explainer.explain(["far"], {"far": {"content": 0.9}}, state, NOW)
     assert reasons == (Reason("content", "close to your recent interests", None),)

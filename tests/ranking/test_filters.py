@@ -8,8 +8,8 @@ import pytest
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import Item
-from liverec.ranking.catalog import ItemTable
 from liverec.ranking.filters import Filters
+from liverec.realtime.catalog import ItemTable
 from liverec.realtime.state import UserState
 
 

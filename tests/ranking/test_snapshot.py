@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from liverec.core.errors import NotFoundError
+from liverec.core.errors import NotFoundError, StorageError
 from liverec.models import ALSRecommender, CoVisitation, TrendingPopularity
 from liverec.models.base import TrainingData
-from liverec.ranking.fusion import FusionWeights
+from liverec.ranking.fusion import LinearFusion
 from liverec.ranking.snapshot import (
     KEEP_SNAPSHOTS,
     ModelSnapshot,
@@ -28,24 +28,30 @@ def data() -> TrainingData:
 
 
 def make_snapshot(data: TrainingData, factors: int = 4, fusion_weight: float = 1.0) -> ModelSnapshot:
+    fusion = LinearFusion()
+    fusion.weights_, fusion.validation_ = {"content": fusion_weight, "covisit": 2.0}, {"ndcg@10": 0.5}
     return ModelSnapshot(
         version="",
-        trending=TrendingPopularity(half_life=3600.0).fit(data),
-        covisit=CoVisitation().fit(data),
-        als=ALSRecommender(factors=factors, iterations=5, seed=1, threads=1).fit(data),
-        fusion=FusionWeights(weights={"content": fusion_weight, "covisit": 2.0}, validation={"ndcg@10": 0.5}),
+        models={
+            "trending": TrendingPopularity(half_life=3600.0).fit(data),
+            "covisit": CoVisitation().fit(data),
+            "als": ALSRecommender(factors=factors, iterations=5, seed=1, threads=1).fit(data),
+        },
+        scorer=fusion,
         catalog_items=frozenset(GROUP_A + GROUP_B),
     )
 
 
 def outputs(snapshot: ModelSnapshot) -> dict[str, object]:
     """Everything a snapshot's models answer on the checkerboard."""
+    models = snapshot.models
     return {
-        "trending": snapshot.trending.recommend([], k=10),
-        "covisit": [snapshot.covisit.recommend(h, k=6) for h in HISTORIES],
-        "covisit_similar": [snapshot.covisit.similar_items(i, k=4) for i in GROUP_A + GROUP_B],
-        "als": [snapshot.als.recommend(h, k=6, exclude={"a3"}) for h in HISTORIES],
-        "als_similar": [snapshot.als.similar_items(i, k=4) for i in GROUP_A + GROUP_B],
+        "trending": models["trending"].recommend([], k=10),
+        "covisit": [models["covisit"].recommend(h, k=6) for h in HISTORIES],
+        "covisit_similar": [models["covisit"].similar_items(i, k=4) for i in GROUP_A + GROUP_B],
+        "als": [models["als"].recommend(h, k=6, exclude={"a3"}) for h in HISTORIES],
+        "als_similar": [models["als"].similar_items(i, k=4) for i in GROUP_A + GROUP_B],
+        "scorer": snapshot.scorer.describe(),
     }
 
 
@@ -68,16 +74,17 @@ def test_two_writes_make_the_second_current_and_both_load_identically(tmp_path: 
     loaded = load_snapshot(tmp_path)
     assert loaded.version == "v0002"
     assert outputs(loaded) == expected_second
-    assert loaded.fusion == second.fusion
+    assert loaded.manifest["models"] == {"trending": "TrendingPopularity", "covisit": "CoVisitation",
+                                         "als": "ALSRecommender"}
     assert loaded.catalog_items == frozenset(GROUP_A + GROUP_B)
     assert loaded.manifest["note"] == "second"
     assert loaded.manifest["created_at"] == second.manifest["created_at"]
-    assert loaded.als.factors == 6
+    assert loaded.models["als"].factors == 6  # type: ignore[attr-defined]
 
     older = load_snapshot(tmp_path, "v0001")
     assert older.version == "v0001"
     assert outputs(older) == expected_first
-    assert dict(older.fusion.weights) == {"content": 1.0, "covisit": 2.0}
+    assert older.scorer.describe()["weights"] == {"content": 1.0, "covisit": 2.0}
     assert older.manifest["note"] == "first"
 
 
@@ -129,3 +136,27 @@ def test_pruning_is_numeric_past_v9999(tmp_path: Path, data: TrainingData) -> No
     write_snapshot(tmp_path, snapshot, {})
     assert snapshot.version == "v10001"
     assert sorted(p.name for p in tmp_path.glob("v*")) == ["v10000", "v10001", "v9999"]
+
+
+def test_a_snapshot_naming_a_model_not_registered_here_is_refused(tmp_path: Path, data: TrainingData) -> None:
+    write_snapshot(tmp_path, make_snapshot(data), {})
+    manifest = tmp_path / "v0001" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"als": "ALSRecommender"', '"itemknn": "ItemKNN"'))
+    with pytest.raises(StorageError, match="v0001 holds model 'itemknn', which is not registered here"):
+        load_snapshot(tmp_path)
+    manifest.write_text(manifest.read_text().replace('"itemknn": "ItemKNN"', '"als": "OtherALS"'))
+    with pytest.raises(StorageError, match="holds 'als' as a OtherALS, but 'als' is registered as ALSRecommender"):
+        load_snapshot(tmp_path)
+
+
+def test_a_snapshot_of_format_1_still_loads(tmp_path: Path, data: TrainingData) -> None:
+    """Written before models were registered: one directory per model and fusion.json at the top."""
+    snapshot = make_snapshot(data)
+    write_snapshot(tmp_path, snapshot, {})
+    path = tmp_path / "v0001"
+    for name in ("trending", "covisit", "als"):
+        (path / "models" / name).rename(path / name)
+    (path / "fusion.json").write_text('{"weights": {"content": 1.0, "covisit": 2.0}, "validation": {"ndcg@10": 0.5}}')
+    manifest = (path / "manifest.json").read_text().replace('"format": 2', '"format": 1')
+    (path / "manifest.json").write_text(manifest)
+    assert outputs(load_snapshot(tmp_path)) == outputs(snapshot)

@@ -7,11 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from liverec.core.errors import InvalidInputError
 from liverec.core.settings import Settings
 from liverec.core.types import Event, EventType
 from liverec.realtime.state import EventSignal, StateUpdater, UserState, decayed_norm, unit
-from liverec.realtime.store import MemoryStateStore, StateStore, open_state_store
 
 H = 100.0  # short-term half-life of these tests, seconds
 TAG_H = 1000.0  # tag half-life, seconds
@@ -321,31 +319,3 @@ def test_unit_and_decayed_norm() -> None:
     assert decayed_norm(None, 0.0, 10.0, H) == 0.0
     assert decayed_norm(np.array([3.0, 4.0]), 0.0, 2 * H, H) == pytest.approx(1.25)
     assert decayed_norm(np.array([3.0, 4.0]), 50.0, 0.0, H) == pytest.approx(5.0)  # never grows backwards
-
-
-def test_memory_state_store_get_put_delete_clear() -> None:
-    store = MemoryStateStore()
-    assert isinstance(store, StateStore)
-    assert store.get("u1") is None
-    a, b = UserState.empty("u1"), UserState.empty("u2")
-    store.put(a)
-    store.put(b)
-    assert store.get("u1") is a and store.get("u2") is b
-    assert len(store) == 2
-    replacement = UserState.empty("u1")
-    store.put(replacement)
-    assert store.get("u1") is replacement and len(store) == 2
-    assert store.delete("u1") is True
-    assert store.delete("u1") is False
-    assert store.get("u1") is None and len(store) == 1
-    store.clear()
-    assert len(store) == 0 and store.get("u2") is None
-
-
-def test_open_state_store_by_url() -> None:
-    assert isinstance(open_state_store(), MemoryStateStore)
-    assert isinstance(open_state_store("memory://"), MemoryStateStore)
-    with pytest.raises(InvalidInputError, match=r"state store URL 'redis://x' is not supported") as info:
-        open_state_store("redis://x")
-    assert info.value.field == "state_url"
-    assert info.value.value == "redis://x"

@@ -13,6 +13,7 @@ from liverec.datasets.demo import DemoWorld, build_demo_world
 from liverec.engine import Engine
 from liverec.service.app import create_app
 from liverec.service.settings import ServiceSettings
+from liverec.storage import open_key_store
 from tests.service._api import trained_engine
 
 
@@ -21,7 +22,7 @@ def client(engine: Engine, engine_path: Path, tmp_path_factory: pytest.TempPathF
     """The service over the demo world (no keys: loopback and none created)."""
     tmp = tmp_path_factory.mktemp("service")
     settings = ServiceSettings(
-        store=f"sqlite:///{engine_path}", keys_file=str(tmp / "keys.json"), feedback_file=str(tmp / "feedback.db")
+        store=f"sqlite:///{engine_path}", keys_file=str(tmp / "keys.db"), feedback_file=str(tmp / "feedback.db")
     )
     with TestClient(create_app(settings, engine=engine)) as c:
         yield c
@@ -42,7 +43,17 @@ def small_engine(small_world: DemoWorld) -> Iterator[Engine]:
 
 
 def make_client(engine: Engine, tmp: Path, **settings: object) -> TestClient:
-    """A client over ``engine`` with its own key and feedback files; use as a context manager."""
-    base = ServiceSettings(store="memory://", keys_file=str(tmp / "keys.json"), feedback_file=str(tmp / "fb.db"))
+    """A client over ``engine`` with its own key and feedback files (``tmp/keys.db``, ``tmp/fb.db``);
+    use as a context manager."""
+    base = ServiceSettings(store="memory://", keys_file=str(tmp / "keys.db"), feedback_file=str(tmp / "fb.db"))
     values = {**{f: getattr(base, f) for f in ("store", "keys_file", "feedback_file")}, **settings}
     return TestClient(create_app(ServiceSettings(**values), engine=engine))  # type: ignore[arg-type]
+
+
+def create_key(path: Path, name: str, scopes: list[str]) -> str:
+    """Create a key in the key database at ``path`` (as ``liverec keys create`` would); its token."""
+    keys = open_key_store(path)
+    try:
+        return keys.create(name, scopes)[0]
+    finally:
+        keys.close()

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from liverec.datasets.demo import DemoWorld
 from liverec.engine import Engine
-from liverec.service.experiments import Experiment, wilson_interval
+from liverec.experiments import Experiment, wilson_interval
 from tests.service._api import as_json, assert_error, wait_until
 from tests.service.conftest import make_client
 
@@ -128,8 +128,8 @@ def test_two_variants_split_users_and_report_ctr_with_wilson_intervals(
     assert min(counts[v][0] for v in counts) >= 5  # both arms got users
     assert response.status_code == 200
     body = response.json()
-    assert body["variants"] == [{"name": "control", "share": 0.5, "weights": None, "diversity": None},
-                                {"name": "diverse", "share": 0.5, "weights": None, "diversity": 0.9}]
+    assert body["variants"] == [{"name": "control", "share": 0.5, "weights": None, "diversity": None, "scorer": None},
+                                {"name": "diverse", "share": 0.5, "weights": None, "diversity": 0.9, "scorer": None}]
     results = {r["name"]: r for r in body["results"]}
     assert [r["name"] for r in body["results"]] == ["control", "diverse"]
     for name, (requests, impressions, clicks) in counts.items():
@@ -249,7 +249,7 @@ def test_a_store_in_files_trains_in_a_child_process_and_the_service_adopts_its_s
     assert (done["job_id"], done["status"], done["error"]) == (job["job_id"], "succeeded", None)
     assert set(after.values()) == {done["model_version"]} and done["model_version"] is not None
     assert eng.snapshot is not None and eng.snapshot.version == done["model_version"]
-    assert eng.snapshot.fusion.validation  # the child tuned fusion on validation, as train() does
+    assert eng.snapshot.scorer.describe()["validation"]  # the child tuned the scorer on validation, as train() does
 
 
 def test_a_failure_in_the_training_process_is_reported_on_the_job(tmp_path: Path) -> None:

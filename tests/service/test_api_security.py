@@ -14,11 +14,11 @@ from liverec.core.errors import InvalidInputError
 from liverec.datasets.demo import DemoWorld
 from liverec.engine import Engine
 from liverec.service.app import build_services, check_exposure
-from liverec.service.auth import KeyRing
 from liverec.service.privacy import Pseudonymizer
 from liverec.service.settings import ServiceSettings
+from liverec.storage import MemoryKeyStore, open_key_store
 from tests.service._api import as_json, assert_error
-from tests.service.conftest import make_client
+from tests.service.conftest import create_key, make_client
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -29,8 +29,7 @@ def _bearer(token: str) -> dict[str, str]:
 def keyed(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """A client whose key file holds one key per scope (created before the service starts)."""
     tmp = tmp_path_factory.mktemp("keyed")
-    ring = KeyRing(tmp / "keys.json")
-    tokens = {scope: ring.create(f"{scope} key", [scope])[0] for scope in ("read", "ingest", "admin")}
+    tokens = {scope: create_key(tmp / "keys.db", f"{scope} key", [scope]) for scope in ("read", "ingest", "admin")}
     with make_client(engine, tmp) as c:
         yield c, tokens
 
@@ -126,9 +125,9 @@ def test_a_revoked_key_is_401_at_once(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_revoking_the_last_key_off_loopback_does_not_open_the_service(engine: Engine, tmp_path: Path) -> None:
-    ring = KeyRing(tmp_path / "keys.json")
-    token, key = ring.create("leaked", ["admin"])
+    token = create_key(tmp_path / "keys.db", "leaked", ["admin"])
     with make_client(engine, tmp_path, host="0.0.0.0") as c:
+        [key] = c.app.state.services.keys.list()  # type: ignore[attr-defined]
         assert c.get("/users/u0001/recommendations", headers=_bearer(token)).status_code == 200
         c.app.state.services.keys.revoke(key.key_id)  # type: ignore[attr-defined]
         assert_error(c.get("/users/u0001/recommendations", headers=_bearer(token)), 401, "unauthorized",
@@ -165,23 +164,25 @@ def test_health_and_docs_need_no_key(keyed: tuple[TestClient, dict[str, str]], p
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.com"])
 def test_a_non_loopback_host_without_keys_is_refused(engine: Engine, tmp_path: Path, host: str) -> None:
-    settings = ServiceSettings(store="memory://", host=host, keys_file=str(tmp_path / "keys.json"))
+    settings = ServiceSettings(store="memory://", host=host, keys_file=str(tmp_path / "keys.db"))
     with pytest.raises(InvalidInputError, match=f"refusing to listen on {host} without API keys") as info:
         build_services(settings, engine)
     assert info.value.field == "host"
+    keys = open_key_store(tmp_path / "keys.db")
     with pytest.raises(InvalidInputError):
-        check_exposure(settings, KeyRing(tmp_path / "keys.json"))
+        check_exposure(settings, keys)
+    keys.close()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_loopback_needs_no_keys(tmp_path: Path, host: str) -> None:
     settings = ServiceSettings(store="memory://", host=host)
     assert settings.loopback
-    check_exposure(settings, KeyRing(None))  # raises for any other address without keys
+    check_exposure(settings, MemoryKeyStore())  # raises for any other address without keys
 
 
 def test_a_non_loopback_host_with_a_key_starts_and_demands_it(engine: Engine, tmp_path: Path) -> None:
-    token, _ = KeyRing(tmp_path / "keys.json").create("ops", ["admin"])
+    token = create_key(tmp_path / "keys.db", "ops", ["admin"])
     with make_client(engine, tmp_path, host="0.0.0.0") as c:
         assert_error(c.get("/users/u0001/recommendations"), 401, "unauthorized", "authorization")
         assert c.get("/users/u0001/recommendations", headers=_bearer(token)).status_code == 200
@@ -229,5 +230,5 @@ def test_user_ids_are_stored_as_pseudonyms_and_served_by_raw_id(
 
 def test_a_short_user_id_secret_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="at least 16") as info:
-        ServiceSettings(store="memory://", user_id_secret="too short", keys_file=str(tmp_path / "k.json"))
+        ServiceSettings(store="memory://", user_id_secret="too short", keys_file=str(tmp_path / "k.db"))
     assert info.value.field == "user_id_secret"

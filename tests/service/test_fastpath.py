@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from liverec.datasets.demo import DemoWorld
 from liverec.engine import Engine
 from liverec.service import fastpath
-from liverec.service.fastpath import _params
+from liverec.service.params import RecommendParams
 from tests.service.conftest import make_client
 
 QUERIES = [
@@ -101,21 +101,24 @@ def test_an_unknown_user_gets_the_same_popular_items(api: TestClient, monkeypatc
 @given(st.lists(st.tuples(st.sampled_from(["k", "diversity", "exclude_seen", "category", "exclude", "x"]),
                           st.text("0123456789.,-+aetrfls ", max_size=6)), max_size=4))
 def test_what_the_fast_path_accepts_fastapi_reads_the_same(pairs: list[tuple[str, str]]) -> None:
-    """Whatever _params accepts is a value FastAPI would accept and read the same way."""
+    """Whatever the fast path accepts is a value FastAPI would accept and read the same way."""
     from urllib.parse import urlencode
 
     from starlette.datastructures import QueryParams
 
     query = urlencode(pairs)
-    got = _params(query.encode())
+    got = RecommendParams.from_query(query.encode())
     if got is None:
         return
     params = QueryParams(query)
     if "k" in params:
-        assert got["k"] == int(params["k"])
+        assert got.k == int(params["k"])
     if "diversity" in params:
-        assert got["diversity"] == float(params["diversity"])
+        assert got.diversity == float(params["diversity"])
     if "exclude_seen" in params:
-        assert got["exclude_seen"] == (params["exclude_seen"] in ("1", "true"))
-    for name in ("category", "exclude"):
-        assert got[name] == [p for v in params.getlist(name) for p in v.split(",") if p.strip()]
+        assert got.exclude_seen == (params["exclude_seen"] in ("1", "true"))
+    for name, value in (("category", got.categories), ("exclude", got.exclude)):
+        assert list(value) == [p for v in params.getlist(name) for p in v.split(",") if p.strip()]
+    # and the route builds the very same parameters from what FastAPI converted
+    assert RecommendParams.from_lists(got.k, params.getlist("category") or None, params.getlist("exclude") or None,
+                                      got.diversity, got.exclude_seen) == got

@@ -26,10 +26,10 @@ from schemathesis.core.failures import AcceptedNegativeData, Failure
 from liverec.datasets.demo import DemoWorld, build_demo_world
 from liverec.engine import Engine
 from liverec.service.app import create_app
-from liverec.service.auth import KeyRing
 from liverec.service.schemas import NOT_BLANK
 from liverec.service.settings import ServiceSettings
 from tests.service._api import assert_error, trained_engine
+from tests.service.conftest import create_key
 
 MAX_EXAMPLES = 25
 # Upserted items are encoded by the real text model: a batch at the schema's bound (max_batch, which
@@ -55,8 +55,8 @@ def fuzz_engine(world: DemoWorld) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def admin_token(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    keys = tmp_path_factory.mktemp("fuzz") / "keys.json"
-    token, _ = KeyRing(keys).create("fuzz", ["admin"])
+    keys = tmp_path_factory.mktemp("fuzz") / "keys.db"
+    token = create_key(keys, "fuzz", ["admin"])
     return token, keys
 
 

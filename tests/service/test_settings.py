@@ -11,7 +11,7 @@ import pytest
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import EventType
-from liverec.service.experiments import Experiment
+from liverec.experiments import Experiment
 from liverec.service.settings import MiB, ServiceSettings, load_settings
 
 

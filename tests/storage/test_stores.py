@@ -1,4 +1,5 @@
-"""The store contract against every backend, plus what only SQLite promises and open_store's URL parsing."""
+"""The store contract against every backend, plus what only SQLite promises, and open_store's and
+locate's URL parsing."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from liverec import storage
 from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.types import Event, EventType
-from liverec.storage import MemoryStore, SqliteStore, open_store
+from liverec.storage import MemoryStore, SqliteStore, StoreLocation, locate, open_store, register_backend
 from liverec.testing.store_contract import StoreContract, StoreFactory, make_events, make_items
 
 
@@ -36,8 +38,11 @@ class TestMemoryStore(StoreContract):
     def make_store(self) -> StoreFactory:
         return MemoryStore
 
-    def test_has_no_root(self) -> None:
-        assert MemoryStore().root is None
+    def test_has_no_directory(self) -> None:
+        assert MemoryStore().location.directory is None
+
+    def test_lives_nowhere_on_disk_and_in_no_other_process(self) -> None:
+        assert MemoryStore().location == StoreLocation("memory://", None, "memory", shared=False)
 
 
 class TestSqliteStore(StoreContract):
@@ -45,10 +50,12 @@ class TestSqliteStore(StoreContract):
     def make_store(self, tmp_path: Path) -> StoreFactory:
         return lambda: SqliteStore(tmp_path / "liverec.db")
 
-    def test_root_is_the_directory_of_the_file(self, tmp_path: Path) -> None:
+    def test_its_directory_is_the_directory_of_the_file(self, tmp_path: Path) -> None:
         store = SqliteStore(tmp_path / "data" / "liverec.db")
-        assert store.root == tmp_path.resolve() / "data"
+        assert store.location.directory == tmp_path.resolve() / "data"
         assert store.url == f"sqlite:///{tmp_path}/data/liverec.db"
+        assert store.location == StoreLocation(store.url, tmp_path.resolve() / "data", "liverec.db", shared=True)
+        assert store.location.side(".models") == tmp_path.resolve() / "data" / "liverec.db.models"
         store.close()
 
     def test_data_survives_close_and_reopen(self, tmp_path: Path) -> None:
@@ -118,7 +125,7 @@ class TestOpenStore:
         monkeypatch.chdir(tmp_path)
         store = open_store("sqlite:///data/liverec.db")
         assert isinstance(store, SqliteStore)
-        assert store.root == tmp_path.resolve() / "data"
+        assert store.location.directory == tmp_path.resolve() / "data"
         assert store.url == "sqlite:///data/liverec.db"
         store.close()
 
@@ -126,7 +133,7 @@ class TestOpenStore:
         store = open_store(f"sqlite:///{tmp_path}/liverec.db")
         assert str(tmp_path).startswith("/")
         assert isinstance(store, SqliteStore)
-        assert store.root == tmp_path.resolve()
+        assert store.location.directory == tmp_path.resolve()
         assert (tmp_path / "liverec.db").exists()
         store.close()
 
@@ -147,3 +154,63 @@ class TestOpenStore:
         assert caught.value.field == "url"
         assert caught.value.value == url
         assert repr(url) in str(caught.value)
+
+
+class TestLocate:
+    @pytest.mark.parametrize(
+        ("url", "as_stored", "directory", "name"),
+        [
+            ("sqlite:///path/to/x.db", "sqlite:///path/to/x.db", "path/to", "x.db"),
+            ("SQLITE:///x.db", "sqlite:///x.db", ".", "x.db"),
+            ("sqlite:///data//shop.db", "sqlite:///data/shop.db", "data", "shop.db"),
+        ],
+    )
+    def test_a_relative_sqlite_url_lives_under_the_working_directory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, as_stored: str, directory: str, name: str
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        where = locate(url)
+        assert where == StoreLocation(as_stored, (tmp_path / directory).resolve(), name, shared=True)
+        assert where.side(".keys.db") == (tmp_path / directory).resolve() / f"{name}.keys.db"
+        assert list(tmp_path.iterdir()) == []  # nothing was opened or created
+
+    def test_an_absolute_sqlite_url(self) -> None:
+        where = locate("sqlite:////srv/liverec/x.db")
+        assert (where.url, where.name, where.shared) == ("sqlite:////srv/liverec/x.db", "x.db", True)
+        assert where.directory == Path("/srv/liverec").resolve()
+        assert where.side(".feedback.db") == Path("/srv/liverec").resolve() / "x.db.feedback.db"
+
+    def test_memory_lives_nowhere(self) -> None:
+        assert locate("memory://") == StoreLocation("memory://", None, "memory", shared=False)
+        assert locate("memory://").side(".keys.db") is None
+
+    @pytest.mark.parametrize("url", ["redis://localhost", "x.db", "sqlite://", "sqlite:///", "sqlite:///:memory:"])
+    def test_urls_open_store_refuses_are_refused_the_same_way(self, url: str) -> None:
+        with pytest.raises(InvalidInputError, match=re.escape(repr(url))) as info:
+            locate(url)
+        assert info.value.field == "url"
+        with pytest.raises(InvalidInputError) as opened:
+            open_store(url)
+        assert str(opened.value) == str(info.value)
+
+    def test_a_registered_backend_is_opened_and_located_by_its_scheme(self) -> None:
+        seen: list[tuple[str, str]] = []
+
+        def open_fake(url: str, rest: str) -> MemoryStore:
+            seen.append((url, rest))
+            return MemoryStore(url)
+
+        def locate_fake(url: str, rest: str) -> StoreLocation:
+            return StoreLocation(url, None, rest or "fake", shared=False)
+
+        register_backend("fake", open=open_fake, locate=locate_fake)
+        try:
+            assert open_store("FAKE://abc").url == "FAKE://abc"
+            assert seen == [("FAKE://abc", "abc")]
+            assert locate("fake://abc") == StoreLocation("fake://abc", None, "abc", shared=False)
+            with pytest.raises(InvalidInputError, match="already registered"):
+                register_backend("fake", open=open_fake, locate=locate_fake)
+            with pytest.raises(InvalidInputError, match="known: memory://, sqlite://, fake://"):
+                open_store("nope://")
+        finally:
+            del storage._BACKENDS["fake"]

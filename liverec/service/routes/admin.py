@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from liverec.core.errors import NotFoundError
+from liverec.experiments import variant_stats
 from liverec.service.deps import AdminKey, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND, ErrorBody
 from liverec.service.schemas import TrainJob
@@ -34,4 +35,5 @@ def last_train(services: ServicesDep, key: AdminKey) -> Any:
             summary="Per-variant requests, impressions, clicks, CTR with 95% CI, and lift versus control")
 def experiments(services: ServicesDep, key: AdminKey) -> dict[str, Any]:
     return {"variants": [v.to_dict() for v in services.experiment.variants],
-            "results": [s.to_dict() for s in services.feedback.stats(services.experiment.control.name)]}
+            "results": [s.to_dict() for s in variant_stats(services.feedback.counts(),
+                                                            services.experiment.control.name)]}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from liverec.core.errors import NotFoundError
 from liverec.core.types import MAX_ID_LENGTH, Item
-from liverec.engine import MAX_K
 from liverec.service.deps import IngestKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
+from liverec.service.params import KQuery
 from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import DeleteItemAnswer, ItemBatch, ItemsOut, UpsertAnswer
@@ -52,7 +52,7 @@ def delete_item(item_id: ItemId, services: ServicesDep, key: IngestKey) -> Any:
 @router.get("/items/{item_id}/similar", response_model=ItemsOut, responses=ERROR_RESPONSES | NOT_FOUND,
             summary="Items like this one: text neighbours fused with co-views")
 def similar(
-    item_id: ItemId, services: ServicesDep, key: ReadKey, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10
+    item_id: ItemId, services: ServicesDep, key: ReadKey, k: KQuery = 10
 ) -> Any:
     engine = services.engine
     return json_response({"items": items_out(engine, engine.similar_items(item_id, k))})

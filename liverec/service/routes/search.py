@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from liverec.core.types import MAX_ID_LENGTH, MAX_TITLE_LENGTH
-from liverec.engine import MAX_K
 from liverec.service.deps import ReadKey, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES
+from liverec.service.params import KQuery
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ItemsOut
 
@@ -23,7 +23,7 @@ def search(
     key: ReadKey,
     q: Annotated[str, Query(min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK)],
     user_id: Annotated[str | None, Query(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)] = None,
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    k: KQuery = 10,
 ) -> Any:
     uid = services.user_id(user_id) if user_id is not None else None
     return json_response({"items": items_out(services.engine, services.engine.search(q, k, user_id=uid))})

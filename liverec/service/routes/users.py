@@ -11,20 +11,15 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from liverec.core.types import MAX_ID_LENGTH
-from liverec.engine import MAX_K
 from liverec.service.deps import AdminKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
+from liverec.service.params import MAX_CATEGORIES, MAX_EXCLUDE, DiversityQuery, KQuery, RecommendParams
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ForgetOut, InterestsOut, RecommendationsOut
 
 router = APIRouter(tags=["users"])
 WRITES_FLOWING = 0.5  # seconds since the last event request during which ranking leaves the loop
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)]
-
-
-def _ids(values: list[str] | None) -> list[str]:
-    """Repeated parameters, each also split on commas: ``exclude=a,b&exclude=c``."""
-    return [part for value in values or () for part in value.split(",") if part.strip()]
 
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, responses=ERROR_RESPONSES,
@@ -34,28 +29,27 @@ async def recommendations(
     user_id: UserId,
     services: ServicesDep,
     key: ReadKey,
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-    category: Annotated[list[str] | None, Query(max_length=100, description="only these categories")] = None,
-    exclude: Annotated[list[str] | None, Query(max_length=1000, description="item ids to leave out")] = None,
-    diversity: Annotated[float | None, Query(ge=0.0, le=1.0, description="MMR λ; default: the variant's")] = None,
+    k: KQuery = 10,
+    category: Annotated[list[str] | None, Query(description="only these categories (repeatable, or comma-separated)",
+                                                json_schema_extra={"maxItems": MAX_CATEGORIES})] = None,
+    exclude: Annotated[list[str] | None, Query(description="item ids to leave out (repeatable, or comma-separated)",
+                                               json_schema_extra={"maxItems": MAX_EXCLUDE})] = None,
+    diversity: DiversityQuery = None,
     exclude_seen: bool = True,
 ) -> Any:
     request_id: str = request.scope["state"]["request_id"]
-    body = await recommendations_body(services, request_id, user_id, k, _ids(category), _ids(exclude), diversity,
-                                      exclude_seen)
-    return json_response(body)
+    params = RecommendParams.from_lists(k, category, exclude, diversity, exclude_seen)
+    return json_response(await recommendations_body(services, request_id, user_id, params))
 
 
 async def recommendations_body(
-    services: Services, request_id: str, user_id: str, k: int, categories: list[str], exclude: list[str],
-    diversity: float | None, exclude_seen: bool,
+    services: Services, request_id: str, user_id: str, params: RecommendParams
 ) -> dict[str, Any]:
-    """The recommendations response for validated parameters (the route's and the fast path's one body)."""
+    """The recommendations response for checked parameters (the route's and the fast path's one body)."""
     uid = services.user_id(user_id)
     variant = services.experiment.assign(uid)
-    filters = {"include_categories": categories, "exclude_items": exclude, "exclude_seen": exclude_seen}
-    recommend = partial(services.engine.recommend, uid, k, filters,
-                        diversity=diversity if diversity is not None else variant.diversity, weights=variant.weights)
+    recommend = partial(services.engine.recommend, uid, params.k, params.filters(),
+                        diversity=params.diversity_for(variant.diversity), scorer=services.experiment.scorer(variant))
     # Where the ranking runs (measured with benchmarks/serve_load.py on 2 cores):
     # * a user whose state must first be rebuilt from the log (after a start or a retrain) may wait
     #   on the engine's write lock: a pool thread, so the event loop never stalls;
@@ -81,12 +75,12 @@ async def recommendations_body(
 @router.get("/users/{user_id}/interests", response_model=InterestsOut, responses=ERROR_RESPONSES | NOT_FOUND,
             summary="The user's strongest interests now, as readable tags with decayed weights")
 def interests(
-    user_id: UserId, services: ServicesDep, key: ReadKey, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10
+    user_id: UserId, services: ServicesDep, key: ReadKey, k: KQuery = 10
 ) -> Any:
     uid = services.user_id(user_id)
     engine = services.engine
+    tags = engine.interests(uid, k)  # first: a bad k is 422 whether or not the user exists
     state = engine.state(uid)
-    tags = engine.interests(uid, k)
     return {"user_id": user_id, "interests": [{"tag": t, "weight": w} for t, w in tags],
             "events": state.n_events, "last_event": state.last_ts or None}
 

@@ -1,35 +1,44 @@
-"""The feedback log: which variant served which list, and the impressions and clicks on those lists.
+"""The feedback log in a SQLite file of its own, beside the store (``<db>.feedback.db``).
 
-Served lists are written in the background, in batches (:meth:`FeedbackLog.serve_later`): a
-recommendation request only queues its list, and a writer thread commits the queue every
+Served lists are written in the background, in batches (:meth:`SqliteFeedbackLog.serve_later`):
+a recommendation request only queues its list, and a writer thread commits the queue every
 :data:`FLUSH_SECONDS` in one transaction. Every read and every feedback report flushes the
 queue first, so nothing queued is ever missing from an answer; a crash loses at most the lists
 of the last flush interval (their counts of served requests, never a reported click).
 
-This module is library code: it raises :mod:`liverec.core.errors`, never HTTP errors.
+Schema (created if missing)::
+
+    served(seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT UNIQUE, variant, user_id, ts)
+    served_items(seq, position, item_id)        feedback(seq, item_id, kind)
+    variants(name PRIMARY KEY, first_seen, requests, impressions, clicks)
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
-from liverec.core.errors import ConflictError, InvalidInputError, LiveRecError, NotFoundError, StorageError
-from liverec.service.experiments import (
-    FEEDBACK_KINDS,
+from liverec.core.errors import LiveRecError, StorageError
+from liverec.storage.feedback import (
+    DEFAULT_CAPACITY,
     FeedbackResult,
-    VariantStats,
-    _is_number,
-    _variant_stats,
-    _versus,
+    ServedList,
+    VariantCounts,
+    check_capacity,
+    check_feedback,
+    check_text,
+    conflicting_list,
+    reported_items,
+    served_list,
+    unknown_request,
 )
 from liverec.storage.sqlite import SqliteConnection
+
+__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "SqliteFeedbackLog"]
 
 # Measured on the demo world under 200 req/s: a synchronous write cost 0.16-0.3 ms of every
 # recommendation behind one lock; batched, a few hundred lists share one commit.
@@ -70,65 +79,31 @@ CREATE TABLE IF NOT EXISTS variants (
 """
 
 
-def _check_str(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"{field} {value!r} must be a non-empty string", field=field, value=value)
-    return value
-
-
-def _check_items(item_ids: object) -> list[str]:
-    # A bare string is a sequence of characters: almost certainly one id passed without a list.
-    if isinstance(item_ids, str | bytes) or not isinstance(item_ids, Sequence):
-        raise InvalidInputError("item_ids must be a list of item ids", field="item_ids", value=item_ids)
-    for item_id in item_ids:
-        _check_str(item_id, "item_ids")
-    return list(item_ids)
-
-
-def _served_row(
-    request_id: str, variant: str, user_id: str, item_ids: Sequence[str], ts: float | None
-) -> tuple[str, str, str, list[str], float]:
-    _check_str(request_id, "request_id")
-    _check_str(variant, "variant")
-    _check_str(user_id, "user_id")
-    items = _check_items(item_ids)
-    if len(set(items)) != len(items):
-        dupes = sorted({i for i in items if items.count(i) > 1})
-        raise InvalidInputError(f"item_ids repeat {dupes!r}; a served list has each item once",
-                                field="item_ids", value=dupes)
-    when = time.time() if ts is None else ts
-    if not _is_number(when) or not math.isfinite(when):
-        raise InvalidInputError(f"ts {ts!r} must be a finite number of seconds", field="ts", value=ts)
-    return request_id, variant, user_id, items, float(when)
-
-
-class FeedbackLog:
-    """Which variant served which list, and the impressions and clicks reported on those lists.
+class SqliteFeedbackLog:
+    """Which variant served which list, and the impressions and clicks reported on those lists,
+    in a SQLite file so counts and served lists survive a restart.
 
     Parameters
     ----------
     path
-        A SQLite file, so counts and served lists survive a restart; ``None`` keeps everything in
-        memory for tests and throwaway runs.
+        The database file; it and its directory are created if missing.
     capacity
         How many served lists are remembered for feedback. Past it the oldest are forgotten and
-        feedback on them is :class:`NotFoundError`; their counts stay in the stats.
+        feedback on them is :class:`NotFoundError`; their counts stay in the totals. Reopening
+        with a smaller capacity evicts at once.
 
     Safe to share between threads: one connection behind one lock, as in ``liverec.storage.sqlite``.
     Every sqlite3 failure surfaces as :class:`StorageError`, and a failed call counts nothing.
     """
 
-    def __init__(self, path: str | Path | None = None, capacity: int = 1_000_000) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise InvalidInputError(f"capacity {capacity!r} must be a positive integer", field="capacity",
-                                    value=capacity)
-        self.path = None if path is None else Path(path)
-        self.capacity = capacity
+    def __init__(self, path: str | Path, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = check_capacity(capacity)
+        self.path = Path(path)
         self._served = 0  # rows in ``served``, kept here so eviction needs no COUNT(*) per request
         # NORMAL in WAL mode survives a crash of this process and loses at most the last few
         # commits on power loss: fine for counters, and a click costs no fsync.
         self._db = SqliteConnection(self.path, "feedback log", synchronous="NORMAL")
-        self._queue: list[tuple[str, str, str, list[str], float]] = []
+        self._queue: list[ServedList] = []
         self._queue_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -180,7 +155,7 @@ class FeedbackLog:
         with other content it is a :class:`ConflictError`, since feedback already counted against
         the first list would no longer match.
         """
-        row = _served_row(request_id, variant, user_id, item_ids, ts)
+        row = served_list(request_id, variant, user_id, item_ids, ts)
         self.flush()
         with self._transaction(f"recording request {request_id!r}") as conn:
             self._write(conn, row, strict=True)
@@ -194,7 +169,7 @@ class FeedbackLog:
         recorded twice with other content is dropped at the write (ids are the service's own
         uuids, so that only happens on a bug), never failing the batch it is in.
         """
-        row = _served_row(request_id, variant, user_id, item_ids, ts)
+        row = served_list(request_id, variant, user_id, item_ids, ts)
         with self._queue_lock:
             if self._closed:
                 raise StorageError("the feedback log is closed")
@@ -230,14 +205,13 @@ class FeedbackLog:
             except LiveRecError:  # the log was closed under us, or the disk failed: retried next round
                 time.sleep(FLUSH_SECONDS)
 
-    def _write(self, conn: sqlite3.Connection, row: tuple[str, str, str, list[str], float], strict: bool) -> None:
+    def _write(self, conn: sqlite3.Connection, row: ServedList, strict: bool) -> None:
         request_id, variant, user_id, items, when = row
         found = conn.execute("SELECT seq, variant, user_id FROM served WHERE request_id = ?",
                              (request_id,)).fetchone()
         if found is not None:
             if strict and (found[1], found[2], self._items(conn, found[0])) != (variant, user_id, items):
-                raise ConflictError(f"request {request_id!r} was already recorded with another variant, "
-                                    "user or item list")
+                raise conflicting_list(request_id)
             return
         seq = conn.execute("INSERT INTO served (request_id, variant, user_id, ts) VALUES (?, ?, ?, ?)",
                            (request_id, variant, user_id, when)).lastrowid
@@ -277,31 +251,16 @@ class FeedbackLog:
         InvalidInputError
             ``field='type'`` for an unknown kind, ``field='item_ids'`` for items not served.
         """
-        _check_str(request_id, "request_id")
-        if kind not in FEEDBACK_KINDS:
-            raise InvalidInputError(f"feedback type {kind!r} is not one of {', '.join(FEEDBACK_KINDS)}",
-                                    field="type", value=kind)
-        if item_ids is None and kind == "click":
-            raise InvalidInputError("a click must name the clicked item_ids", field="item_ids")
-        wanted = None if item_ids is None else list(dict.fromkeys(_check_items(item_ids)))
+        wanted = check_feedback(request_id, kind, item_ids)
         self.flush()
         with self._transaction(f"recording {kind} on request {request_id!r}") as conn:
             row = conn.execute("SELECT seq, variant FROM served WHERE request_id = ?", (request_id,)).fetchone()
             if row is None:
-                raise NotFoundError(f"request {request_id!r} is unknown or too old to take feedback",
-                                    kind="request", key=request_id)
+                raise unknown_request(request_id)
             seq, variant = row
-            served = self._items(conn, seq)
-            if wanted is None:
-                wanted = served
-            else:
-                known = set(served)
-                unserved = [i for i in wanted if i not in known]
-                if unserved:
-                    raise InvalidInputError(f"items {unserved!r} were not served in request {request_id!r}",
-                                            field="item_ids", value=unserved)
-            impressions = self._insert(conn, seq, wanted, "impression")
-            clicks = self._insert(conn, seq, wanted, "click") if kind == "click" else 0
+            items = reported_items(request_id, self._items(conn, seq), wanted)
+            impressions = self._insert(conn, seq, items, "impression")
+            clicks = self._insert(conn, seq, items, "click") if kind == "click" else 0
             if impressions or clicks:
                 conn.execute("UPDATE variants SET impressions = impressions + ?, clicks = clicks + ? WHERE name = ?",
                              (impressions, clicks, variant))
@@ -322,7 +281,7 @@ class FeedbackLog:
         counts, and taking them back would change an experiment's results after the fact.
         Feedback on an erased list is then :class:`NotFoundError`, as for an evicted one.
         """
-        _check_str(user_id, "user_id")
+        check_text(user_id, "user_id")
         self.flush()
         with self._transaction(f"forgetting the lists served to user {user_id!r}") as conn:
             seqs = [(r[0],) for r in conn.execute("SELECT seq FROM served WHERE user_id = ?", (user_id,))]
@@ -333,27 +292,14 @@ class FeedbackLog:
 
     # -- reads
 
-    def stats(self, control: str | None = None) -> list[VariantStats]:
-        """Every variant that has served a list, control first, then in the order first served.
-
-        ``control`` names the variant the others are compared with (pass the experiment's
-        ``control.name``); it is listed even before it has served anything. By default the
-        first variant ever served is the control.
-        """
+    def counts(self) -> list[VariantCounts]:
+        """Every variant that has served a list, in the order variants were first served."""
         self.flush()
-        with self._db.access("reading the stats") as conn:
+        with self._db.access("reading the counts") as conn:
             rows = conn.execute(
                 "SELECT name, requests, impressions, clicks FROM variants ORDER BY first_seen, name"
             ).fetchall()
-        stats = [_variant_stats(*row) for row in rows]
-        if control is not None:
-            rest = [s for s in stats if s.name != control]
-            first = next((s for s in stats if s.name == control), _variant_stats(control, 0, 0, 0))
-            stats = [first, *rest]
-        if not stats:
-            return []
-        base = replace(stats[0], control=True)
-        return [base, *(_versus(s, base) for s in stats[1:])]
+        return [VariantCounts(*row) for row in rows]
 
     def close(self) -> None:
         """Write what is queued and close; further calls raise :class:`StorageError`. Safe to call twice."""
@@ -368,8 +314,11 @@ class FeedbackLog:
             finally:
                 self._db.close()
 
-    def __enter__(self) -> FeedbackLog:
+    def __enter__(self) -> SqliteFeedbackLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteFeedbackLog({str(self.path)!r}, capacity={self.capacity})"

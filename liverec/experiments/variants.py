@@ -1,13 +1,10 @@
-"""A/B experiments: split users between ranking variants and measure each variant's click-through rate.
+"""A/B variants and how users are assigned to them.
 
 An :class:`Experiment` assigns every user to one :class:`Variant` by a salted hash, so the same
 user sees the same variant on every request, in every process, with no assignment table to keep.
-A :class:`FeedbackLog` remembers which variant served each recommendation list and counts the
-impressions and clicks reported against it; :meth:`FeedbackLog.stats` turns the counts into a CTR
-per variant with a Wilson interval, and compares every variant with the control (the first).
-
-CTR here is clicks per impressed item: each (request, item) pair counts at most once as an
-impression and once as a click, so a client that retries a report cannot inflate the numbers.
+A variant may change how candidates are scored (a scorer configuration, or linear fusion
+weights for short) and the diversity of its lists. The service reads an experiment through the
+:class:`Assignment` protocol, so another way of assigning users (a bandit) plugs in beside it.
 
 This module is library code: it raises :mod:`liverec.core.errors`, never HTTP errors.
 """
@@ -17,20 +14,39 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from statistics import NormalDist
+from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from liverec.core.errors import InvalidInputError, NotFoundError
-from liverec.ranking.recalls import RECALLS
+from liverec.ranking.scoring import Scorer, scorer_from_config
 
-#: The two-sided 95% normal quantile, 1.95996...
-Z95 = NormalDist().inv_cdf(0.975)
+__all__ = ["Assignment", "Experiment", "Variant"]
 
-FEEDBACK_KINDS = ("impression", "click")
+_VARIANT_KEYS = ("name", "share", "weights", "diversity", "scorer")
 
-_VARIANT_KEYS = ("name", "share", "weights", "diversity")
+
+@runtime_checkable
+class Assignment(Protocol):
+    """What the service needs of an experiment: its variants, and which one serves a user."""
+
+    @property
+    def variants(self) -> tuple[Variant, ...]: ...
+
+    @property
+    def control(self) -> Variant:
+        """The variant the others are compared with."""
+        ...
+
+    def assign(self, user_id: str) -> Variant:
+        """The variant that serves ``user_id`` (the same one on every call)."""
+        ...
+
+    def scorer(self, variant: Variant) -> Scorer | None:
+        """The variant's scorer, built once; None: the trained one."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 # ---------------------------------------------------------------------------- variants
@@ -47,17 +63,22 @@ class Variant:
     share
         This variant's fraction of users (the shares of an :class:`Experiment` sum to 1).
     weights
-        Recall fusion weights that replace the trained ones (recalls left out weigh 0), or
-        ``None`` to serve with the trained weights.
+        Linear fusion weights that replace the trained scorer (recalls left out weigh 0): short
+        for ``scorer={"kind": "linear", "weights": ...}``.
     diversity
         The ``diversity`` passed to ``Engine.recommend`` (the MMR trade-off: 0 keeps the relevance
         order, 1 favours mutually different items), or ``None`` for the request's own or the default.
+    scorer
+        A scorer configuration (``{"kind": ..., **parameters}``, see
+        :func:`liverec.ranking.scoring.scorer_from_config`) that replaces the trained scorer.
+        ``weights`` and ``scorer`` are exclusive; with neither, the trained scorer serves.
     """
 
     name: str
     share: float = 1.0
     weights: Mapping[str, float] | None = None
     diversity: float | None = None
+    scorer: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with the same keys :meth:`Experiment.from_config` reads."""
@@ -66,7 +87,14 @@ class Variant:
             "share": self.share,
             "weights": None if self.weights is None else dict(self.weights),
             "diversity": self.diversity,
+            "scorer": None if self.scorer is None else dict(self.scorer),
         }
+
+    def scorer_config(self) -> dict[str, Any] | None:
+        """The scorer configuration this variant serves with (None: the trained scorer)."""
+        if self.weights is not None:
+            return {"kind": "linear", "weights": dict(self.weights)}
+        return None if self.scorer is None else dict(self.scorer)
 
 
 def _is_number(value: object) -> bool:
@@ -84,31 +112,23 @@ def _checked_variant(variant: Variant, where: str) -> Variant:
         raise InvalidInputError(
             f"{where}.share {share!r} must be a positive number", field=f"{where}.share", value=share
         )
-    weights = variant.weights
+    weights, scorer = variant.weights, variant.scorer
+    if weights is not None and scorer is not None:
+        raise InvalidInputError(f"{where} gives both weights and scorer; weights are short for a linear scorer",
+                                field=f"{where}.weights", value=weights)
     if weights is not None:
-        if not isinstance(weights, Mapping):
-            raise InvalidInputError(
-                f"{where}.weights must map recall names to numbers, not {type(weights).__name__}",
-                field=f"{where}.weights", value=weights,
-            )
-        for recall, weight in weights.items():
-            field = f"{where}.weights.{recall}"
-            if recall not in RECALLS:
-                raise InvalidInputError(
-                    f"recall {recall!r} in {where}.weights is not one of {', '.join(RECALLS)}",
-                    field=field, value=recall,
-                )
-            if not _is_number(weight) or not math.isfinite(weight) or weight < 0:
-                raise InvalidInputError(
-                    f"{field} {weight!r} must be a finite number >= 0", field=field, value=weight
-                )
-        # All-zero weights would score every candidate 0, and an empty mapping would silently
-        # fall back to the trained weights in the ranker: neither is what the author meant.
-        if not any(w > 0 for w in weights.values()):
-            raise InvalidInputError(
-                f"{where}.weights needs at least one positive weight", field=f"{where}.weights", value=dict(weights)
-            )
+        # An empty mapping would silently fall back to the trained scorer: not what the author meant.
+        if isinstance(weights, Mapping) and not weights:
+            raise InvalidInputError(f"{where}.weights needs at least one positive weight", field=f"{where}.weights",
+                                    value={})
+        scorer_from_config({"kind": "linear", "weights": weights}, where=where)
         weights = MappingProxyType({r: float(w) for r, w in weights.items()})
+    if scorer is not None:
+        if not isinstance(scorer, Mapping):
+            raise InvalidInputError(f"{where}.scorer must be a table with a kind", field=f"{where}.scorer",
+                                    value=scorer)
+        scorer_from_config(scorer, where=f"{where}.scorer")
+        scorer = MappingProxyType(dict(scorer))
     diversity = variant.diversity
     if diversity is not None:
         if not _is_number(diversity) or not 0.0 <= diversity <= 1.0:
@@ -116,13 +136,13 @@ def _checked_variant(variant: Variant, where: str) -> Variant:
                 f"{where}.diversity {diversity!r} must be between 0 and 1", field=f"{where}.diversity", value=diversity
             )
         diversity = float(diversity)
-    return Variant(name, float(share), weights, diversity)
+    return Variant(name, float(share), weights, diversity, scorer)
 
 
 class Experiment:
     """Variants with traffic shares, and the stable assignment of users to them.
 
-    The first variant is the control: :meth:`FeedbackLog.stats` compares the others with it.
+    The first variant is the control: :func:`~liverec.experiments.stats.variant_stats` compares the others with it.
     Shares are normalised to sum to 1, so ``1, 1`` and ``0.5, 0.5`` mean the same split.
     Changing ``salt`` reshuffles every user, which is how a new experiment starts from a fresh split.
 
@@ -156,6 +176,7 @@ class Experiment:
         total = math.fsum(v.share for v in checked)
         self.variants: tuple[Variant, ...] = tuple(replace(v, share=v.share / total) for v in checked)
         self.salt = salt
+        self._scorers = {v.name: _built(v) for v in self.variants}
         # Upper bounds of each variant's slice of [0, 1); the last is pinned to 1 so rounding in
         # the cumulative sum can never leave a sliver of users unassigned.
         bounds = []
@@ -170,8 +191,8 @@ class Experiment:
     def from_config(cls, variants: Sequence[Mapping[str, Any]], salt: str = "") -> Experiment:
         """Build from plain mappings (parsed JSON or TOML), each with the keys of :class:`Variant`.
 
-        ``name`` is required; ``share`` defaults to 1 (an equal split); ``weights`` and
-        ``diversity`` default to ``None``. Any other key is an error rather than ignored, so a
+        ``name`` is required; ``share`` defaults to 1 (an equal split); ``weights``, ``scorer``
+        and ``diversity`` default to ``None``. Any other key is an error rather than ignored, so a
         misspelt ``divresity`` cannot quietly run an experiment without its treatment.
 
         Raises
@@ -196,7 +217,7 @@ class Experiment:
             if "name" not in entry:
                 raise InvalidInputError(f"{where} has no name", field=f"{where}.name")
             parsed.append(Variant(entry["name"], entry.get("share", 1.0), entry.get("weights"),
-                                  entry.get("diversity")))
+                                  entry.get("diversity"), entry.get("scorer")))
         return cls(parsed, salt=salt)
 
     @classmethod
@@ -235,6 +256,10 @@ class Experiment:
                 return variant
         return self.variants[-1]  # unreachable: the last bound is 1 and point < 1
 
+    def scorer(self, variant: Variant) -> Scorer | None:
+        """The variant's scorer, built once when the experiment was (None: the trained one)."""
+        return self._scorers.get(variant.name)
+
     def to_dict(self) -> dict[str, Any]:
         return {"salt": self.salt, "variants": [v.to_dict() for v in self.variants]}
 
@@ -242,111 +267,6 @@ class Experiment:
         return f"Experiment({[(v.name, round(v.share, 4)) for v in self.variants]!r}, salt={self.salt!r})"
 
 
-# ---------------------------------------------------------------------------- statistics
-
-
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval for a binomial proportion (95% by default).
-
-    Unlike the normal approximation it stays inside [0, 1] and is not degenerate at 0 or n
-    successes, which is where CTRs of a fresh variant live. With ``n == 0`` it is (0, 1):
-    nothing is known yet.
-
-    Examples
-    --------
-    >>> [round(x, 4) for x in wilson_interval(10, 100)]
-    [0.0552, 0.1744]
-    >>> wilson_interval(0, 0)
-    (0.0, 1.0)
-    """
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n))
-    # At 0 (or n) successes the bound is exactly 0 (or 1); pin it against rounding.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
-
-
-def newcombe_interval(s1: int, n1: int, s2: int, n2: int, z: float = Z95) -> tuple[float, float]:
-    """A CI for p1 - p2 by Newcombe's hybrid score method (method 10 of Newcombe, 1998).
-
-    It combines the two Wilson intervals, so it inherits their good coverage at small counts
-    and near 0, where the normal (Wald) interval for a difference collapses. Needs n1, n2 > 0.
-    """
-    p1, p2 = s1 / n1, s2 / n2
-    l1, u1 = wilson_interval(s1, n1, z)
-    l2, u2 = wilson_interval(s2, n2, z)
-    diff = p1 - p2
-    return diff - math.hypot(p1 - l1, u2 - p2), diff + math.hypot(u1 - p1, p2 - l2)
-
-
-def two_proportion_p_value(s1: int, n1: int, s2: int, n2: int) -> float:
-    """The two-sided p-value of the pooled two-proportion z-test of p1 == p2. Needs n1, n2 > 0.
-
-    When both samples are all misses (or all hits) the pooled variance is 0 and the proportions
-    are equal, so there is no evidence of a difference: the p-value is 1.
-    """
-    pooled = (s1 + s2) / (n1 + n2)
-    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
-    if se == 0.0:
-        return 1.0
-    z = (s1 / n1 - s2 / n2) / se
-    return math.erfc(abs(z) / math.sqrt(2.0))
-
-
-@dataclass(frozen=True)
-class VariantStats:
-    """One variant's counts, its CTR with a 95% Wilson interval, and its comparison with the control.
-
-    ``ctr`` is 0 while there are no impressions (the interval, (0, 1), says it is unknown). The
-    ``lift`` fields are ``None`` for the control itself, and while either side has no impressions.
-    ``lift`` is ``ctr - control ctr``; its interval is Newcombe's hybrid score interval and
-    ``p_value`` is the two-sided pooled two-proportion z-test.
-    """
-
-    name: str
-    requests: int
-    impressions: int
-    clicks: int
-    ctr: float
-    ci_low: float
-    ci_high: float
-    control: bool = False
-    lift: float | None = None
-    lift_ci_low: float | None = None
-    lift_ci_high: float | None = None
-    p_value: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class FeedbackResult:
-    """What one :meth:`FeedbackLog.record` call newly counted (0 and 0 for a retried report)."""
-
-    request_id: str
-    variant: str
-    impressions: int
-    clicks: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _variant_stats(name: str, requests: int, impressions: int, clicks: int) -> VariantStats:
-    low, high = wilson_interval(clicks, impressions)
-    return VariantStats(name, requests, impressions, clicks, clicks / impressions if impressions else 0.0, low, high)
-
-
-def _versus(stats: VariantStats, control: VariantStats) -> VariantStats:
-    if stats.impressions == 0 or control.impressions == 0:
-        return stats
-    low, high = newcombe_interval(stats.clicks, stats.impressions, control.clicks, control.impressions)
-    p_value = two_proportion_p_value(stats.clicks, stats.impressions, control.clicks, control.impressions)
-    return replace(stats, lift=stats.ctr - control.ctr, lift_ci_low=low, lift_ci_high=high, p_value=p_value)
+def _built(variant: Variant) -> Scorer | None:
+    config = variant.scorer_config()
+    return None if config is None else scorer_from_config(config)

@@ -1,10 +1,10 @@
-"""Batch training: fit every model, tune the fusion weights on held-out next events, snapshot.
+"""Batch training on one machine: fit every registered model, tune the scorer on held-out next events.
 
-The fusion weights are learned, not guessed: for a sample of users, each user's last
+The scorer is learned, not guessed: for a sample of users, each user's last
 interaction with a *new* item (one they had not touched before) is held out together with
 everything they did after it; the models are fitted on the rest, each validation user's
-state is rebuilt from their training events, and coordinate ascent picks the recall weights
-that rank the held-out item best (NDCG@10). The served models are then refitted on all
+state is rebuilt from their training events, and the scorer is fitted to rank the held-out
+item best (linear fusion: coordinate ascent on NDCG@10). The served models are then refitted on all
 events, so nothing the user did is wasted.
 """
 
@@ -18,14 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from liverec.core.settings import Settings
 from liverec.core.types import Event, EventType
-from liverec.models.als import ALSRecommender
-from liverec.models.base import TrainingData
-from liverec.models.covisit import CoVisitation
-from liverec.models.popularity import TrendingPopularity
-from liverec.ranking.fusion import FusionWeights, Recalled, tune_weights
+from liverec.models.base import Model, TrainingData
+from liverec.models.registry import build_model, snapshot_models
+from liverec.ranking.features import Features
+from liverec.ranking.fusion import LinearFusion
+from liverec.ranking.scoring import scorer_from_config
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.state import UserState
+
+__all__ = ["POSITIVE_ITEM_TYPES", "Progress", "TrainReport", "fit_models", "fit_snapshot", "holdout_split"]
 
 Progress = Callable[[str, float], None]  # (step description, fraction done in [0, 1])
 POSITIVE_ITEM_TYPES = frozenset(
@@ -42,6 +45,7 @@ class TrainReport:
     users: int = 0
     items: int = 0
     validation_users: int = 0
+    scorer: str = ""
     weights: Mapping[str, float] = field(default_factory=dict)
     validation: Mapping[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -53,35 +57,11 @@ class TrainReport:
             "users": self.users,
             "items": self.items,
             "validation_users": self.validation_users,
+            "scorer": self.scorer,
             "weights": dict(self.weights),
             "validation": dict(self.validation),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
-
-
-@dataclass
-class ModelParams:
-    """Hyperparameters of the trained models (kept in one place so the manifest can record them)."""
-
-    trending_half_life: float = 3 * 86400.0
-    covisit_window: float = 3600.0
-    als_factors: int = 64
-    als_regularization: float = 0.05
-    als_iterations: int = 15
-    seed: int = 0
-    validation_users: int = 500
-
-    def build(self) -> tuple[TrendingPopularity, CoVisitation, ALSRecommender]:
-        return (
-            TrendingPopularity(half_life=self.trending_half_life),
-            CoVisitation(window=self.covisit_window),
-            ALSRecommender(
-                factors=self.als_factors,
-                regularization=self.als_regularization,
-                iterations=self.als_iterations,
-                seed=self.seed,
-            ),
-        )
 
 
 def holdout_split(events: Sequence[Event], max_users: int, seed: int) -> tuple[list[Event], dict[str, Event]]:
@@ -115,41 +95,39 @@ def holdout_split(events: Sequence[Event], max_users: int, seed: int) -> tuple[l
     return train, targets
 
 
-def fit_models(
-    params: ModelParams, data: TrainingData
-) -> tuple[TrendingPopularity, CoVisitation, ALSRecommender]:
-    trending, covisit, als = params.build()
-    return trending.fit(data), covisit.fit(data), als.fit(data)
+def fit_models(settings: Settings, data: TrainingData) -> dict[str, Model]:
+    """Every registered snapshot model, built from its ``[models.NAME]`` settings and fitted on ``data``."""
+    return {name: build_model(name, settings.models.get(name), seed=settings.seed).fit(data)
+            for name in snapshot_models()}
 
 
-def train(
+def fit_snapshot(
     events: Sequence[Event],
     item_ids: Sequence[str],
     item_vectors: np.ndarray,
-    weights: Mapping[EventType, float],
+    settings: Settings,
     polarity: Mapping[str, float],
-    params: ModelParams,
     build_state: Callable[[str, Sequence[Event]], UserState],
-    scorer: Callable[[ModelSnapshot], Callable[[UserState], Mapping[str, Recalled]]],
+    features_for: Callable[[ModelSnapshot], Callable[[UserState], Features]],
     progress: Progress | None = None,
 ) -> tuple[ModelSnapshot, TrainReport]:
-    """Fit, tune and return an unsaved snapshot plus the report.
+    """Fit, tune and return an unsaved snapshot plus the report (the local training engine).
 
-    ``build_state`` rebuilds a user's state from events; ``scorer(snapshot)`` returns the
-    ranker's recalls for a state against that snapshot — both come from the engine, so
+    ``build_state`` rebuilds a user's state from events; ``features_for(snapshot)`` returns the
+    ranker's features for a state against that snapshot — both come from the live engine, so
     validation uses exactly the serving code path.
     """
     report = TrainReport(events=len(events), items=len(item_ids))
     step = progress or (lambda _msg, _frac: None)
+    weights = settings.event_weights
     t0 = time.perf_counter()
 
     step("holding out validation events", 0.05)
-    train_events, targets = holdout_split(events, params.validation_users, params.seed)
+    train_events, targets = holdout_split(events, settings.validation_users, settings.seed)
     data = TrainingData.from_events(train_events, item_ids, item_vectors, weights, polarity=polarity)
     step("fitting models for validation", 0.15)
-    trending, covisit, als = fit_models(params, data)
-    probe = ModelSnapshot("validation", trending, covisit, als, FusionWeights(), frozenset(item_ids))
-    candidates = scorer(probe)  # one ranker for all validation users
+    probe = ModelSnapshot("validation", fit_models(settings, data), LinearFusion(), frozenset(item_ids))
+    features = features_for(probe)  # one ranker for all validation users
     report.seconds["fit_validation"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -160,22 +138,25 @@ def train(
     cases = []
     for n, (user, target) in enumerate(sorted(targets.items())):
         state = build_state(user, by_user.get(user, []))
-        cases.append((candidates(state), target.item_id or ""))
+        cases.append((features(state), target.item_id or ""))
         if n % 50 == 0:
             step("scoring validation users", 0.3 + 0.3 * n / max(1, len(targets)))
-    step("tuning recall weights", 0.6)
-    fusion = tune_weights(cases) if cases else FusionWeights()
+    step("tuning the scorer", 0.6)
+    scorer = scorer_from_config(settings.scorer)
+    if cases:
+        scorer.fit(cases)
+    described = scorer.describe()
     report.validation_users = len(cases)
-    report.weights = fusion.weights
-    report.validation = fusion.validation
+    report.scorer = described["kind"]
+    report.weights = described.get("weights", {})
+    report.validation = described.get("validation", {})
     report.seconds["tune"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     step("fitting models on all events", 0.75)
     full = TrainingData.from_events(events, item_ids, item_vectors, weights, polarity=polarity)
-    trending, covisit, als = fit_models(params, full)
+    models = fit_models(settings, full)
     report.users = len(full.user_ids)
     report.seconds["fit"] = time.perf_counter() - t2
     step("done", 1.0)
-    return ModelSnapshot("", trending, covisit, als, fusion, frozenset(item_ids)), report
-
+    return ModelSnapshot("", models, scorer, frozenset(item_ids)), report

@@ -1,0 +1,44 @@
+"""Request parameters every entry point checks the same way (library, CLI, HTTP route, fast path).
+
+>>> check_k(10), check_diversity(None), check_diversity(0.5)
+(10, 0.2, 0.5)
+>>> check_k(0)
+Traceback (most recent call last):
+...
+liverec.core.errors.InvalidInputError: k 0 must be an integer from 1 to 1000
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liverec.core.errors import InvalidInputError
+
+__all__ = ["DEFAULT_DIVERSITY", "MAX_K", "check_diversity", "check_id", "check_k"]
+
+MAX_K = 1000  # items one list may hold
+DEFAULT_DIVERSITY = 0.2  # MMR's 1 − λ when neither the request nor an A/B variant says
+
+
+def check_id(value: Any, name: str) -> str:
+    """``value`` as a non-blank id, or InvalidInputError naming ``name``."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} is missing", field=name, value=value)
+    return value
+
+
+def check_k(k: Any) -> int:
+    """``k`` as an integer from 1 to :data:`MAX_K`."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidInputError(f"k {k!r} must be an integer from 1 to {MAX_K}", field="k", value=k)
+    return k
+
+
+def check_diversity(diversity: Any) -> float:
+    """``diversity`` as a float in [0, 1]; None means :data:`DEFAULT_DIVERSITY`."""
+    if diversity is None:
+        return DEFAULT_DIVERSITY
+    if isinstance(diversity, bool) or not isinstance(diversity, int | float) or not 0.0 <= diversity <= 1.0:
+        raise InvalidInputError(f"diversity {diversity!r} must be between 0 and 1", field="diversity",
+                                value=diversity)
+    return float(diversity)

@@ -1,0 +1,218 @@
+"""The live catalog: what ranking reads about items on every request, changed the moment items are ingested.
+
+Item metadata (title, categories, availability) and interest tags live in an :class:`ItemTable`;
+item text vectors live in a :class:`~liverec.models.content.ContentModel` (the text index), in
+the :class:`~liverec.text.space.TextSpace` being served. :class:`LiveCatalog` keeps the three
+and the store's catalog in step, so a new item is recommendable without retraining.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from liverec.core.errors import InvalidInputError, NotFoundError
+from liverec.core.types import Item
+from liverec.models.base import TrainingData
+from liverec.models.content import ContentModel
+from liverec.storage.base import Catalog
+from liverec.text.centering import LanguageCentering
+from liverec.text.enrich import enrich, interest_tags, item_language
+from liverec.text.space import TextSpace
+
+__all__ = ["CHUNK", "ItemLookup", "ItemTable", "LiveCatalog"]
+
+CHUNK = 512  # items written per step under the lock, so events keep flowing during a large upsert
+
+
+class ItemLookup(Protocol):
+    """What ranking and explanations read about items (an :class:`ItemTable` or the live catalog)."""
+
+    def find(self, item_id: str) -> Item | None: ...
+
+    def get(self, item_id: str) -> Item: ...
+
+    def tags(self, item_id: str) -> tuple[str, ...]: ...
+
+    def title(self, item_id: str) -> str: ...
+
+    def __contains__(self, item_id: object) -> bool: ...
+
+
+class ItemTable:
+    """Items by id with their interest tags; thread-safe for one writer and many readers."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Item] = {}
+        self._tags: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def upsert(self, items: Iterable[Item], tags: Mapping[str, tuple[str, ...]]) -> None:
+        with self._lock:
+            for item in items:
+                self._items[item.item_id] = item
+                self._tags[item.item_id] = tags.get(item.item_id, item.tags)
+
+    def remove(self, item_id: str) -> bool:
+        with self._lock:
+            self._tags.pop(item_id, None)
+            return self._items.pop(item_id, None) is not None
+
+    def get(self, item_id: str) -> Item:
+        try:
+            return self._items[item_id]
+        except KeyError:
+            raise NotFoundError(f"item {item_id!r} is not in the catalog", kind="item", key=item_id) from None
+
+    def find(self, item_id: str) -> Item | None:
+        return self._items.get(item_id)
+
+    def tags(self, item_id: str) -> tuple[str, ...]:
+        return self._tags.get(item_id, ())
+
+    def title(self, item_id: str) -> str:
+        item = self._items.get(item_id)
+        return item.title if item is not None else item_id
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def ids(self) -> list[str]:
+        return list(self._items)
+
+
+def _text_index(items: Sequence[Item], vectors: np.ndarray) -> ContentModel:
+    """A text index over ``items`` with their (language-centred) ``vectors``."""
+    data = TrainingData.from_events([], [i.item_id for i in items], vectors, {})
+    return ContentModel().fit(data)
+
+
+class LiveCatalog:
+    """The served items: table, interest tags and text index, kept in step with the store's catalog.
+
+    Reads (everything :class:`ItemTable` answers, plus :meth:`vectors_of` and
+    :meth:`query_vector`) never wait. Writes take ``lock``, the engine's write lock, so an item
+    upsert never interleaves with an event batch or a snapshot swap. ``version`` grows with every
+    change, so readers can cache what they derive from the catalog.
+    """
+
+    def __init__(self, store: Catalog, space: TextSpace, lock: threading.RLock) -> None:
+        self.table = ItemTable()
+        self.store = store
+        self.space = space
+        self.lock = lock
+        self.version = 0
+        items = list(store.all())
+        self.content = _text_index(items, space.item_vectors(items))
+        self.table.upsert(items, {i.item_id: interest_tags(i) for i in items})
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(self, items: Iterable[Item | Mapping[str, Any]]) -> int:
+        """Validate, enrich (language, keyword tags), encode and store items; live at once.
+
+        All items are validated before any is stored: one bad item stores nothing.
+        """
+        parsed = [Item.from_dict(i) for i in items]
+        seen: set[str] = set()
+        for item in parsed:
+            if item.item_id in seen:
+                raise InvalidInputError(f"item {item.item_id!r} appears twice in one batch", field="item_id",
+                                        value=item.item_id)
+            seen.add(item.item_id)
+        enriched = [enrich(i) for i in parsed]
+        # Encode before taking the write lock (it is the slow part, and events must keep flowing);
+        # the cached raw vectors make the centring under the lock cheap.
+        self.space.raw_item_vectors(enriched)
+        with self.lock:
+            for start in range(0, len(enriched), CHUNK):
+                chunk = enriched[start : start + CHUNK]
+                vectors = self.space.item_vectors(chunk)
+                self.store.upsert(chunk)
+                self.content.add_items([i.item_id for i in chunk], vectors)
+                self.table.upsert(chunk, {i.item_id: interest_tags(i) for i in chunk})
+            self.version += 1
+        return len(enriched)
+
+    def delete(self, item_id: str) -> bool:
+        """Remove the item from the store and from serving; whether the store had it."""
+        with self.lock:
+            existed = self.store.delete(item_id)
+            self.content.remove_items([item_id])
+            self.table.remove(item_id)
+            self.version += 1
+        return existed
+
+    def refit_centering(self) -> tuple[list[str], np.ndarray]:
+        """Fit the language centring on the current catalog and serve it (call with the lock held).
+
+        Returns the catalog's ids and their vectors in the new space, for training.
+        """
+        items = self.items()
+        raw = self.space.raw_item_vectors(items)
+        languages = [item_language(i) for i in items]
+        vectors = self._serve(self.space.fit_centering(raw, languages), items, raw)
+        return [i.item_id for i in items], vectors
+
+    def recentre(self, centering: LanguageCentering) -> bool:
+        """Serve ``centering`` (a snapshot's) if it is not the one served; whether it changed.
+
+        Call with the lock held. The text index is rebuilt in the new space.
+        """
+        if centering == self.space.centering:
+            return False
+        items = self.items()
+        self._serve(centering, items, self.space.raw_item_vectors(items))
+        return True
+
+    def _serve(self, centering: LanguageCentering, items: Sequence[Item], raw: np.ndarray) -> np.ndarray:
+        vectors = centering.apply(raw, [item_language(i) for i in items])
+        self.space.recentre(centering)
+        self.content = _text_index(items, vectors)
+        self.version += 1
+        return vectors
+
+    # ------------------------------------------------------------------ reads
+
+    def find(self, item_id: str) -> Item | None:
+        return self.table.find(item_id)
+
+    def get(self, item_id: str) -> Item:
+        """The item; NotFoundError when it is not in the catalog."""
+        return self.table.get(item_id)
+
+    def tags(self, item_id: str) -> tuple[str, ...]:
+        """The item's interest tags (none for an unknown item)."""
+        return self.table.tags(item_id)
+
+    def title(self, item_id: str) -> str:
+        return self.table.title(item_id)
+
+    def ids(self) -> list[str]:
+        return self.table.ids()
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.table
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def items(self) -> list[Item]:
+        """Every served item, in catalog order."""
+        return [self.table.get(i) for i in self.table.ids()]
+
+    def vectors_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """The items' text vectors; zeros for an unknown (deleted) item."""
+        return self.content.vectors_of(item_ids)
+
+    def query_vector(self, text: str) -> np.ndarray:
+        return self.space.query_vector(text)
+
+    def text_vectors(self, texts: Sequence[str], kind: Any) -> np.ndarray:
+        return self.space.text_vectors(texts, kind)

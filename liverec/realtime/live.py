@@ -1,0 +1,131 @@
+"""The live states of all users: applied per event, rebuilt from the event log, written back to a store.
+
+A user's state is a pure function of the served snapshot's text space and that user's events,
+so a state missing from the :class:`~liverec.realtime.store.StateStore` (never built here, evicted,
+dropped after the text space changed) is rebuilt from the log. Every change goes through the
+store's atomic ``update``, so a shared store (Redis) never loses an event applied elsewhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Mapping, Sequence
+
+from liverec.core.settings import Settings
+from liverec.core.types import Event
+from liverec.realtime.signals import EventSignals
+from liverec.realtime.state import EventSignal, StateUpdater, UserState
+from liverec.realtime.store import StateStore
+from liverec.storage.base import EventLog
+
+__all__ = ["CHUNK", "LiveStates"]
+
+CHUNK = 512  # users rebuilt per step under the write lock, so ingest keeps flowing during a warm-up
+
+
+class LiveStates:
+    """Applies events to users' states and rebuilds missing ones from the log.
+
+    ``lock`` is the engine's write lock: held while events are stored and applied and while a
+    missing state is rebuilt, so a rebuild never misses an event stored meanwhile.
+    """
+
+    def __init__(
+        self, events: EventLog, store: StateStore, signals: EventSignals, settings: Settings, lock: threading.RLock
+    ) -> None:
+        self.events = events
+        self.store = store
+        self.signals = signals
+        self.updater = StateUpdater(settings)
+        self.recent_length = settings.recent_length
+        self.lock = lock
+
+    def apply(self, events: Sequence[Event], signals: Mapping[str, EventSignal]) -> None:
+        """Fold newly stored events (in time order) into their users' states. Call with the lock held.
+
+        Users without a state are rebuilt from the log instead, which already holds these events.
+        """
+        by_user: dict[str, list[Event]] = {}
+        for e in events:
+            by_user.setdefault(e.user_id, []).append(e)
+        cold: list[str] = []
+        for user_id, user_events in by_user.items():
+            apply = functools.partial(self.updater.apply_many, events=user_events,
+                                      signals=[signals[e.event_id] for e in user_events])
+            if not self.store.update(user_id, apply):
+                cold.append(user_id)
+        for start in range(0, len(cold), CHUNK):
+            self.rebuild(cold[start : start + CHUNK])
+
+    def build(
+        self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal] | None = None
+    ) -> UserState:
+        """The user's state from their ``events``; ``signals`` (by event id) when already computed."""
+        state = UserState.empty(user_id, self.recent_length)
+        if signals is None:
+            signals = self.signals(events)
+        return self.updater.apply_many(state, events, [signals[e.event_id] for e in events])
+
+    def rebuild(self, user_ids: Sequence[str]) -> int:
+        """Rebuild these users' states from the log; one signals call (one text encode, one vector
+        lookup) serves them all. Call with the lock held."""
+        histories = {user_id: self.events.by_user(user_id) for user_id in user_ids}
+        signals = self.signals([e for history in histories.values() for e in history])
+        built = 0
+        for user_id, history in histories.items():
+            if history:  # empty only if another process erased the user meanwhile
+                self.store.put(self.build(user_id, history, signals))
+                built += 1
+        return built
+
+    def warm(self, user_ids: Sequence[str] | None = None, limit: int = 100_000) -> int:
+        """Rebuild the states of users who have none (default: every user in the log, up to
+        ``limit``), a chunk at a time, and return how many were built.
+
+        States are otherwise rebuilt on a user's first request, inside it (measured on the demo
+        world: ~7 ms per user, on top of a ~4.5 ms recommendation). A service warms them in the
+        background after a start and at the start of training, so requests do not pay for
+        rebuilds; the lock is taken per chunk, so ingest keeps flowing meanwhile.
+        """
+        users = list(user_ids) if user_ids is not None else self.events.users()
+        built = 0
+        for start in range(0, min(len(users), limit), CHUNK):
+            with self.lock:
+                cold = [u for u in users[start : min(start + CHUNK, limit)] if u not in self.store]
+                built += self.rebuild(cold) if cold else 0
+        return built
+
+    def get(self, user_id: str) -> UserState | None:
+        """A copy of the user's state if one is held (no rebuild)."""
+        return self.store.get(user_id)
+
+    def view(self, user_id: str) -> UserState | None:
+        """A private copy of the user's state for one request (events arriving meanwhile cannot
+        change it mid-ranking), rebuilt from the log when missing; None for a user with no events."""
+        state = self.store.get(user_id)
+        if state is not None:
+            return state
+        with self.lock:
+            state = self.store.get(user_id)
+            if state is None:
+                events = self.events.by_user(user_id)
+                if not events:
+                    return None
+                state = self.build(user_id, events)
+                self.store.put(state.copy())  # the store owns what it is given
+        return state
+
+    def forget(self, user_id: str) -> bool:
+        """Drop the user's state; whether one was held."""
+        return self.store.delete(user_id)
+
+    def clear(self) -> None:
+        """Drop every state (after the text space changed, they are rebuilt in the new one)."""
+        self.store.clear()
+
+    def __contains__(self, user_id: object) -> bool:
+        return user_id in self.store
+
+    def __len__(self) -> int:
+        return len(self.store)

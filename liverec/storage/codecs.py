@@ -1,0 +1,78 @@
+"""The checks and encodings every storage backend shares, so all of them store and return the same.
+
+Items are kept as the JSON :meth:`Item.to_dict` gives (so attributes come back as they would from
+any backend), events are checked as a whole batch before any is stored, and vectors are
+one-dimensional, finite float32.
+
+>>> decode_item(encode_item(Item("i1", "Teapot", created_at=1.0))).title
+'Teapot'
+>>> as_vector("use", "k", np.array([1, 2])).dtype
+dtype('float32')
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from liverec.core.errors import InvalidInputError
+from liverec.core.types import Event, Item
+
+__all__ = ["as_vector", "check_events", "decode_item", "encode_item"]
+
+
+def check_events(events: Sequence[Event]) -> list[Event]:
+    """Return ``events`` as a list, or raise if any element is not an :class:`Event`.
+
+    Backends check the whole batch before storing any of it, so a bad element stores nothing.
+    """
+    batch = list(events)
+    for position, event in enumerate(batch):
+        if not isinstance(event, Event):
+            raise InvalidInputError(
+                f"append takes Event objects; element {position} is {type(event).__name__}: {event!r:.80}",
+                field="events",
+                value=event,
+            )
+    return batch
+
+
+def encode_item(item: Item) -> str:
+    """The JSON text every backend stores for an item.
+
+    An item whose attributes JSON cannot hold (a set, NaN, an object) is the caller's mistake,
+    reported here rather than when the HTTP layer later fails to answer with it.
+    """
+    if not isinstance(item, Item):
+        raise InvalidInputError(f"upsert takes Item objects, got {type(item).__name__}", field="items", value=item)
+    try:
+        return json.dumps(item.to_dict(), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"item {item.item_id!r} has attributes that are not valid JSON: {exc}",
+            field="attributes",
+            value=item.attributes,
+        ) from None
+
+
+def decode_item(text: str) -> Item:
+    """The item :func:`encode_item` wrote."""
+    return Item.from_dict(json.loads(text))
+
+
+def as_vector(encoder: str, key: str, vector: np.ndarray) -> np.ndarray:
+    """``vector`` as a one-dimensional, finite float32 array (the only form the cache holds)."""
+    array = np.asarray(vector, dtype=np.float32)
+    if array.ndim != 1 or array.size == 0:
+        raise InvalidInputError(
+            f"vector {key!r} of encoder {encoder!r} has shape {array.shape}; expected one non-empty dimension",
+            field="vectors",
+            value=key,
+        )
+    if not np.isfinite(array).all():
+        raise InvalidInputError(
+            f"vector {key!r} of encoder {encoder!r} holds NaN or infinity", field="vectors", value=key
+        )
+    return array

@@ -1,0 +1,164 @@
+"""What every feedback log shares: its records and the checks of what it is given.
+
+A feedback log remembers which variant served which list, and counts the impressions and clicks
+reported on those lists. It returns raw counts (:class:`VariantCounts`); the statistics over them
+(CTR, intervals, lift) are the experiments code's business. Implementations:
+:class:`~liverec.storage.memory_feedback.MemoryFeedbackLog` and
+:class:`~liverec.storage.sqlite_feedback.SqliteFeedbackLog`.
+
+Every check here runs before anything is stored, so a bad call counts nothing, in every backend.
+
+>>> served_list("r1", "control", "u1", ["a", "b"], ts=1.0)
+ServedList(request_id='r1', variant='control', user_id='u1', item_ids=['a', 'b'], ts=1.0)
+>>> check_feedback("r1", "click", ["b", "b"])
+['b']
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "FEEDBACK_KINDS",
+    "FeedbackResult",
+    "ServedList",
+    "VariantCounts",
+    "check_capacity",
+    "check_feedback",
+    "check_text",
+    "conflicting_list",
+    "reported_items",
+    "served_list",
+    "unknown_request",
+]
+
+FEEDBACK_KINDS = ("impression", "click")
+
+#: Served lists a log remembers for feedback unless told otherwise.
+DEFAULT_CAPACITY = 1_000_000
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What one :meth:`FeedbackLog.record` call newly counted (0 and 0 for a retried report)."""
+
+    request_id: str
+    variant: str
+    impressions: int
+    clicks: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VariantCounts:
+    """A variant's running totals: lists served, items impressed, items clicked.
+
+    Each (request, item) pair counts at most once as an impression and once as a click.
+    """
+
+    name: str
+    requests: int
+    impressions: int
+    clicks: int
+
+
+class ServedList(NamedTuple):
+    """A checked served list, as :func:`served_list` returns it."""
+
+    request_id: str
+    variant: str
+    user_id: str
+    item_ids: list[str]
+    ts: float
+
+
+def check_capacity(capacity: object) -> int:
+    """``capacity`` if it is a positive integer (how many served lists a log remembers)."""
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise InvalidInputError(f"capacity {capacity!r} must be a positive integer", field="capacity", value=capacity)
+    return capacity
+
+
+def check_text(value: object, field: str) -> str:
+    """``value`` if it is a non-empty string; else :class:`InvalidInputError` naming ``field``."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{field} {value!r} must be a non-empty string", field=field, value=value)
+    return value
+
+
+def _check_items(item_ids: object) -> list[str]:
+    # A bare string is a sequence of characters: almost certainly one id passed without a list.
+    if isinstance(item_ids, str | bytes) or not isinstance(item_ids, Sequence):
+        raise InvalidInputError("item_ids must be a list of item ids", field="item_ids", value=item_ids)
+    for item_id in item_ids:
+        check_text(item_id, "item_ids")
+    return list(item_ids)
+
+
+def served_list(
+    request_id: str, variant: str, user_id: str, item_ids: Sequence[str], ts: float | None
+) -> ServedList:
+    """The arguments of ``record_served``, checked; ``ts`` defaults to now.
+
+    A list holds each item once, and ``ts`` must be a finite number of seconds.
+    """
+    check_text(request_id, "request_id")
+    check_text(variant, "variant")
+    check_text(user_id, "user_id")
+    items = _check_items(item_ids)
+    if len(set(items)) != len(items):
+        dupes = sorted({i for i in items if items.count(i) > 1})
+        raise InvalidInputError(f"item_ids repeat {dupes!r}; a served list has each item once",
+                                field="item_ids", value=dupes)
+    when = time.time() if ts is None else ts
+    # bool is an int subclass, and True seconds is a mistake rather than 1.0.
+    if isinstance(when, bool) or not isinstance(when, int | float) or not math.isfinite(when):
+        raise InvalidInputError(f"ts {ts!r} must be a finite number of seconds", field="ts", value=ts)
+    return ServedList(request_id, variant, user_id, items, float(when))
+
+
+def check_feedback(request_id: str, kind: str, item_ids: Sequence[str] | None) -> list[str] | None:
+    """The arguments of ``record``, checked: the reported items without repeats, or None for all.
+
+    Raises :class:`InvalidInputError` with ``field='type'`` for a kind not in :data:`FEEDBACK_KINDS`
+    and ``field='item_ids'`` for a click that names no items or ids that are not strings.
+    """
+    check_text(request_id, "request_id")
+    if kind not in FEEDBACK_KINDS:
+        raise InvalidInputError(f"feedback type {kind!r} is not one of {', '.join(FEEDBACK_KINDS)}",
+                                field="type", value=kind)
+    if item_ids is None and kind == "click":
+        raise InvalidInputError("a click must name the clicked item_ids", field="item_ids")
+    return None if item_ids is None else list(dict.fromkeys(_check_items(item_ids)))
+
+
+def reported_items(request_id: str, served: Sequence[str], wanted: list[str] | None) -> list[str]:
+    """The items a report concerns: ``wanted``, all of which must be in ``served``; None means all."""
+    if wanted is None:
+        return list(served)
+    known = set(served)
+    unserved = [i for i in wanted if i not in known]
+    if unserved:
+        raise InvalidInputError(f"items {unserved!r} were not served in request {request_id!r}",
+                                field="item_ids", value=unserved)
+    return wanted
+
+
+def unknown_request(request_id: str) -> NotFoundError:
+    """The error for feedback on a request never recorded, evicted or erased."""
+    return NotFoundError(f"request {request_id!r} is unknown or too old to take feedback",
+                         kind="request", key=request_id)
+
+
+def conflicting_list(request_id: str) -> ConflictError:
+    """The error for a request recorded again with another variant, user or item list."""
+    return ConflictError(f"request {request_id!r} was already recorded with another variant, user or item list")

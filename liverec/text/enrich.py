@@ -1,0 +1,64 @@
+"""Item enrichment: the language of an item and the tags that read as interests.
+
+An item's own tags are kept and keywords extracted from its text (yake for English, jieba for
+Chinese) are added; of those, the tags that read as interests ("hiking", "轻薄笔记本") become
+the item's interest tags, while specifications ("24mp sensor", "10kg") stay item facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+from liverec.core.types import Item
+from liverec.text.keywords import Language, detect_language, extract_keywords
+
+__all__ = ["ITEM_KEYWORDS", "enrich", "interest_keywords", "interest_tags", "is_spec", "item_language", "query_tags"]
+
+ITEM_KEYWORDS = 6  # keywords kept per item: more read as noise in a user's interest tags
+
+
+def item_language(item: Item) -> Language:
+    """The item's language as given, else detected from its text."""
+    return "zh" if (item.language or detect_language(item.text)) == "zh" else "en"
+
+
+def enrich(item: Item) -> Item:
+    """The item with its language filled in and extracted keywords added to its tags."""
+    language = item_language(item)
+    keywords = interest_keywords(extract_keywords(item.text, language, k=2 * ITEM_KEYWORDS))
+    return dataclasses.replace(item, language=language, tags=tuple(dict.fromkeys([*item.tags, *keywords])))
+
+
+def interest_tags(item: Item) -> tuple[str, ...]:
+    """Categories and tags that read as interests; specs ("24mp sensor") stay item facts."""
+    return tuple(dict.fromkeys([*item.categories, *(t for t in item.tags if not is_spec(t))]))
+
+
+def interest_keywords(keywords: Sequence[str], limit: int = ITEM_KEYWORDS) -> list[str]:
+    """Keywords that read well as interest tags: no model numbers or specs ("10kg load capacity"),
+    and no phrase that only repeats a word already kept ("load" then "load capacity")."""
+    kept: list[str] = []
+    words: set[str] = set()
+    for kw in keywords:
+        parts = set(kw.split())
+        if is_spec(kw) or (kw.isascii() and len(kw) < 3) or parts & words:
+            continue
+        kept.append(kw)
+        words |= parts
+        if len(kept) == limit:
+            break
+    return kept
+
+
+def is_spec(tag: str) -> bool:
+    """A model number or specification ("24mp sensor", "10kg"): an item fact, not an interest."""
+    return any(ch.isdigit() for ch in tag)
+
+
+@functools.lru_cache(maxsize=65_536)
+def query_tags(text: str) -> tuple[str, ...]:
+    """The interest tags of a search query."""
+    # Queries repeat a lot (and every state rebuild replays them): extract once per text.
+    return tuple(extract_keywords(text, k=3))

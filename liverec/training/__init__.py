@@ -1,0 +1,23 @@
+"""Training: fit every registered model and the scorer into a snapshot, and adopt snapshots.
+
+* :mod:`liverec.training.fit` — the local training engine (one process): hold out next events,
+  fit the models, tune the scorer on the serving code path, refit on everything;
+* :mod:`liverec.training.lifecycle` — what a live engine does around it: refit the language
+  centring, write the snapshot, swap it in, adopt one another process wrote.
+"""
+
+from __future__ import annotations
+
+from liverec.training.fit import POSITIVE_ITEM_TYPES, Progress, TrainReport, fit_models, fit_snapshot, holdout_split
+from liverec.training.lifecycle import ModelLifecycle, current_snapshot
+
+__all__ = [
+    "POSITIVE_ITEM_TYPES",
+    "ModelLifecycle",
+    "Progress",
+    "TrainReport",
+    "current_snapshot",
+    "fit_models",
+    "fit_snapshot",
+    "holdout_split",
+]

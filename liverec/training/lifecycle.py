@@ -1,0 +1,136 @@
+"""Training and adoption of snapshots by a live engine: what happens around the fit.
+
+Training refits the language centring on the current catalog (the text index is rebuilt in the
+new space and user states are rebuilt in it), fits every model and the scorer with the local
+training engine (:func:`~liverec.training.fit.fit_snapshot`) against the serving code path,
+writes the snapshot and swaps it in. Adoption serves a snapshot another process wrote. Either
+way, events logged after the snapshot's training are folded into the models that learn online.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from liverec.core.errors import InvalidInputError
+from liverec.core.settings import Settings
+from liverec.core.types import Event
+from liverec.models.registry import model_hyperparameters
+from liverec.ranking.features import Features
+from liverec.ranking.filters import Filters
+from liverec.ranking.ranker import Ranker, Serving
+from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapshot, write_snapshot
+from liverec.realtime.catalog import LiveCatalog
+from liverec.realtime.live import LiveStates
+from liverec.realtime.state import UserState
+from liverec.storage.base import EventLog
+from liverec.training.fit import Progress, TrainReport, fit_snapshot
+
+__all__ = ["CHUNK", "ModelLifecycle", "current_snapshot"]
+
+CHUNK = 512  # events folded per batch when catching up after a snapshot is loaded
+
+
+def current_snapshot(model_dir: Path) -> ModelSnapshot | None:
+    """The snapshot ``CURRENT`` points at under ``model_dir``, or None before any training."""
+    return load_snapshot(model_dir) if current_version(model_dir) else None
+
+
+class ModelLifecycle:
+    """Trains a live engine's store into snapshots under ``model_dir`` and adopts them.
+
+    ``lock`` is the engine's write lock: the swaps happen under it, the fit does not.
+    """
+
+    def __init__(
+        self,
+        events: EventLog,
+        catalog: LiveCatalog,
+        states: LiveStates,
+        serving: Serving,
+        settings: Settings,
+        model_dir: Path,
+        lock: threading.RLock,
+    ) -> None:
+        self.events = events
+        self.catalog = catalog
+        self.states = states
+        self.serving = serving
+        self.settings = settings
+        self.model_dir = model_dir
+        self.lock = lock
+
+    def train(self, progress: Progress | None = None) -> TrainReport:
+        """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
+        t0 = time.perf_counter()
+        events = list(self.events.all())
+        if not events:
+            raise InvalidInputError("there are no events to train on; ingest events first", field="events")
+        with self.lock:
+            item_ids, vectors = self.catalog.refit_centering()
+            self.states.clear()  # states of the old space; rebuilt in the new one
+            self.serving.swap(self.serving.snapshot)
+        self.states.warm()  # in the new space, before training's own work, so requests meet warm states
+        polarity = self.states.signals.polarities(events)
+        snapshot, report = fit_snapshot(events, item_ids, vectors, self.settings, polarity, self.states.build,
+                                        self._features_for, progress)
+        snapshot.centering = self.catalog.space.centering
+        report.seconds["total"] = time.perf_counter() - t0
+        manifest = {
+            "report": report.to_dict(),
+            "encoder": self.catalog.space.name,
+            "params": self._params(snapshot),
+            "trained_until": max(e.timestamp for e in events),
+        }
+        snapshot = write_snapshot(self.model_dir, snapshot, manifest)
+        report.version = snapshot.version
+        with self.lock:
+            self.serving.swap(snapshot)
+            # Events ingested while training ran went into the old models; fold them into the new.
+            self.catch_up(snapshot)
+        return report
+
+    def adopt(self, version: str | None = None) -> ModelSnapshot:
+        """Serve a snapshot another process trained into ``model_dir`` (default: the current one).
+
+        When its language centring differs from the one served, the text index is rebuilt in the
+        new space and user states are dropped (then rebuilt, as at the start of :meth:`train`).
+        """
+        snapshot = load_snapshot(self.model_dir, version)
+        with self.lock:
+            if self.catalog.recentre(snapshot.centering):
+                self.states.clear()
+            self.serving.swap(snapshot)
+            self.catch_up(snapshot)
+        self.states.warm()
+        return snapshot
+
+    def catch_up(self, snapshot: ModelSnapshot) -> None:
+        """Fold events newer than the snapshot's training into its online models, as the live
+        process had done. Call with the lock held."""
+        trained_until = float(snapshot.manifest.get("trained_until", math.inf))
+        chunk: list[Event] = []
+        weights = self.settings.event_weights
+        for event in self.events.between(math.nextafter(trained_until, math.inf), math.inf):
+            chunk.append(event)
+            if len(chunk) == CHUNK:
+                snapshot.observe(chunk, weights)
+                chunk = []
+        snapshot.observe(chunk, weights)
+
+    def _features_for(self, snapshot: ModelSnapshot) -> Callable[[UserState], Features]:
+        ranker = Ranker(self.catalog, snapshot, self.settings.short_term_half_life)
+        return lambda state: ranker.features(state, Filters())
+
+    def _params(self, snapshot: ModelSnapshot) -> dict[str, Any]:
+        """What the snapshot was trained with, for its manifest."""
+        return {
+            "models": {name: model_hyperparameters(model) for name, model in snapshot.models.items()},
+            "scorer": dict(self.settings.scorer),
+            "seed": self.settings.seed,
+            "validation_users": self.settings.validation_users,
+        }

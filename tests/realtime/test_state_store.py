@@ -1,0 +1,99 @@
+"""MemoryStateStore against the state-store contract, and state stores opened by URL."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from liverec.core.errors import InvalidInputError
+from liverec.realtime.state import UserState
+from liverec.realtime.store import (
+    MemoryStateStore,
+    StateStore,
+    open_state_store,
+    register_state_store,
+)
+from liverec.testing.state_contract import StateContract, StateStoreFactory
+
+
+class TestMemoryStateStore(StateContract):
+    @pytest.fixture
+    def make_state_store(self) -> StateStoreFactory:
+        return MemoryStateStore
+
+
+def test_memory_update_changes_the_stored_object_in_place_without_a_copy() -> None:
+    store = MemoryStateStore()
+    store.put(UserState.empty("u1"))
+    passed: list[UserState] = []
+
+    def fn(state: UserState) -> UserState:
+        passed.append(state)
+        state.version += 1
+        return state
+
+    store.update("u1", fn)
+    store.update("u1", fn)
+    assert len(passed) == 2 and passed[0] is passed[1]
+    assert passed[0].version == 2
+
+
+def test_memory_store_keeps_the_object_put() -> None:
+    store = MemoryStateStore()
+    state = UserState.empty("u1")
+    store.put(state)
+    state.version = 7  # what the contract forbids a caller, to show the store took the object itself
+    got = store.get("u1")
+    assert got is not None and got.version == 7 and got is not state
+
+
+def test_memory_url_opens_an_empty_memory_store() -> None:
+    store = open_state_store("memory://")
+    assert isinstance(store, MemoryStateStore) and isinstance(store, StateStore)
+    assert store.url == "memory://" and len(store) == 0
+    assert isinstance(open_state_store(), MemoryStateStore)
+    assert open_state_store("MEMORY://").url == "memory://"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://x", "unknown scheme 'redis'; known: memory://"),
+        ("nonsense", "it has no scheme; known: memory://"),
+        ("://x", "it has no scheme; known: memory://"),
+        ("", "it has no scheme; known: memory://"),
+        ("memory://x", "memory:// takes nothing after the scheme"),
+    ],
+)
+def test_an_unknown_or_malformed_url_is_refused_naming_it(url: str, problem: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        open_state_store(url)
+    assert str(caught.value) == f"state store URL {url!r} is not supported: {problem}"
+    assert (caught.value.field, caught.value.value) == ("state_store", url)
+
+
+def test_a_registered_scheme_opens_through_its_opener(monkeypatch: pytest.MonkeyPatch) -> None:
+    import liverec.realtime.store as store_module
+
+    monkeypatch.setattr(store_module, "_OPENERS", dict(store_module._OPENERS))
+    opened: list[tuple[str, str]] = []
+
+    def open_fake(url: str, rest: str) -> StateStore:
+        opened.append((url, rest))
+        return MemoryStateStore()
+
+    register_state_store("fake", open_fake)
+    register_state_store("fake+tls", open_fake)
+    assert isinstance(open_state_store("fake://host:1/0"), MemoryStateStore)
+    assert isinstance(open_state_store("fake+tls://"), MemoryStateStore)
+    assert opened == [("fake://host:1/0", "host:1/0"), ("fake+tls://", "")]
+    with pytest.raises(InvalidInputError, match=r"known: memory://, fake://, fake\+tls://$"):
+        open_state_store("redis://x")
+
+
+@pytest.mark.parametrize("scheme", ["", "Redis", "re dis", "redis://", "1redis", "redis_x"])
+def test_a_scheme_that_is_not_a_lower_case_url_scheme_cannot_be_registered(scheme: str) -> None:
+    message = f"state store scheme {scheme!r} is not a lower-case URL scheme like 'redis'"
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        register_state_store(scheme, lambda url, rest: MemoryStateStore())
