@@ -62,28 +62,57 @@ class FeatureInput:
     state: UserState | None
     models: Mapping[str, Any]
     now: float
+    _rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def rows(self, recall: str) -> np.ndarray:
+        """The rows of ``recall``'s candidates, in its order (computed once for every block)."""
+        rows = self._rows.get(recall)
+        if rows is None:
+            found_ids = self.recalls[recall][0]
+            rows = self._rows[recall] = np.fromiter(map(self.index.__getitem__, found_ids), dtype=np.int64,
+                                                    count=len(found_ids))
+        return rows
 
 
-@dataclass(frozen=True)
+Builder = Callable[[FeatureInput], FeatureBlock]
+FEATURES: dict[str, Builder] = {}
+
+
 class Features:
-    """Candidates × features: ``item_ids[r]`` is row ``r`` of every block."""
+    """Candidates × features: ``item_ids[r]`` is row ``r`` of every block.
 
-    item_ids: list[str]
-    blocks: dict[str, FeatureBlock] = field(default_factory=dict)
+    A block is built the first time it is read, so a scorer pays only for the columns it uses
+    (linear fusion reads one block on the request path; a learned ranker reads them all).
+    """
+
+    def __init__(self, inp: FeatureInput, builders: Mapping[str, Builder]) -> None:
+        self.item_ids = inp.item_ids
+        self._input = inp
+        self._builders = dict(builders)
+        self._blocks: dict[str, FeatureBlock] = {}
 
     def block(self, name: str) -> FeatureBlock:
-        found = self.blocks.get(name)
+        found = self._blocks.get(name)
         if found is None:
-            raise InvalidInputError(f"no feature block {name!r}; built: {', '.join(self.blocks)}", field="features",
-                                    value=name)
+            build = self._builders.get(name)
+            if build is None:
+                raise InvalidInputError(f"no feature block {name!r}; registered: {', '.join(self._builders)}",
+                                        field="features", value=name)
+            found = self._blocks[name] = build(self._input)
         return found
+
+    @property
+    def blocks(self) -> dict[str, FeatureBlock]:
+        """Every block, built."""
+        return {name: self.block(name) for name in self._builders}
 
     @functools.cached_property
     def matrix(self) -> np.ndarray:
         """Every block side by side, float64 [rows, columns]."""
-        if not self.blocks:
+        blocks = self.blocks
+        if not blocks:
             return np.zeros((len(self.item_ids), 0))
-        return np.hstack([b.values for b in self.blocks.values()])
+        return np.hstack([b.values for b in blocks.values()])
 
     @functools.cached_property
     def names(self) -> tuple[str, ...]:
@@ -97,10 +126,6 @@ class Features:
 
     def __len__(self) -> int:
         return len(self.item_ids)
-
-
-Builder = Callable[[FeatureInput], FeatureBlock]
-FEATURES: dict[str, Builder] = {}
 
 
 def register_features(name: str, build: Builder) -> Builder:
@@ -127,12 +152,7 @@ def build_features(
     ids = list(dict.fromkeys(itertools.chain.from_iterable(recalls[name][0] for name in order if name in recalls)))
     inp = FeatureInput(ids, dict(zip(ids, range(len(ids)), strict=True)),
                        {name: recalls[name] for name in order if name in recalls}, state, models or {}, now)
-    # Blocks carry the column of every recall in ``order``, even one that found nothing.
-    return Features(ids, {name: build(inp) for name, build in FEATURES.items()})
-
-
-def _rows(inp: FeatureInput, found_ids: Sequence[str]) -> np.ndarray:
-    return np.fromiter(map(inp.index.__getitem__, found_ids), dtype=np.int64, count=len(found_ids))
+    return Features(inp, FEATURES)
 
 
 def _recall_scores(inp: FeatureInput) -> FeatureBlock:
@@ -143,7 +163,7 @@ def _recall_scores(inp: FeatureInput) -> FeatureBlock:
     for col, name in enumerate(names):
         found_ids, scores = inp.recalls[name]
         if len(found_ids):
-            values[_rows(inp, found_ids), col] = minmax(np.asarray(scores, dtype=np.float64))
+            values[inp.rows(name), col] = minmax(np.asarray(scores, dtype=np.float64))
     return FeatureBlock("recall_score", names, names, values)
 
 
@@ -154,7 +174,7 @@ def _recall_ranks(inp: FeatureInput) -> FeatureBlock:
     for col, name in enumerate(names):
         found_ids = inp.recalls[name][0]
         if len(found_ids):
-            values[_rows(inp, found_ids), col] = 1.0 / np.arange(1, len(found_ids) + 1, dtype=np.float64)
+            values[inp.rows(name), col] = 1.0 / np.arange(1, len(found_ids) + 1, dtype=np.float64)
     return FeatureBlock("recall_rank", names, names, values)
 
 

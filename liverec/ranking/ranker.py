@@ -50,7 +50,8 @@ class Ranker:
         self.half_life = short_term_half_life
         self.models = snapshot.models if snapshot is not None else {}
         self.scorer: Scorer = snapshot.scorer if snapshot is not None else LinearFusion()
-        self.explainer = Explainer(catalog, self.content, self.models, catalog.query_vector)
+        self.items = catalog.table  # lookups straight from the table: filters ask per candidate
+        self.explainer = Explainer(self.items, self.content, self.models, catalog.query_vector)
         self._memos: dict[str, dict[str, Any]] = {}  # each recall's, for this snapshot (RecallContext.memo)
         self._cold: tuple[int, list[str], np.ndarray] | None = None
 
@@ -136,7 +137,7 @@ class Ranker:
         for row, total in zip(order.tolist(), totals[order].tolist(), strict=True):
             if total <= 0:
                 break
-            if filters.allows(candidates[row], self.catalog, blocked):  # lazily: only as far as the pool needs
+            if filters.allows(candidates[row], self.items, blocked):  # lazily: only as far as the pool needs
                 rows.append(row)
                 if len(rows) == pool:
                     break
@@ -202,7 +203,7 @@ class Ranker:
         missing = len(positions) - len(chosen & set(candidates))
         placed: list[str] = []
         for pos in positions[len(positions) - missing :] if missing > 0 else ():
-            pick = next((i for i in candidates if i not in chosen and filters.allows(i, self.catalog, blocked)), None)
+            pick = next((i for i in candidates if i not in chosen and filters.allows(i, self.items, blocked)), None)
             if pick is None:
                 break
             slot = min(pos, len(final))

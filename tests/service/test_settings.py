@@ -166,6 +166,29 @@ click = 2.5
     assert engine.event_weights[EventType.CLICK] == 2.5
 
 
+def test_model_tables_scorer_and_state_store_reach_the_engine_and_are_checked_at_load(tmp_path: Path) -> None:
+    path = _toml(tmp_path, """
+[engine]
+seed = 3
+state_store = "memory://"
+scorer = { kind = "linear", rounds = 1 }
+
+[engine.models.als]
+factors = 16
+iterations = 4
+""")
+    engine = load_settings(path, env={}).engine_settings
+    assert dict(engine.models) == {"als": {"factors": 16, "iterations": 4}}
+    assert (engine.seed, engine.state_store, dict(engine.scorer)) == (3, "memory://", {"kind": "linear", "rounds": 1})
+    for table, field in (("[engine.models.als]\nfactor = 16\n", "models.als.factor"),
+                         ("[engine.models.bm25]\nk1 = 1.2\n", "models.bm25"),
+                         ("[engine]\nscorer = { kind = 'gbdt' }\n", "scorer.kind"),
+                         ("[engine]\nstate_store = 'redis://x'\n", "state_store")):
+        with pytest.raises(InvalidInputError) as info:
+            load_settings(_toml(tmp_path, table), env={})
+        assert info.value.field == field
+
+
 def test_an_unknown_engine_key_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown setting\\(s\\): tag_halflife") as info:
         load_settings(_toml(tmp_path, "[engine]\ntag_halflife = 3600\n"), env={})
