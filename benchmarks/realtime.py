@@ -1,4 +1,5 @@
-"""Cost of the real-time path on the demo world: apply(event) and recommend.
+"""Cost of the real-time path on the demo world: apply(event) and recommend, and within a
+request the sequence model's and the learned ranker's shares.
 
 Prints JSON and a markdown table (and writes both under benchmarks/results/). Targets on
 2 cores: apply ≤ 1 ms median, recommend ≤ 10 ms p99 with all recalls on. Each figure also
@@ -24,6 +25,8 @@ from _report import publish  # noqa: E402  (benchmarks/ is the script's own dire
 
 from liverec.datasets.demo import build_demo_world  # noqa: E402
 from liverec.engine import Engine  # noqa: E402
+from liverec.models.base import TYPE_INDEX  # noqa: E402
+from liverec.ranking.filters import Filters  # noqa: E402
 from liverec.realtime.state import UserState  # noqa: E402
 
 
@@ -104,12 +107,55 @@ def main() -> None:
         engine.recommend(user, k=10)
         rec_cold.append(time.perf_counter() - t)
 
+    # The sequence model and the ranker inside one request, for the same warm users.
+    snapshot = engine.snapshot
+    assert snapshot is not None
+    ranker, scorer = engine.serving.ranker, snapshot.scorer
+    seq_model = snapshot.models.get("sequential")
+    seq_vec, seq_rank, recall_feats, score_full, score_linear = [], [], [], [], []
+    first = getattr(scorer, "first_", None)  # the learned ranker's linear first stage
+    for _ in range(min(1000, args.requests)):
+        state = engine.state(rng.choice(users))
+        if seq_model is not None:
+            acts = [a for a in state.recent if a.item_id is not None and a.weight > 0][-seq_model.max_len :]
+            ids = [a.item_id or "" for a in acts]
+            kinds = [TYPE_INDEX[a.type] for a in acts]
+            stamps = [a.timestamp for a in acts]
+            t = time.perf_counter()
+            vec = seq_model.user_vector(ids, kinds, stamps)
+            seq_vec.append(time.perf_counter() - t)
+            if vec is not None:
+                t = time.perf_counter()
+                seq_model.score_ranked(vec, 200)
+                seq_rank.append(time.perf_counter() - t)
+        ranker.forget(state.user_id)  # recalls' memos off: every block computed here
+        t = time.perf_counter()
+        features = ranker.features(state, Filters())
+        recall_feats.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        scorer.score(features)
+        score_full.append(time.perf_counter() - t)
+        if first is not None:
+            features = ranker.features(state, Filters())
+            t = time.perf_counter()
+            first.score(features)
+            score_linear.append(time.perf_counter() - t)
+    described = scorer.describe()
+    parts = {
+        "  sequence model: user vector (L ≤ 50, numpy)": seq_vec,
+        "  sequence model: score catalog, top 200": seq_rank,
+        "  recalls + candidate set (memos cold)": recall_feats,
+        f"  scorer {described['kind']} ({described.get('validation', {}).get('chosen', 'trained')})": score_full,
+        "  scorer: its linear first stage alone": score_linear,
+    }
+
     baseline = _stats(base)
     rows = {
         "apply(event)": _stats(apply_times),
         "ingest 1 event (durable)": _stats(ingest_times),
         "recommend k=10 (warm state)": _stats(rec_times),
         "recommend k=10 (fresh ALS fold-in)": _stats(rec_cold),
+        **{name: _stats(samples) for name, samples in parts.items() if samples},
         "baseline: catalog matvec + top-10": baseline,
     }
     for r in rows.values():
@@ -118,6 +164,7 @@ def main() -> None:
         "world": {"items": len(world.items), "users": len(users), "events": len(world.events)},
         "ingest_seconds": {"items": round(t_items, 2), "events": round(t_events, 2)},
         "train_seconds": round(report.seconds.get("total", 0.0), 2),
+        "scorer": described,
         "cpu_count": os.cpu_count(),
         "targets": {"apply_median_ms": 1.0, "recommend_p99_ms": 10.0},
         "results": rows,

@@ -33,6 +33,7 @@ from liverec.models.registry import check_model_settings
 from liverec.ranking.filters import Filters
 from liverec.ranking.lookup import search, similar_items
 from liverec.ranking.ranker import Serving
+from liverec.ranking.recalls import check_recall_names
 from liverec.ranking.scoring import Scorer, scorer_from_config
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.catalog import LiveCatalog
@@ -56,7 +57,8 @@ def check_settings(settings: Settings) -> None:
     """What core's own checks cannot know: that ``models`` and ``scorer`` name registered models,
     parameters and scorer kinds, and that ``state_store`` is a URL a state store opens. A misspelt
     name stops the engine (or a service's start) with an error naming it."""
-    check_model_settings(settings.models)
+    check_model_settings(settings.models, settings.models_off)
+    check_recall_names(settings.recalls_off, "recalls_off")
     scorer_from_config(settings.scorer)
     check_state_store_url(settings.state_store)
 
@@ -113,7 +115,7 @@ class Engine:
         self._owns_states = state_store is None
         states = state_store if state_store is not None else open_state_store(settings.state_store)
         self.states = LiveStates(store.events, states, signals, settings, self._lock)
-        self.serving = Serving(self.items, snapshot, settings.short_term_half_life)
+        self.serving = Serving(self.items, snapshot, settings)
         self.models = ModelLifecycle(store.events, self.items, self.states, self.serving, settings,
                                      self.model_dir, self._lock)
         if snapshot is not None:

@@ -329,3 +329,40 @@ def test_a_deleted_item_is_gone_from_search_similar_and_recommendations(engine: 
     fan = world.new_user_history("rt-deleted", "coffee", 10)
     engine.ingest_events(fan)
     assert doomed.item_id not in [r.item_id for r in engine.recommend("rt-deleted", k=20)]
+
+
+# ---------------------------------------------------------------- several interests, feedback
+
+
+def test_three_interests_are_kept_apart_and_all_three_are_recommended(engine: Engine, world: DemoWorld) -> None:
+    user = "rt-three"
+    camera = world.new_user_history(user, "cameras", 6)
+    start = max(e.timestamp for e in camera) + 600.0
+    hiking = world.burst(user, "hiking", n=6, start=start, types=("click",))
+    coffee = world.burst(user, "coffee", n=6, start=start + 3600.0, types=("click",))
+    engine.ingest_events([*camera, *hiking, *coffee])
+    state = engine.state(user)
+    labels = {tag for interest in state.interests for tag in interest.top_tags(2)}
+    assert {"cameras", "hiking", "coffee"} <= labels
+    recs = engine.recommend(user, k=12, diversity=0.3)
+    assert {"cameras", "hiking", "coffee"} <= set(categories(engine, recs))
+    reasons = [r.text for rec in recs for r in rec.reasons]
+    assert any(text.startswith("for your interest in '") for text in reasons) or \
+        any("interests" == c for rec in recs for c in (r.kind for r in rec.reasons))
+
+
+def test_an_item_shown_three_times_without_an_action_drops_in_the_next_list(engine: Engine, world: DemoWorld) -> None:
+    user = "rt-ignored"
+    engine.ingest_events(world.new_user_history(user, "hiking", 10))
+    before = [r.item_id for r in engine.recommend(user, k=10, diversity=0.0)]
+    top = before[0]
+    last = engine.state(user).last_ts
+    shown = [Event.create(user, EventType.IMPRESSION, top, timestamp=last + n) for n in (1.0, 2.0)]
+    engine.ingest_events(shown)
+    assert [r.item_id for r in engine.recommend(user, k=10, diversity=0.0)][0] == top  # twice is still fine
+    engine.ingest_events([Event.create(user, EventType.IMPRESSION, top, timestamp=last + 3.0)])
+    after = [r.item_id for r in engine.recommend(user, k=10, diversity=0.0)]
+    assert after[0] != top and (top not in after or after.index(top) > 0)
+    assert engine.state(user).shown == {top: 3}
+    engine.ingest_events([Event.create(user, EventType.CLICK, top, timestamp=last + 4.0)])
+    assert engine.state(user).shown == {}

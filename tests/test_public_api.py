@@ -47,20 +47,20 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "liverec.models": [
         "ALSRecommender", "CoVisitation", "ContentModel", "MODELS", "Model", "OnlineModel", "Ranked", "ScoredItems",
-        "TrainingData", "TrendingPopularity", "as_scored", "build_model", "check_model_settings", "covisit_counts",
-        "model_class", "register_model", "snapshot_models", "unregister_model",
+        "SequenceModel", "TrainingData", "TrendingPopularity", "as_scored", "build_model", "check_model_settings",
+        "covisit_counts", "model_class", "register_model", "snapshot_models", "unregister_model",
     ],
     "liverec.ranking": [
-        "Case", "Explainer", "FEATURES", "FeatureBlock", "FeatureInput", "Features", "Filters", "LinearFusion",
-        "ModelSnapshot", "RECALLS", "Ranker", "ReasonContext", "Recall", "RecallContext", "SCORERS", "Scorer",
-        "Serving", "WEIGHT_GRID", "build_features", "current_version", "intra_list_similarity", "load_snapshot",
-        "mmr", "recall_names", "register_features", "register_recall", "register_scorer", "scorer_from_config",
-        "search", "similar_items", "unregister_recall", "write_snapshot",
+        "Case", "Explainer", "FEATURES", "FeatureBlock", "FeatureInput", "Features", "Filters", "GBDTRanker",
+        "LinearFusion", "ModelSnapshot", "RECALLS", "Ranker", "ReasonContext", "Recall", "RecallContext", "SCORERS",
+        "Scorer", "Serving", "WEIGHT_GRID", "build_features", "current_version", "intra_list_similarity",
+        "load_snapshot", "mmr", "recall_names", "register_features", "register_recall", "register_scorer",
+        "scorer_from_config", "search", "similar_items", "unregister_recall", "write_snapshot",
     ],
     "liverec.realtime": [
-        "EventSignal", "EventSignals", "ItemLookup", "ItemTable", "LiveCatalog", "LiveStates", "MemoryStateStore",
-        "RecentAction", "StateStore", "StateUpdater", "UserState", "decode_state", "encode_state",
-        "open_state_store", "register_state_store",
+        "EventSignal", "EventSignals", "Interest", "ItemLookup", "ItemTable", "LiveCatalog", "LiveStates",
+        "MemoryStateStore", "RecentAction", "StateStore", "StateUpdater", "UserState", "decode_state",
+        "encode_state", "open_state_store", "register_state_store",
     ],
     "liverec.service": [
         "ServiceSettings", "create_app", "load_settings",
@@ -83,7 +83,7 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "liverec.training": [
         "ModelLifecycle", "POSITIVE_ITEM_TYPES", "Progress", "TrainReport", "current_snapshot", "fit_models",
-        "fit_snapshot", "holdout_split",
+        "fit_snapshot", "holdout_split", "refit_models",
     ],
 }
 

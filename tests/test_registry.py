@@ -22,6 +22,7 @@ from liverec.engine import Engine
 from liverec.models import register_model, unregister_model
 from liverec.models.base import Ranked, ScoredItems, TrainingData
 from liverec.ranking import ReasonContext, Recall, RecallContext, register_recall, unregister_recall
+from liverec.ranking.filters import Filters
 
 
 class ItemKNN:
@@ -145,3 +146,27 @@ def test_settings_naming_what_is_not_registered_are_refused() -> None:
         Engine.open("memory://", models={"als": {"factor": 8}})
     with pytest.raises(InvalidInputError, match="recall 'itemknn' in weights is not one of"):
         Engine.open("memory://", scorer={"kind": "linear", "weights": {"itemknn": 1.0}})
+    with pytest.raises(InvalidInputError, match="models_off: no model is registered as 'seq'"):
+        Engine.open("memory://", models_off=["seq"])
+    with pytest.raises(InvalidInputError, match="recalls_off: no recall is registered as 'cf'"):
+        Engine.open("memory://", recalls_off=["cf"])
+    with pytest.raises(InvalidInputError, match="recalls_off must be a list of names"):
+        Engine.open("memory://", recalls_off="covisit")
+
+
+def test_models_and_recalls_turned_off_are_neither_trained_nor_run(tiny_world: DemoWorld) -> None:
+    with Engine.open("memory://", models_off=["sequential"], recalls_off=["covisit"],
+                     scorer={"kind": "linear"}) as engine:
+        engine.ingest_items(tiny_world.items)
+        engine.ingest_events(tiny_world.events)
+        report = engine.train()
+        snapshot = engine.snapshot
+        assert snapshot is not None and "sequential" not in snapshot.models and "als" in snapshot.models
+        assert "sequential" not in report.models
+        user = tiny_world.users[0].user_id
+        features = engine.serving.ranker.features(engine.state(user), Filters())
+        found = features.input.recalls
+        assert not found["covisit"][0] and not found["sequential"][0] and found["content"][0]
+        recs = engine.recommend(user, k=10)
+        assert len(recs) == 10
+        assert all(reason.kind not in ("covisit", "sequential") for r in recs for reason in r.reasons)

@@ -42,8 +42,9 @@ class Settings:
         the names and parameters are the models' own (their ``__init__`` signatures), checked
         when the engine opens. A model not named keeps its defaults.
     scorer
-        How candidates are scored: ``{"kind": "linear"}`` (recall weights tuned on validation),
-        with the kind's parameters.
+        How candidates are scored: ``{"kind": "gbdt"}`` (linear fusion, then boosted trees over
+        its best candidates when validation says they help) or ``{"kind": "linear"}`` (recall
+        weights tuned on validation), with the kind's parameters.
     seed
         Seed of training's validation sample and of every model with a ``seed`` parameter not
         set in ``models``.
@@ -52,6 +53,18 @@ class Settings:
     state_store
         Where live user states are kept, by URL (``memory://``: this process; see
         :func:`liverec.realtime.open_state_store`).
+    models_off
+        Registered models not to train or serve (``["sequential"]``): their recalls and features
+        fall silent, the rest of the pipeline is unchanged. For ablations and for a model too slow
+        for a machine.
+    recalls_off
+        Registered recalls not to run (their features are zero for every candidate).
+    interests
+        How many interests a user's state keeps apart (0: none), each a decayed vector with tags.
+    interest_similarity
+        The cosine an action's text needs with an interest to join it rather than start another.
+    interest_half_life
+        Seconds after which an action counts half in its interest.
     """
 
     encoder: str = "use"
@@ -63,10 +76,15 @@ class Settings:
     model_dir: str | None = None
     encoder_threads: int = 2
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    scorer: Mapping[str, Any] = field(default_factory=lambda: {"kind": "linear"})
+    scorer: Mapping[str, Any] = field(default_factory=lambda: {"kind": "gbdt"})
     seed: int = 0
-    validation_users: int = 500
+    validation_users: int = 2000
     state_store: str = "memory://"
+    models_off: tuple[str, ...] = ()
+    recalls_off: tuple[str, ...] = ()
+    interests: int = 4
+    interest_similarity: float = 0.5
+    interest_half_life: float = 14 * 86400.0
 
     def __post_init__(self) -> None:
         weights = dict(DEFAULT_EVENT_WEIGHTS)
@@ -77,7 +95,12 @@ class Settings:
                 )
             weights[parse_event_type(key)] = float(value)
         object.__setattr__(self, "event_weights", weights)
-        for name in ("short_term_half_life", "tag_half_life"):
+        if isinstance(self.interests, bool) or not isinstance(self.interests, int) or self.interests < 0:
+            raise InvalidInputError("interests must be an integer >= 0", field="interests", value=self.interests)
+        if not isinstance(self.interest_similarity, int | float) or not -1.0 <= self.interest_similarity <= 1.0:
+            raise InvalidInputError("interest_similarity must be a cosine between -1 and 1",
+                                    field="interest_similarity", value=self.interest_similarity)
+        for name in ("short_term_half_life", "tag_half_life", "interest_half_life"):
             if getattr(self, name) <= 0:
                 raise InvalidInputError(f"{name} must be positive", field=name, value=getattr(self, name))
         for name in ("recent_length", "max_tags", "encoder_threads", "validation_users"):
@@ -86,11 +109,16 @@ class Settings:
                 raise InvalidInputError(f"{name} must be a positive integer", field=name, value=value)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidInputError("seed must be an integer", field="seed", value=self.seed)
+        for name in ("models_off", "recalls_off"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise InvalidInputError(f"{name} must be a list of names", field=name, value=value)
+            object.__setattr__(self, name, tuple(value))
         for name in ("models", "scorer"):
             if not isinstance(getattr(self, name), Mapping):
                 raise InvalidInputError(f"{name} must be a table", field=name, value=getattr(self, name))
         # Which models and scorers exist is known only above core (their registries): the engine
-        # checks ``models`` and ``scorer`` against them when it opens.
+        # checks ``models``, ``models_off``, ``recalls_off`` and ``scorer`` against them when it opens.
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:

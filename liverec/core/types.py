@@ -38,6 +38,7 @@ class EventType(StrEnum):
     REVIEW = "review"  # text, optional rating in value
     SEARCH = "search"  # text, no item
     DISMISS = "dismiss"  # "not interested"
+    IMPRESSION = "impression"  # the item was shown to the user; moves no interest, counts as ignored until acted on
 
 
 EVENT_TYPE_NAMES = ", ".join(t.value for t in EventType)
@@ -53,6 +54,7 @@ DEFAULT_EVENT_WEIGHTS: dict[EventType, float] = {
     EventType.REVIEW: 3.0,
     EventType.SEARCH: 2.0,
     EventType.DISMISS: -3.0,
+    EventType.IMPRESSION: 0.0,
 }
 
 

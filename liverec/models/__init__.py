@@ -21,11 +21,13 @@ from liverec.models.registry import (
     snapshot_models,
     unregister_model,
 )
+from liverec.models.sequential import SequenceModel
 
 # Registration order is the order training fits them and snapshots list them.
 register_model(TrendingPopularity)
 register_model(CoVisitation)
 register_model(ALSRecommender)
+register_model(SequenceModel)
 register_model(ContentModel, snapshot=False)  # the live text index: the catalog keeps it current
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "OnlineModel",
     "Ranked",
     "ScoredItems",
+    "SequenceModel",
     "TrainingData",
     "TrendingPopularity",
     "as_scored",

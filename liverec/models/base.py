@@ -23,6 +23,9 @@ import scipy.sparse as sp
 from liverec.core.types import Event, EventType
 
 ScoredItems = list[tuple[str, float]]
+#: Event types in a fixed order: ``TrainingData.event_type`` holds positions in it.
+EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)
+TYPE_INDEX: dict[EventType, int] = {t: n for n, t in enumerate(EVENT_TYPES)}
 # The same ranking as parallel lists: ids and a float64 score array. The request path uses it
 # (no tuple per candidate, scores stay an array for fusion); the tuple form is built from it.
 Ranked = tuple[list[str], np.ndarray]
@@ -50,6 +53,7 @@ class TrainingData:
     event_time: np.ndarray  # float64 [n_events], seconds
     item_vectors: np.ndarray  # float32 [n_items, d], L2-normalised
     now: float
+    event_type: np.ndarray | None = None  # int8 [n_events], index into EVENT_TYPES (None: all views)
 
     def __post_init__(self) -> None:
         self.item_index = {item_id: i for i, item_id in enumerate(self.item_ids)}
@@ -73,7 +77,8 @@ class TrainingData:
         """
         item_index = {item_id: i for i, item_id in enumerate(item_ids)}
         user_index: dict[str, int] = {}
-        users, items, wts, times = [], [], [], []
+        users, items, wts, times, types = [], [], [], [], []
+        type_index = TYPE_INDEX
         for event in events:
             if event.item_id is not None and event.item_id not in item_index:
                 continue
@@ -85,6 +90,7 @@ class TrainingData:
                 w *= polarity.get(event.event_id, 1.0)
             wts.append(w)
             times.append(event.timestamp)
+            types.append(type_index[event.type])
         event_user = np.asarray(users, dtype=np.int32)
         event_item = np.asarray(items, dtype=np.int32)
         event_weight = np.asarray(wts, dtype=np.float32)
@@ -106,6 +112,7 @@ class TrainingData:
             event_time=event_time,
             item_vectors=np.asarray(item_vectors, dtype=np.float32),
             now=float(event_time.max()) if now is None and len(event_time) else float(now or 0.0),
+            event_type=np.asarray(types, dtype=np.int8),
         )
 
 
@@ -146,6 +153,7 @@ class OnlineModel(Protocol):
     since it was trained), so the model stays what one fit on the whole log would give.
     """
 
-    def update_many(self, item_ids: Sequence[str], weights: Sequence[float], timestamps: Sequence[float]) -> None:
-        """Add positive item events (weights > 0, in time order) in place."""
+    def observe(self, user_ids: Sequence[str], item_ids: Sequence[str], weights: Sequence[float],
+                timestamps: Sequence[float]) -> None:
+        """Fold positive item events (weights > 0, in time order) in, in place."""
         ...

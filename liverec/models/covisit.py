@@ -10,7 +10,7 @@ from typing import ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from liverec.core.errors import InvalidInputError
+from liverec.core.errors import InvalidInputError, StorageError
 from liverec.models._common import (
     check_k,
     history_weight,
@@ -74,28 +74,19 @@ def covisit_counts(data: TrainingData, window: float, max_gap_items: int) -> tup
     return counts, item_weight
 
 
-def _top_per_row(matrix: sp.csr_matrix, limit: int) -> sp.csr_matrix:
-    """Keep each row's ``limit`` largest entries, each row ordered by value descending (ties: lower column)."""
-    n_rows = matrix.shape[0]
-    row_of = np.repeat(np.arange(n_rows), np.diff(matrix.indptr))
-    order = np.lexsort((matrix.indices, -matrix.data, row_of))
-    rank = np.arange(order.size) - matrix.indptr[row_of[order]]
-    kept = order[rank < limit]
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row_of[kept], minlength=n_rows), out=indptr[1:])
-    # built from raw arrays: scipy must not re-sort the columns, rows stay ordered by score
-    return sp.csr_matrix(
-        (matrix.data[kept].astype(np.float32), matrix.indices[kept].astype(np.int32), indptr), shape=matrix.shape
-    )
-
-
 class CoVisitation:
     """Item-to-item co-visitation within a session window ("people who viewed X also viewed this").
 
     Pair weights come from :func:`covisit_counts` and are normalised cosine-style,
     ``s(i, j) = C[i, j] / sqrt(n_i · n_j)`` with ``n_i`` the item's total positive weight, so a
-    popular item is not everyone's neighbour. Each item keeps its ``max_neighbors`` best
-    neighbours (``neighbors_``, CSR with each row ordered by score descending).
+    popular item is not everyone's neighbour. Each item's ``max_neighbors`` best neighbours are
+    read from its row when asked (rows ordered by score descending, ties by item order).
+
+    The model keeps learning between trainings: :meth:`observe` folds each new positive item
+    event in — its pairs with the user's previous ``max_gap_items`` events within ``window``, and
+    its item's weight — so a new item gains neighbours and a new user gets this recall at once.
+    Fitting on a log and then observing more events in time order gives exactly the model fitted
+    on the whole log (a late event, older than the user's last one, is paired as if it came last).
 
     Parameters
     ----------
@@ -145,23 +136,93 @@ class CoVisitation:
     def fit(self, data: TrainingData) -> Self:
         self._validate()
         counts, item_weight = covisit_counts(data, self.window, self.max_gap_items)
-        row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-        counts.data = counts.data / np.sqrt(item_weight[row_of] * item_weight[counts.indices])
-        self._set_state(list(data.item_ids), _top_per_row(counts, self.max_neighbors))
+        self._set_state(list(data.item_ids), counts, item_weight, _tails(data, self.max_gap_items))
         return self
 
-    def _set_state(self, item_ids: list[str], neighbors: sp.csr_matrix) -> None:
+    def _set_state(self, item_ids: list[str], counts: sp.csr_matrix, item_weight: np.ndarray,
+                   tails: dict[str, list[tuple[int, float, float]]]) -> None:
         self.item_ids_: list[str] = item_ids
         self.item_index_: dict[str, int] = {item_id: i for i, item_id in enumerate(item_ids)}
-        self.neighbors_: sp.csr_matrix = neighbors
+        self.counts_: sp.csr_matrix = counts.tocsr()
+        self.item_weight_: np.ndarray = np.asarray(item_weight, dtype=np.float64).copy()
+        self.tails_: dict[str, list[tuple[int, float, float]]] = tails
+        self._rows: dict[int, dict[int, float]] = {}  # rows changed since fitting, as {item: count}
+        self._cache: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # row -> (version, cols, scores)
+        self._version = 0
+
+    # -- real time ------------------------------------------------------------------------
+
+    def observe(self, user_ids: Sequence[str], item_ids: Sequence[str], weights: Sequence[float],
+                timestamps: Sequence[float]) -> None:
+        """Fold positive item events (in time order) in: their pairs and their items' weights."""
+        require_fitted(self, "counts_")
+        for user_id, item_id, weight, ts in zip(user_ids, item_ids, weights, timestamps, strict=True):
+            w = float(weight)
+            if not w > 0 or not math.isfinite(w):
+                continue
+            i = self._index(item_id)
+            self.item_weight_[i] += w
+            tail = self.tails_.setdefault(user_id, [])
+            for j, wj, tj in tail:
+                if j != i and ts - tj <= self.window:
+                    pair = min(w, wj)
+                    self._add(i, j, pair)
+                    self._add(j, i, pair)
+            tail.append((i, w, float(ts)))
+            if len(tail) > self.max_gap_items:
+                del tail[0]
+        self._version += 1
+
+    def _index(self, item_id: str) -> int:
+        i = self.item_index_.get(item_id)
+        if i is None:  # an item added since training: it gets its row now
+            i = self.item_index_[item_id] = len(self.item_ids_)
+            self.item_ids_.append(item_id)
+            self.item_weight_ = np.append(self.item_weight_, 0.0)
+        return i
+
+    def _add(self, i: int, j: int, value: float) -> None:
+        row = self._rows.get(i)
+        if row is None:
+            row = self._rows[i] = self._base_row_dict(i)
+        row[j] = row.get(j, 0.0) + value
+
+    def _base_row_dict(self, i: int) -> dict[int, float]:
+        if i >= self.counts_.shape[0]:
+            return {}
+        lo, hi = self.counts_.indptr[i], self.counts_.indptr[i + 1]
+        return dict(zip(self.counts_.indices[lo:hi].tolist(), self.counts_.data[lo:hi].tolist(), strict=True))
+
+    # -- reading --------------------------------------------------------------------------
 
     def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self.neighbors_.indptr[i], self.neighbors_.indptr[i + 1]
-        return self.neighbors_.indices[lo:hi], self.neighbors_.data[lo:hi]
+        """Item ``i``'s best ``max_neighbors`` neighbours and their scores, best first (ties: lower item)."""
+        hit = self._cache.get(i)
+        if hit is not None and hit[0] == self._version:
+            return hit[1], hit[2]
+        row = self._rows.get(i)
+        if row is not None:
+            cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+            counts = np.fromiter(row.values(), dtype=np.float64, count=len(row))
+        elif i < self.counts_.shape[0]:
+            lo, hi = self.counts_.indptr[i], self.counts_.indptr[i + 1]
+            cols, counts = self.counts_.indices[lo:hi].astype(np.int64), self.counts_.data[lo:hi]
+        else:
+            cols, counts = np.zeros(0, dtype=np.int64), np.zeros(0)
+        scores = counts / np.sqrt(self.item_weight_[i] * self.item_weight_[cols]) if len(cols) else counts
+        if len(cols) > self.max_neighbors:
+            part = np.argpartition(-scores, self.max_neighbors - 1)[: self.max_neighbors]
+            cols, scores = cols[part], scores[part]
+        order = np.lexsort((cols, -scores))
+        cols, scores = cols[order], scores[order]
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[i] = (self._version, cols, scores)
+        return cols, scores
 
     def neighbors(self, item_id: str) -> ScoredItems:
         """All kept neighbours of ``item_id``, best first; [] for an unknown item (for explanations)."""
-        require_fitted(self, "neighbors_")
+        require_fitted(self, "counts_")
         i = self.item_index_.get(item_id)
         if i is None:
             return []
@@ -178,7 +239,7 @@ class CoVisitation:
         What an explanation needs ("people who viewed X also viewed this") for a handful of
         items, without building a seed's whole neighbour list.
         """
-        require_fitted(self, "neighbors_")
+        require_fitted(self, "counts_")
         out = np.zeros((len(seeds), len(item_ids)), dtype=np.float64)
         targets = np.array([self.item_index_.get(x, -1) for x in item_ids], dtype=np.int64)
         for row, seed in enumerate(seeds):
@@ -205,7 +266,7 @@ class CoVisitation:
         self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()
     ) -> Ranked:
         """:meth:`recommend` as an id list and a score array."""
-        require_fitted(self, "neighbors_")
+        require_fitted(self, "counts_")
         check_k(k)
         known = [(self.item_index_[x], history_weight(x, w)) for x, w in history if x in self.item_index_]
         if not known or k == 0:
@@ -215,7 +276,7 @@ class CoVisitation:
         for steps_back, (i, w) in enumerate(reversed(recent)):
             cols, vals = self._row(i)
             parts_c.append(cols)
-            parts_v.append(vals.astype(np.float64) * (w * self.recency_decay**steps_back))
+            parts_v.append(vals * (w * self.recency_decay**steps_back))
         candidates, inverse = np.unique(np.concatenate(parts_c), return_inverse=True)
         if candidates.size == 0:
             return [], np.zeros(0)
@@ -229,20 +290,73 @@ class CoVisitation:
         ids = self.item_ids_
         return [ids[c] for c in candidates[best].tolist()], totals[best]
 
+    # -- persistence ----------------------------------------------------------------------
+
+    def counts(self) -> sp.csr_matrix:
+        """Every pair's co-visit weight as it is now (the fitted counts plus what was observed since)."""
+        require_fitted(self, "counts_")
+        n = len(self.item_ids_)
+        base = self.counts_.tocoo()
+        keep = ~np.isin(base.row, np.fromiter(self._rows, dtype=np.int64, count=len(self._rows)))
+        rows, cols, vals = [base.row[keep]], [base.col[keep]], [base.data[keep]]
+        for i, row in self._rows.items():
+            rows.append(np.full(len(row), i, dtype=np.int64))
+            cols.append(np.fromiter(row.keys(), dtype=np.int64, count=len(row)))
+            vals.append(np.fromiter(row.values(), dtype=np.float64, count=len(row)))
+        return sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(n, n)).tocsr()
+
     def save(self, path: Path) -> None:
-        require_fitted(self, "neighbors_")
+        require_fitted(self, "counts_")
         path = Path(path)
         write_params(self, path)
         write_ids(path / "item_ids.json", self.item_ids_)
-        m = self.neighbors_
-        np.savez(path / "neighbors.npz", indptr=m.indptr, indices=m.indices, data=m.data)
+        m = self.counts()
+        users = list(self.tails_)
+        flat = [entry for user in users for entry in self.tails_[user]]
+        with open(path / "counts.npz", "wb") as fh:
+            np.savez(fh, indptr=m.indptr, indices=m.indices, data=m.data, item_weight=self.item_weight_,
+                     tail_length=np.array([len(self.tails_[u]) for u in users], dtype=np.int64),
+                     tail_item=np.array([e[0] for e in flat], dtype=np.int64),
+                     tail_weight=np.array([e[1] for e in flat], dtype=np.float64),
+                     tail_time=np.array([e[2] for e in flat], dtype=np.float64))
+        write_ids(path / "tail_users.json", users)
 
     @classmethod
     def load(cls, path: Path) -> Self:
         path = Path(path)
+        if not (path / "counts.npz").exists():
+            raise StorageError(f"{path} holds co-visitation written by an earlier liverec (top neighbours "
+                               "only, no counts to keep learning from); train again")
         model = cls(**read_params(cls, path))
         item_ids = [str(x) for x in read_ids(path / "item_ids.json")]
-        with np.load(path / "neighbors.npz", allow_pickle=False) as z:
-            matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=(len(item_ids), len(item_ids)))
-        model._set_state(item_ids, matrix)
+        users = [str(x) for x in read_ids(path / "tail_users.json")]
+        with np.load(path / "counts.npz", allow_pickle=False) as z:
+            n = len(item_ids)
+            matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=(n, n))
+            item_weight = z["item_weight"]
+            bounds = np.concatenate([[0], np.cumsum(z["tail_length"])])
+            items, weights, times = z["tail_item"].tolist(), z["tail_weight"].tolist(), z["tail_time"].tolist()
+        tails = {user: list(zip(items[bounds[u]:bounds[u + 1]], weights[bounds[u]:bounds[u + 1]],
+                                times[bounds[u]:bounds[u + 1]], strict=True)) for u, user in enumerate(users)}
+        model._set_state(item_ids, matrix, item_weight, tails)
         return model
+
+
+def _tails(data: TrainingData, size: int) -> dict[str, list[tuple[int, float, float]]]:
+    """Each user's last ``size`` positive item events (item, weight, time), in time order: what the
+    pairs of their next event are formed with."""
+    keep = (data.event_item >= 0) & (data.event_weight > 0)
+    users, items = data.event_user[keep], data.event_item[keep]
+    weights, times = data.event_weight[keep].astype(np.float64), data.event_time[keep]
+    order = np.lexsort((times, users))  # stable, as covisit_counts orders them
+    users, items, weights, times = users[order], items[order], weights[order], times[order]
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    last = np.flatnonzero(np.r_[users[1:] != users[:-1], True]) if users.size else np.zeros(0, dtype=np.int64)
+    for end in last.tolist():
+        start = end
+        while start > 0 and users[start - 1] == users[end] and end - start + 1 < size:
+            start -= 1
+        out[data.user_ids[int(users[end])]] = [(int(items[k]), float(weights[k]), float(times[k]))
+                                              for k in range(start, end + 1)]
+    return out

@@ -171,6 +171,11 @@ class TrendingPopularity:
         self._changes += 1
         self.now_ = max(self.now_, float(t.max()))
 
+    def observe(self, user_ids: Sequence[str], item_ids: Sequence[str], weights: Sequence[float],
+                timestamps: Sequence[float]) -> None:
+        """:meth:`update_many` (trending does not care who acted): the online model's entry point."""
+        self.update_many(item_ids, weights, timestamps)
+
     def _row(self, item_id: str) -> int:
         """The item's place in the sums, appending an item the model has not seen."""
         i = self.item_index_.get(item_id)

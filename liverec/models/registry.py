@@ -5,7 +5,7 @@ snapshot model with the hyperparameters of its ``[models.NAME]`` settings table,
 saves and loads each through its class found here, and nothing else names models one by one.
 
 >>> sorted(snapshot_models())
-['als', 'covisit', 'trending']
+['als', 'covisit', 'sequential', 'trending']
 >>> build_model("als", {"factors": 8}).factors
 8
 >>> build_model("als", {"factor": 8})  # doctest: +ELLIPSIS
@@ -17,7 +17,7 @@ liverec.core.errors.InvalidInputError: models.als has no parameter 'factor'; kno
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -99,8 +99,13 @@ def model_parameters(name: str) -> list[str]:
     return list(inspect.signature(model_class(name)).parameters)
 
 
-def check_model_settings(models: Mapping[str, Any]) -> None:
-    """Check a ``[models]`` settings tree: known model names, each a table of known parameters."""
+def check_model_settings(models: Mapping[str, Any], off: Sequence[str] = ()) -> None:
+    """Check a ``[models]`` settings tree (known model names, each a table of known parameters)
+    and the names of models turned off."""
+    for name in off:
+        if name not in _SPECS:
+            raise InvalidInputError(f"models_off: no model is registered as {name!r}; registered: "
+                                    f"{', '.join(sorted(_SPECS))}", field="models_off", value=name)
     if not isinstance(models, Mapping):
         raise InvalidInputError("models must map model names to tables of parameters", field="models", value=models)
     for name, params in models.items():

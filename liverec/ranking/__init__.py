@@ -7,11 +7,13 @@ register by name; scorers (:mod:`~liverec.ranking.scoring`) by kind, linear fusi
 
 from __future__ import annotations
 
+from liverec.ranking import context_features as _context_features  # noqa: F401  (registers its blocks)
 from liverec.ranking.diversity import intra_list_similarity, mmr
 from liverec.ranking.explain import Explainer
 from liverec.ranking.features import FEATURES, FeatureBlock, FeatureInput, Features, build_features, register_features
 from liverec.ranking.filters import Filters
 from liverec.ranking.fusion import WEIGHT_GRID, LinearFusion
+from liverec.ranking.gbdt import GBDTRanker
 from liverec.ranking.lookup import search, similar_items
 from liverec.ranking.ranker import Ranker, Serving
 from liverec.ranking.reasons import ReasonContext
@@ -35,6 +37,7 @@ __all__ = [
     "Explainer",
     "FeatureBlock",
     "FeatureInput",
+    "GBDTRanker",
     "Features",
     "Filters",
     "LinearFusion",

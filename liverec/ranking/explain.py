@@ -20,9 +20,17 @@ from liverec.ranking.recalls import RECALLS
 from liverec.realtime.catalog import ItemLookup
 from liverec.realtime.state import RecentAction, UserState
 
-__all__ = ["POPULAR", "Explainer"]
+__all__ = ["POPULAR", "REASONS", "Explainer", "register_reason"]
 
 POPULAR = Reason("trending", "popular now")  # when no contributor has anything to say
+
+#: How a source that is not a recall (a feature block's, e.g. ``tags``) words its reason.
+REASONS: dict[str, Callable[[ReasonContext, str, int], Reason | None]] = {}
+
+
+def register_reason(source: str, explain: Callable[[ReasonContext, str, int], Reason | None]) -> None:
+    """Make contributions of ``source`` explainable (recalls bring their own; see ``Recall.explain``)."""
+    REASONS[source] = explain
 
 
 class Explainer:
@@ -66,14 +74,22 @@ class Explainer:
             best = np.argmax(sims, axis=1)
             cited = [actions[b] if sims[row, b] >= EVIDENCE_MIN_SIMILARITY else None
                      for row, b in enumerate(best.tolist())]
+        known = vectors
+
+        def item_vectors() -> np.ndarray:
+            return known if known is not None else self.content.vectors_of(item_ids)
+
         context = ReasonContext(self.items, state, now, item_ids, contributions, self.models, cited,
-                                matrix is not None)
+                                matrix is not None, item_vectors)
         out = []
         for row, item_id in enumerate(item_ids):
             reasons: list[Reason] = []
-            for source, _ in sorted(contributions.get(item_id, {}).items(), key=lambda kv: -kv[1]):
+            for source, value in sorted(contributions.get(item_id, {}).items(), key=lambda kv: -kv[1]):
+                if value <= 0:
+                    break  # a source that pulled the item down is no reason for it
                 recall = RECALLS.get(source)
-                reason = recall.explain(context, item_id, row) if recall is not None else None
+                explain = recall.explain if recall is not None else REASONS.get(source)
+                reason = explain(context, item_id, row) if explain is not None else None
                 if reason is not None and all(reason.text != r.text for r in reasons):
                     reasons.append(reason)
                 if len(reasons) >= max_reasons:

@@ -20,6 +20,7 @@ import numpy as np
 
 from liverec.core.errors import InvalidInputError
 from liverec.models.base import Ranked
+from liverec.ranking.recalls import RecallContext
 from liverec.realtime.state import UserState
 
 __all__ = [
@@ -54,24 +55,49 @@ class FeatureBlock:
 
 @dataclass(frozen=True)
 class FeatureInput:
-    """What feature builders may read for one request (or one validation case)."""
+    """What feature builders may read for one request (or one validation case).
+
+    ``item_ids`` are the rows: every recall's candidates, or a subset of them (the ones a second
+    stage re-ranks); ``recalls`` are always the recalls' whole lists, so a block computed on a
+    subset equals the same rows of the block computed on all candidates.
+    """
 
     item_ids: list[str]
     index: dict[str, int]  # item id -> row
     recalls: Mapping[str, Ranked]  # each recall's candidates, by name, in registration order
-    state: UserState | None
-    models: Mapping[str, Any]
+    context: RecallContext | None  # the user's state, the snapshot's models, the text index, memos
     now: float
-    _rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    complete: bool = True  # whether ``item_ids`` is the union of every recall's candidates
+    _positions: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
-    def rows(self, recall: str) -> np.ndarray:
-        """The rows of ``recall``'s candidates, in its order (computed once for every block)."""
-        rows = self._rows.get(recall)
-        if rows is None:
-            found_ids = self.recalls[recall][0]
-            rows = self._rows[recall] = np.fromiter(map(self.index.__getitem__, found_ids), dtype=np.int64,
-                                                    count=len(found_ids))
-        return rows
+    @property
+    def state(self) -> UserState | None:
+        return self.context.state if self.context is not None else None
+
+    @property
+    def models(self) -> Mapping[str, Any]:
+        return self.context.models if self.context is not None else {}
+
+    def positions(self, recall: str) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in ``recall``'s own list, rows here) of its candidates that are rows here,
+        computed once for every block."""
+        found = self._positions.get(recall)
+        if found is None:
+            ids = self.recalls[recall][0]
+            if self.complete:
+                rows = np.fromiter(map(self.index.__getitem__, ids), dtype=np.int64, count=len(ids))
+                found = (np.arange(len(ids)), rows)
+            else:
+                pairs = np.array([(p, self.index[i]) for p, i in enumerate(ids) if i in self.index],
+                                 dtype=np.int64).reshape(-1, 2)
+                found = (pairs[:, 0], pairs[:, 1])
+            self._positions[recall] = found
+        return found
+
+    def subset(self, rows: Sequence[int]) -> FeatureInput:
+        ids = [self.item_ids[r] for r in rows]
+        return FeatureInput(ids, dict(zip(ids, range(len(ids)), strict=True)), self.recalls, self.context, self.now,
+                            complete=False)
 
 
 Builder = Callable[[FeatureInput], FeatureBlock]
@@ -82,12 +108,12 @@ class Features:
     """Candidates × features: ``item_ids[r]`` is row ``r`` of every block.
 
     A block is built the first time it is read, so a scorer pays only for the columns it uses
-    (linear fusion reads one block on the request path; a learned ranker reads them all).
+    (linear fusion reads one block; a learned ranker reads them all, for the rows it re-ranks).
     """
 
     def __init__(self, inp: FeatureInput, builders: Mapping[str, Builder]) -> None:
         self.item_ids = inp.item_ids
-        self._input = inp
+        self.input = inp
         self._builders = dict(builders)
         self._blocks: dict[str, FeatureBlock] = {}
 
@@ -98,8 +124,16 @@ class Features:
             if build is None:
                 raise InvalidInputError(f"no feature block {name!r}; registered: {', '.join(self._builders)}",
                                         field="features", value=name)
-            found = self._blocks[name] = build(self._input)
+            found = self._blocks[name] = build(self.input)
         return found
+
+    def subset(self, rows: Sequence[int]) -> Features:
+        """The same features for these rows only (blocks built already are sliced, the rest built for them)."""
+        out = Features(self.input.subset(rows), self._builders)
+        picked = np.asarray(rows, dtype=np.int64)
+        for name, block in self._blocks.items():
+            out._blocks[name] = FeatureBlock(block.name, block.columns, block.sources, block.values[picked])
+        return out
 
     @property
     def blocks(self) -> dict[str, FeatureBlock]:
@@ -140,8 +174,7 @@ def unregister_features(name: str) -> None:
 
 def build_features(
     recalls: Mapping[str, Ranked],
-    state: UserState | None = None,
-    models: Mapping[str, Any] | None = None,
+    context: RecallContext | None = None,
     now: float = 0.0,
     recall_order: Sequence[str] | None = None,
 ) -> Features:
@@ -151,7 +184,7 @@ def build_features(
     # The union in first-seen order, built at C speed (this runs on every request, ~900 ids).
     ids = list(dict.fromkeys(itertools.chain.from_iterable(recalls[name][0] for name in order if name in recalls)))
     inp = FeatureInput(ids, dict(zip(ids, range(len(ids)), strict=True)),
-                       {name: recalls[name] for name in order if name in recalls}, state, models or {}, now)
+                       {name: recalls[name] for name in order if name in recalls}, context, now)
     return Features(inp, FEATURES)
 
 
@@ -161,9 +194,11 @@ def _recall_scores(inp: FeatureInput) -> FeatureBlock:
     names = tuple(inp.recalls)
     values = np.zeros((len(inp.item_ids), len(names)), dtype=np.float64)
     for col, name in enumerate(names):
-        found_ids, scores = inp.recalls[name]
-        if len(found_ids):
-            values[inp.rows(name), col] = minmax(np.asarray(scores, dtype=np.float64))
+        scores = inp.recalls[name][1]
+        if len(scores):
+            positions, rows = inp.positions(name)
+            scaled = minmax(np.asarray(scores, dtype=np.float64))
+            values[rows, col] = scaled if inp.complete else scaled[positions]
     return FeatureBlock("recall_score", names, names, values)
 
 
@@ -172,9 +207,8 @@ def _recall_ranks(inp: FeatureInput) -> FeatureBlock:
     names = tuple(inp.recalls)
     values = np.zeros((len(inp.item_ids), len(names)), dtype=np.float64)
     for col, name in enumerate(names):
-        found_ids = inp.recalls[name][0]
-        if len(found_ids):
-            values[inp.rows(name), col] = 1.0 / np.arange(1, len(found_ids) + 1, dtype=np.float64)
+        positions, rows = inp.positions(name)
+        values[rows, col] = 1.0 / (1.0 + positions)
     return FeatureBlock("recall_rank", names, names, values)
 
 

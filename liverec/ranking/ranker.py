@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from liverec.core.settings import Settings
 from liverec.core.types import Recommendation
 from liverec.models.base import Ranked
 from liverec.ranking.diversity import mmr
@@ -38,16 +39,20 @@ FRESH_SLOT = 3  # 0-based position
 SESSION_ACTIONS = 3
 SHIFT_SIMILARITY = 0.5
 SHIFT_SLOTS = (1, 3, 5)
+# Feedback: the third showing without an action halves an item's score, each further one again.
+IGNORED_FREE = 2
+IGNORED_DECAY = 0.5
 
 
 class Ranker:
     """Serves one model snapshot plus the live catalog; thread-safe for concurrent requests."""
 
-    def __init__(self, catalog: LiveCatalog, snapshot: ModelSnapshot | None, short_term_half_life: float) -> None:
+    def __init__(self, catalog: LiveCatalog, snapshot: ModelSnapshot | None, settings: Settings) -> None:
         self.catalog = catalog
         self.content = catalog.content  # the text index of the space this ranker serves
         self.snapshot = snapshot
-        self.half_life = short_term_half_life
+        self.settings = settings
+        self.half_life = settings.short_term_half_life
         self.models = snapshot.models if snapshot is not None else {}
         self.scorer: Scorer = snapshot.scorer if snapshot is not None else LinearFusion()
         self.items = catalog.table  # lookups straight from the table: filters ask per candidate
@@ -102,16 +107,17 @@ class Ranker:
         n: int,
         interest: np.ndarray | None,
         session: np.ndarray | None,
-    ) -> dict[str, Ranked]:
-        ctx = RecallContext(state, interest, session, blocked, n, self.models, self.content, self.cold, self._memos)
-        return run_recalls(ctx)
+    ) -> tuple[RecallContext, dict[str, Ranked]]:
+        ctx = RecallContext(state, interest, session, blocked, n, self.models, self.content, self.cold, self._memos,
+                            self.items, self.settings.interest_half_life)
+        return ctx, run_recalls(ctx, self.settings.recalls_off)
 
     def features(self, state: UserState | None, filters: Filters, now: float = 0.0,
                  n: int = RECALL_SIZE) -> Features:
         """The features of every recall's candidates for the user (what training tunes the scorer on)."""
         interest = unit(state.short_vec) if state is not None else None
-        raw = self._recall(state, filters.blocked(state), n, interest, self.session_vector(state))
-        return build_features(raw, state, self.models, now, recall_names())
+        ctx, raw = self._recall(state, filters.blocked(state), n, interest, self.session_vector(state))
+        return build_features(raw, ctx, now, recall_names())
 
     def recommend(
         self,
@@ -127,8 +133,8 @@ class Ranker:
         interest = unit(state.short_vec) if state is not None else None
         session = self.session_vector(state)
         blocked = filters.blocked(state)
-        raw = self._recall(state, blocked, RECALL_SIZE, interest, session)
-        features = build_features(raw, state, self.models, now, recall_names())
+        ctx, raw = self._recall(state, blocked, RECALL_SIZE, interest, session)
+        features = build_features(raw, ctx, now, recall_names())
         candidates = features.item_ids
         totals = scorer.score(features)
         pool = max(50, 5 * k)
@@ -147,6 +153,7 @@ class Ranker:
         scores = totals[rows]
         vectors = self.content.vectors_of(ids)
         scores = self._push_down_rejected(state, vectors, scores)
+        scores = self._push_down_ignored(state, ids, scores)
         final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity)]
         placed: dict[str, str] = {}
         for recall, item_ids in self._reserved(interest, session, raw).items():
@@ -215,6 +222,16 @@ class Ranker:
             placed.append(pick)
         return placed
 
+    @staticmethod
+    def _push_down_ignored(state: UserState | None, ids: list[str], scores: np.ndarray) -> np.ndarray:
+        """Halve an item's score for every showing past IGNORED_FREE that the user let pass without
+        acting on it (impression events): a list does not keep offering what was passed over."""
+        if state is None or not state.shown:
+            return scores
+        shown = state.shown
+        factors = [IGNORED_DECAY ** max(0, shown.get(i, 0) - IGNORED_FREE) for i in ids]
+        return scores * np.asarray(factors)
+
     def _push_down_rejected(self, state: UserState | None, vectors: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Scale down items like those the user dismissed or reviewed badly, whichever recall found them.
 
@@ -237,10 +254,10 @@ class Serving:
     """The ranker being served; replaced in one reference assignment when a snapshot is adopted
     or the text space changes, so a request always ranks against one consistent pair."""
 
-    def __init__(self, catalog: LiveCatalog, snapshot: ModelSnapshot | None, short_term_half_life: float) -> None:
+    def __init__(self, catalog: LiveCatalog, snapshot: ModelSnapshot | None, settings: Settings) -> None:
         self.catalog = catalog
-        self.half_life = short_term_half_life
-        self.ranker = Ranker(catalog, snapshot, short_term_half_life)
+        self.settings = settings
+        self.ranker = Ranker(catalog, snapshot, settings)
 
     @property
     def snapshot(self) -> ModelSnapshot | None:
@@ -248,5 +265,5 @@ class Serving:
 
     def swap(self, snapshot: ModelSnapshot | None) -> Ranker:
         """Serve ``snapshot`` over the catalog's current text index; returns the new ranker."""
-        self.ranker = ranker = Ranker(self.catalog, snapshot, self.half_life)
+        self.ranker = ranker = Ranker(self.catalog, snapshot, self.settings)
         return ranker

@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from liverec.core.types import EventType
 from liverec.realtime.catalog import ItemLookup
-from liverec.realtime.state import RecentAction, UserState
+from liverec.realtime.state import Interest, RecentAction, UserState
 
 __all__ = ["EVIDENCE_MIN_SIMILARITY", "EVIDENCE_WINDOW", "VERBS", "ReasonContext", "ago", "shorten"]
 
@@ -71,6 +73,8 @@ class ReasonContext:
         Per row, the recent action most like the item (None: nothing alike enough).
     has_evidence
         Whether the user has any recent action that could be cited at all.
+    item_vectors
+        The listed items' text vectors, computed on first use (for the interest an item serves).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class ReasonContext:
         models: Mapping[str, Any],
         cited: Sequence[RecentAction | None],
         has_evidence: bool,
+        item_vectors: Callable[[], np.ndarray] | None = None,
     ) -> None:
         self.items = items
         self.state = state
@@ -92,6 +97,8 @@ class ReasonContext:
         self.models = models
         self.cited = cited
         self.has_evidence = has_evidence
+        self._item_vectors = item_vectors
+        self._served: list[Interest | None] | None = None
         self._user_tags: dict[str, float] | None = None
         self._evidence: dict[str, dict[str, Any]] = {}
         self._cites: dict[int, tuple[str, str | None]] = {}  # by id(action): (phrase, evidence)
@@ -99,6 +106,17 @@ class ReasonContext:
     def similar_action(self, row: int) -> RecentAction | None:
         """The recent action (item or search) most like the item at ``row``."""
         return self.cited[row]
+
+    def interest_of(self, row: int) -> Interest | None:
+        """The user's interest the item at ``row`` is most like (None: no interests, or no vectors)."""
+        if self._served is None:
+            interests = self.state.interests if self.state is not None else []
+            self._served = [None] * len(self.item_ids)
+            if interests and self._item_vectors is not None and len(self.item_ids):
+                matrix = np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
+                best = np.argmax(self._item_vectors() @ matrix.T, axis=1)
+                self._served = [interests[b] for b in best.tolist()]
+        return self._served[row]
 
     def evidence(self, source: str, compute: Callable[[list[str]], Sequence[Any]]) -> dict[str, Any]:
         """Per item that ``source`` contributed to, what ``compute`` (called once, on those items) says."""

@@ -13,6 +13,7 @@ column order of the features (and so the order fusion tuning visits recalls in).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,11 @@ import numpy as np
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import Reason
-from liverec.models.base import Ranked
+from liverec.models.base import TYPE_INDEX, Ranked
 from liverec.models.content import ContentModel
 from liverec.ranking.reasons import ReasonContext, shorten
-from liverec.realtime.state import RecentAction, UserState
+from liverec.realtime.catalog import ItemLookup
+from liverec.realtime.state import Interest, RecentAction, UserState, unit
 
 __all__ = [
     "ALS_MEMO",
@@ -35,6 +37,7 @@ __all__ = [
     "RecallContext",
     "recall_names",
     "register_recall",
+    "check_recall_names",
     "run_recalls",
     "unregister_recall",
 ]
@@ -69,6 +72,10 @@ class RecallContext:
         Items added after the snapshot was trained and their text vectors, as one pair.
     memos
         The ranker's memo per recall, kept between requests for one snapshot (see :meth:`memo`).
+    items
+        Titles, categories and tags of items (for features that read them).
+    interest_half_life
+        How the strength of the user's interests decays (their share of the interests recall).
     """
 
     def __init__(
@@ -82,6 +89,8 @@ class RecallContext:
         content: ContentModel,
         cold: Callable[[], tuple[list[str], np.ndarray]],
         memos: dict[str, dict[str, Any]],
+        items: ItemLookup | None = None,
+        interest_half_life: float = 14 * 86400.0,
     ) -> None:
         self.state = state
         self.interest = interest
@@ -92,18 +101,33 @@ class RecallContext:
         self.content = content
         self.cold = cold
         self._memos = memos
+        self.items = items
+        self.interest_half_life = interest_half_life
         self._text: dict[str, Ranked] | None = None
 
     def text_hits(self, name: str) -> Ranked:
-        """Text neighbours of the interest (``content``) or the session (``session``) vector.
+        """Text neighbours of the decayed interest (``content``), the session (``session``) or the
+        user's k-th interest (``interest:k``).
 
-        Both queries are searched in one pass over the index, on the first call of either.
+        Every query is searched in one pass over the index, on the first call of any.
         """
         if self._text is None:
             queries = {k: v for k, v in (("content", self.interest), ("session", self.session)) if v is not None}
+            for k, interest in enumerate(self.interests()):
+                vector = unit(interest.vector)
+                if vector is not None:
+                    queries[f"interest:{k}"] = vector
             hits = self.content.search_ranked(list(queries.values()), self.n, exclude=self.blocked) if queries else []
             self._text = dict(zip(queries, hits, strict=True))
         return self._text.get(name, NOTHING)
+
+    def interests(self) -> list[Interest]:
+        """The user's interests, strongest first (strength decayed to their last action)."""
+        state = self.state
+        if state is None or not state.interests:
+            return []
+        h = self.interest_half_life
+        return sorted(state.interests, key=lambda i: -i.strength(state.last_ts, h))
 
     def memo(self, recall: str) -> dict[str, Any]:
         """A dict ``recall`` may keep per-user work in between requests, by user id (the ranker drops
@@ -163,9 +187,18 @@ def recall_names() -> tuple[str, ...]:
     return tuple(RECALLS)
 
 
-def run_recalls(ctx: RecallContext) -> dict[str, Ranked]:
-    """Every registered recall's candidates for one request, by name, in registration order."""
-    return {name: recall.find(ctx) for name, recall in RECALLS.items()}
+def run_recalls(ctx: RecallContext, off: Collection[str] = ()) -> dict[str, Ranked]:
+    """Every registered recall's candidates for one request, by name, in registration order;
+    those in ``off`` find nothing."""
+    return {name: NOTHING if name in off else recall.find(ctx) for name, recall in RECALLS.items()}
+
+
+def check_recall_names(names: Collection[str], field: str) -> None:
+    """Refuse a name no recall is registered as (a misspelt setting must not silently do nothing)."""
+    for name in names:
+        if name not in RECALLS:
+            raise InvalidInputError(f"{field}: no recall is registered as {name!r}; registered: "
+                                    f"{', '.join(RECALLS)}", field=field, value=name)
 
 
 # ---------------------------------------------------------------------------- the built-in recalls
@@ -181,6 +214,35 @@ def _session(ctx: RecallContext) -> Ranked:
     a long camera history against three fresh hiking clicks; this looks only at the last actions,
     so a new interest shows at once."""
     return ctx.text_hits("session")
+
+
+def _interests(ctx: RecallContext) -> Ranked:
+    """Text neighbours of each of the user's interests, every interest given its share of the
+    budget by strength (at least 1/(2K)), so a user into cameras, hiking and baby things gets all three."""
+    interests = ctx.interests()
+    if not interests:
+        return NOTHING
+    h, now = ctx.interest_half_life, ctx.state.last_ts if ctx.state is not None else 0.0
+    strengths = np.array([i.strength(now, h) for i in interests])
+    shares = np.maximum(strengths / max(float(strengths.sum()), 1e-12), 1.0 / (2 * len(interests)))
+    best: dict[str, float] = {}
+    for k, share in enumerate(shares.tolist()):
+        ids, scores = ctx.text_hits(f"interest:{k}")
+        for item_id, score in zip(ids[: max(1, math.ceil(share * ctx.n))], scores.tolist(), strict=False):
+            if score > best.get(item_id, -np.inf):
+                best[item_id] = score
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])[: ctx.n]
+    return [i for i, _ in ranked], np.array([s for _, s in ranked], dtype=np.float64)
+
+
+def _explain_interests(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
+    interest = ctx.interest_of(row)
+    if interest is None:
+        return None
+    tags = interest.top_tags(1)
+    if not tags:
+        return Reason("interest", "close to one of your interests")
+    return Reason("interest", f"for your interest in '{tags[0]}'", tags[0])
 
 
 def _als(ctx: RecallContext) -> Ranked:
@@ -265,6 +327,45 @@ def covisit_evidence(covisit: Any, state: UserState | None, item_ids: list[str])
     return [seeds[b] if scores[b, col] > 0 else None for col, b in enumerate(best.tolist())]
 
 
+def sequence_vector(ctx: RecallContext) -> np.ndarray | None:
+    """The sequence model's "what next" vector for the user's recent positive item actions (memoised
+    per state version); items it never saw are read through their text vectors."""
+    model = ctx.models.get("sequential")
+    state = ctx.state
+    if model is None or state is None:
+        return None
+    memo = ctx.memo("sequential")
+    hit = memo.get(state.user_id)
+    if hit is not None and hit[0] == state.version:
+        return hit[1]
+    actions = [a for a in state.recent if a.item_id is not None and a.weight > 0][-model.max_len :]
+    ids = [a.item_id or "" for a in actions]
+    fresh = [i for i in ids if i not in model.item_index_]
+    unknown = dict(zip(fresh, ctx.content.vectors_of(fresh), strict=True)) if fresh else None
+    vector = model.user_vector(ids, [TYPE_INDEX[a.type] for a in actions], [a.timestamp for a in actions], unknown)
+    if len(memo) >= ALS_MEMO:
+        memo.clear()
+    memo[state.user_id] = (state.version, vector)
+    return vector
+
+
+def _sequential(ctx: RecallContext) -> Ranked:
+    """What usually comes next after the user's recent actions, in their order (the sequence model)."""
+    vector = sequence_vector(ctx)
+    if vector is None:
+        return NOTHING
+    return ctx.models["sequential"].score_ranked(vector, ctx.n, exclude=ctx.blocked)
+
+
+def _explain_sequential(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
+    last = next((a for a in reversed(ctx.state.recent) if a.item_id is not None and a.weight > 0), None) \
+        if ctx.state is not None else None
+    if last is None:
+        return None
+    title = shorten(ctx.items.title(last.item_id or ""))
+    return Reason("sequential", f"often chosen next after '{title}'", last.item_id)
+
+
 def _explain_covisit(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
     found = ctx.evidence("covisit", lambda ids: covisit_evidence(ctx.models.get("covisit"), ctx.state, ids))
     action = found.get(item_id)
@@ -292,5 +393,7 @@ for _recall in (
     Recall("covisit", _covisit, _explain_covisit),
     Recall("trending", _trending, _explain_trending),
     Recall("fresh", _fresh, _like_recent("fresh", "new, and ")),
+    Recall("sequential", _sequential, _explain_sequential),
+    Recall("interests", _interests, _explain_interests),
 ):
     register_recall(_recall)

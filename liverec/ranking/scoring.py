@@ -7,10 +7,10 @@ from that), and saves itself into a snapshot. Scorers register by ``kind``; a co
 
 >>> scorer_from_config({"kind": "linear", "weights": {"als": 2.0}}).weights
 {'als': 2.0}
->>> scorer_from_config({"kind": "lightgbm"})
+>>> scorer_from_config({"kind": "xgboost"})
 Traceback (most recent call last):
 ...
-liverec.core.errors.InvalidInputError: scorer kind 'lightgbm' is not one of linear
+liverec.core.errors.InvalidInputError: scorer kind 'xgboost' is not one of linear, gbdt
 """
 
 from __future__ import annotations

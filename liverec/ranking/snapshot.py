@@ -64,18 +64,20 @@ class ModelSnapshot:
         online = self.online
         if not online:
             return
+        user_ids: list[str] = []
         item_ids: list[str] = []
         item_weights: list[float] = []
         timestamps: list[float] = []
         for e in events:
             w = weights[e.type]
             if e.item_id is not None and w > 0:
+                user_ids.append(e.user_id)
                 item_ids.append(e.item_id)
                 item_weights.append(w)
                 timestamps.append(e.timestamp)
         if item_ids:
             for model in online:
-                model.update_many(item_ids, item_weights, timestamps)
+                model.observe(user_ids, item_ids, item_weights, timestamps)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -12,12 +12,13 @@ from liverec.realtime.catalog import ItemLookup, ItemTable, LiveCatalog
 from liverec.realtime.codec import decode_state, encode_state
 from liverec.realtime.live import LiveStates
 from liverec.realtime.signals import EventSignals
-from liverec.realtime.state import EventSignal, RecentAction, StateUpdater, UserState
+from liverec.realtime.state import EventSignal, Interest, RecentAction, StateUpdater, UserState
 from liverec.realtime.store import MemoryStateStore, StateStore, open_state_store, register_state_store
 
 __all__ = [
     "EventSignal",
     "EventSignals",
+    "Interest",
     "ItemLookup",
     "ItemTable",
     "LiveCatalog",

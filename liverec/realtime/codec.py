@@ -6,7 +6,8 @@ may be read by another, so the bytes carry a magic and a format version, like nu
 :class:`~liverec.core.errors.StorageError`, what it does not know: a wrong magic, a newer
 format version, bytes cut short or followed by more, an event type it has no name for.
 
-Format version 1, every number little-endian; an ``i32`` marked "or -1" stores None as -1:
+Format version 2 is format 1's layout (below) followed by an extension; every number is
+little-endian, and an ``i32`` marked "or -1" stores None as -1:
 
 =======  ====  =======  ==================================================================
 offset   size  type     field
@@ -39,6 +40,13 @@ offset   size  type     field
 …        B     UTF-8    the text block: N = 1 + 4R + T + I + S + D strings, joined by the separator
 =======  ====  =======  ==================================================================
 
+The extension (format 2): ``u32`` H, the number of ``shown`` items; ``u32`` K, the number of
+``interests``; ``u32`` the extension's separator; ``u32`` B2, its text bytes; then per interest
+``i32`` its vector's dimension, ``f64`` its ``ts``, ``u32`` its number of tags; the interests'
+float32 vectors; their tag weights (f64); the shown counts (``u32[H]``); and B2 bytes of UTF-8:
+the shown item ids, then each interest's tag names, joined by the separator. A format 1 state
+reads as one with nothing shown and no interests.
+
 The strings of the text block are, in order: ``user_id``; per recent action its ``event_id``,
 its event type (``EventType.value``), its ``item_id`` and its ``text`` (empty when None); the
 tag names; the interaction item ids; ``seen``, then ``dismissed``, each sorted, so equal states
@@ -55,13 +63,13 @@ stored lengths took 66 µs. ``docs/state-format.md`` has this table and what a r
 >>> state = UserState.empty("u1", recent_length=3)
 >>> data = encode_state(state)
 >>> data[:6], len(data)
-(b'LRUS\\x01\\x00', 96)
+(b'LRUS\\x02\\x00', 112)
 >>> decode_state(data) == state
 True
 >>> decode_state(data[:-1])
 Traceback (most recent call last):
 ...
-liverec.core.errors.StorageError: user state bytes are truncated: 95 bytes where the header announces 96
+liverec.core.errors.StorageError: user state bytes are truncated: 111 bytes, shorter than the format 2 extension
 """
 
 from __future__ import annotations
@@ -74,10 +82,10 @@ import numpy as np
 
 from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.types import EVENT_TYPE_NAMES, EventType
-from liverec.realtime.state import UserState, _action
+from liverec.realtime.state import Interest, UserState, _action
 
 MAGIC = b"LRUS"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _PREFIX = struct.Struct("<4sH")
 # short_ts, neg_ts, tags_ts, last_ts, n_events, version, maxlen, R, a, b, T, I, S, D, separator, B
@@ -85,6 +93,9 @@ _FIXED = struct.Struct("<ddddqqiIiiIIIIII")
 _BODY = _PREFIX.size + _FIXED.size  # where the variable part starts: 94
 _NONE = -1
 _ITEM_NONE, _TEXT_NONE = 1, 2  # the bits of a recent action's flags
+# Format 2's extension, after the text block: H shown items, K interests, its separator, its text bytes
+_EXTENSION = struct.Struct("<IIII")
+_INTEREST = struct.Struct("<idI")  # per interest: vector dimension, reference time, number of tags
 
 # Event types by their stored name; a StrEnum hashes as its value, so a plain "view" finds VIEW too.
 _TYPES: dict[str, EventType] = {t.value: t for t in EventType}
@@ -148,7 +159,83 @@ def encode_state(state: UserState) -> bytes:
             field="user_state",
             value=state.user_id,
         ) from None
-    return b"".join((_PREFIX.pack(MAGIC, FORMAT_VERSION), fixed, short, neg, numbers, flags, text_bytes))
+    body = (_PREFIX.pack(MAGIC, FORMAT_VERSION), fixed, short, neg, numbers, flags, text_bytes)
+    return b"".join((*body, _encode_extension(state)))
+
+
+def _encode_extension(state: UserState) -> bytes:
+    """Format 2's part: the shown-without-action counts and the interests."""
+    shown = state.shown
+    strings = [*shown]
+    headers: list[bytes] = []
+    vectors: list[bytes] = []
+    weights: list[float] = []
+    for n, interest in enumerate(state.interests):
+        vector, dim = _vector_bytes(state, f"interests[{n}].vector", interest.vector)
+        if dim == _NONE:
+            raise InvalidInputError(f"user state {state.user_id!r} has an interest without a vector",
+                                    field="interests", value=n)
+        headers.append(_INTEREST.pack(dim, interest.ts, len(interest.tags)))
+        vectors.append(vector)
+        weights += interest.tags.values()
+        strings += interest.tags
+    text = "\0".join(strings)
+    separator = 0
+    if strings and text.count("\0") != len(strings) - 1:
+        separator = _free_code_point("".join(strings))
+        text = chr(separator).join(strings)
+    try:
+        text_bytes = text.encode("utf-8")
+        counts = struct.pack(f"<{len(shown)}I", *shown.values())
+        numbers = struct.pack(f"<{len(weights)}d", *weights)
+    except (UnicodeEncodeError, struct.error) as error:
+        raise InvalidInputError(f"user state {state.user_id!r} does not fit the user state format: {error}",
+                                field="user_state", value=state.user_id) from None
+    extension = _EXTENSION.pack(len(shown), len(state.interests), separator, len(text_bytes))
+    return b"".join((extension, *headers, *vectors, numbers, counts, text_bytes))
+
+
+def _decode_extension(data: bytes, offset: int) -> tuple[dict[str, int], list[Interest]]:
+    """Format 2's part at ``offset``, to the very end of ``data``."""
+    size = len(data)
+    if size < offset + _EXTENSION.size:
+        raise StorageError(f"user state bytes are truncated: {size} bytes, shorter than the format 2 extension")
+    n_shown, n_interests, separator, n_text = _EXTENSION.unpack_from(data, offset)
+    at = offset + _EXTENSION.size
+    if size < at + n_interests * _INTEREST.size:
+        raise StorageError(f"user state bytes are truncated: {size} bytes, too few for {n_interests} interests")
+    headers = [_INTEREST.unpack_from(data, at + n * _INTEREST.size) for n in range(n_interests)]
+    at += n_interests * _INTEREST.size
+    if any(dim < 0 for dim, _, _ in headers):
+        raise StorageError("user state bytes are corrupt: an interest has a negative vector dimension")
+    vectors_at = at
+    numbers_at = vectors_at + 4 * sum(dim for dim, _, _ in headers)
+    n_weights = sum(n for _, _, n in headers)
+    counts_at = numbers_at + 8 * n_weights
+    text_at = counts_at + 4 * n_shown
+    expected = text_at + n_text
+    if size != expected:
+        if size < expected:
+            raise StorageError(f"user state bytes are truncated: {size} bytes where the header announces {expected}")
+        raise StorageError(f"user state bytes have trailing bytes: {size} bytes where the header announces {expected}")
+    weights = struct.unpack_from(f"<{n_weights}d", data, numbers_at)
+    counts = struct.unpack_from(f"<{n_shown}I", data, counts_at)
+    count = n_shown + n_weights
+    strings = _strings(data, text_at, n_text, separator, count) if count else []
+    shown = dict(zip(strings[:n_shown], counts, strict=True))
+    interests = []
+    tag_at, vector_at = n_shown, vectors_at
+    for dim, ts, n_tags in headers:
+        names = strings[tag_at : tag_at + n_tags]
+        tags = dict(zip(names, weights[tag_at - n_shown : tag_at - n_shown + n_tags], strict=True))
+        vector = _vector(data, vector_at, dim)
+        assert vector is not None
+        interests.append(Interest(vector, ts, tags))
+        tag_at += n_tags
+        vector_at += 4 * dim
+    if len(shown) != n_shown or sum(len(i.tags) for i in interests) != n_weights:
+        raise StorageError("user state bytes are corrupt: a shown item or an interest's tag is repeated")
+    return shown, interests
 
 
 def decode_state(data: bytes) -> UserState:
@@ -166,7 +253,7 @@ def decode_state(data: bytes) -> UserState:
     if size < _PREFIX.size:
         raise StorageError(f"user state bytes are truncated: {size} bytes, shorter than the {_BODY}-byte header")
     (format_version,) = struct.unpack_from("<H", data, 4)
-    if format_version != FORMAT_VERSION:
+    if format_version not in (1, FORMAT_VERSION):
         if format_version > FORMAT_VERSION:
             raise StorageError(
                 f"user state format version {format_version}; this liverec reads up to {FORMAT_VERSION}"
@@ -189,6 +276,11 @@ def decode_state(data: bytes) -> UserState:
     flags_at = floats_at + 8 * n_floats
     text_at = flags_at + n_recent
     expected = text_at + n_text
+    shown: dict[str, int] = {}
+    interests: list[Interest] = []
+    if format_version >= 2 and size >= expected:  # format 1 had no extension: nothing shown, no interests
+        shown, interests = _decode_extension(data, expected)
+        size = expected
     if size != expected:
         if size < expected:
             raise StorageError(f"user state bytes are truncated: {size} bytes where the header announces {expected}")
@@ -228,6 +320,8 @@ def decode_state(data: bytes) -> UserState:
         last_ts=last_ts,
         n_events=n_events,
         version=version,
+        interests=interests,
+        shown=shown,
     )
 
 

@@ -82,6 +82,31 @@ class EventSignal:
 
 
 @dataclass(slots=True, eq=False)
+class Interest:
+    """One of a user's interests: a decayed sum of the text vectors of what they did in it (kept
+    at reference time ``ts``), and the summed event weight of each tag those actions carried."""
+
+    vector: np.ndarray
+    ts: float
+    tags: dict[str, float] = field(default_factory=dict)
+
+    def strength(self, at: float, half_life: float) -> float:
+        """How much the interest weighs at time ``at`` (its vector's decayed length)."""
+        return float(np.linalg.norm(self.vector)) * 2.0 ** (-max(0.0, at - self.ts) / half_life)
+
+    def top_tags(self, k: int = 3) -> list[str]:
+        return [t for _, t in heapq.nsmallest(k, ((-w, t) for t, w in self.tags.items() if w > 0))]
+
+    def copy(self) -> Interest:
+        return Interest(self.vector.copy(), self.ts, dict(self.tags))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Interest):
+            return NotImplemented
+        return self.ts == other.ts and self.tags == other.tags and _same_vector(self.vector, other.vector)
+
+
+@dataclass(slots=True, eq=False)
 class UserState:
     """The live interest profile of one user (see the module docstring).
 
@@ -104,6 +129,8 @@ class UserState:
     last_ts: float = 0.0
     n_events: int = 0
     version: int = 0
+    interests: list[Interest] = field(default_factory=list)
+    shown: dict[str, int] = field(default_factory=dict)  # impressions of an item since the user last acted on it
 
     @classmethod
     def empty(cls, user_id: str, recent_length: int = 50) -> UserState:
@@ -128,6 +155,8 @@ class UserState:
             and self.interactions == other.interactions
             and self.seen == other.seen
             and self.dismissed == other.dismissed
+            and self.interests == other.interests
+            and self.shown == other.shown
         )
 
     def to_bytes(self) -> bytes:
@@ -160,6 +189,8 @@ class UserState:
             last_ts=self.last_ts,
             n_events=self.n_events,
             version=self.version,
+            interests=[i.copy() for i in self.interests],
+            shown=dict(self.shown),
         )
 
     def top_tags(self, k: int = 10, half_life: float | None = None) -> list[tuple[str, float]]:
@@ -192,6 +223,8 @@ def _same_vector(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 # Event types whose weight a review's or rating's polarity scales (and signs).
 _POLAR_EVENTS = (EventType.RATE, EventType.REVIEW)
+_IMPRESSION = EventType.IMPRESSION
+INTEREST_TAGS = 16  # tags an interest keeps (pruned past twice this)
 
 
 def _action_time(action: RecentAction) -> float:
@@ -253,8 +286,10 @@ class StateUpdater:
         recent sequence — independent of how long the user's history is.
         """
         s = self.settings
-        w = self.weight(event, signal.polarity)
         ts = event.timestamp
+        if event.type is _IMPRESSION:
+            return self._impression(state, event.item_id or "", ts)
+        w = self.weight(event, signal.polarity)
         action = RecentAction(event.event_id, event.type, event.item_id, event.text, ts, w)
         if state.recent and ts < state.recent[-1].timestamp:
             # A late, older event goes to its place in time (O(L)), so the sequence equals a rebuild's.
@@ -272,7 +307,10 @@ class StateUpdater:
                 )
         if signal.tags and w != 0.0:
             self._update_tags(state, [(signal.tags, w, ts)])
+        if signal.vector is not None and w > 0:
+            self._add_interest(state, signal.vector, w, ts, signal.tags)
         if event.item_id is not None:
+            state.shown.pop(event.item_id, None)
             if w > 0:
                 state.interactions[event.item_id] = state.interactions.get(event.item_id, 0.0) + w
                 state.seen.add(event.item_id)
@@ -310,8 +348,9 @@ class StateUpdater:
         times_of = [e.timestamp for e in events]
         order = sorted(range(len(events)), key=times_of.__getitem__)
         weights = self.weights
-        interactions, seen, dismissed = state.interactions, state.seen, state.dismissed
+        interactions, seen, dismissed, shown = state.interactions, state.seen, state.dismissed, state.shown
         actions: list[RecentAction] = []
+        interest_updates: list[tuple[np.ndarray, float, float, tuple[str, ...]]] = []
         xs: list[np.ndarray] = []
         ws: list[float] = []
         times: list[float] = []
@@ -320,6 +359,9 @@ class StateUpdater:
         for k in order:
             event, signal = events[k], signals[k]
             type_, item_id, ts = event.type, event.item_id, event.timestamp
+            if type_ is _IMPRESSION:
+                shown[item_id or ""] = shown.get(item_id or "", 0) + 1
+                continue
             w = weights[type_]
             if type_ in _POLAR_EVENTS:
                 w *= signal.polarity
@@ -333,7 +375,10 @@ class StateUpdater:
                     times.append(ts)
                 if signal.tags:
                     tagged.append((signal.tags, w, ts))
+                if w > 0 and signal.vector is not None:
+                    interest_updates.append((signal.vector, w, ts, signal.tags))
             if item_id is not None:
+                shown.pop(item_id, None)
                 if w > 0:
                     interactions[item_id] = interactions.get(item_id, 0.0) + w
                     dismissed.discard(item_id)
@@ -341,7 +386,9 @@ class StateUpdater:
                     dismissed.add(item_id)
                 seen.add(item_id)
         recent = state.recent
-        if recent and actions[0].timestamp < recent[-1].timestamp:
+        if not actions:
+            pass  # impressions only
+        elif recent and actions[0].timestamp < recent[-1].timestamp:
             # Some events are older than the newest kept action: merge (stable, so an event goes
             # after kept actions of the same time, as apply puts it).
             state.recent = deque(sorted([*recent, *actions], key=_action_time), maxlen=recent.maxlen)
@@ -358,10 +405,59 @@ class StateUpdater:
                 )
         if tagged:
             self._update_tags(state, tagged)
-        state.last_ts = max(state.last_ts, times_of[order[-1]])
+        for vector, w, ts, tags in interest_updates:  # in time order: the clustering depends on it
+            self._add_interest(state, vector, w, ts, tags)
+        if actions:
+            state.last_ts = max(state.last_ts, max(a.timestamp for a in actions))
         state.n_events += len(events)
         state.version += len(events)
         return state
+
+    def _impression(self, state: UserState, item_id: str, ts: float) -> UserState:
+        """The item was shown: one more showing without an action (no interest moves, no action is kept)."""
+        state.shown[item_id] = state.shown.get(item_id, 0) + 1
+        state.n_events += 1
+        state.version += 1
+        return state
+
+    def _add_interest(
+        self, state: UserState, vector: np.ndarray, weight: float, ts: float, tags: tuple[str, ...]
+    ) -> None:
+        """Fold a positive action's vector into the interest it is most like (cosine at least
+        ``interest_similarity``), or start a new interest, dropping the weakest past ``interests``.
+
+        Online clustering (a "leader" clustering with decay): O(K · d) per action, in time order.
+        """
+        s = self.settings
+        if s.interests < 1:
+            return
+        h = s.interest_half_life
+        x = vector.astype(np.float32, copy=False)
+        norm_x = float(np.linalg.norm(x))
+        if norm_x < 1e-12:
+            return
+        best, best_sim = None, -2.0
+        for interest in state.interests:
+            n = float(np.linalg.norm(interest.vector))
+            sim = float(interest.vector @ x) / (n * norm_x) if n > 1e-12 else -1.0
+            if sim > best_sim:
+                best, best_sim = interest, sim
+        if best is not None and best_sim >= s.interest_similarity:
+            best.vector, best.ts = _decayed_add(best.vector, best.ts, x, weight, ts, h)
+            tag_weights = best.tags
+        else:
+            if len(state.interests) >= s.interests:
+                weakest = min(range(len(state.interests)), key=lambda k: state.interests[k].strength(ts, h))
+                del state.interests[weakest]
+            fresh = Interest((np.float32(weight) * x).astype(np.float32), ts)
+            state.interests.append(fresh)
+            tag_weights = fresh.tags
+        for tag in tags:
+            tag_weights[tag] = tag_weights.get(tag, 0.0) + weight
+        if len(tag_weights) > 2 * INTEREST_TAGS:
+            kept = dict(sorted(tag_weights.items(), key=lambda kv: -kv[1])[:INTEREST_TAGS])
+            tag_weights.clear()
+            tag_weights.update(kept)
 
     def _update_tags(self, state: UserState, updates: Iterable[tuple[tuple[str, ...], float, float]]) -> None:
         """Add each ``(tags, weight, ts)`` in turn, in units of the state's tag reference time.

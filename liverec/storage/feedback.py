@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError
@@ -53,9 +53,13 @@ class FeedbackResult:
     variant: str
     impressions: int
     clicks: int
+    user_id: str = field(default="", repr=False, compare=False)  # whom the list was served to
+    # the items reported (a retry reports them again)
+    items: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"request_id": self.request_id, "variant": self.variant, "impressions": self.impressions,
+                "clicks": self.clicks}
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,8 @@ class MemoryFeedbackLog:
             totals = self._totals[served.variant]
             totals.impressions += len(impressions)
             totals.clicks += len(clicks)
-        return FeedbackResult(request_id, served.variant, len(impressions), len(clicks))
+        return FeedbackResult(request_id, served.variant, len(impressions), len(clicks), served.user_id,
+                              tuple(items))
 
     def forget_user(self, user_id: str) -> int:
         check_text(user_id, "user_id")

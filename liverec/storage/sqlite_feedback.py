@@ -254,17 +254,18 @@ class SqliteFeedbackLog:
         wanted = check_feedback(request_id, kind, item_ids)
         self.flush()
         with self._transaction(f"recording {kind} on request {request_id!r}") as conn:
-            row = conn.execute("SELECT seq, variant FROM served WHERE request_id = ?", (request_id,)).fetchone()
+            row = conn.execute("SELECT seq, variant, user_id FROM served WHERE request_id = ?",
+                               (request_id,)).fetchone()
             if row is None:
                 raise unknown_request(request_id)
-            seq, variant = row
+            seq, variant, user_id = row
             items = reported_items(request_id, self._items(conn, seq), wanted)
             impressions = self._insert(conn, seq, items, "impression")
             clicks = self._insert(conn, seq, items, "click") if kind == "click" else 0
             if impressions or clicks:
                 conn.execute("UPDATE variants SET impressions = impressions + ?, clicks = clicks + ? WHERE name = ?",
                              (impressions, clicks, variant))
-        return FeedbackResult(request_id, variant, impressions, clicks)
+        return FeedbackResult(request_id, variant, impressions, clicks, user_id, tuple(items))
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, seq: int, item_ids: list[str], kind: str) -> int:

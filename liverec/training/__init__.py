@@ -8,7 +8,15 @@
 
 from __future__ import annotations
 
-from liverec.training.fit import POSITIVE_ITEM_TYPES, Progress, TrainReport, fit_models, fit_snapshot, holdout_split
+from liverec.training.fit import (
+    POSITIVE_ITEM_TYPES,
+    Progress,
+    TrainReport,
+    fit_models,
+    fit_snapshot,
+    holdout_split,
+    refit_models,
+)
 from liverec.training.lifecycle import ModelLifecycle, current_snapshot
 
 __all__ = [
@@ -20,4 +28,5 @@ __all__ = [
     "fit_models",
     "fit_snapshot",
     "holdout_split",
+    "refit_models",
 ]

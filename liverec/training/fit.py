@@ -28,9 +28,13 @@ from liverec.ranking.scoring import scorer_from_config
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.state import UserState
 
-__all__ = ["POSITIVE_ITEM_TYPES", "Progress", "TrainReport", "fit_models", "fit_snapshot", "holdout_split"]
+__all__ = ["POSITIVE_ITEM_TYPES", "Progress", "TrainReport", "fit_models", "fit_snapshot", "holdout_split",
+           "refit_models"]
 
 Progress = Callable[[str, float], None]  # (step description, fraction done in [0, 1])
+# A validation user needs a new item to predict and at least one before it: the users served
+# are mostly short histories (Scientific: 62% have 1-4 items), so tuning must see them too.
+MIN_FIRST_TOUCHES = 2
 POSITIVE_ITEM_TYPES = frozenset(
     {EventType.VIEW, EventType.CLICK, EventType.ADD_TO_CART, EventType.PURCHASE, EventType.RATE, EventType.REVIEW}
 )
@@ -49,6 +53,7 @@ class TrainReport:
     weights: Mapping[str, float] = field(default_factory=dict)
     validation: Mapping[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # each model's own training report
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +66,7 @@ class TrainReport:
             "weights": dict(self.weights),
             "validation": dict(self.validation),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "models": self.models,
         }
 
 
@@ -68,8 +74,8 @@ def holdout_split(events: Sequence[Event], max_users: int, seed: int) -> tuple[l
     """Hold out, for up to ``max_users`` users, their last first-time positive item event and all after it.
 
     Returns the training events (time order kept) and the held-out target event per user.
-    Users with fewer than three positive item events before the target are not sampled:
-    their next item says little about ranking.
+    Users with no positive item event before the target are not sampled: with nothing to go on,
+    their next item says nothing about how to rank.
     """
     by_user: dict[str, list[int]] = {}
     for idx, e in enumerate(events):
@@ -84,7 +90,7 @@ def holdout_split(events: Sequence[Event], max_users: int, seed: int) -> tuple[l
                 first_touch.append(i)
             if e.item_id is not None:
                 seen.add(e.item_id)
-        if len(first_touch) >= 4:
+        if len(first_touch) >= MIN_FIRST_TOUCHES:
             candidates[user] = first_touch[-1]
     rng = random.Random(seed)
     users = sorted(candidates)
@@ -98,7 +104,21 @@ def holdout_split(events: Sequence[Event], max_users: int, seed: int) -> tuple[l
 def fit_models(settings: Settings, data: TrainingData) -> dict[str, Model]:
     """Every registered snapshot model, built from its ``[models.NAME]`` settings and fitted on ``data``."""
     return {name: build_model(name, settings.models.get(name), seed=settings.seed).fit(data)
-            for name in snapshot_models()}
+            for name in snapshot_models() if name not in settings.models_off}
+
+
+def refit_models(settings: Settings, data: TrainingData, fitted: Mapping[str, Model]) -> dict[str, Model]:
+    """The served models on all events: a model that can continue from its validation fit
+    (``refit(data)``, e.g. the sequence model, whose training is the slow part) does so; the
+    others are fitted anew."""
+    out: dict[str, Model] = {}
+    for name in snapshot_models():
+        if name in settings.models_off:
+            continue
+        refit = getattr(fitted.get(name), "refit", None)
+        out[name] = refit(data) if callable(refit) else \
+            build_model(name, settings.models.get(name, {}), seed=settings.seed).fit(data)
+    return out
 
 
 def fit_snapshot(
@@ -155,8 +175,10 @@ def fit_snapshot(
     t2 = time.perf_counter()
     step("fitting models on all events", 0.75)
     full = TrainingData.from_events(events, item_ids, item_vectors, weights, polarity=polarity)
-    models = fit_models(settings, full)
+    models = refit_models(settings, full, probe.models)
     report.users = len(full.user_ids)
+    report.models = {name: dict(model_report) for name, model in models.items()
+                     if (model_report := getattr(model, "report_", None))}
     report.seconds["fit"] = time.perf_counter() - t2
     step("done", 1.0)
     return ModelSnapshot("", models, scorer, frozenset(item_ids)), report

@@ -123,7 +123,7 @@ class ModelLifecycle:
         snapshot.observe(chunk, weights)
 
     def _features_for(self, snapshot: ModelSnapshot) -> Callable[[UserState], Features]:
-        ranker = Ranker(self.catalog, snapshot, self.settings.short_term_half_life)
+        ranker = Ranker(self.catalog, snapshot, self.settings)
         return lambda state: ranker.features(state, Filters())
 
     def _params(self, snapshot: ModelSnapshot) -> dict[str, Any]:

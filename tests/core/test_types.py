@@ -40,7 +40,7 @@ def test_an_unknown_event_type_names_the_value_and_the_choices() -> None:
     assert error.field == "type"
     assert error.value == "clik"
     assert str(error) == (
-        "event type 'clik' is not one of view, click, add_to_cart, purchase, rate, review, search, dismiss"
+        "event type 'clik' is not one of view, click, add_to_cart, purchase, rate, review, search, dismiss, impression"
     )
 
 

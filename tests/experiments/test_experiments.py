@@ -160,7 +160,7 @@ def test_a_variant_names_a_scorer_configuration_built_once() -> None:
         ([{"name": "a", "weights": [1.0]}], "variants[0].weights"),
         ([{"name": "a", "diversity": 1.5}], "variants[0].diversity"),
         ([{"name": "a", "diversity": -0.1}], "variants[0].diversity"),
-        ([{"name": "a", "scorer": {"kind": "gbdt"}}], "variants[0].scorer.kind"),
+        ([{"name": "a", "scorer": {"kind": "xgboost"}}], "variants[0].scorer.kind"),
         ([{"name": "a", "scorer": {"kind": "linear", "wieghts": {}}}], "variants[0].scorer.wieghts"),
         ([{"name": "a", "scorer": {"weights": {"bm25": 1.0}}}], "variants[0].scorer.weights.bm25"),
         ([{"name": "a", "scorer": "linear"}], "variants[0].scorer"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liverec.models import ALSRecommender, ContentModel, CoVisitation, TrendingPopularity
+from liverec.models import ALSRecommender, ContentModel, CoVisitation, SequenceModel, TrendingPopularity
 from liverec.testing.model_contract import ModelContract, ModelFactory
 
 
@@ -38,3 +38,10 @@ class TestContentHNSWContract(ModelContract):
     @pytest.fixture
     def model_factory(self) -> ModelFactory:
         return lambda: ContentModel(index="hnsw", hnsw_m=4)
+
+
+class TestSequenceContract(ModelContract):
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: SequenceModel(dim=16, heads=2, max_epochs=40, patience=40, validation_users=2, threads=1,
+                                     dropout=0.1, lr=3e-3, seed=5)

@@ -12,9 +12,24 @@ import pytest
 import scipy.sparse as sp
 
 from liverec.core.errors import InvalidInputError, NotTrainedError
-from liverec.models import MODELS, ALSRecommender, ContentModel, CoVisitation, TrainingData, TrendingPopularity
+from liverec.core.types import DEFAULT_EVENT_WEIGHTS, Event, EventType
+from liverec.models import (
+    MODELS,
+    ALSRecommender,
+    ContentModel,
+    CoVisitation,
+    SequenceModel,
+    TrainingData,
+    TrendingPopularity,
+)
 from liverec.models.covisit import covisit_counts
-from liverec.testing.model_contract import GROUP_A, GROUP_B, checkerboard_data
+from liverec.testing.model_contract import (
+    GROUP_A,
+    GROUP_B,
+    checkerboard_data,
+    checkerboard_events,
+    checkerboard_vectors,
+)
 
 
 def make_data(
@@ -42,6 +57,7 @@ def test_registry_names_every_model() -> None:
         "trending": TrendingPopularity,
         "covisit": CoVisitation,
         "als": ALSRecommender,
+        "sequential": SequenceModel,
         "content": ContentModel,
     }
 
@@ -171,7 +187,7 @@ def test_covisit_scores_are_cosine_normalised_and_trimmed() -> None:
     assert model.neighbors("f") == [] and model.neighbors("zzz") == []
     top1 = CoVisitation(window=100.0, max_gap_items=2, max_neighbors=1).fit(data)
     assert top1.neighbors("a") == [("c", pytest.approx(2 / math.sqrt(12)))]
-    assert top1.neighbors_.nnz == 5  # one per item that has any neighbour
+    assert sum(len(top1.neighbors(i)) for i in COVISIT_ITEMS) == 5  # one per item that has any neighbour
 
 
 def test_covisit_recommend_weighs_recent_items_more() -> None:
@@ -192,6 +208,43 @@ def test_covisit_recommend_weighs_recent_items_more() -> None:
     # only the latest recent_items count
     latest_only = CoVisitation(recent_items=1).fit(data)
     assert latest_only.recommend([("x", 1.0), ("y", 1.0)]) == [("y2", pytest.approx(1.0))]
+
+
+def _observe(model: CoVisitation, events: list[Event], weights: dict[EventType, float]) -> None:
+    positive = [e for e in events if e.item_id is not None and weights[e.type] > 0]
+    model.observe([e.user_id for e in positive], [e.item_id or "" for e in positive],
+                  [weights[e.type] for e in positive], [e.timestamp for e in positive])
+
+
+@pytest.mark.parametrize("cut", [0, 5, 23, 40])
+def test_covisit_fitted_then_observing_the_rest_equals_fitting_everything(cut: int, tmp_path: Path) -> None:
+    """The live model is the one a rebuild from the log gives: counts, weights and what it recommends."""
+    events = checkerboard_events()
+    items = list(GROUP_A + GROUP_B)
+    weights = dict(DEFAULT_EVENT_WEIGHTS)
+    whole = CoVisitation(window=120.0, max_gap_items=2).fit(
+        TrainingData.from_events(events, items, checkerboard_vectors(), weights))
+    live = CoVisitation(window=120.0, max_gap_items=2).fit(
+        TrainingData.from_events(events[:cut], items, checkerboard_vectors(), weights))
+    _observe(live, events[cut:], weights)
+    assert (live.counts() != whole.counts()).nnz == 0
+    np.testing.assert_array_equal(live.item_weight_, whole.item_weight_)
+    assert live.tails_ == whole.tails_
+    for history in ([("a0", 1.0)], [("b2", 1.0), ("b3", 1.0)], [("a1", 1.0), ("b1", 1.0)]):
+        assert live.recommend(history, k=6) == whole.recommend(history, k=6)
+    live.save(tmp_path / "m")  # what was observed is kept
+    assert (CoVisitation.load(tmp_path / "m").counts() != whole.counts()).nnz == 0
+
+
+def test_covisit_gives_a_new_item_neighbours_and_a_new_user_pairs_as_events_arrive() -> None:
+    model = CoVisitation(window=100.0, max_gap_items=2).fit(make_data(COVISIT_ROWS, COVISIT_ITEMS, now=510.0))
+    assert model.neighbors("new") == []
+    model.observe(["u9", "u9", "u8", "u8"], ["a", "new", "new", "d"], [1.0, 1.0, 1.0, 1.0],
+                  [1000.0, 1010.0, 1020.0, 1030.0])
+    assert [i for i, _ in model.neighbors("new")] == ["d", "a"]  # d: 1/sqrt(1*2) beats a: 1/sqrt(2*7)
+    assert model.recommend([("new", 1.0)], k=3)[0][0] == "d"
+    model.observe(["u7"], ["b"], [-3.0], [1040.0])  # a dismissal is not a visit
+    assert model.tails_.get("u7") is None
 
 
 def test_covisit_validates() -> None:

@@ -48,11 +48,17 @@ def test_features_union_candidates_and_hold_each_recalls_scaled_score_and_recipr
     assert scores.values[:, col["trending"]].tolist() == [0.0, 0.0, 0.0, 1.0]
     assert ranks.values[:, col["covisit"]].tolist() == [0.5, 0.0, 1.0, 0.0]
     assert ranks.values[:, col["content"]].tolist() == [1.0, 0.5, 0.0, 0.0]
-    assert f.matrix.shape == (4, 2 * len(RECALLS))
+    width = sum(len(b.columns) for b in f.blocks.values())
+    assert f.matrix.shape == (4, width) and width > 2 * len(RECALLS)  # the user and item blocks too
     assert f.names[:2] == ("recall_score:content", "recall_score:session")
-    assert f.sources == RECALLS + RECALLS
+    assert f.sources[: 2 * len(RECALLS)] == RECALLS + RECALLS
+    # without a user (no context) the other blocks are there, and say nothing
+    assert not f.matrix[:, 2 * len(RECALLS) :].any() or set(np.unique(f.matrix[:, 2 * len(RECALLS):])) <= {0.0, -1.0}
     empty = features({})
-    assert empty.item_ids == [] and empty.matrix.shape == (0, 2 * len(RECALLS))
+    assert empty.item_ids == [] and empty.matrix.shape == (0, width)
+    sub = f.subset([2, 0])  # a second stage's rows: the same values for those rows
+    assert sub.item_ids == ["c", "a"]
+    np.testing.assert_array_equal(sub.matrix, f.matrix[[2, 0]])
 
 
 def test_linear_fusion_scores_the_weighted_sum_and_explains_it_by_recall() -> None:
@@ -146,8 +152,8 @@ def test_scorer_configs_name_a_registered_kind_and_its_parameters() -> None:
     scorer = scorer_from_config({"kind": "linear", "weights": {"als": 2.0}})
     assert isinstance(scorer, LinearFusion) and scorer.weights == {"als": 2.0}
     assert isinstance(scorer_from_config(None), LinearFusion)
-    with pytest.raises(InvalidInputError, match="scorer kind 'gbdt' is not one of linear") as info:
-        scorer_from_config({"kind": "gbdt"})
+    with pytest.raises(InvalidInputError, match="scorer kind 'xgboost' is not one of linear, gbdt") as info:
+        scorer_from_config({"kind": "xgboost"})
     assert info.value.field == "scorer.kind"
     with pytest.raises(InvalidInputError, match="has no parameter 'wieghts'") as info:
         scorer_from_config({"wieghts": {}}, where="variants[1].scorer")

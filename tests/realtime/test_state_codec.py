@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.types import EVENT_TYPE_NAMES, EventType
 from liverec.realtime.codec import FORMAT_VERSION, MAGIC, decode_state, encode_state
-from liverec.realtime.state import RecentAction, UserState
+from liverec.realtime.state import Interest, RecentAction, UserState
 
 # Offsets of the fixed fields the tests below change (see the codec's layout table).
 VERSION_AT, MAXLEN_AT, SEPARATOR_AT, HEADER = 4, 54, 86, 94
@@ -43,6 +43,13 @@ def actions(draw: st.DrawFn) -> RecentAction:
 
 
 @st.composite
+def interests(draw: st.DrawFn) -> Interest:
+    vector = draw(hnp.arrays(np.float32, st.integers(0, 8), elements=st.floats(width=32, allow_nan=False,
+                                                                               allow_infinity=False)))
+    return Interest(vector, draw(floats), draw(st.dictionaries(texts, floats, max_size=4)))
+
+
+@st.composite
 def user_states(draw: st.DrawFn) -> UserState:
     maxlen = draw(st.integers(1, 100))
     return UserState(
@@ -60,6 +67,8 @@ def user_states(draw: st.DrawFn) -> UserState:
         last_ts=draw(floats),
         n_events=draw(int64s),
         version=draw(int64s),
+        interests=draw(st.lists(interests(), max_size=4)),
+        shown=draw(st.dictionaries(texts, st.integers(0, 2**32 - 1), max_size=5)),
     )
 
 
@@ -89,6 +98,7 @@ def bits(state: UserState) -> list[int]:
     values = [state.short_ts, state.neg_ts, state.tags_ts, state.last_ts]
     values += [x for a in state.recent for x in (a.timestamp, a.weight)]
     values += [*state.tags.values(), *state.interactions.values()]
+    values += [x for i in state.interests for x in (i.ts, *i.tags.values())]
     return [struct.unpack("<q", struct.pack("<d", x))[0] for x in values]
 
 
@@ -117,7 +127,7 @@ def test_any_state_round_trips_exactly(state: UserState) -> None:
 def test_the_header_starts_with_magic_and_version() -> None:
     data = encode_state(small_state())
     assert data[:4] == MAGIC == b"LRUS"
-    assert struct.unpack_from("<H", data, VERSION_AT) == (FORMAT_VERSION,) == (1,)
+    assert struct.unpack_from("<H", data, VERSION_AT) == (FORMAT_VERSION,) == (2,)
     assert struct.unpack_from("<i", data, MAXLEN_AT) == (5,)
 
 
@@ -222,7 +232,7 @@ def test_a_newer_format_version_is_refused() -> None:
     newer = data[:VERSION_AT] + struct.pack("<H", 7) + data[VERSION_AT + 2 :]
     with pytest.raises(StorageError) as caught:
         decode_state(newer)
-    assert str(caught.value) == "user state format version 7; this liverec reads up to 1"
+    assert str(caught.value) == "user state format version 7; this liverec reads up to 2"
     zero = data[:VERSION_AT] + struct.pack("<H", 0) + data[VERSION_AT + 2 :]
     refused(zero, "user state format version 0 does not exist")
 
@@ -232,7 +242,21 @@ def test_every_truncation_is_refused() -> None:
     for size in range(len(data)):
         refused(data[:size], "user state bytes are truncated")
     refused(b"", f"user state bytes are truncated: 0 bytes, shorter than the {HEADER}-byte header")
-    refused(data[:-1], f"truncated: {len(data) - 1} bytes where the header announces {len(data)}")
+    refused(data[:-1], "user state bytes are truncated")
+    shown = small_state()
+    shown.shown = {"i9": 3}
+    full = encode_state(shown)
+    refused(full[:-1], f"truncated: {len(full) - 1} bytes where the header announces {len(full)}")
+
+
+def test_format_1_bytes_still_read_as_a_state_with_nothing_shown_and_no_interests() -> None:
+    state = small_state()
+    state.shown = {"i9": 2}
+    state.interests = [Interest(np.ones(3, dtype=np.float32), 1.0, {"shoes": 2.0})]
+    data = encode_state(state)
+    body = len(encode_state(small_state())) - 16  # what format 1 wrote: everything before the extension
+    v1 = data[:VERSION_AT] + struct.pack("<H", 1) + data[VERSION_AT + 2 : body]
+    assert decode_state(v1) == small_state()
 
 
 def test_trailing_bytes_are_refused() -> None:

@@ -61,6 +61,23 @@ def test_a_click_alone_counts_its_impression(client: TestClient, world: DemoWorl
     assert (answer["impressions_counted"], answer["clicks_counted"]) == (2, 2)
 
 
+def test_an_item_reported_shown_three_times_without_a_click_drops_from_the_next_list(
+    client: TestClient, world: DemoWorld, engine: Engine
+) -> None:
+    user = world.users[12].user_id
+    first = _serve(client, user, k=10)
+    top = first["items"][0]["item_id"]
+    for n in range(3):
+        served = first if n == 0 else _serve(client, user, k=10)
+        assert top in [i["item_id"] for i in served["items"]]
+        rid = served["request_id"]
+        assert _feedback(client, rid, "impression").status_code == 200
+        assert _feedback(client, rid, "impression").status_code == 200  # a retry counts nothing twice
+    after = [i["item_id"] for i in _serve(client, user, k=10)["items"]]
+    assert top not in after[:3]
+    assert engine.state(user).shown[top] == 3
+
+
 def test_feedback_on_an_unknown_request_is_404(client: TestClient) -> None:
     assert_error(_feedback(client, "no-such-request", "impression"), 404, "not_found", "request_id",
                  "'no-such-request'")
@@ -298,7 +315,8 @@ def test_metrics_expose_latency_ingest_state_and_model(engine: Engine, world: De
     events_route = (("method", "POST"), ("route", "/events"), ("status", "200"))
     assert samples[("liverec_request_seconds_count", events_route)] == 2
     assert samples[("liverec_events_received_total", ())] == 10
-    assert samples[("liverec_events_ingested_total", ())] == 5
+    # the history once, and the three items the impression reported as shown (logged as impression events)
+    assert samples[("liverec_events_ingested_total", ())] == 5 + 3
     assert samples[("liverec_user_states", ())] == len(engine.states)
     assert samples[("liverec_catalog_items", ())] == len(engine.items)
     assert samples[("liverec_model_version", ())] == int(engine.snapshot.version[1:])  # type: ignore[union-attr]

@@ -182,7 +182,7 @@ iterations = 4
     assert (engine.seed, engine.state_store, dict(engine.scorer)) == (3, "memory://", {"kind": "linear", "rounds": 1})
     for table, field in (("[engine.models.als]\nfactor = 16\n", "models.als.factor"),
                          ("[engine.models.bm25]\nk1 = 1.2\n", "models.bm25"),
-                         ("[engine]\nscorer = { kind = 'gbdt' }\n", "scorer.kind"),
+                         ("[engine]\nscorer = { kind = 'xgboost' }\n", "scorer.kind"),
                          ("[engine]\nstate_store = 'redis://x'\n", "state_store")):
         with pytest.raises(InvalidInputError) as info:
             load_settings(_toml(tmp_path, table), env={})

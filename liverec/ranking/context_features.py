@@ -1,0 +1,115 @@
+"""Feature blocks that read the user and the item, for a learned ranker (registered on import).
+
+* ``sequence`` — the sequence model's score of the item after the user's recent actions;
+* ``item`` — the item's popularity now (log of its decayed count) and its age in days;
+* ``affinity`` — how the item fits this user: the share of their interest-tag weight it carries,
+  the share of their recent items in its category, the cosine of its text with their decayed
+  interest, their session and their last item, the best cosine with one of their interests and
+  that interest's rank by strength, and how often it was shown to them without an action.
+
+Each is computed only for the rows a scorer reads: the few hundred a second stage re-ranks on the
+request path (about 0.1 ms together for 200 rows), every candidate of a validation case at training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from liverec.core.types import Reason
+from liverec.ranking.explain import register_reason
+from liverec.ranking.features import FeatureBlock, FeatureInput, register_features
+from liverec.ranking.reasons import ReasonContext
+from liverec.ranking.recalls import sequence_vector
+
+__all__ = ["RECENT_ITEMS"]
+
+RECENT_ITEMS = 20  # recent positive items whose categories describe what the user is into now
+DAY = 86400.0
+
+
+def _sequence(inp: FeatureInput) -> FeatureBlock:
+    values = np.zeros((len(inp.item_ids), 1))
+    model = inp.models.get("sequential")
+    if model is not None and inp.context is not None:
+        vector = sequence_vector(inp.context)
+        if vector is not None:
+            index = model.item_index_
+            rows = np.array([index.get(i, -1) for i in inp.item_ids], dtype=np.int64)
+            known = rows >= 0
+            values[known, 0] = model.weights_["items"][rows[known] + 1] @ vector
+    return FeatureBlock("sequence", ("score",), ("sequential",), values)
+
+
+def _item(inp: FeatureInput) -> FeatureBlock:
+    n = len(inp.item_ids)
+    values = np.zeros((n, 2))
+    trending = inp.models.get("trending")
+    if trending is not None:
+        values[:, 0] = np.log1p(trending.score_of(inp.item_ids))
+    items = inp.context.items if inp.context is not None else None
+    values[:, 1] = -1.0  # unknown age
+    if items is not None:
+        for row, item_id in enumerate(inp.item_ids):
+            item = items.find(item_id)
+            if item is not None and item.created_at > 0:
+                values[row, 1] = math.log1p(max(0.0, inp.now - item.created_at) / DAY)
+    return FeatureBlock("item", ("popularity", "age_days"), ("trending", "fresh"), values)
+
+
+def _affinity(inp: FeatureInput) -> FeatureBlock:
+    n = len(inp.item_ids)
+    values = np.zeros((n, len(_AFFINITY)))
+    ctx = inp.context
+    state = inp.state
+    if ctx is None or state is None or n == 0:
+        return FeatureBlock("affinity", _AFFINITY, _AFFINITY_SOURCES, values)
+    items = ctx.items
+    positive_tags = {t: w for t, w in state.tags.items() if w > 0}
+    total = sum(positive_tags.values())
+    recent = [a.item_id for a in state.recent if a.item_id is not None and a.weight > 0][-RECENT_ITEMS:]
+    categories: dict[str, int] = {}
+    if items is not None:
+        for item_id in recent:
+            found = items.find(item_id)
+            if found is not None and found.categories:
+                categories[found.categories[0]] = categories.get(found.categories[0], 0) + 1
+        for row, item_id in enumerate(inp.item_ids):
+            if total > 0:
+                values[row, 0] = sum(positive_tags.get(t, 0.0) for t in items.tags(item_id)) / total
+            found = items.find(item_id)
+            if recent and found is not None and found.categories:
+                values[row, 1] = categories.get(found.categories[0], 0) / len(recent)
+    vectors = ctx.content.vectors_of(inp.item_ids)
+    for col, direction in ((2, ctx.interest), (3, ctx.session)):
+        if direction is not None:
+            values[:, col] = vectors @ direction
+    if recent:
+        last = ctx.content.vectors_of([recent[-1]])[0]
+        values[:, 4] = vectors @ last
+    interests = ctx.interests()
+    values[:, 6] = -1.0
+    if interests:
+        matrix = np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
+        sims = vectors @ matrix.T
+        values[:, 5] = sims.max(axis=1)
+        values[:, 6] = sims.argmax(axis=1)
+    if state.shown:
+        values[:, 7] = [state.shown.get(i, 0) for i in inp.item_ids]
+    return FeatureBlock("affinity", _AFFINITY, _AFFINITY_SOURCES, values)
+
+
+_AFFINITY = ("tag_share", "category_share", "interest_cos", "session_cos", "last_item_cos", "interests_cos",
+             "interest_rank", "shown_ignored")
+_AFFINITY_SOURCES = ("tags", "tags", "content", "session", "session", "interests", "interests", "feedback")
+
+def _explain_tags(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
+    tag = ctx.shared_tag(item_id)
+    return Reason("tag", f"matches your interest '{tag}'", tag) if tag is not None else None
+
+
+register_reason("tags", _explain_tags)
+register_features("sequence", _sequence)
+register_features("item", _item)
+register_features("affinity", _affinity)
