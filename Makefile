@@ -25,7 +25,15 @@ install: $(VENV)/.installed
 	.venv-peers/bin/python -m pip install --quiet -r peers/requirements.txt
 	touch $@
 
-peers: .venv-peers/.installed
+# RecTools' SASRec (the `rectools` peer, configured as eSASRec) has its own venv too: rectools 0.19 caps
+# numpy below 2 and pins lightning and pandas majors that liverec's stack has outgrown. torch goes first.
+.venv-rectools/.installed: peers/rectools-requirements.txt
+	python3 -m venv .venv-rectools
+	.venv-rectools/bin/python -m pip install --quiet torch==2.13.0
+	.venv-rectools/bin/python -m pip install --quiet -r peers/rectools-requirements.txt
+	touch $@
+
+peers: .venv-peers/.installed .venv-rectools/.installed
 
 # The acceptance runs on the research data in ../shared/data (never copied here); reports go to results/.
 # MovieLens's histories are long (per epoch on 2 cores: SASRec ~2 min on ML-100k, GRU4Rec ~10), so
@@ -59,5 +67,16 @@ bench: install
 bench-serve: install
 	$(PY) benchmarks/serve_load.py
 
+# The streaming benchmark's peer, rtrec 0.2.7, runs in its own venv (peers/rtrec-requirements.txt says why).
+# rtrec needs no torch, so none is installed there.
+.venv-rtrec/.installed: peers/rtrec-requirements.txt
+	python3 -m venv .venv-rtrec
+	.venv-rtrec/bin/python -m pip install --quiet -r peers/rtrec-requirements.txt
+	touch $@
+
+.PHONY: bench-streaming
+bench-streaming: install .venv-rtrec/.installed
+	$(PY) benchmarks/streaming.py --data $(DATA)/movielens-100k
+
 clean:
-	rm -rf $(VENV) .venv-peers demo.db demo.db-* demo.db.* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-peers .venv-rectools demo.db demo.db-* demo.db.* .pytest_cache .mypy_cache .ruff_cache

@@ -310,17 +310,20 @@ def evaluate(
     fmt: Annotated[str, typer.Option("--format", help="movielens, unisrec, mind or csv (items + events files).")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, results.md and the plots go.")],
     protocol: Annotated[str, typer.Option(help="Comma-separated: loo, temporal, replay, coldstart.")] = "loo",
-    systems: Annotated[str, typer.Option(help="Comma-separated: liverec, sasrec, gru4rec, als, pop.")] = (
+    systems: Annotated[str, typer.Option(help="Comma-separated: liverec, sasrec, gru4rec, rectools, als, pop, or "
+                                         "an ablation liverec-no-text, -no-sequence, -one-interest, -linear, "
+                                         "-no-RECALL (e.g. liverec-no-covisit).")] = (
         "liverec,als,pop"
     ),
     seed: Annotated[int, typer.Option(help="Seed of every system and of the bootstrap.")] = 0,
     cadence_days: Annotated[float, typer.Option(help="Replay: retrain every this many days of event time.")] = 7.0,
     replay_fraction: Annotated[float, typer.Option(help="Replay: the last share of events to replay.")] = 0.2,
     replay_max_events: Annotated[int | None, typer.Option(help="Replay: at most this many events.")] = None,
-    peer_epochs: Annotated[int | None, typer.Option(help="RecBole peers: at most this many epochs "
-                                                    "(default: early stopping decides).")] = None,
-    peer_minutes: Annotated[float | None, typer.Option(help="RecBole peers: a training time budget in minutes "
-                                                       "each; a peer it stops is reported as under-trained.")] = None,
+    peer_epochs: Annotated[int | None, typer.Option(help="Sequential peers (RecBole, RecTools): at most this many "
+                                                    "epochs (default: early stopping decides).")] = None,
+    peer_minutes: Annotated[float | None, typer.Option(help="Sequential peers (RecBole, RecTools): a training time "
+                                                       "budget in minutes each; a peer it stops is reported as "
+                                                       "under-trained.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed rows (counted in the report) "
                                            "instead of stopping at the first.")] = False,
 ) -> None:
@@ -328,7 +331,8 @@ def evaluate(
 
     Hyperparameters are chosen on validation, the test set is read once per run.
 
-    RecBole's SASRec and GRU4Rec need their own environment (`make peers`); without it they are reported as not run.
+    RecBole's SASRec and GRU4Rec and RecTools' SASRec need their own environments (`make peers`); without them they
+    are reported as not run. An ablation (liverec-no-text, ...) is paired against the full liverec in the report.
     """
     from liverec.datasets.readers import read_dataset
     from liverec.evaluation.harness import Options

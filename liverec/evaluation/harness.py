@@ -20,13 +20,22 @@ from liverec.core.errors import InvalidInputError, LiveRecError
 from liverec.datasets.base import Dataset
 from liverec.evaluation.metrics import KS, metric_table
 from liverec.evaluation.protocols import PLANS, Plan, beyond_accuracy, run_system, score_lists
-from liverec.evaluation.recbole_peers import peer_environment_problem, run_recbole, write_atomic_split
+from liverec.evaluation.recbole_peers import PeerRun, peer_environment_problem, run_recbole, write_atomic_split
+from liverec.evaluation.rectools_peers import rectools_environment_problem, run_rectools, write_rectools_split
 from liverec.evaluation.replay import DAY, replay
 from liverec.evaluation.report import config_text
 from liverec.evaluation.results import EvaluationResult, SystemResult
-from liverec.evaluation.systems import RECBOLE_MODELS, SYSTEMS, item_events
+from liverec.evaluation.systems import RECBOLE_MODELS, RECTOOLS_MODELS, check_system, item_events
 
 PROTOCOLS = ("loo", "temporal", "replay", "coldstart")
+# The sequential peers, run in their own environments: system name -> (library, model), and per library
+# its environment check, split writer, runner and the suffix of its split files' folder.
+PEERS = {**{name: ("RecBole", model) for name, model in RECBOLE_MODELS.items()},
+         **{name: ("RecTools", model) for name, model in RECTOOLS_MODELS.items()}}
+PEER_LIBRARIES: dict[str, tuple[Callable[[], str | None], Callable[..., object], Callable[..., PeerRun], str]] = {
+    "RecBole": (peer_environment_problem, write_atomic_split, run_recbole, "loo"),
+    "RecTools": (rectools_environment_problem, write_rectools_split, run_rectools, "loo-rectools"),
+}
 Progress = Callable[[str, int, int], None]
 Log = Callable[[str], None]
 
@@ -53,8 +62,7 @@ class Options:
                 raise InvalidInputError(f"protocol {p!r} is not one of {', '.join(PROTOCOLS)}", field="protocol",
                                         value=p)
         for s in self.systems:
-            if s not in SYSTEMS:
-                raise InvalidInputError(f"system {s!r} is not one of {', '.join(SYSTEMS)}", field="systems", value=s)
+            check_system(s)
         if not self.protocols or not self.systems:
             raise InvalidInputError("give at least one protocol and one system", field="systems")
 
@@ -112,10 +120,10 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
 
 def _run_one(name: str, ds: Dataset, plan: Plan, options: Options, work: Path, progress: Progress,
              run: EvaluationResult, log: Log) -> tuple[SystemResult, dict[str, list[str]]] | None:
-    if name in RECBOLE_MODELS:
+    if name in PEERS:
         if plan.split is None:
-            run.notes.append(f"{name}: not run under {plan.protocol} — RecBole's sequential models are given the "
-                             "leave-one-out split only (it is the protocol they are published on)")
+            run.notes.append(f"{name}: not run under {plan.protocol} — {PEERS[name][0]}'s sequential models are given "
+                             "the leave-one-out split only (it is the protocol they are published on)")
             return None
         try:
             return _run_peer(name, ds, plan, options, work, progress, log)
@@ -127,14 +135,16 @@ def _run_one(name: str, ds: Dataset, plan: Plan, options: Options, work: Path, p
 
 def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
               progress: Progress, log: Log) -> tuple[SystemResult, dict[str, list[str]]]:
-    problem = peer_environment_problem()
+    library, model = PEERS[name]
+    environment_problem, write_split, run_peer, folder = PEER_LIBRARIES[library]
+    problem = environment_problem()
     if problem is not None:
         raise InvalidInputError(problem, field="systems", value=name)
     assert plan.split is not None
-    split_dir = work / f"{_slug(ds.name)}-loo"
+    split_dir = work / f"{_slug(ds.name)}-{folder}"
     token = "data"
-    if not (split_dir / f"{token}.test.inter").exists():
-        write_atomic_split(plan.split, split_dir, token)
+    if not (split_dir / f"{token}.tokens.json").exists():  # written last: the split is complete
+        write_split(plan.split, split_dir, token)
     epochs_seen = 0
     limit = options.peer_epochs or 300
 
@@ -142,12 +152,12 @@ def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
         nonlocal epochs_seen
         if re.match(r"\s*epoch\b", line, flags=re.IGNORECASE):
             epochs_seen += 1
-            progress(f"{name}: RecBole epochs (early stopping)", epochs_seen, limit)
+            progress(f"{name}: {library} epochs (early stopping)", epochs_seen, limit)
             log(f"  {name}: {line.strip()}")  # one line per epoch: a run's log shows how training went
 
     t0 = time.perf_counter()
-    peer = run_recbole(RECBOLE_MODELS[name], split_dir, token, work / f"{_slug(ds.name)}-{name}.json",
-                       epochs=options.peer_epochs, max_minutes=options.peer_minutes, on_progress=on_line)
+    peer = run_peer(model, split_dir, token, work / f"{_slug(ds.name)}-{name}.json",
+                    epochs=options.peer_epochs, max_minutes=options.peer_minutes, on_progress=on_line)
     k = max(options.ks)
     seen: dict[str, set[str]] = {}
     for e in item_events(plan.split.train):
@@ -160,14 +170,14 @@ def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
                             options.ks)
     result.extra = {
         "harness_unmasked": {m: round(float(unmasked[m].mean()), 5) for m in ("ndcg@10", "recall@10")},
-        "recbole_own_test": peer.test_metrics,
-        "recbole_own_valid": peer.valid_metrics,
+        f"{library.lower()}_own_test": peer.test_metrics,
+        f"{library.lower()}_own_valid": peer.valid_metrics,
         "epochs_trained": peer.epochs_trained,
         "best_epoch": peer.best_epoch,
-        "recbole_version": peer.recbole_version,
+        f"{library.lower()}_version": peer.version,
         "budget_stopped": peer.budget_stopped,
     }
-    result.validation = [{"config": {"settings": "leaderboard", "best_epoch": peer.best_epoch},
+    result.validation = [{"config": {"settings": peer.settings, "best_epoch": peer.best_epoch},
                           "valid_ndcg@10": peer.valid_metrics.get("ndcg@10", float("nan"))}]
     result.seconds = {"total": time.perf_counter() - t0, **{f"peer_{k}": v for k, v in peer.seconds.items()}}
     epochs = f"{peer.epochs_trained} epoch{'s' if peer.epochs_trained != 1 else ''}"
@@ -176,10 +186,10 @@ def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,
                if peer.budget_stopped else
                f"early stopping on validation NDCG@10, best epoch {peer.best_epoch} of {peer.epochs_trained}")
     result.notes.append(
-        f"RecBole {peer.recbole_version} {peer.model}, leaderboard settings, {stopped}. "
-        "Ranked as RecBole ranks (seen items kept), its test "
+        f"{library} {peer.version} {peer.model} ({peer.settings}), {stopped}. "
+        f"Ranked as {library} ranks (seen items kept), its test "
         f"NDCG@10 is {result.extra['harness_unmasked']['ndcg@10']:.4f} here and "
-        f"{peer.test_metrics.get('ndcg@10', float('nan')):.4f} in RecBole's own evaluation; the table leaves seen "
+        f"{peer.test_metrics.get('ndcg@10', float('nan')):.4f} in {library}'s own evaluation; the table leaves seen "
         "items out, as for every system")
     return result, masked
 

@@ -31,11 +31,12 @@ from liverec.datasets.base import Dataset
 from liverec.evaluation.metrics import KS, catalog_coverage, intra_list_diversity, metric_table, novelty
 from liverec.evaluation.results import SystemResult
 from liverec.evaluation.splits import LeaveOneOut, leave_one_out
-from liverec.evaluation.systems import GRIDS, EvalSystem, build, item_events
+from liverec.evaluation.systems import EvalSystem, build, grid_of, item_events
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
 SERVE_KEYS = frozenset({"diversity"})  # configuration that changes serving only: no refit needed
 CHUNK = 500
+DIVERSITY_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)  # MMR λ values the trade-off curve is drawn at
 
 
 def _quiet(task: str, done: int, total: int) -> None:
@@ -178,8 +179,8 @@ PLANS: dict[str, Callable[[Dataset], Plan]] = {"loo": loo_plan, "temporal": temp
 
 
 def _configs(name: str, ds_has_ratings: bool) -> list[dict[str, Any]]:
-    grid = GRIDS[name]
-    if name == "liverec" and not ds_has_ratings:  # "how to read ratings" means nothing without ratings
+    grid = grid_of(name)
+    if name.startswith("liverec") and not ds_has_ratings:  # "how to read ratings" means nothing without ratings
         grid = [{k: v for k, v in c.items() if k != "ratings"} for c in grid if c.get("ratings") == "signed"]
     return grid
 
@@ -254,8 +255,21 @@ def run_system(
         system.observe(plan.observe)
     lists = _rank(system, plan.test, k, f"{name}: test", progress)
     seconds["test"] = time.perf_counter() - t1
+    sweep: dict[float, dict[str, list[str]]] = {}
+    if name == "liverec" and "diversity" in chosen:  # the accuracy–diversity curve as MMR's λ moves
+        for lam in DIVERSITY_SWEEP:
+            system.config["diversity"] = lam
+            sweep[lam] = lists if lam == chosen["diversity"] else \
+                _rank(system, plan.test, k, f"{name}: test at diversity {lam:g}", progress)
+        system.config["diversity"] = chosen["diversity"]
     _close(system)
     result = score_lists(name, chosen, lists, plan.test, ks)
+    if sweep:
+        result.extra["tradeoff"] = [
+            {"diversity_lambda": lam, "ndcg@10": float(metric_table(at, plan.test.relevant, plan.test.users,
+                                                                    (10,))["ndcg@10"].mean())}
+            for lam, at in sorted(sweep.items())]
+        result.extra["tradeoff_lists"] = sweep  # beyond_accuracy adds each λ's diversity@10, then drops them
     result.validation = tried
     result.seconds = seconds
     return result, lists
@@ -288,6 +302,10 @@ def beyond_accuracy(
         f"diversity@{k}": intra_list_diversity(lists, vectors, k),
         f"novelty@{k}": novelty(lists, counts, n_users, k),
     }
+    sweep = result.extra.pop("tradeoff_lists", None)
+    if sweep:  # (λ, NDCG@10) from run_system; the diversity of each λ's lists needs the item vectors
+        for point in result.extra["tradeoff"]:
+            point[f"diversity@{k}"] = intra_list_diversity(sweep[point["diversity_lambda"]], vectors, k)
 
 
 def _close(system: EvalSystem) -> None:

@@ -48,16 +48,18 @@ _TAIL_LINES = 30
 
 
 class PeerRunError(LiveRecError):
-    """A RecBole peer could not run: its environment is missing or broken, or the run failed."""
+    """A peer (RecBole's here, RecTools' in ``rectools_peers``) could not run: its environment is missing
+    or broken, or the run failed."""
 
 
 @dataclass
 class PeerRun:
-    """What one RecBole peer run produced, in liverec's ids.
+    """What one peer run produced, in liverec's ids; RecTools' peer (``rectools_peers``) returns one too.
 
-    ``ranked`` holds every test user's top items over all items RecBole knows (those in the split
+    ``ranked`` holds every test user's top items over all items the peer knows (those in the split
     files), best first, without masking the user's history: RecBole's sequential protocol. The
-    metrics are RecBole's own (keys like ``ndcg@10``), for checking the harness's numbers against.
+    metrics are the peer library's own (keys like ``ndcg@10``), for checking the harness's numbers
+    against. ``settings`` says in a few words how the model was configured, for the report.
     """
 
     model: str
@@ -68,7 +70,9 @@ class PeerRun:
     config: dict[str, Any]
     epochs_trained: int
     best_epoch: int
-    recbole_version: str
+    version: str  # the peer library's
+    library: str = "RecBole"
+    settings: str = "leaderboard settings"
     budget_stopped: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # the runner's JSON, less the rankings
 
@@ -94,54 +98,83 @@ def write_atomic_split(split: LeaveOneOut, out_dir: Path, name: str) -> dict[str
     name
         The files' common prefix (RecBole's data set name): letters, digits, ``_``, ``-`` or ``.``.
     """
-    if not name or not all(c.isalnum() or c in "_-." for c in name):
-        raise InvalidInputError(
-            f"split name {name!r} must be letters, digits, '_', '-' or '.'", field="name", value=name
-        )
-    sequences: dict[str, list[str]] = {}
-    for event in split.train:
-        if event.item_id is not None and event.type is not EventType.SEARCH:
-            sequences.setdefault(event.user_id, []).append(event.item_id)
-    users = list(dict.fromkeys([*sequences, *split.valid, *split.test]))
-
-    user_tokens: dict[str, str] = {}
-    item_tokens: dict[str, str] = {}
-
-    def user(user_id: str) -> str:
-        return user_tokens.setdefault(user_id, f"u{len(user_tokens)}")
+    check_split_name(name)
+    users, sequences = user_sequences(split)
+    tokens = Tokens()
 
     def items(item_ids: list[str]) -> str:
-        return " ".join(item_tokens.setdefault(i, f"i{len(item_tokens)}") for i in item_ids)
+        return " ".join(tokens.item(i) for i in item_ids)
 
     train: list[str] = []
     valid: list[str] = []
     test: list[str] = []
     for user_id in users:
         seq = sequences.get(user_id, [])
-        u = user(user_id)
+        u = tokens.user(user_id)
         # Items are numbered along the user's sequence first, so tokens follow time as the ids do.
         items(seq)
         for p in range(len(seq) - 1, 0, -1):
             train.append(f"{u}\t{items(seq[max(0, p - HISTORY_LENGTH) : p])}\t{items([seq[p]])}\n")
         held = seq
         if user_id in split.valid:
-            target = _item_of(split.valid[user_id], user_id, "validation")
+            target = item_of(split.valid[user_id], user_id, "validation")
             if seq:  # RecBole cannot score an empty history
                 valid.append(f"{u}\t{items(seq[-HISTORY_LENGTH:])}\t{items([target])}\n")
             held = [*seq, target]
         if user_id in split.test and held:
-            target = _item_of(split.test[user_id], user_id, "test")
+            target = item_of(split.test[user_id], user_id, "test")
             test.append(f"{u}\t{items(held[-HISTORY_LENGTH:])}\t{items([target])}\n")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for part, rows in (("train", train), ("valid", valid), ("test", test)):
         (out_dir / f"{name}.{part}.inter").write_text(HEADER + "".join(rows), encoding="utf-8")
-    mapping = {"users": {t: i for i, t in user_tokens.items()}, "items": {t: i for i, t in item_tokens.items()}}
-    (out_dir / f"{name}.tokens.json").write_text(json.dumps(mapping, ensure_ascii=False), encoding="utf-8")
-    return {**mapping["users"], **mapping["items"]}
+    return tokens.write(out_dir / f"{name}.tokens.json")
 
 
-def _item_of(event: Any, user_id: str, stage: str) -> str:
+# What writing a split for a peer takes, whatever the peer's file format; rectools_peers uses it too.
+
+
+def check_split_name(name: str) -> None:
+    """Refuse a split name that is not a plain file-name prefix."""
+    if not name or not all(c.isalnum() or c in "_-." for c in name):
+        raise InvalidInputError(
+            f"split name {name!r} must be letters, digits, '_', '-' or '.'", field="name", value=name
+        )
+
+
+def user_sequences(split: LeaveOneOut) -> tuple[list[str], dict[str, list[str]]]:
+    """The split's users (in order of their first event, target-only users last) and each one's
+    training items in order (searches carry no item)."""
+    sequences: dict[str, list[str]] = {}
+    for event in split.train:
+        if event.item_id is not None and event.type is not EventType.SEARCH:
+            sequences.setdefault(event.user_id, []).append(event.item_id)
+    return list(dict.fromkeys([*sequences, *split.valid, *split.test])), sequences
+
+
+class Tokens:
+    """Space- and tab-free stand-ins for ids in a peer's files: ``u<n>`` for users and ``i<n>`` for
+    items, numbered in order of first use. :meth:`write` keeps the way back for :func:`read_tokens`."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, str] = {}
+        self.items: dict[str, str] = {}
+
+    def user(self, user_id: str) -> str:
+        return self.users.setdefault(user_id, f"u{len(self.users)}")
+
+    def item(self, item_id: str) -> str:
+        return self.items.setdefault(item_id, f"i{len(self.items)}")
+
+    def write(self, path: Path) -> dict[str, str]:
+        """Write the mapping token -> id to ``path`` and return it (users and items in one dict)."""
+        mapping = {"users": {t: i for i, t in self.users.items()}, "items": {t: i for i, t in self.items.items()}}
+        path.write_text(json.dumps(mapping, ensure_ascii=False), encoding="utf-8")
+        return {**mapping["users"], **mapping["items"]}
+
+
+def item_of(event: Any, user_id: str, stage: str) -> str:
+    """The item of a validation or test target, refusing a target without one."""
     if event.item_id is None or event.type is EventType.SEARCH:
         raise InvalidInputError(
             f"user {user_id!r}: the {stage} target is a {event.type.value} event without an item",
@@ -155,24 +188,31 @@ def peer_environment_problem(python: Path = PEER_PYTHON, runner: Path = PEER_RUN
 
     Imports RecBole in the peer environment to be sure (a few seconds).
     """
+    return environment_problem(python, runner, library="RecBole", version=RECBOLE_VERSION, venv=".venv-peers",
+                               imports="import recbole, recbole.trainer, torch; print(recbole.__version__)")
+
+
+def environment_problem(python: Path, runner: Path, *, library: str, version: str, venv: str,
+                        imports: str) -> str | None:
+    """Why a peer cannot run with ``python`` and ``runner``, or ``None``: runs ``imports`` there, which
+    must print the library's version, and compares it with ``version``."""
     if not runner.is_file():
         return f"the peer runner {runner} is missing (liverec was installed without its source tree)"
     if not python.exists():
         return f"no peer environment at {python}: run `make peers`"
     try:
         done = subprocess.run(
-            [str(python), "-c", "import warnings; warnings.simplefilter('ignore'); "
-             "import recbole, recbole.trainer, torch; print(recbole.__version__)"],
+            [str(python), "-c", f"import warnings; warnings.simplefilter('ignore'); {imports}"],
             capture_output=True, text=True, timeout=300, check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"{python} does not run ({e}): run `make peers`"
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        return f"{python} cannot import RecBole ({last}): run `make peers`"
-    version = done.stdout.strip()
-    if version != RECBOLE_VERSION:
-        return f"{python} has RecBole {version}, the peers need {RECBOLE_VERSION}: remove .venv-peers, run `make peers`"
+        return f"{python} cannot import {library} ({last}): run `make peers`"
+    found = done.stdout.strip()
+    if found != version:
+        return f"{python} has {library} {found}, the peers need {version}: remove {venv}, run `make peers`"
     return None
 
 
@@ -237,6 +277,13 @@ def run_recbole(
         cmd += ["--epochs", str(epochs)]
     if max_minutes is not None:
         cmd += ["--max-minutes", str(max_minutes)]
+    result = run_runner(cmd, out, f"RecBole {model} peer", on_progress)
+    return peer_result(result, read_tokens(split_dir / f"{name}.tokens.json"))
+
+
+def run_runner(cmd: list[str], out: Path, label: str, on_progress: Callable[[str], None] | None) -> dict[str, Any]:
+    """Run a peer's runner (``cmd``), pass each line it prints to ``on_progress``, return the JSON it wrote
+    to ``out``; a failure raises :class:`PeerRunError` with the tail of its output, ``label`` naming it."""
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(
@@ -250,22 +297,27 @@ def run_recbole(
                 on_progress(line)
         code = proc.wait()
     if code != 0:
-        raise PeerRunError(f"RecBole {model} peer failed (exit code {code}); its last output:\n" + "\n".join(tail))
+        raise PeerRunError(f"{label} failed (exit code {code}); its last output:\n" + "\n".join(tail))
     try:
-        result = json.loads(out.read_text(encoding="utf-8"))
+        result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise PeerRunError(f"RecBole {model} peer wrote no readable result to {out}: {e}") from None
-    return _peer_run(result, _read_tokens(split_dir / f"{name}.tokens.json"))
+        raise PeerRunError(f"{label} wrote no readable result to {out}: {e}") from None
+    return result
 
 
-def _read_tokens(path: Path) -> dict[str, dict[str, str]] | None:
+def read_tokens(path: Path) -> dict[str, dict[str, str]] | None:
+    """The mapping :meth:`Tokens.write` wrote to ``path``, or ``None`` without one (tokens are ids)."""
     if not path.is_file():
         return None
     data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
-def _peer_run(result: dict[str, Any], tokens: dict[str, dict[str, str]] | None) -> PeerRun:
+def peer_result(result: dict[str, Any], tokens: dict[str, dict[str, str]] | None, library: str = "RecBole",
+                settings: str = "leaderboard settings") -> PeerRun:
+    """A runner's JSON as a :class:`PeerRun`: keys ``{lib}_version``, ``valid_{lib}`` and ``test_{lib}``
+    hold the version and the library's own metrics (``lib``: ``library`` in lower case)."""
+    lib = library.lower()
     try:
         ranked_tokens: dict[str, list[str]] = result["test"]
         users = tokens["users"] if tokens else None
@@ -277,15 +329,18 @@ def _peer_run(result: dict[str, Any], tokens: dict[str, dict[str, str]] | None) 
         return PeerRun(
             model=result["model"],
             ranked=ranked,
-            valid_metrics=dict(result["valid_recbole"]),
-            test_metrics=dict(result["test_recbole"]),
+            valid_metrics=dict(result[f"valid_{lib}"]),
+            test_metrics=dict(result[f"test_{lib}"]),
             seconds=dict(result["seconds"]),
             config=dict(result["config"]),
             epochs_trained=int(result["epochs_trained"]),
             best_epoch=int(result["best_epoch"]),
-            recbole_version=str(result["recbole_version"]),
+            version=str(result[f"{lib}_version"]),
+            library=library,
+            settings=settings,
             budget_stopped=bool(result.get("budget_stopped", False)),
             raw={k: v for k, v in result.items() if k != "test"},
         )
     except (KeyError, TypeError, ValueError) as e:
-        raise PeerRunError(f"the RecBole peer's result does not read as expected: missing or bad {e}") from None
+        raise PeerRunError(f"the {library} peer's result does not read as expected: missing or bad {e}") from None
+

@@ -33,6 +33,8 @@ def write_report(runs: Sequence[EvaluationResult], out: Path, seed: int = 0) -> 
         if run.systems:
             plots[f"{stem}-metrics"] = plot_metrics(summary, out / f"{stem}-metrics.png")
             plots[f"{stem}-history"] = plot_history(summary, out / f"{stem}-ndcg-by-history.png")
+            if any(s.get("extra", {}).get("tradeoff") for s in summary["systems"].values()):
+                plots[f"{stem}-tradeoff"] = plot_tradeoff(summary, out / f"{stem}-tradeoff.png")
         if run.replay:
             plots[f"{stem}-replay"] = plot_replay(run.replay, out / f"{stem}-replay.png", run.dataset)
     files["markdown"].write_text(markdown(data, {k: v.name for k, v in plots.items()}))
@@ -64,7 +66,8 @@ def markdown(data: Sequence[dict[str, Any]], plots: dict[str, str]) -> str:
             lines += _paired_table(run)
             lines += _history_table(run)
             lines += _choices(run)
-            for kind, caption in (("metrics", "metrics with 95% CIs"), ("history", "NDCG@10 by history length")):
+            for kind, caption in (("metrics", "metrics with 95% CIs"), ("history", "NDCG@10 by history length"),
+                                  ("tradeoff", "NDCG@10 against intra-list diversity as MMR's λ moves")):
                 if f"{stem}-{kind}" in plots:
                     lines += [f"![{caption}]({plots[f'{stem}-{kind}']})", ""]
         if "replay" in run:
@@ -225,6 +228,34 @@ def plot_history(run: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("NDCG@10")
     ax.set_title(f"{run['dataset']} — {run['protocol']}: NDCG@10 by history length")
     ax.legend()
+    return _save(plt, fig, path)
+
+
+def plot_tradeoff(run: dict[str, Any], path: Path) -> Path:
+    """NDCG@10 against intra-list diversity@10: a curve per system swept over MMR's λ (the λ
+    validation chose ringed), every other system a point."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, s in run["systems"].items():
+        curve = s.get("extra", {}).get("tradeoff")
+        if curve:
+            xs, ys = [p["diversity@10"] for p in curve], [p["ndcg@10"] for p in curve]
+            ax.plot(xs, ys, marker="o", label=f"{_label(name, s)}, MMR λ swept (numbers)")
+            for p in curve:
+                ax.annotate(f"{p['diversity_lambda']:g}", (p["diversity@10"], p["ndcg@10"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+            chosen = s["config"].get("diversity")
+            at = [p for p in curve if p["diversity_lambda"] == chosen]
+            if at:
+                ax.scatter([at[0]["diversity@10"]], [at[0]["ndcg@10"]], s=160, facecolors="none", edgecolors="k",
+                           label=f"λ = {chosen:g}, chosen on validation")
+        elif "diversity@10" in s.get("beyond", {}):
+            ax.scatter([s["beyond"]["diversity@10"]], [s["metrics"]["ndcg@10"]["mean"]], marker="s",
+                       label=_label(name, s))
+    ax.set_xlabel("intra-list diversity@10 (mean pairwise cosine distance of item texts)")
+    ax.set_ylabel("NDCG@10")
+    ax.set_title(f"{run['dataset']} — {run['protocol']}: accuracy against diversity", fontsize=10)
+    ax.legend(fontsize=7)
     return _save(plt, fig, path)
 
 

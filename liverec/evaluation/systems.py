@@ -11,8 +11,12 @@ validation only.
   users refolded (``recalculate_user``) from everything they did when asked.
 * ``liverec`` — the engine itself: an in-memory store, the real encoder, ``train()`` with its
   own fusion tuning on a slice of training, live state updates for observed events.
+* ``liverec-ABLATION`` — the engine with one part taken away (:func:`ablations`): ``no-text``,
+  ``no-sequence``, ``one-interest``, ``linear`` (fusion instead of the learned ranker) and
+  ``no-RECALL`` for each registered recall; tuned on validation like the full system.
 
-RecBole's SASRec and GRU4Rec run in their own environment (``recbole_peers``), not here.
+RecBole's SASRec and GRU4Rec (``sasrec``, ``gru4rec``; ``recbole_peers``) and RecTools' SASRec
+configured as eSASRec (``rectools``; ``rectools_peers``) run in their own environments, not here.
 """
 
 from __future__ import annotations
@@ -188,11 +192,12 @@ class Liverec:
     name = "liverec"
 
     def __init__(self, diversity: float = 0.0, encoder: str = "use", ratings: str = "signed",
-                 validation_users: int = 500, seed: int = 0) -> None:
+                 validation_users: int = 2000, seed: int = 0, settings: Mapping[str, Any] | None = None) -> None:
         if ratings not in ("signed", "positive"):
             raise InvalidInputError(f"ratings {ratings!r} is not one of signed, positive", field="ratings")
         self.config: dict[str, Any] = {"diversity": diversity, "encoder": encoder, "ratings": ratings,
                        "validation_users": validation_users, "seed": seed}
+        self.settings = dict(settings or {})  # engine settings beyond the defaults (an ablation's)
 
     def _events(self, events: Iterable[Event]) -> list[Event]:
         if self.config["ratings"] == "signed":
@@ -208,7 +213,8 @@ class Liverec:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="liverec-eval-")
         settings = Settings(encoder=self.config["encoder"], model_dir=self._tmp.name,
-                            validation_users=self.config["validation_users"], seed=self.config["seed"])
+                            validation_users=self.config["validation_users"], seed=self.config["seed"],
+                            **self.settings)
         self.engine = Engine(open_store("memory://"), settings)
         self.engine.ingest_items(items)
         batch = self._events(events)
@@ -248,8 +254,9 @@ class Liverec:
         self._tmp.cleanup()
 
 
-SYSTEMS = ("liverec", "sasrec", "gru4rec", "als", "pop")
+SYSTEMS = ("liverec", "sasrec", "gru4rec", "rectools", "als", "pop")
 RECBOLE_MODELS = {"sasrec": "SASRec", "gru4rec": "GRU4Rec"}
+RECTOOLS_MODELS = {"rectools": "SASRec"}
 
 # Small grids, chosen on validation NDCG@10; the first entry is the default.
 GRIDS: dict[str, list[dict[str, Any]]] = {
@@ -260,12 +267,46 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+def ablations() -> dict[str, dict[str, Any]]:
+    """liverec with one part taken away, by name: the engine settings each changes.
+
+    ``no-text`` drops what reads item texts (the text recalls and the sequence model's text input);
+    ``no-RECALL`` turns one registered recall off, whatever registered it.
+    """
+    from liverec.ranking.recalls import recall_names
+
+    out: dict[str, dict[str, Any]] = {
+        "no-text": {"models": {"sequential": {"text": False}}, "recalls_off": ("content", "session", "interests")},
+        "no-sequence": {"models_off": ("sequential",)},
+        "one-interest": {"interests": 1},
+        "linear": {"scorer": {"kind": "linear"}},
+    }
+    out.update({f"no-{name}": {"recalls_off": (name,)} for name in recall_names()})
+    return out
+
+
+def grid_of(name: str) -> list[dict[str, Any]]:
+    """The validation grid of system ``name`` (an ablation of liverec shares liverec's)."""
+    return GRIDS["liverec" if name.startswith("liverec-") else name]
+
+
+def check_system(name: str) -> None:
+    """Refuse a system the harness cannot build or run (naming what it can)."""
+    if name in SYSTEMS or (name.startswith("liverec-") and name.removeprefix("liverec-") in ablations()):
+        return
+    known = [*SYSTEMS, *(f"liverec-{a}" for a in ablations())]
+    raise InvalidInputError(f"system {name!r} is not one of {', '.join(known)}", field="systems", value=name)
+
+
 def build(name: str, config: Mapping[str, Any], seed: int = 0) -> EvalSystem:
-    """A fresh system ``name`` with ``config`` (one entry of :data:`GRIDS`)."""
+    """A fresh system ``name`` with ``config`` (one entry of its grid, :func:`grid_of`)."""
     if name == "pop":
         return Popularity()
     if name == "als":
         return ImplicitALS(seed=seed, **config)
     if name == "liverec":
         return Liverec(seed=seed, **config)
-    raise InvalidInputError(f"system {name!r} is not one of {', '.join(SYSTEMS)}", field="systems", value=name)
+    check_system(name)
+    if name.startswith("liverec-"):
+        return Liverec(seed=seed, settings=ablations()[name.removeprefix("liverec-")], **config)
+    raise InvalidInputError(f"system {name!r} is not built in this process", field="systems", value=name)

@@ -62,7 +62,9 @@ def test_an_evaluation_run_writes_json_markdown_and_plots(tmp_path: Path) -> Non
     [
         (("--format", "parquet"), "data set format 'parquet' is not one of"),
         (("--protocol", "kfold"), "protocol 'kfold' is not one of loo, temporal, replay, coldstart"),
-        (("--systems", "bert4rec"), "system 'bert4rec' is not one of liverec, sasrec, gru4rec, als, pop"),
+        (("--systems", "bert4rec"), "system 'bert4rec' is not one of liverec, sasrec, gru4rec, "),
+        (("--systems", "liverec-no-magic"),
+         "liverec-no-text, liverec-no-sequence, liverec-one-interest, liverec-linear, liverec-no-content"),
         (("--replay-fraction", "1.5", "--protocol", "replay"), "replay fraction 1.5 must be between 0 and 1"),
     ],
 )

@@ -16,7 +16,7 @@ from liverec.datasets.base import Dataset, FixedSplit
 from liverec.datasets.demo import build_demo_world
 from liverec.evaluation import replay as replay_module
 from liverec.evaluation.harness import Options, evaluate
-from liverec.evaluation.protocols import coldstart_plan, loo_plan, run_system, temporal_plan
+from liverec.evaluation.protocols import DIVERSITY_SWEEP, coldstart_plan, loo_plan, run_system, temporal_plan
 from liverec.evaluation.replay import DAY, replay
 from liverec.evaluation.report import write_report
 from liverec.evaluation.splits import leave_one_out
@@ -126,11 +126,20 @@ def small_world() -> Dataset:
 def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Dataset, tmp_path: Path) -> None:
     # sasrec's own run is covered in test_recbole_peers (slow); here it is only asked for under a
     # protocol it does not take part in, which the report must say
-    options = Options(protocols=("loo", "coldstart"), systems=("liverec", "pop"))
+    options = Options(protocols=("loo", "coldstart"), systems=("liverec", "pop", "liverec-no-sequence"))
     runs = evaluate(small_world, options, tmp_path)
     loo = runs[0]
-    assert [s.system for s in loo.systems][:2] == ["liverec", "pop"]
-    liverec, pop = loo.systems[0], loo.systems[1]
+    assert [s.system for s in loo.systems] == ["liverec", "pop", "liverec-no-sequence"]
+    liverec, pop, ablated = loo.systems
+    # the ablation is tuned on validation like the full system, without the sequence model
+    assert [t["config"] for t in ablated.validation] == [t["config"] for t in liverec.validation]
+    # the accuracy–diversity curve: every swept λ, the chosen one equal to the reported result
+    curve = {p["diversity_lambda"]: p for p in liverec.extra["tradeoff"]}
+    assert sorted(curve) == sorted(DIVERSITY_SWEEP) and "tradeoff_lists" not in liverec.extra
+    chosen = curve[liverec.config["diversity"]]
+    assert chosen["ndcg@10"] == pytest.approx(liverec.mean("ndcg@10"))
+    assert chosen["diversity@10"] == pytest.approx(liverec.beyond["diversity@10"])
+    assert curve[0.7]["diversity@10"] > curve[0.0]["diversity@10"]
     assert liverec.users == pop.users and len(liverec.users) == 40
     # the engine reads text and sequences: it must beat popularity on its own demo world
     assert liverec.mean("ndcg@10") > pop.mean("ndcg@10")
@@ -143,10 +152,10 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert data["runs"][0]["paired_tests"]["liverec vs pop"]["ndcg@10"]["p_value"] > 0
     text = files["markdown"].read_text()
     assert "| liverec | 40 |" in text and "liverec vs pop" in text
-    for kind in ("metrics", "history"):
+    for kind in ("metrics", "history", "tradeoff"):
         assert files[f"demo-small-loo-{kind}"].stat().st_size > 10_000  # a real PNG, not an empty file
     cold = runs[1]
-    assert [s.system for s in cold.systems] == ["liverec", "pop"]
+    assert [s.system for s in cold.systems] == ["liverec", "pop", "liverec-no-sequence"]
     # new items are found by their text alone; popularity knows nothing of them
     assert cold.systems[0].mean("recall@10") > cold.systems[1].mean("recall@10")
 

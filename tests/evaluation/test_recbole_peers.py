@@ -19,8 +19,8 @@ from liverec.evaluation.recbole_peers import (
     HEADER,
     PEER_RUNNER,
     PeerRunError,
-    _peer_run,
     peer_environment_problem,
+    peer_result,
     run_recbole,
     write_atomic_split,
 )
@@ -145,12 +145,12 @@ def test_peer_rankings_map_back_to_liverec_ids() -> None:
         "best_epoch": 1, "valid_recbole": {"ndcg@10": 0.5}, "test_recbole": {"ndcg@10": 0.25},
         "seconds": {"train": 1.0, "eval": 0.5}, "test": {"u0": ["i1", "i0"]},
     }
-    run = _peer_run(result, {"users": {"u0": "ann lee"}, "items": {"i0": "blue shirt", "i1": "x"}})
+    run = peer_result(result, {"users": {"u0": "ann lee"}, "items": {"i0": "blue shirt", "i1": "x"}})
     assert run.ranked == {"ann lee": ["x", "blue shirt"]}
     assert (run.test_metrics, run.epochs_trained, run.best_epoch) == ({"ndcg@10": 0.25}, 3, 1)
     assert "test" not in run.raw
     with pytest.raises(PeerRunError, match="valid_recbole"):
-        _peer_run({k: v for k, v in result.items() if k != "valid_recbole"}, None)
+        peer_result({k: v for k, v in result.items() if k != "valid_recbole"}, None)
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_a_peer_ranks_topk_distinct_known_items_for_every_test_user(tmp_path: Pa
         "model", "recbole_version", "config", "epochs_trained", "best_epoch", "valid_recbole", "test_recbole",
         "seconds", "test",
     }
-    assert result["recbole_version"] == run.recbole_version == "1.2.1"
+    assert result["recbole_version"] == run.version == "1.2.1"
     assert result["config"]["loss_type"] == "CE" and result["config"]["MAX_ITEM_LIST_LENGTH"] == 50
     assert run.epochs_trained == 2 and run.best_epoch in (0, 1)
     assert set(run.seconds) >= {"train", "eval"}
