@@ -263,7 +263,8 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "pop": [{}],
     "als": [dict(zip(("factors", "regularization", "alpha"), values, strict=True))
             for values in itertools.product((64, 128), (0.01, 0.1), (1.0, 10.0))],
-    "liverec": [{"diversity": d, "ratings": r} for d in (0.0, 0.2) for r in ("signed", "positive")],
+    # MMR's λ costs no refit; run_system takes the most diverse within one standard error of the best.
+    "liverec": [{"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)],
 }
 
 

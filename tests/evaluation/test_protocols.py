@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from liverec.core.errors import InvalidInputError
@@ -16,7 +17,14 @@ from liverec.datasets.base import Dataset, FixedSplit
 from liverec.datasets.demo import build_demo_world
 from liverec.evaluation import replay as replay_module
 from liverec.evaluation.harness import Options, evaluate
-from liverec.evaluation.protocols import DIVERSITY_SWEEP, coldstart_plan, loo_plan, run_system, temporal_plan
+from liverec.evaluation.protocols import (
+    DIVERSITY_SWEEP,
+    choose_config,
+    coldstart_plan,
+    loo_plan,
+    run_system,
+    temporal_plan,
+)
 from liverec.evaluation.replay import DAY, replay
 from liverec.evaluation.report import write_report
 from liverec.evaluation.splits import leave_one_out
@@ -145,7 +153,9 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert liverec.mean("ndcg@10") > pop.mean("ndcg@10")
     # the demo world has ratings, so how to read them is chosen on validation too
     assert [t["config"] for t in liverec.validation] == [
-        {"diversity": d, "ratings": r} for d in (0.0, 0.2) for r in ("signed", "positive")]
+        {"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    best = max(liverec.validation, key=lambda t: t["valid_ndcg@10"])["config"]
+    assert liverec.config["ratings"] == best["ratings"] and liverec.config["diversity"] >= best["diversity"]
     assert 0 < liverec.beyond["coverage@10"] <= 1 and liverec.beyond["diversity@10"] > 0
     files = write_report(runs, tmp_path)
     data = json.loads(files["json"].read_text())
@@ -240,3 +250,19 @@ def test_replay_shows_realtime_each_event_at_once_and_frozen_only_at_trainings(
         assert left_out == had
     assert any(fz < rt for (_, rt, _, _), (_, fz, _, _) in zip(asked["realtime"], plain, strict=True))
     assert any(left_out for *_, left_out in seen_asks)
+
+
+def test_validation_spends_only_noise_on_diversity() -> None:
+    rng = np.random.default_rng(0)
+    best = rng.random(2000)
+    configs = [{"diversity": 0.0, "ratings": "signed"}, {"diversity": 0.3, "ratings": "signed"},
+               {"diversity": 0.5, "ratings": "signed"}, {"diversity": 0.5, "ratings": "positive"}]
+    noise = np.where(np.arange(best.size) % 2, 0.01, -0.01)  # the paired difference's standard error: 0.00022
+    tiny_loss = best - noise - 0.0001  # worse by less than one standard error
+    real_loss = best - 0.05  # clearly worse
+    # the most diverse λ within noise of the best is taken; another reading of ratings never is
+    assert choose_config(configs, [best, tiny_loss, real_loss, tiny_loss]) == 1
+    assert choose_config(configs, [best, real_loss, real_loss, best - 0.0001]) == 0
+    # without λ in the grid the best mean wins, the first of equals
+    assert choose_config([{"factors": 64}, {"factors": 128}], [best, best]) == 0
+    assert choose_config([{"factors": 64}, {"factors": 128}], [best, best + 0.01]) == 1
