@@ -22,6 +22,10 @@ Phases, in order (later ones see the events of earlier ones):
 * ``mixed`` — both at once, half the rate each.
 * ``retrain`` — ``POST /admin/train`` while the mixed load runs at ``--rate``; no request may
   fail while it trains. Runs until the job has finished (and a few seconds after the swap).
+* ``burst`` — ``--burst`` (400) recommendation requests at the same instant on as many open
+  connections, for k=10 and k=50: each answer must be a 200 within the recommendation target or
+  a 503 with ``Retry-After`` within 50 ms (the service sheds what would wait longer than
+  ``max_queue_ms``); the server's RSS must settle within 10% of where it was.
 * ``bulk`` — batches of ``--bulk-batch`` events (prebuilt JSON: the demo world's events replayed
   with fresh ids) from ``--bulk-clients`` closed-loop clients for ``--bulk-duration`` s, or until
   the prebuilt batches run out; ≥ 20,000 events/s acknowledged (durable). Last: it grows the log.
@@ -66,8 +70,9 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 
 DB = "bench.db"
-PHASES = ("events", "recs", "mixed", "retrain", "bulk")
-TARGETS = {"events_p99_ms": 15.0, "recs_p99_ms": 25.0, "bulk_events_per_s": 20_000, "retrain_errors": 0}
+PHASES = ("events", "recs", "mixed", "retrain", "burst", "bulk")
+TARGETS = {"events_p99_ms": 15.0, "recs_p99_ms": 25.0, "bulk_events_per_s": 20_000, "retrain_errors": 0,
+           "burst_refusal_ms": 50.0, "burst_rss_growth": 0.10}
 JSON_HEADERS = {"content-type": "application/json"}
 Request = tuple[str, str, bytes | None]  # method, path, body
 
@@ -244,6 +249,7 @@ class Connection:
         self.host, self.port, self.timeout = host, port, timeout
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.retry_after: bytes | None = None  # of the last answer
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         async with asyncio.timeout(self.timeout):
@@ -260,10 +266,13 @@ class Connection:
             lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
             status = int(lines[0].split(b" ", 2)[1])
             length, chunked, close = -1, False, False
+            self.retry_after = None
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
                 name = name.strip().lower()
-                if name == b"content-length":
+                if name == b"retry-after":
+                    self.retry_after = value.strip()
+                elif name == b"content-length":
                     length = int(value)
                 elif name == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
@@ -633,6 +642,58 @@ async def bulk_phase(url: str, bodies: list[bytes], clients: int, duration: floa
     return figures
 
 
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+    return round(kb / 1024, 1)
+
+
+async def _one_burst(host: str, port: int, paths: list[str], pid: int) -> dict[str, Any]:
+    """One request per path, all sent at the same instant on as many open connections."""
+    conns = [Connection(host, port, 60.0) for _ in paths]
+    await asyncio.gather(*(c.request("GET", "/healthz") for c in conns))  # connected before the burst
+    rss_before = _rss_mb(pid)
+    shots = [Shot("burst", 0.0) for _ in conns]
+    t0 = time.perf_counter()
+    for shot in shots:
+        shot.due = shot.issued = t0
+    await asyncio.gather(*(_send(c, shot, ("GET", path, None)) for c, shot, path in zip(conns, shots, paths,
+                                                                                         strict=True)))
+    wall = max(s.end for s in shots) - t0
+    marked = sum(1 for c, s in zip(conns, shots, strict=True) if s.status == 503 and c.retry_after)
+    for c in conns:
+        c.close()
+    await asyncio.sleep(3.0)
+    served = sorted((s.end - t0) * 1000 for s in shots if s.ok)
+    refused = sorted((s.end - t0) * 1000 for s in shots if s.error is None and s.status == 503)
+    other = [s for s in shots if not s.ok and not (s.error is None and s.status == 503)]
+    rss_after = _rss_mb(pid)
+    return {
+        "served": len(served), "refused_503": len(refused), "refused_with_retry_after": marked,
+        "other": _errors(other) if other else {"total": 0},
+        "served_ms": {"p50": _pct(served, 0.5), "p99": _pct(served, 0.99), "max": _pct(served, 1.0)},
+        "refused_ms": {"p50": _pct(refused, 0.5), "p99": _pct(refused, 0.99), "max": _pct(refused, 1.0)},
+        "served_within_target": sum(1 for v in served if v <= TARGETS["recs_p99_ms"]),
+        "refused_within_target": sum(1 for v in refused if v <= TARGETS["burst_refusal_ms"]),
+        "seconds": round(wall, 3),
+        "rss_mb_before": rss_before, "rss_mb_after": rss_after, "rss_growth": round(rss_after / rss_before - 1, 3),
+    }
+
+
+async def burst_phase(url: str, work: Workload, pid: int, size: int, ks: tuple[int, ...] = (10, 50)) -> dict[str, Any]:
+    """``size`` requests for recommendations sent at the same instant on ``size`` open connections,
+    once per ``k``: each must be a 200 within the recommendation target, or a 503 with
+    ``Retry-After`` within ``burst_refusal_ms``; the server's RSS is read before, and again after
+    the burst has settled (3 s)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    rng = random.Random(5)
+    out: dict[str, Any] = {"size": size}
+    for k in ks:
+        paths = [f"/users/{rng.choice(work.users)}/recommendations?k={k}" for _ in range(size)]
+        out[f"k{k}"] = await _one_burst(host, int(port), paths, pid)
+    return out
+
+
 async def run_phases(server: Server, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
     tag = f"load{int(time.time())}"
     out: dict[str, Any] = {}
@@ -679,6 +740,11 @@ async def run_phases(server: Server, work: Workload, args: argparse.Namespace) -
         await measured("recs", recs)
         await measured("mixed", mixed)
         await measured("retrain", retrain)
+
+        async def burst() -> dict[str, Any]:
+            return await burst_phase(server.url, work, server.pid, args.burst)
+
+        await measured("burst", burst)
     finally:
         await pool.close()
 
@@ -741,6 +807,21 @@ def tables(results: dict[str, Any]) -> str:
                      f"(was {r['model_version_before']}, serving {r['model_version_after']}) | | | | "
                      f"{job.get('seconds')} s training | | succeeded | "
                      f"{'yes' if job.get('status') == 'succeeded' else '**no**'} |")
+    if "burst" in results:
+        r = results["burst"]
+        for key in (k for k in r if k.startswith("k")):
+            b = r[key]
+            fast = b["served_within_target"] + b["refused_within_target"]
+            total = b["served"] + b["refused_503"] + b["other"]["total"]
+            met = fast == total and b["refused_with_retry_after"] == b["refused_503"] \
+                and b["rss_growth"] <= TARGETS["burst_rss_growth"]
+            lines.append(
+                f"| burst of {r['size']} at once, {key.replace('k', 'k=')}: {b['served']} served (p99 "
+                f"{_ms(b['served_ms']['p99'])} ms), {b['refused_503']} refused (p99 {_ms(b['refused_ms']['p99'])} ms)"
+                f"; RSS {b['rss_mb_before']} → {b['rss_mb_after']} MB | {_ms(b['served_ms']['p50'])} "
+                f"| {_ms(b['served_ms']['p99'])} | {_ms(b['served_ms']['max'])} | {fast}/{total} in time "
+                f"| {b['other']['total']} | 200 ≤ {TARGETS['recs_p99_ms']:g} ms or 503 ≤ "
+                f"{TARGETS['burst_refusal_ms']:g} ms; RSS ≤ +10% | {'yes' if met else '**no**'} |")
     if "bulk" in results:
         r = results["bulk"]
         rate = r["events_per_s"] or 0
@@ -784,6 +865,7 @@ def main() -> None:
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--connections", type=int, default=64, help="connection pool of the latency phases")
     parser.add_argument("--bulk-batch", type=int, default=10_000)
+    parser.add_argument("--burst", type=int, default=400, help="concurrent requests of the burst phase")
     parser.add_argument("--bulk-clients", type=int, default=3)
     parser.add_argument("--bulk-duration", type=float, default=15.0)
     parser.add_argument("--bulk-batches", type=int, default=0, help="prebuilt batches (0: enough for 50k events/s)")

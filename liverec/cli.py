@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table  # noqa: E402
 
 from liverec.core.errors import InvalidInputError, LiveRecError  # noqa: E402
+from liverec.core.redact import redact  # noqa: E402
 from liverec.core.types import Recommendation  # noqa: E402
 
 app = typer.Typer(
@@ -48,7 +49,7 @@ def _errors() -> Iterator[None]:
         yield
     except LiveRecError as exc:
         # Plain text, one line: rich would wrap long messages and read "[...]" in ids as markup.
-        typer.echo("error: " + " ".join(str(exc).split()), err=True)
+        typer.echo("error: " + redact(" ".join(str(exc).split())), err=True)
         raise typer.Exit(2) from None
 
 
@@ -100,7 +101,7 @@ def ingest(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Ingest items or events from a JSONL or CSV file (all rows are validated first)."""
-    from liverec.core.errors import InvalidInputError
+    from liverec.core.errors import ConflictError, InvalidInputError
     from liverec.core.types import Event, Item
     from liverec.datasets.files import read_records
 
@@ -109,12 +110,15 @@ def ingest(
             raise InvalidInputError(f"--kind {kind!r} must be items or events", field="kind", value=kind)
         build: Callable[[dict[str, Any]], Any] = Item.from_dict if kind == "items" else Event.from_dict
         rows, lines = [], []
+        stamped: set[str] = set()  # events without a time, stamped now: a re-run matches them without one
         for line_no, record in read_records(path):
             try:
                 rows.append(build(record))
             except LiveRecError as exc:
                 raise InvalidInputError(f"{path}:{line_no}: {exc}") from None
             lines.append(line_no)
+            if kind == "events" and record.get("timestamp") is None:
+                stamped.add(rows[-1].event_id)
         engine = _engine(store)
         # The whole file is checked before the first chunk is stored: all rows or none.
         known = set(engine.items.ids())
@@ -126,12 +130,19 @@ def ingest(
                 seen.add(row.item_id)
             elif row.item_id is not None and row.item_id not in known:
                 raise InvalidInputError(f"{path}:{line_no}: event refers to unknown item {row.item_id!r}")
+        if kind == "events":
+            try:
+                engine.check_event_ids(rows, stamped=stamped)
+            except ConflictError as exc:
+                where = ",".join(str(n) for row, n in zip(rows, lines, strict=True) if row.event_id == exc.key)
+                raise ConflictError(f"{path}:{where}: {exc}", field=exc.field, key=exc.key) from None
         with _progress() as progress:
             if kind == "items":
                 _chunked(progress, "ingesting items", rows, 512, engine.ingest_items)
             else:
-                _chunked(progress, "ingesting events", rows, 5000, engine.ingest_events)
-        console.print(f"ingested {len(rows)} {kind} into {store}")
+                _chunked(progress, "ingesting events", rows, 5000,
+                         lambda chunk: engine.ingest_events(chunk, stamped=stamped))
+        console.print(f"ingested {len(rows)} {kind} into {redact(store)}")
 
 
 @app.command(name="train")
@@ -235,7 +246,10 @@ def forget(
     with _errors():
         engine = _engine(store)
         result = engine.forget_user(user_id)
-        console.print(f"erased user {user_id}: {result.events_removed} events, state removed: {result.state_removed}")
+        with engine.store.feedback_log() as feedback:  # the lists served to them, as DELETE /users/{id} does
+            served = feedback.forget_user(user_id)
+        console.print(f"erased user {user_id}: {result.events_removed} events, state removed: {result.state_removed}, "
+                      f"served lists removed: {served}")
 
 
 @app.command()
@@ -267,37 +281,41 @@ def demo(
 
 def _serve(overrides: dict[str, Any], config: Path | None) -> None:
     """Load settings (defaults ← TOML ← LIVEREC_* ← options), check exposure, then run uvicorn."""
-    import uvicorn
-
     from liverec.service.app import check_exposure, create_app
+    from liverec.service.server import run
     from liverec.service.settings import load_settings
 
     with _errors():
         settings = load_settings(config, overrides=overrides)
         with _key_store(settings.store, settings.keys_file) as keys:
             check_exposure(settings, keys)
-    url = f"http://{settings.host}:{settings.port}"
+        _check_store(settings)
+    url = f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}"
 
     def ready() -> None:
-        console.print(f"[bold green]liverec is serving {settings.store} at {url}[/]  (API docs: {url}/docs; "
+        console.print(f"[bold green]liverec is serving {redact(settings.store)} at {url}[/]  (API docs: {url}/docs; "
                       "Ctrl-C stops)", soft_wrap=True)
 
-    app = create_app(settings, on_ready=ready)
-    # One worker process: user states live in this process, which is what makes read-your-writes hold.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                backlog=2048, timeout_graceful_shutdown=10)
+    run(create_app(settings, on_ready=ready), settings)
 
 
 @app.command()
 def serve(
     store: Annotated[str | None, typer.Option("--store", help="Store URL (default: settings, else "
                                               "sqlite:///liverec.db).")] = None,
-    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1; others need API keys).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1; any other needs API keys, and TLS "
+                                             "or --behind-proxy).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="A TOML settings file.")] = None,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS.")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
+    behind_proxy: Annotated[bool | None, typer.Option("--behind-proxy", help="TLS ends at a proxy in front; "
+                                                      "trust its X-Forwarded-* headers (trusted_proxies, default "
+                                                      "127.0.0.1).")] = None,
 ) -> None:
     """Serve the engine over HTTP (settings: defaults, then --config TOML, then LIVEREC_* variables, then options)."""
-    _serve({"store": store, "host": host, "port": port}, config)
+    _serve({"store": store, "host": host, "port": port, "tls_cert": tls_cert, "tls_key": tls_key,
+            "behind_proxy": behind_proxy}, config)
 
 
 def _csv(value: str) -> list[str]:
@@ -397,13 +415,26 @@ def _key_store(store: str, keys_file: str | Path | None) -> Iterator[Any]:
         yield keys
 
 
+def _check_store(settings: Any) -> None:
+    """Open and close the store and its feedback log as the service will at startup: a bad
+    ``--store`` (an unknown scheme, a path that cannot be created) is then one line and exit 2
+    here, not a traceback from the server's startup and exit 3."""
+    from liverec.storage import open_store
+
+    with ExitStack() as opened:
+        where = open_store(settings.store)
+        opened.callback(where.close)
+        feedback = where.feedback_log(Path(settings.feedback_file) if settings.feedback_file else None)
+        feedback.close()
+
+
 @contextmanager
 def _keyring(store: str, keys_file: Path | None) -> Iterator[Any]:
     """:func:`_key_store` for the keys commands, which must write where a service will read."""
     from liverec.storage import locate
 
     if keys_file is None and not locate(store).shared:
-        raise InvalidInputError(f"a {store} store keeps no keys; give --keys-file or a sqlite:// --store",
+        raise InvalidInputError(f"a {redact(store)} store keeps no keys; give --keys-file or a sqlite:// --store",
                                 field="store", value=store)
     with _key_store(store, keys_file) as keys:
         yield keys

@@ -20,15 +20,15 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liverec.core.errors import InvalidInputError, NotFoundError
+from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError
 from liverec.core.params import check_diversity, check_id, check_k
 from liverec.core.settings import Settings
-from liverec.core.types import Event, EventType, Item, Recommendation
+from liverec.core.types import Event, EventType, Item, Recommendation, check_event_times
 from liverec.models.registry import check_model_settings
 from liverec.ranking.filters import Filters
 from liverec.ranking.lookup import search, similar_items
@@ -45,6 +45,7 @@ from liverec.storage import open_store
 from liverec.storage.base import Store
 from liverec.text.sentiment import ReviewPolarity
 from liverec.text.space import TextSpace
+from liverec.training.erasure import Erasure, scrub_model_dir
 from liverec.training.fit import Progress, TrainReport
 from liverec.training.lifecycle import ModelLifecycle, current_snapshot
 
@@ -65,7 +66,8 @@ def check_settings(settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """How many of the given events were new; the rest were retries of stored ones."""
+    """How many of the given events were new; the rest (``duplicates``) were retries of stored
+    ones or repeats within the batch."""
 
     received: int
     stored: int
@@ -74,6 +76,32 @@ class IngestResult:
     @property
     def duplicates(self) -> int:
         return self.received - self.stored
+
+
+# What makes two events with one id the same event; the time too, unless it was stamped on arrival.
+_CONTENT = ("user_id", "type", "item_id", "value", "text", "session_id")
+
+
+def _check_repeats(repeats: Iterable[Event], new: Mapping[str, Event], stored: Mapping[str, Event],
+                   untimed: Collection[str]) -> None:
+    """Raise ConflictError for the first event of ``repeats`` whose id names a stored event, or
+    an earlier one of its batch (``new``), with other content; its message names the fields only,
+    never their values (the user id may be a pseudonym)."""
+    for again in repeats:
+        first, where = stored.get(again.event_id), "is already stored"
+        if first is None:
+            first, where = new.get(again.event_id), "appears twice in the batch"
+        if first is None:  # erased since it was found: nothing left to differ from
+            continue
+        differ = [name for name in _CONTENT if getattr(first, name) != getattr(again, name)]
+        if first.timestamp != again.timestamp and again.event_id not in untimed:
+            differ.append("timestamp")
+        if differ:
+            raise ConflictError(
+                f"event {again.event_id!r} {where} with another {', '.join(differ)}; an event id names one "
+                "event, so send a new event under a new id",
+                field="event_id", key=again.event_id,
+            )
 
 
 @dataclass(frozen=True)
@@ -107,9 +135,12 @@ class Engine:
         self._lock = threading.RLock()  # one writer at a time: ingest, item changes, snapshot swaps
         self._owns_model_dir = settings.model_dir is None and store.location.directory is None
         self.model_dir = self._model_dir()
+        # Snapshots that predate an erasure (a crash came before they were rewritten) are rewritten first.
+        scrub_model_dir(self.model_dir, store.events)
         snapshot = current_snapshot(self.model_dir)
         space = TextSpace(settings.encoder, settings.encoder_threads, store.vectors,
                           snapshot.centering if snapshot is not None else None)
+        self.erasure = Erasure(store, space, self.model_dir)
         self.items = LiveCatalog(store.catalog, space, self._lock)
         signals = EventSignals(self.items, ReviewPolarity(space.encoder))
         self._owns_states = state_store is None
@@ -117,7 +148,7 @@ class Engine:
         self.states = LiveStates(store.events, states, signals, settings, self._lock)
         self.serving = Serving(self.items, snapshot, settings)
         self.models = ModelLifecycle(store.events, self.items, self.states, self.serving, settings,
-                                     self.model_dir, self._lock)
+                                     self.model_dir, self._lock, self.erasure)
         if snapshot is not None:
             self.models.catch_up(snapshot)
 
@@ -164,8 +195,12 @@ class Engine:
         return self.items.delete(item_id)
 
     def validate_events(self, events: Iterable[Event | Mapping[str, Any]]) -> list[Event]:
-        """Parse and check events (type, fields, known item) without storing anything."""
+        """Parse and check events (type, fields, time within the settings' bounds of the wall
+        clock, known item) without storing anything."""
         parsed = [Event.from_dict(e) for e in events]
+        settings = self.settings
+        check_event_times(parsed, floor=settings.timestamp_floor, future_skew=settings.timestamp_future_skew,
+                          now=time.time())
         known: set[str | None] = {None}  # items already found in this batch (most events repeat one)
         for e in parsed:
             if e.item_id not in known:
@@ -176,26 +211,30 @@ class Engine:
                 known.add(e.item_id)
         return parsed
 
-    def ingest_events(self, events: Iterable[Event | Mapping[str, Any]]) -> IngestResult:
+    def ingest_events(
+        self, events: Iterable[Event | Mapping[str, Any]], *, stamped: Collection[str] = ()
+    ) -> IngestResult:
         """Validate, durably store and apply events to their users' states, in that order.
 
-        Every event is validated (type, fields, known item) before any is stored. Events
-        whose ``event_id`` is already stored are skipped, so a retried batch changes nothing.
+        Every event is validated (type, fields, time, known item) before any is stored. An
+        ``event_id`` names one event: sent again with the same content (a retry, or a repeat
+        within the batch) it is skipped, so a retried batch changes nothing; sent with other
+        content it is a :class:`ConflictError` naming the id, and nothing of the batch is stored.
+        Content is every stored field after parsing (``"2026-01-01T00:00:00Z"`` and ``1767225600``
+        are the same time), but an event sent without a timestamp is stamped on arrival and its
+        retry carries a new time: for those (a mapping without ``timestamp``, or an id in
+        ``stamped``) the time is not compared.
         When this returns, the next ``recommend`` for each user reflects the events.
         """
-        parsed = self.validate_events(events)
+        rows = events if isinstance(events, list) else list(events)
+        parsed = self.validate_events(rows)
         if not parsed:
             return IngestResult(0, 0)
         with self._lock:
-            known = self.store.events.existing([e.event_id for e in parsed])
-            fresh_ids: set[str] = set()
-            new: list[Event] = []
-            for e in parsed:
-                if e.event_id not in known and e.event_id not in fresh_ids:
-                    fresh_ids.add(e.event_id)
-                    new.append(e)
+            new = list(self._new_events(rows, parsed, stamped).values())
             if not new:
                 return IngestResult(len(parsed), 0)
+            fresh_ids = frozenset(e.event_id for e in new)
             signals = self.states.signals(new)
             stored = self.store.events.append(new)
             new.sort(key=lambda e: e.timestamp)
@@ -203,15 +242,49 @@ class Engine:
             if snapshot is not None:
                 snapshot.observe(new, self.settings.event_weights)
             self.states.apply(new, signals)
-        return IngestResult(len(parsed), stored, frozenset(fresh_ids))
+        return IngestResult(len(parsed), stored, fresh_ids)
+
+    def check_event_ids(self, events: Sequence[Event], *, stamped: Collection[str] = ()) -> None:
+        """Raise the :class:`ConflictError` :meth:`ingest_events` would for ``events`` (an id
+        reused with other content), storing nothing: for a batch stored in several calls, all
+        or nothing (``liverec ingest``)."""
+        with self._lock:
+            self._new_events(events, events, stamped)
+
+    def _new_events(
+        self, rows: Sequence[Event | Mapping[str, Any]], parsed: Sequence[Event], stamped: Collection[str]
+    ) -> dict[str, Event]:
+        """The events of ``parsed`` whose ids are not stored yet, first of each id, by id; a repeat
+        with other content raises. Stored events are read back only when an id repeats one."""
+        known = self.store.events.existing([e.event_id for e in parsed])
+        new: dict[str, Event] = {}
+        repeats: list[Event] = []
+        for e in parsed:
+            if e.event_id in known or e.event_id in new:
+                repeats.append(e)
+            else:
+                new[e.event_id] = e
+        if repeats:
+            untimed = set(stamped) | {e.event_id for row, e in zip(rows, parsed, strict=True)
+                                      if not isinstance(row, Event) and row.get("timestamp") is None}
+            _check_repeats(repeats, new, self.store.events.get_many(known), untimed)
+        return new
 
     def forget_user(self, user_id: str) -> ForgetResult:
-        """Erase the user's events and state (future training never sees them again)."""
+        """Erase the user: their events, the vectors of their texts, their state, what the served
+        models and every snapshot kept on disk hold of them (see :mod:`liverec.training.erasure`).
+
+        Future training never sees their events, and a training running meanwhile (here or in
+        another process) serves and writes nothing of them. When this returns, the store's files
+        hold no trace of the user; the feedback log is the caller's to erase.
+        """
         check_id(user_id, "user_id")
         with self._lock:
-            removed = self.store.events.delete_user(user_id)
+            removed = self.erasure.erase_events(user_id)
             had_state = self.states.forget(user_id)
             self.serving.ranker.forget(user_id)
+        self.erasure.scrub_kept()  # outside the lock: rewriting snapshots must not hold up ingest
+        self.erasure.checkpoint()
         return ForgetResult(user_id, removed, had_state)
 
     # ------------------------------------------------------------------ live states
@@ -261,9 +334,10 @@ class Engine:
     ) -> list[Recommendation]:
         """The ``k`` best items for the user now, each with the reasons that put it there.
 
-        A user with no events gets what is popular now (and, before any training, nothing
-        but fresh items is known, so the list may be empty). ``scorer`` replaces the trained
-        one: a scorer or its configuration (an A/B variant's).
+        A user with no events gets what is popular now. A list the scored candidates leave
+        short is filled with popular, then new, then any available items that pass ``filters``:
+        it holds ``k`` items whenever the catalog has ``k`` the filters allow, trained or not.
+        ``scorer`` replaces the trained one: a scorer or its configuration (an A/B variant's).
         """
         check_id(user_id, "user_id")
         k = check_k(k)

@@ -166,7 +166,7 @@ def test_serve_on_a_public_host_without_keys_exits_2_naming_the_host(
 
 def test_serve_on_a_public_host_with_a_key_serves(store: str, served: list[dict[str, Any]]) -> None:
     create(store, "ops", "admin")
-    result = run("serve", "--host", "0.0.0.0", "--port", "8123", "--store", store)
+    result = run("serve", "--host", "0.0.0.0", "--port", "8123", "--store", store, "--behind-proxy")
     assert result.exit_code == 0, result.stderr
     assert [(c["host"], c["port"]) for c in served] == [("0.0.0.0", 8123)]
 
@@ -219,7 +219,7 @@ def test_a_legacy_json_key_file_beside_the_store_is_imported_and_its_keys_serve(
     legacy = tmp_path / "shop.db.keys.json"
     legacy.write_text('{"version": 1, "keys": [{"key_id": "0000abcd", "name": "ops", "scopes": ["admin"], '
                       f'"created": 1.5, "token_sha256": "{hashlib.sha256(token.encode()).hexdigest()}"}}]}}')
-    result = run("serve", "--host", "0.0.0.0", "--store", store)  # off loopback: only with a key
+    result = run("serve", "--host", "0.0.0.0", "--store", store, "--behind-proxy")  # off loopback: a key
     assert result.exit_code == 0, result.stderr
     assert [c["host"] for c in served] == ["0.0.0.0"]
     assert not legacy.exists() and (tmp_path / "shop.db.keys.json.imported").exists()

@@ -214,7 +214,7 @@ def test_forget_user_leaves_no_event_or_state(engine: Engine, world: DemoWorld) 
 def test_bad_events_raise_naming_the_problem_and_store_nothing(
     engine: Engine, event: dict[str, object], field: str, words: str
 ) -> None:
-    good = {"user_id": "bad-1", "type": "view", "item_id": "i00002", "timestamp": 1.0}
+    good = {"user_id": "bad-1", "type": "view", "item_id": "i00002", "timestamp": 1_767_225_600.0}
     count = engine.store.events.count()
     with pytest.raises(InvalidInputError, match=words) as info:
         engine.ingest_events([good, event])

@@ -49,7 +49,13 @@ class NotTrainedError(LiveRecError):
 
 
 class ConflictError(LiveRecError):
-    """The request contradicts stored state (e.g. an event id reused with other content)."""
+    """The request contradicts stored state (e.g. an event id reused with other content);
+    ``field`` and ``key`` name what clashed, when one field did."""
+
+    def __init__(self, message: str, *, field: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.key = key
 
 
 class StorageError(LiveRecError):

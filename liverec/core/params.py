@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from liverec.core.errors import InvalidInputError
+from liverec.core.types import MAX_ID_LENGTH
 
 __all__ = ["DEFAULT_DIVERSITY", "MAX_K", "check_diversity", "check_id", "check_k"]
 
@@ -21,9 +22,14 @@ DEFAULT_DIVERSITY = 0.2  # MMR's 1 − λ when neither the request nor an A/B va
 
 
 def check_id(value: Any, name: str) -> str:
-    """``value`` as a non-blank id, or InvalidInputError naming ``name``."""
+    """``value`` as a non-blank id of at most :data:`~liverec.core.types.MAX_ID_LENGTH` characters,
+    or InvalidInputError naming ``name``: the ids an event may hold, so nothing is looked up or
+    erased under an id that could never have been stored."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{name} is missing", field=name, value=value)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(f"{name} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed",
+                                field=name, value=value[:40] + "…")
     return value
 
 

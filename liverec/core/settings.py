@@ -5,12 +5,13 @@ Unknown keys are errors, so a misspelt setting never silently does nothing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from liverec.core.errors import InvalidInputError
-from liverec.core.types import DEFAULT_EVENT_WEIGHTS, EventType, parse_event_type
+from liverec.core.types import DEFAULT_EVENT_WEIGHTS, EventType, parse_event_type, parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,13 @@ class Settings:
         The cosine an action's text needs with an interest to join it rather than start another.
     interest_half_life
         Seconds after which an action counts half in its interest.
+    timestamp_future_skew
+        Seconds an event's ``timestamp`` may lie ahead of the wall clock when it is ingested (a
+        client's clock running fast); later is refused. ``inf`` turns the bound off. The bound is
+        the wall clock's, not the log's: a replay of years-old data passes it.
+    timestamp_floor
+        The earliest ``timestamp`` an event may carry: seconds since the epoch or an ISO-8601
+        time (default 1990-01-01, before any research data set's first event); 0 turns it off.
     """
 
     encoder: str = "use"
@@ -85,6 +93,10 @@ class Settings:
     interests: int = 4
     interest_similarity: float = 0.5
     interest_half_life: float = 14 * 86400.0
+    # One event dated 1e12 (a millisecond timestamp read as seconds) was once every user's "now"
+    # (issue 12): a day of skew admits any real clock, and nothing the web sends predates 1990.
+    timestamp_future_skew: float = 86400.0
+    timestamp_floor: float = 631_152_000.0  # 1990-01-01T00:00:00Z
 
     def __post_init__(self) -> None:
         weights = dict(DEFAULT_EVENT_WEIGHTS)
@@ -103,6 +115,12 @@ class Settings:
         for name in ("short_term_half_life", "tag_half_life", "interest_half_life"):
             if getattr(self, name) <= 0:
                 raise InvalidInputError(f"{name} must be positive", field=name, value=getattr(self, name))
+        skew = self.timestamp_future_skew
+        if isinstance(skew, bool) or not isinstance(skew, int | float) or math.isnan(skew) or skew < 0:
+            raise InvalidInputError(f"timestamp_future_skew must be seconds >= 0 (inf: no bound), got {skew!r}",
+                                    field="timestamp_future_skew", value=skew)
+        object.__setattr__(self, "timestamp_future_skew", float(skew))
+        object.__setattr__(self, "timestamp_floor", parse_timestamp(self.timestamp_floor, "timestamp_floor"))
         for name in ("recent_length", "max_tags", "encoder_threads", "validation_users"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +24,9 @@ from liverec.core.errors import InvalidInputError
 MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 10_000
 MAX_TITLE_LENGTH = 1_000
+# Levels of nested objects and lists a JSON value (item attributes) may hold. Deeper values serve
+# no catalog and only reach the recursion limit of whatever walks them next (a 500, issue 12).
+MAX_JSON_DEPTH = 32
 LANGUAGES = ("en", "zh")
 
 
@@ -108,6 +111,37 @@ def parse_timestamp(value: Any, field_name: str = "timestamp") -> float:
     return ts
 
 
+def _iso(ts: float) -> str:
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):  # past year 9999
+        return "beyond year 9999"
+
+
+def check_event_times(events: Sequence[Event], *, floor: float, future_skew: float, now: float) -> None:
+    """Refuse the first event dated before ``floor`` or more than ``future_skew`` seconds after ``now``.
+
+    ``now`` is the wall clock at ingest, so a replay of old data passes while a timestamp in
+    milliseconds (1.7e12 read as seconds: the year 55,000) is refused before it can become every
+    user's "now" for trending.
+    """
+    latest = now + future_skew
+    for e in events:
+        ts = e.timestamp
+        if ts > latest:
+            hint = "; is it in milliseconds? send seconds" if floor <= ts / 1000.0 <= latest else ""
+            raise InvalidInputError(
+                f"timestamp {ts!r} ({_iso(ts)}) is more than {future_skew:g} s ahead of the clock "
+                f"({_iso(now)}){hint}",
+                field="timestamp", value=ts,
+            )
+        if ts < floor:
+            raise InvalidInputError(
+                f"timestamp {ts!r} ({_iso(ts)}) is before {_iso(floor)}, the earliest accepted (timestamp_floor)",
+                field="timestamp", value=ts,
+            )
+
+
 def _check_id(value: Any, field_name: str) -> str:
     if type(value) is str and len(value) <= MAX_ID_LENGTH and value.strip():  # the common case
         return value
@@ -152,6 +186,30 @@ def _check_str_tuple(value: Any, field_name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def check_json_depth(value: Any, field_name: str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise InvalidInputError naming ``field_name`` if ``value`` nests objects and lists more than
+    ``limit`` levels deep (``{}`` is one level, a scalar none).
+
+    Level by level, not recursively, so a value too deep for the interpreter's recursion limit
+    is measured too, and the walk stops at the first level past ``limit``.
+
+    >>> check_json_depth({"a": [1, {"b": 2}]}, "attributes", limit=3)
+    >>> check_json_depth([[[]]], "attributes", limit=2)
+    Traceback (most recent call last):
+    ...
+    liverec.core.errors.InvalidInputError: attributes nests objects and lists deeper than 2 levels
+    """
+    level = [value]
+    for depth in range(limit + 1):
+        containers = [v for v in level if isinstance(v, Mapping | list | tuple)]
+        if not containers:
+            return
+        if depth == limit:
+            break
+        level = [child for c in containers for child in (c.values() if isinstance(c, Mapping) else c)]
+    raise InvalidInputError(f"{field_name} nests objects and lists deeper than {limit} levels", field=field_name)
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
     """A thing that can be recommended: a product, an article, a video."""
@@ -182,6 +240,7 @@ class Item:
             )
         if not isinstance(self.attributes, Mapping):
             raise InvalidInputError("attributes must be an object", field="attributes", value=self.attributes)
+        check_json_depth(self.attributes, "attributes")
         if not isinstance(self.available, bool):
             raise InvalidInputError(
                 f"available must be true or false, got {self.available!r}", field="available", value=self.available
@@ -419,7 +478,8 @@ def _set_event_fields(
 class Reason:
     """Why an item was recommended: the recall that found it and the evidence.
 
-    ``kind`` is one of ``content``, ``als``, ``covisit``, ``trending``, ``fresh``, ``tag``;
+    ``kind`` is a recall's name (``content``, ``als``, ``covisit``, ``trending``, ``fresh``, …),
+    ``tag``, or ``catalog`` (an item that filled a short list);
     ``evidence`` names the item id, query or tag the reason cites (None for "popular now").
     """
 

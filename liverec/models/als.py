@@ -231,6 +231,24 @@ class ALSRecommender:
         ranked[i] = -np.inf
         return scored(self.item_ids_, top_k(ranked, k), sims)
 
+    # -- erasure --------------------------------------------------------------------------
+
+    def known_users(self) -> list[str]:
+        """Users with a factor row (kept for analysis only: serving folds users in from history)."""
+        require_fitted(self, "item_factors_")
+        return list(self.user_ids_)
+
+    def forget_users(self, user_ids: Collection[str]) -> int:
+        """Drop the factor rows and ids of ``user_ids``; how many were kept."""
+        require_fitted(self, "item_factors_")
+        erased = set(user_ids)
+        keep = [u for u, user_id in enumerate(self.user_ids_) if user_id not in erased]
+        removed = len(self.user_ids_) - len(keep)
+        if removed:
+            self.user_ids_ = [self.user_ids_[u] for u in keep]
+            self.user_factors_ = self.user_factors_[keep]
+        return removed
+
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, path: Path) -> None:

@@ -12,6 +12,7 @@ suite against every model.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,9 @@ class TrainingData:
     ) -> TrainingData:
         """Index ``events`` (time-ordered) against the catalog; events on unknown items are dropped.
 
+        ``now`` defaults to the latest event's time, but never later than the wall clock: one
+        event dated in the future (a stored clock error) must not become every model's "now".
+
         ``polarity`` maps a review/rate event id to a sign-and-scale factor in [-1, 1]
         (see ``liverec.text.sentiment``); events not in it count with factor 1.
         """
@@ -111,7 +115,7 @@ class TrainingData:
             event_weight=event_weight,
             event_time=event_time,
             item_vectors=np.asarray(item_vectors, dtype=np.float32),
-            now=float(event_time.max()) if now is None and len(event_time) else float(now or 0.0),
+            now=min(float(event_time.max()), time.time()) if now is None and len(event_time) else float(now or 0.0),
             event_type=np.asarray(types, dtype=np.int8),
         )
 
@@ -143,6 +147,25 @@ class Model(Protocol):
 
     @classmethod
     def load(cls, path: Path) -> Self: ...
+
+
+@runtime_checkable
+class UserKeyedModel(Protocol):
+    """A model that keeps something per user id (a factor row, a user's last events).
+
+    An erasure must reach it: :meth:`forget_users` removes those users in place, and what the
+    model saves afterwards holds no trace of their ids. What users contributed to shared
+    statistics (item factors, co-visitation counts) stays until the next training, which no
+    longer sees their events.
+    """
+
+    def known_users(self) -> Collection[str]:
+        """Every user id the model keeps something for."""
+        ...
+
+    def forget_users(self, user_ids: Collection[str]) -> int:
+        """Remove what is kept for ``user_ids``, in place; how many of them were kept."""
+        ...
 
 
 @runtime_checkable

@@ -193,6 +193,19 @@ class CoVisitation:
         lo, hi = self.counts_.indptr[i], self.counts_.indptr[i + 1]
         return dict(zip(self.counts_.indices[lo:hi].tolist(), self.counts_.data[lo:hi].tolist(), strict=True))
 
+    # -- erasure --------------------------------------------------------------------------
+
+    def known_users(self) -> list[str]:
+        """Users whose last events are kept (to pair their next event with)."""
+        require_fitted(self, "counts_")
+        return list(self.tails_)
+
+    def forget_users(self, user_ids: Collection[str]) -> int:
+        """Drop the last events kept of ``user_ids`` (the pairs they formed stay in the counts,
+        anonymous, until the next training); how many users were kept."""
+        require_fitted(self, "counts_")
+        return sum(self.tails_.pop(user_id, None) is not None for user_id in set(user_ids))
+
     # -- reading --------------------------------------------------------------------------
 
     def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import ClassVar, Self
@@ -34,7 +35,10 @@ class TrendingPopularity:
     """Items ranked by exponentially time-decayed interaction weight.
 
     ``score(i, T) = Σ w · 2^(−(T − t) / half_life)`` over the positive-weight events on ``i``
-    (dismissals and searches do not make an item trend). Scores are kept relative to a
+    (dismissals and searches do not make an item trend). An event dated after the reference
+    time (``data.now`` in :meth:`fit`, the wall clock in :meth:`update`) counts as made then: one
+    event in the future (a clock error) weighs what a real-time one does, and never drags every
+    other item's decay along with it. Scores are kept relative to a
     reference time ``t_ref``: ``s_ref[i] = Σ w · 2^((t − t_ref) / half_life)``, so adding an event
     is one multiply-add (:meth:`update`) and reading at time ``T`` multiplies by
     ``2^(−(T − t_ref) / half_life)``, which is the same for every item and so never changes the
@@ -67,7 +71,8 @@ class TrendingPopularity:
     # -- training -------------------------------------------------------------------------
 
     def fit(self, data: TrainingData) -> Self:
-        """Sum the decayed positive event weights per item, with ``data.now`` as reference time."""
+        """Sum the decayed positive event weights per item, with ``data.now`` as reference time
+        (events after it count as made at ``data.now``)."""
         if not (isinstance(self.half_life, int | float) and math.isfinite(self.half_life) and self.half_life > 0):
             raise InvalidInputError(
                 f"half_life must be a positive number of seconds, got {self.half_life!r}",
@@ -76,7 +81,7 @@ class TrendingPopularity:
             )
         n_items = len(data.item_ids)
         keep = (data.event_item >= 0) & (data.event_weight > 0)
-        exponent = (data.event_time[keep] - data.now) / self.half_life
+        exponent = (np.minimum(data.event_time[keep], data.now) - data.now) / self.half_life
         sums = np.bincount(
             data.event_item[keep],
             weights=data.event_weight[keep].astype(np.float64) * np.exp2(exponent),
@@ -111,7 +116,8 @@ class TrendingPopularity:
         """Add one event in O(1) (amortised): trending stays live between trainings.
 
         Non-positive weights are ignored, as in :meth:`fit`. An item the model has not seen
-        is appended. ``now_`` advances to ``timestamp`` if it is later.
+        is appended. A ``timestamp`` past the wall clock counts as now; ``now_`` advances to the
+        (so bounded) ``timestamp`` if it is later.
         """
         require_fitted(self, "item_ids_")
         if not math.isfinite(weight) or not math.isfinite(timestamp):
@@ -120,6 +126,7 @@ class TrendingPopularity:
             )
         if weight <= 0:
             return
+        timestamp = min(timestamp, time.time())
         exponent = (timestamp - self.t_ref_) / self.half_life
         if exponent > _MAX_EXPONENT:
             self._rebase(timestamp)
@@ -156,7 +163,7 @@ class TrendingPopularity:
         keep = np.flatnonzero(w > 0)
         if keep.size == 0:
             return
-        w, t = w[keep], t[keep]
+        w, t = w[keep], np.minimum(t[keep], time.time())  # a future time counts as now, as in update
         rows = np.fromiter((self._row(item_ids[k]) for k in keep.tolist()), dtype=np.int64, count=keep.size)
         start = 0
         while start < keep.size:

@@ -19,7 +19,7 @@ import numpy as np
 
 from liverec.core.errors import InvalidInputError
 from liverec.ranking.features import Features
-from liverec.ranking.recalls import recall_names
+from liverec.ranking.recalls import cold_start_recalls, recall_names
 from liverec.ranking.scoring import Case, register_scorer
 
 __all__ = ["BLOCK", "WEIGHT_GRID", "LinearFusion"]
@@ -102,16 +102,25 @@ class LinearFusion:
 
     def fit(self, cases: Sequence[Case]) -> Self:
         """Coordinate ascent over :attr:`grid` per recall weight, maximising mean NDCG@10 of the
-        cases' targets. Ties keep the earlier weight, so a recall that does not help stays put."""
+        cases' targets. Ties keep the earlier weight, so a recall that does not help stays put.
+
+        A recall that serves users with no history (``Recall.cold_start``: trending) never goes
+        below the grid's smallest positive weight: validation users all have a history, and a
+        zero there once left every new user an empty list (issue 13).
+        """
         blocks = [(features.block(BLOCK), target) for features, target in cases]
         columns = blocks[0][0].columns if blocks else tuple(recall_names())
         matrices = [(block.values, _row(features, target)) for (block, target), (features, _) in
                     zip(blocks, cases, strict=True)]
         weights = dict(self.weights) if self.weights is not None else dict.fromkeys(columns, 1.0)
+        floor = min((v for v in self.grid if v > 0), default=0.0)
+        floors = {recall: floor for recall in cold_start_recalls() if recall in columns}
+        for recall, least in floors.items():
+            weights[recall] = max(weights.get(recall, 0.0), least)
         best = start = _mean_ndcg(matrices, _weight_vector(weights, columns))
         for _, recall in itertools.product(range(self.rounds), columns):
             for value in self.grid:
-                if value == weights.get(recall, 0.0):
+                if value == weights.get(recall, 0.0) or value < floors.get(recall, 0.0):
                     continue
                 trial = {**weights, recall: value}
                 if all(v == 0 for v in trial.values()):

@@ -1,4 +1,4 @@
-"""The request path: recalls → features → scorer → negative feedback → filters → MMR → reasons."""
+"""The request path: recalls → features → scorer → negative feedback → filters → MMR → fill → reasons."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from liverec.core.settings import Settings
-from liverec.core.types import Recommendation
+from liverec.core.types import Reason, Recommendation
 from liverec.models.base import Ranked
 from liverec.ranking.diversity import mmr
-from liverec.ranking.explain import Explainer
+from liverec.ranking.explain import Explainer, register_reason
 from liverec.ranking.features import Features, build_features
 from liverec.ranking.filters import Filters
 from liverec.ranking.fusion import LinearFusion
@@ -42,6 +42,11 @@ SHIFT_SLOTS = (1, 3, 5)
 # Feedback: the third showing without an action halves an item's score, each further one again.
 IGNORED_FREE = 2
 IGNORED_DECAY = 0.5
+# The sources of items that fill a short list (Ranker._fill) after trending's, and their reasons.
+NEW_IN_CATALOG = "new_in_catalog"
+IN_CATALOG = "catalog"
+register_reason(NEW_IN_CATALOG, lambda _ctx, _item_id, _row: Reason("fresh", "new in the catalog"))
+register_reason(IN_CATALOG, lambda _ctx, _item_id, _row: Reason("catalog", "more from the catalog"))
 
 
 class Ranker:
@@ -59,6 +64,7 @@ class Ranker:
         self.explainer = Explainer(self.items, self.content, self.models, catalog.query_vector)
         self._memos: dict[str, dict[str, Any]] = {}  # each recall's, for this snapshot (RecallContext.memo)
         self._cold: tuple[int, list[str], np.ndarray] | None = None
+        self._newest: tuple[int, list[str]] | None = None
 
     def cold(self) -> tuple[list[str], np.ndarray]:
         """Catalog items added after the snapshot was trained, with their text vectors (cached as
@@ -96,9 +102,12 @@ class Ranker:
         return unit(total)
 
     def forget(self, user_id: str) -> None:
-        """Drop what recalls remembered about the user (an erasure)."""
+        """Drop what recalls remembered about the user and what the served models keep of them
+        (an erasure; call with the engine's write lock held, as online models change under it)."""
         for memo in list(self._memos.values()):
             memo.pop(user_id, None)
+        if self.snapshot is not None:
+            self.snapshot.forget_users([user_id])
 
     def _recall(
         self,
@@ -147,8 +156,6 @@ class Ranker:
                 rows.append(row)
                 if len(rows) == pool:
                     break
-        if not rows:
-            return []
         ids = [candidates[r] for r in rows]
         scores = totals[rows]
         vectors = self.content.vectors_of(ids)
@@ -159,6 +166,7 @@ class Ranker:
         for recall, item_ids in self._reserved(interest, session, raw).items():
             for item_id in self._reserve(final, item_ids, filters, blocked, k, recall):
                 placed[item_id] = recall
+        placed |= self._fill(final, raw.get("trending", NOTHING)[0], filters, blocked, k)
         pool_row = {item_id: n for n, item_id in enumerate(ids)}
         final_ids = [i for i, _ in final]
         at = [pool_row.get(i, -1) for i in final_ids]
@@ -221,6 +229,44 @@ class Ranker:
             chosen.add(pick)
             placed.append(pick)
         return placed
+
+    def _fill(self, final: list[tuple[str, float]], popular: list[str], filters: Filters, blocked: set[str],
+              k: int) -> dict[str, str]:
+        """Fill ``final`` to ``k`` (in place) when the scored candidates ran short: ``popular``
+        (trending's order), then items added since training, then any other item, newest first;
+        each must pass the request's filters. Returns the source that placed each item.
+
+        The scorer may weigh trending zero (an A/B variant, a tuning on a small store) and a store
+        not yet trained has no models: a user with no history must still get a list (issue 13).
+        Filled items score 0, below every scored one.
+        """
+        if len(final) >= k:
+            return {}
+        chosen = {item_id for item_id, _ in final}
+        known = self.snapshot.catalog_items if self.snapshot is not None else frozenset()
+        newest = self.newest()
+        stages = (("trending", popular), (NEW_IN_CATALOG, (i for i in newest if i not in known)),
+                  (IN_CATALOG, (i for i in newest if i in known)))
+        placed: dict[str, str] = {}
+        for source, item_ids in stages:
+            for item_id in item_ids:
+                if item_id not in chosen and filters.allows(item_id, self.items, blocked):
+                    final.append((item_id, 0.0))
+                    chosen.add(item_id)
+                    placed[item_id] = source
+                    if len(final) >= k:
+                        return placed
+        return placed
+
+    def newest(self) -> list[str]:
+        """Every catalog item, newest first (cached per catalog version)."""
+        cached = self._newest
+        version = self.catalog.version
+        if cached is None or cached[0] != version:
+            items = [item for item in map(self.items.find, self.catalog.ids()) if item is not None]
+            items.sort(key=lambda item: -item.created_at)  # stable: catalog order among equals
+            cached = self._newest = (version, [item.item_id for item in items])
+        return cached[1]
 
     @staticmethod
     def _push_down_ignored(state: UserState | None, ids: list[str], scores: np.ndarray) -> np.ndarray:

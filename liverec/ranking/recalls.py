@@ -38,6 +38,7 @@ __all__ = [
     "recall_names",
     "register_recall",
     "check_recall_names",
+    "cold_start_recalls",
     "run_recalls",
     "unregister_recall",
 ]
@@ -156,11 +157,15 @@ class Recall:
     explain
         The reason for an item it contributed to: ``(context, item_id, row in the list)``; None
         when it has no evidence worth saying (the next contributor speaks instead).
+    cold_start
+        Whether it finds candidates for a user with no history at all. Scorer tuning never
+        weighs such a recall zero: the users it alone serves are not in the validation sample.
     """
 
     name: str
     find: Find
     explain: Explain
+    cold_start: bool = False
 
 
 RECALLS: dict[str, Recall] = {}
@@ -185,6 +190,11 @@ def unregister_recall(name: str) -> None:
 def recall_names() -> tuple[str, ...]:
     """The registered recalls, in registration order."""
     return tuple(RECALLS)
+
+
+def cold_start_recalls() -> frozenset[str]:
+    """The registered recalls that find candidates for a user with no history (``cold_start``)."""
+    return frozenset(name for name, recall in RECALLS.items() if recall.cold_start)
 
 
 def run_recalls(ctx: RecallContext, off: Collection[str] = ()) -> dict[str, Ranked]:
@@ -391,7 +401,7 @@ for _recall in (
     Recall("session", _session, _like_recent("session")),
     Recall("als", _als, _explain_als),
     Recall("covisit", _covisit, _explain_covisit),
-    Recall("trending", _trending, _explain_trending),
+    Recall("trending", _trending, _explain_trending, cold_start=True),
     Recall("fresh", _fresh, _like_recent("fresh", "new, and ")),
     Recall("sequential", _sequential, _explain_sequential),
     Recall("interests", _interests, _explain_interests),

@@ -10,7 +10,16 @@ Layout under the snapshot root (format 2)::
     CURRENT                     the name of the live version (replaced with os.replace)
 
 A reader that follows ``CURRENT`` always finds a complete snapshot: the directory is fully
-written and fsynced before ``CURRENT`` points at it. Models are saved and loaded through the
+written and fsynced before ``CURRENT`` points at it. Every writer and reader holds the directory
+(:func:`snapshot_lock`, an ``flock`` on it, so across processes too), and whoever takes it first
+finishes or removes what a crashed writer left. Files are readable by their owner only (0600,
+directories 0700): a snapshot holds what users did.
+
+An erasure reaches snapshots already written: :func:`rewrite_snapshot` replaces, in place, the
+models that kept something of an erased user (each model directory is written beside the old
+one and swapped in by two renames, which the next holder of the directory completes if a crash
+came between them), and the manifest's ``erasure_epoch`` says up to which erasure of the store
+the snapshot is clean. Models are saved and loaded through the
 model registry (:mod:`liverec.models.registry`), so a snapshot holds whatever was registered
 when it was trained; a snapshot of format 1 (``trending/``, ``covisit/``, ``als/`` and
 ``fusion.json`` at the top) still loads.
@@ -18,25 +27,30 @@ when it was trained; a snapshot of format 1 (``trending/``, ``covisit/``, ``als/
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from liverec.core.errors import NotFoundError, StorageError
 from liverec.core.types import Event, EventType
-from liverec.models.base import Model, OnlineModel
+from liverec.models.base import Model, OnlineModel, UserKeyedModel
 from liverec.models.registry import model_class
 from liverec.ranking.fusion import LinearFusion
 from liverec.ranking.scoring import Scorer, load_scorer, save_scorer
+from liverec.storage.files import PRIVATE_FILE, private_dir, private_tree
 from liverec.text.centering import LanguageCentering
 
-__all__ = ["FORMAT", "KEEP_SNAPSHOTS", "ModelSnapshot", "current_version", "load_snapshot", "write_snapshot"]
+__all__ = ["FORMAT", "KEEP_SNAPSHOTS", "ModelSnapshot", "current_version", "kept_versions", "load_snapshot",
+           "read_manifest", "rewrite_snapshot", "snapshot_lock", "user_keyed_models", "write_snapshot"]
 
 KEEP_SNAPSHOTS = 3
 FORMAT = 2
@@ -79,6 +93,23 @@ class ModelSnapshot:
             for model in online:
                 model.observe(user_ids, item_ids, item_weights, timestamps)
 
+    @property
+    def erasure_epoch(self) -> int:
+        """The store's erasure epoch this snapshot is clean up to (see ``EventLog.erasure_epoch``):
+        no user erased at or before it keeps anything in its models."""
+        return int(self.manifest.get("erasure_epoch", 0))
+
+    def users(self) -> set[str]:
+        """Every user id one of the models keeps something for."""
+        return {u for m in self.models.values() if isinstance(m, UserKeyedModel) for u in m.known_users()}
+
+    def forget_users(self, user_ids: Collection[str]) -> list[str]:
+        """Remove ``user_ids`` from every model that keeps something per user, in place; the names
+        of the models that held any of them."""
+        if not user_ids:
+            return []
+        return [name for name, m in self.models.items() if isinstance(m, UserKeyedModel) and m.forget_users(user_ids)]
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -86,6 +117,90 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (mode 0600) and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(path, PRIVATE_FILE)
+
+
+class _DirectoryLock:
+    """One model directory held by one thread of one process: a thread lock here, an ``flock``
+    on the directory for other processes (taken by the outermost holder; re-entrant)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.RLock()
+        self.depth = 0
+        self.fd: int | None = None
+
+
+_LOCKS: dict[Path, _DirectoryLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def snapshot_lock(root: Path) -> Iterator[None]:
+    """Hold the model directory ``root`` (created, mode 0700, if missing) against every other
+    writer and reader of it, in any process; re-entrant in one thread.
+
+    The first holder after a crash finishes what was interrupted: a half-written snapshot is
+    removed, a model swap left between its two renames is completed.
+    """
+    key = root.resolve()
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(key, _DirectoryLock())
+    with lock.thread:
+        if lock.depth == 0:
+            try:
+                private_dir(root)
+                fd = os.open(root, os.O_RDONLY)
+            except OSError as exc:
+                raise StorageError(f"cannot open the model directory {root}: {exc}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                _recover(root)
+            except BaseException:
+                os.close(fd)  # releases the flock
+                raise
+            lock.fd = fd
+        lock.depth += 1
+        try:
+            yield
+        finally:
+            lock.depth -= 1
+            if lock.depth == 0 and lock.fd is not None:
+                os.close(lock.fd)
+                lock.fd = None
+
+
+def _recover(root: Path) -> None:
+    """Clean up after writers that died holding the directory (call holding it)."""
+    for stale in root.glob(".v*.tmp"):  # a snapshot whose writing never finished
+        shutil.rmtree(stale, ignore_errors=True)
+    (root / "CURRENT.tmp").unlink(missing_ok=True)
+    for _, version in _versions(root):
+        (version / "manifest.json.tmp").unlink(missing_ok=True)
+        for parent in (version, version / "models"):
+            for new in parent.glob(".*.new"):
+                target = parent / new.name[1 : -len(".new")]
+                if target.exists():
+                    shutil.rmtree(new, ignore_errors=True)  # the swap had not begun: the old one stands
+                else:
+                    new.rename(target)  # the old one was moved aside: finish the swap
+            for old in parent.glob(".*.old"):
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _versions(root: Path) -> list[tuple[int, Path]]:
@@ -100,38 +215,66 @@ def _next_version(root: Path) -> str:
 
 def write_snapshot(root: Path, snapshot: ModelSnapshot, manifest: dict[str, Any]) -> ModelSnapshot:
     """Write ``snapshot`` as the next version under ``root`` and make it current."""
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        version = _next_version(root)
-        tmp = root / f".{version}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        for name, model in snapshot.models.items():
-            model.save(tmp / "models" / name)
-        save_scorer(snapshot.scorer, tmp / "scorer")
-        (tmp / "catalog_items.json").write_text(json.dumps(sorted(snapshot.catalog_items)))
-        snapshot.centering.save(tmp / "centering.npz")
-        models = {name: type(model).__name__ for name, model in snapshot.models.items()}
-        full = {"version": version, "format": FORMAT, "created_at": time.time(), "models": models, **manifest}
-        (tmp / "manifest.json").write_text(json.dumps(full, indent=2, default=str))
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                with open(path, "rb") as fh:
-                    os.fsync(fh.fileno())
-        final = root / version
-        os.replace(tmp, final)
-        pointer = root / "CURRENT.tmp"
-        pointer.write_text(version)
-        with open(pointer, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(pointer, root / "CURRENT")
-        _fsync_dir(root)
-    except OSError as exc:
-        raise StorageError(f"could not write model snapshot under {root}: {exc}") from exc
-    _prune(root, keep=version)
+    with snapshot_lock(root):
+        try:
+            version = _next_version(root)
+            tmp = root / f".{version}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            private_dir(tmp)
+            for name, model in snapshot.models.items():
+                model.save(tmp / "models" / name)
+            save_scorer(snapshot.scorer, tmp / "scorer")
+            (tmp / "catalog_items.json").write_text(json.dumps(sorted(snapshot.catalog_items)))
+            snapshot.centering.save(tmp / "centering.npz")
+            models = {name: type(model).__name__ for name, model in snapshot.models.items()}
+            full = {"version": version, "format": FORMAT, "created_at": time.time(), "models": models, **manifest}
+            (tmp / "manifest.json").write_text(json.dumps(full, indent=2, default=str))
+            private_tree(tmp)  # models save with the umask's modes
+            _fsync_tree(tmp)
+            final = root / version
+            os.replace(tmp, final)
+            pointer = root / "CURRENT.tmp"
+            _write_file(pointer, version)
+            os.replace(pointer, root / "CURRENT")
+            _fsync_dir(root)
+        except OSError as exc:
+            raise StorageError(f"could not write model snapshot under {root}: {exc}") from exc
+        _prune(root, keep=version)
     snapshot.version = version
     snapshot.manifest = full
     return snapshot
+
+
+def rewrite_snapshot(root: Path, snapshot: ModelSnapshot, models: Collection[str]) -> None:
+    """Save the ``models`` named and the manifest of ``snapshot`` over its version under ``root``,
+    in place (after an erasure scrubbed them); nothing if the version is gone (pruned meanwhile).
+
+    ``snapshot`` may hold only some of the version's models (see :func:`load_snapshot`); the
+    others are left as they are.
+    """
+    with snapshot_lock(root):
+        path = root / snapshot.version
+        if not snapshot.version or not (path / "manifest.json").exists():
+            return
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+            for name in models:
+                target = _model_path(path, manifest, name)
+                new, old = target.with_name(f".{name}.new"), target.with_name(f".{name}.old")
+                shutil.rmtree(new, ignore_errors=True)
+                snapshot.models[name].save(new)
+                private_tree(new)
+                _fsync_tree(new)
+                target.rename(old)
+                new.rename(target)  # a crash between the two renames is completed by _recover
+                _fsync_dir(target.parent)
+                shutil.rmtree(old)
+            pending = path / "manifest.json.tmp"
+            _write_file(pending, json.dumps(snapshot.manifest, indent=2, default=str))
+            os.replace(pending, path / "manifest.json")
+            _fsync_dir(path)
+        except OSError as exc:
+            raise StorageError(f"could not rewrite model snapshot {snapshot.version} under {root}: {exc}") from exc
 
 
 def _prune(root: Path, keep: str) -> None:
@@ -145,25 +288,66 @@ def current_version(root: Path) -> str | None:
     return pointer.read_text().strip() if pointer.exists() else None
 
 
-def load_snapshot(root: Path, version: str | None = None) -> ModelSnapshot:
-    """Load ``version`` (default: the current one) from ``root``.
+def kept_versions(root: Path) -> list[str]:
+    """The versions kept under ``root`` (complete ones: with a manifest), oldest first."""
+    return [p.name for _, p in _versions(root) if (p / "manifest.json").exists()] if root.is_dir() else []
+
+
+def read_manifest(root: Path, version: str) -> dict[str, Any]:
+    """The manifest of ``version`` under ``root``, without loading its models."""
+    path = root / version / "manifest.json"
+    if not path.exists():
+        raise NotFoundError(f"model snapshot {version} is missing under {root}", kind="snapshot", key=version)
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
+
+
+def _model_names(manifest: Mapping[str, Any]) -> list[str]:
+    return list(_FORMAT_1_MODELS) if manifest.get("format", 1) == 1 else list(manifest.get("models", {}))
+
+
+def _model_path(path: Path, manifest: Mapping[str, Any], name: str) -> Path:
+    return path / name if manifest.get("format", 1) == 1 else path / "models" / name
+
+
+def user_keyed_models(manifest: Mapping[str, Any]) -> list[str]:
+    """The models of a snapshot (by its manifest) that keep something per user id."""
+    names = []
+    for name in _model_names(manifest):
+        try:
+            cls = model_class(name)
+        except NotFoundError:
+            continue  # loading the snapshot says so
+        if issubclass(cls, UserKeyedModel):
+            names.append(name)
+    return names
+
+
+def load_snapshot(root: Path, version: str | None = None, models: Collection[str] | None = None) -> ModelSnapshot:
+    """Load ``version`` (default: the current one) from ``root``; only the ``models`` named, if given.
 
     A model the snapshot holds must be registered under the same name and class; otherwise
     StorageError says which, since serving without it would silently change every list.
     """
+    if not root.is_dir():
+        raise NotFoundError(f"no model snapshot under {root}; run train first", kind="snapshot", key=str(root))
+    with snapshot_lock(root):
+        return _load(root, version, models)
+
+
+def _load(root: Path, version: str | None, only: Collection[str] | None) -> ModelSnapshot:
     version = version or current_version(root)
     if version is None:
         raise NotFoundError(f"no model snapshot under {root}; run train first", kind="snapshot", key=str(root))
     path = root / version
-    if not (path / "manifest.json").exists():
-        raise NotFoundError(f"model snapshot {version} is missing under {root}", kind="snapshot", key=version)
-    manifest = json.loads((path / "manifest.json").read_text())
+    manifest = read_manifest(root, version)
+    wanted = [name for name in _model_names(manifest) if only is None or name in only]
     if manifest.get("format", 1) == 1:
-        models = {name: _load_model(path / name, name, version) for name in _FORMAT_1_MODELS}
+        models = {name: _load_model(path / name, name, version) for name in wanted}
         scorer: Scorer = LinearFusion.from_fusion_json(path / "fusion.json")
     else:
-        models = {name: _load_model(path / "models" / name, name, version, cls_name)
-                  for name, cls_name in manifest.get("models", {}).items()}
+        classes = manifest.get("models", {})
+        models = {name: _load_model(path / "models" / name, name, version, classes[name]) for name in wanted}
         scorer = load_scorer(path / "scorer")
     return ModelSnapshot(
         version=version,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from liverec.core.errors import InvalidInputError, StorageError
+from liverec.core.redact import redact
 from liverec.realtime.state import UserState
 
 __all__ = ["MemoryStateStore", "StateStore", "check_state_store_url", "open_state_store", "register_state_store"]
@@ -175,18 +176,19 @@ def check_state_store_url(url: str) -> None:
 def _opener(url: str) -> tuple[StateStoreOpener, str]:
     known = ", ".join(f"{scheme}://" for scheme in _OPENERS)
     scheme, separator, rest = url.partition("://") if isinstance(url, str) else ("", "", "")
+    shown = redact(url) if isinstance(url, str) else url  # a URL's password is never repeated
     if not separator or not scheme:
         raise InvalidInputError(
-            f"state store URL {url!r} is not supported: it has no scheme; known: {known}",
+            f"state store URL {shown!r} is not supported: it has no scheme; known: {known}",
             field="state_store",
-            value=url,
+            value=shown,
         )
     opener = _OPENERS.get(scheme.lower())
     if opener is None:
         raise InvalidInputError(
-            f"state store URL {url!r} is not supported: unknown scheme {scheme!r}; known: {known}",
+            f"state store URL {shown!r} is not supported: unknown scheme {scheme!r}; known: {known}",
             field="state_store",
-            value=url,
+            value=shown,
         )
     return opener, rest
 
@@ -194,9 +196,9 @@ def _opener(url: str) -> tuple[StateStoreOpener, str]:
 def _open_memory(url: str, rest: str) -> StateStore:
     if rest:
         raise InvalidInputError(
-            f"state store URL {url!r} is not supported: memory:// takes nothing after the scheme",
+            f"state store URL {redact(url)!r} is not supported: memory:// takes nothing after the scheme",
             field="state_store",
-            value=url,
+            value=redact(url),
         )
     return MemoryStateStore()
 

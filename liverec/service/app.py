@@ -22,13 +22,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client.core import GaugeMetricFamily
 from pydantic.json_schema import models_json_schema
+from starlette.types import Scope
 from threadpoolctl import threadpool_limits
 
 import liverec
 from liverec.core.errors import InvalidInputError
 from liverec.engine import Engine
 from liverec.experiments import Experiment, variant_stats
-from liverec.service.deps import Services
+from liverec.service.deps import PUBLIC_PATHS, Services, authenticate, token_of
 from liverec.service.errors import install_error_handlers
 from liverec.service.fastpath import FastRecommendations
 from liverec.service.ingest import CommitStats, Committer
@@ -57,14 +58,22 @@ def open_keys(settings: ServiceSettings, store: Store) -> KeyStore:
 
 
 def check_exposure(settings: ServiceSettings, keys: KeyStore) -> None:
-    """Refuse to listen beyond this machine without API keys: an open recommender leaks what users did."""
-    if not settings.loopback and len(keys) == 0:
+    """Refuse to listen beyond this machine without API keys (an open recommender leaks what users
+    did), or without TLS in front (keys and user data would cross the network in clear text)."""
+    if settings.loopback:
+        return
+    if len(keys) == 0:
         raise InvalidInputError(
             f"refusing to listen on {settings.host} without API keys; create one with "
             "`liverec keys create --scope admin` or bind to 127.0.0.1",
             field="host",
             value=settings.host,
         )
+    if not settings.tls_cert and not settings.behind_proxy:
+        raise InvalidInputError(
+            f"refusing to listen on {settings.host} without TLS: API keys and user data would cross the network "
+            "in clear text; give --tls-cert and --tls-key, or --behind-proxy if a proxy in front terminates TLS",
+            field="tls_cert")
 
 
 def build_services(settings: ServiceSettings, engine: Engine | None = None, metrics: Metrics | None = None) -> Services:
@@ -159,6 +168,7 @@ def close_services(services: Services) -> None:
     services.trainer.close()
     services.committer.close()
     services.ranking.shutdown()
+    services.workers.shutdown()
     services.feedback.close()
     services.keys.close()
 
@@ -210,9 +220,15 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(FastRecommendations)  # inside Guard: shedding, request ids and metrics apply to it too
     app.add_middleware(Guard, max_inflight=settings.max_inflight, max_body_bytes=settings.max_body_bytes,
-                       metrics=metrics)
+                       metrics=metrics, max_queue_ms=settings.max_queue_ms, body_timeout=settings.body_timeout,
+                       hosts=settings.hosts, auth=_authenticate, public=PUBLIC_PATHS)
     app.openapi = lambda: _openapi(app, settings.max_batch)  # type: ignore[method-assign]
     return app
+
+
+def _authenticate(scope: Scope) -> None:
+    """The load guard's key check, before any body is read (the routes then check the scope)."""
+    authenticate(scope["app"].state.services, token_of(scope["headers"]))
 
 
 def _openapi(app: FastAPI, max_batch: int) -> dict[str, Any]:

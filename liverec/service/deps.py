@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -39,6 +39,10 @@ class Services:
     # One thread ranks while events are flowing (see routes.users.recommendations_body).
     ranking: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="liverec-rank"))
+    # Heavier reads (a search's encoding, a user's rebuild from the log) queue here, not in an
+    # unbounded pool: on 2 cores more threads only share the GIL, and a visible queue can be shed.
+    workers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="liverec-work"))
 
     @property
     def auth_required(self) -> bool:
@@ -65,28 +69,53 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: <key>`")
 
 
+#: Routes anyone may call, keys or not: liveness and the API's own description.
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
+def token_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The API key in raw ASGI headers: a Bearer credential first, else ``X-API-Key``."""
+    bearer = header = None
+    for name, value in headers:
+        if name == b"authorization" and bearer is None:
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            bearer = credentials.strip() if scheme.lower() == "bearer" else ""
+        elif name == b"x-api-key" and header is None:
+            header = value.decode("latin-1")
+    return bearer or header or None
+
+
+def authenticate(services: Services, token: str | None) -> ApiKey | None:
+    """The caller's key, or None when keys are not required; 401 for a missing or unknown key.
+
+    A SHA-256 and, at most once a second, a check of the key store for keys created or revoked
+    by another process: cheap enough for the event loop, where the load guard calls it before
+    any body is read."""
+    if not services.auth_required:
+        return None
+    if not token:
+        raise ServiceError(401, "an API key is required (Authorization: Bearer <key> or X-API-Key)",
+                           field="authorization", headers={"WWW-Authenticate": "Bearer"})
+    key = services.keys.verify(token)
+    if key is None:
+        raise ServiceError(401, "the API key is unknown or revoked", field="authorization",
+                           headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
 def require(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
     """A dependency that lets the call through only with a key holding ``scope`` (when keys are on).
 
-    It runs on the event loop: a SHA-256 and, at most once a second, a check of the key store for
-    keys created or revoked by another process."""
+    The load guard has already refused a request without a valid key (before reading its body);
+    this checks the scope, and documents the schemes in the OpenAPI schema."""
 
     async def check(
         services: ServicesDep,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
         header: Annotated[str | None, Security(_header)] = None,
     ) -> ApiKey | None:
-        if not services.auth_required:
-            return None
-        token = bearer.credentials if bearer is not None else header
-        if not token:
-            raise ServiceError(401, "an API key is required (Authorization: Bearer <key> or X-API-Key)",
-                               field="authorization", headers={"WWW-Authenticate": "Bearer"})
-        key = services.keys.verify(token)
-        if key is None:
-            raise ServiceError(401, "the API key is unknown or revoked", field="authorization",
-                               headers={"WWW-Authenticate": "Bearer"})
-        if not key.allows(scope):
+        key = authenticate(services, bearer.credentials if bearer is not None else header)
+        if key is not None and not key.allows(scope):
             raise ServiceError(403, f"key {key.key_id!r} lacks the {scope!r} scope", field="authorization")
         return key
 

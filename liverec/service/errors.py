@@ -14,6 +14,10 @@ StorageError           503     storage_unavailable
 
 plus the service's own: 401 ``unauthorized``, 403 ``forbidden``, 413 ``too_large``,
 503 ``overloaded`` (with ``Retry-After``), and 500 ``internal`` for a bug (logged, never detailed).
+
+A storage error's message names files, so the answer says only that the store failed; the
+message goes to the server log (any URL password redacted). A conflict names the field that
+clashed (``event_id``) when there is one.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from liverec.core.errors import (
     NotTrainedError,
     StorageError,
 )
+from liverec.core.redact import redact
 
 log = logging.getLogger("liverec.service")
 
@@ -54,10 +59,12 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    431: "too_large",
     429: "rate_limited",
     503: "overloaded",
 }
@@ -88,21 +95,34 @@ class ServiceError(Exception):
         self.headers = headers
 
 
+def status_code_name(status: int) -> str:
+    """The ``code`` of an error answer with HTTP ``status``."""
+    return _HTTP_CODES.get(status, "error")
+
+
 def error_response(status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None,
                    code: str | None = None) -> JSONResponse:
-    body = {"error": {"code": code or _HTTP_CODES.get(status, "error"), "message": message, "field": field}}
+    body = {"error": {"code": code or status_code_name(status), "message": message, "field": field}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+# A storage error names files and the action that failed: the operator's business, not a client's.
+STORAGE_MESSAGE = "the store failed; retry later (the details are in the server log)"
 
 
 def library_error_response(exc: LiveRecError) -> JSONResponse:
     status, code = next(((s, c) for kind, s, c in _LIBRARY if isinstance(exc, kind)), (500, "internal"))
-    if isinstance(exc, InvalidInputError):
+    message = str(exc)
+    if isinstance(exc, InvalidInputError | ConflictError):
         field = exc.field
     elif isinstance(exc, NotFoundError):
         field = f"{exc.kind}_id"
     else:
         field = None
-    return error_response(status, str(exc), field, code=code)
+    if isinstance(exc, StorageError):
+        log.error("storage failure: %s", redact(message))
+        message = STORAGE_MESSAGE
+    return error_response(status, message, field, code=code)
 
 
 def field_path(loc: Sequence[Any]) -> str | None:

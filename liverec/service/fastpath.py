@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liverec.core.errors import LiveRecError
 from liverec.core.types import MAX_ID_LENGTH
+from liverec.service.deps import token_of
 from liverec.service.errors import library_error_response
 from liverec.service.params import RecommendParams
 from liverec.service.routes.users import recommendations_body
@@ -34,18 +35,6 @@ class _Route:
     """What the latency metrics read from ``scope["route"]``: the route template."""
 
     path = ROUTE
-
-
-def _token(scope: Scope) -> str | None:
-    """The API key as the route's dependency reads it: a Bearer credential first, else X-API-Key."""
-    bearer = header = None
-    for name, value in scope["headers"]:
-        if name == b"authorization" and bearer is None:
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            bearer = credentials.strip() if scheme.lower() == "bearer" else ""
-        elif name == b"x-api-key" and header is None:
-            header = value.decode("latin-1")
-    return bearer or header or None
 
 
 class FastRecommendations:
@@ -65,7 +54,7 @@ class FastRecommendations:
             return
         scope["route"] = _Route
         try:
-            body = await recommendations_body(services, scope["state"]["request_id"], user_id, params)
+            body = await recommendations_body(services, scope, user_id, params)
         except LiveRecError as exc:
             await library_error_response(exc)(scope, receive, send)
             return
@@ -79,6 +68,6 @@ class FastRecommendations:
     def _authorised(services: Any, scope: Scope) -> bool:
         if not services.auth_required:
             return True
-        token = _token(scope)
+        token = token_of(scope["headers"])
         key = services.keys.verify(token) if token else None
         return key is not None and key.allows("read")

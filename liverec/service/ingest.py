@@ -17,11 +17,11 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from liverec.core.errors import InvalidInputError
+from liverec.core.errors import ConflictError, InvalidInputError
 from liverec.core.types import Event
 from liverec.engine import Engine, IngestResult
 
@@ -35,6 +35,7 @@ class Overloaded(Exception):
 @dataclass
 class _Job:
     events: list[Event]
+    stamped: frozenset[str] = frozenset()  # ids stamped on arrival (see Engine.ingest_events)
     future: Future[IngestResult] = field(default_factory=Future)
 
 
@@ -72,9 +73,13 @@ class Committer:
     def pending_events(self) -> int:
         return self._pending
 
-    def submit(self, events: Sequence[Event]) -> Future[IngestResult]:
-        """Queue validated events; the future resolves once they are durable and applied."""
-        job = _Job(list(events))
+    def submit(self, events: Sequence[Event], stamped: Collection[str] = ()) -> Future[IngestResult]:
+        """Queue validated events; the future resolves once they are durable and applied.
+
+        ``stamped`` names the events that came without a timestamp (their retries are matched
+        without one); the future raises ConflictError for an id reused with other content.
+        """
+        job = _Job(list(events), frozenset(stamped))
         self.last_submit = time.monotonic()
         with self._cond:
             if self._closed:
@@ -115,11 +120,13 @@ class Committer:
     def _commit(self, jobs: list[_Job]) -> None:
         t0 = time.perf_counter()
         events = [e for job in jobs for e in job.events]
+        stamped = frozenset().union(*(job.stamped for job in jobs))
         try:
-            result = self.engine.ingest_events(events)
-        except InvalidInputError as exc:
-            # Valid when queued, invalid now (an item deleted meanwhile): commit each request
-            # alone so only the one that refers to the deleted item fails.
+            result = self.engine.ingest_events(events, stamped=stamped)
+        except (InvalidInputError, ConflictError) as exc:
+            # Valid when queued, invalid now (an item deleted meanwhile), or two requests of the
+            # group that reuse one id with other content: commit each request alone so only the
+            # one at fault fails.
             if len(jobs) > 1:
                 for job in jobs:
                     self._commit([job])

@@ -1,4 +1,13 @@
-"""The outermost layer: load shedding, body size limits, request ids and latency metrics.
+"""The outermost layer: who may be served, and when to refuse rather than queue.
+
+In order, before any body is read: the ``Host`` header and a browser's ``Origin`` must name this
+service (on loopback a web page could otherwise drive the keyless API: DNS rebinding, CSRF); a
+body must be declared JSON (a cross-site form or ``text/plain`` POST cannot be); the caller's key
+must be valid when keys are on (so an anonymous slow body never holds a slot); a request that
+already waited longer than ``max_queue_ms`` for the event loop, or finds ``max_inflight``
+requests in progress, gets 503 with ``Retry-After`` at once. Then bodies are bounded in size and
+in time, request ids and latency metrics are added, and every answer says ``nosniff`` and
+``no-store`` (lists and interests are personal data).
 
 A plain ASGI middleware (not ``BaseHTTPMiddleware``, which buffers and costs a task per request).
 It runs on the event loop thread only, so its in-flight counter needs no lock.
@@ -6,18 +15,29 @@ It runs on the event loop thread only, so its in-flight counter needs no lock.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from liverec.service.errors import ServiceError
+from liverec.service.errors import ServiceError, status_code_name
 from liverec.service.metrics import Metrics
+
+log = logging.getLogger("liverec.service")
+T = TypeVar("T")
 
 # Health and metrics must still answer when the service sheds load: that is when they matter.
 UNLIMITED = frozenset({"/healthz", "/metrics"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"),
+                     (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
 
 
 class BodyTooLarge(ServiceError):
@@ -27,16 +47,47 @@ class BodyTooLarge(ServiceError):
         super().__init__(413, f"request body exceeds {limit} bytes", field="body")
 
 
+class BodyTimeout(ServiceError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body stalled for more than {seconds:g} s", field="body")
+
+
 def _error(status: int, code: str, message: str, field: str | None = None) -> bytes:
     return json.dumps({"error": {"code": code, "message": message, "field": field}}).encode()
 
 
+def queue_deadline(scope: Scope, max_queue: float) -> float | None:
+    """The monotonic time by which this request's work must start, if the server stamped its arrival."""
+    arrived = scope.get("state", {}).get("arrived")
+    return arrived + max_queue if arrived is not None else None
+
+
 class Guard:
-    def __init__(self, app: ASGIApp, *, max_inflight: int, max_body_bytes: int, metrics: Metrics) -> None:
+    """``auth(scope)`` raises a 401 :class:`ServiceError` for a caller without a valid key (or does
+    nothing when keys are off); ``hosts`` is the set of accepted Host names, None for any."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_inflight: int,
+        max_body_bytes: int,
+        metrics: Metrics,
+        max_queue_ms: float | None = None,
+        body_timeout: float | None = None,
+        hosts: frozenset[str] | None = None,
+        auth: Callable[[Scope], Any] | None = None,
+        public: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_inflight = max_inflight
         self.max_body = max_body_bytes
         self.metrics = metrics
+        self.max_queue = max_queue_ms / 1000 if max_queue_ms is not None else None
+        self.body_timeout = body_timeout
+        self.hosts = hosts
+        self.auth = auth
+        self.public = public | UNLIMITED
         self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,24 +97,21 @@ class Guard:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         path = scope["path"]
-        if path not in UNLIMITED and self.inflight >= self.max_inflight:
-            self.metrics.overloaded.labels("inflight").inc()
-            await _send_error(send, 503, "overloaded",
-                              f"{self.inflight} requests are in progress; retry shortly", {"retry-after": "1"})
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await _send_error(send, refusal)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_body:
-            await _send_error(send, 413, "too_large",
-                              f"request body is {declared} bytes; at most {self.max_body} are accepted", None,
-                              field="body")
-            return
-        received = 0
         started = False
         status = 500
+        received = 0
+        timeout = self.body_timeout
 
         async def counted_receive() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                message = await (asyncio.wait_for(receive(), timeout) if timeout is not None else receive())
+            except TimeoutError:
+                raise BodyTimeout(timeout or 0) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
@@ -75,23 +123,107 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+                message = {**message, "headers": [*message.get("headers", []), *_SECURITY_HEADERS,
+                                                  (b"x-request-id", request_id.encode())]}
             await send(message)
 
-        self.inflight += 1
+        counted = path not in UNLIMITED
+        self.inflight += counted
         t0 = time.perf_counter()
         try:
             await self.app(scope, counted_receive, tagged_send)
-        except BodyTooLarge:
-            status = 413
+        except ServiceError as exc:  # raised outside FastAPI's handlers: the body limits, the fast path
+            status = exc.status
             if not started:
-                await _send_error(send, 413, "too_large", f"request body exceeds {self.max_body} bytes", None,
-                                  field="body")
+                await _send_error(send, exc)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing to log loudly
+            status = 499
+            log.info("client disconnected before its request body was complete: %s %s", scope["method"], path)
         finally:
-            self.inflight -= 1
+            self.inflight -= counted
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             self.metrics.latency.labels(scope["method"], template, str(status)).observe(time.perf_counter() - t0)
+
+    def _refusal(self, scope: Scope) -> ServiceError | None:
+        """Why this request is refused before any of its body is read, if it is."""
+        path = scope["path"]
+        headers = scope.get("headers", [])
+        if self.hosts is not None:
+            host = _header(headers, b"host")
+            if host is not None and _hostname(host) not in self.hosts:
+                return ServiceError(400, f"Host {host!r} is not a name this service answers to; "
+                                    "add it to allowed_hosts", field="host")
+            origin = _header(headers, b"origin")
+            if origin is not None and origin != "null" and _hostname(origin.partition("://")[2]) not in self.hosts:
+                return ServiceError(403, f"requests from the web origin {origin!r} are not accepted", field="origin")
+            if origin == "null":
+                return ServiceError(403, "requests from an opaque web origin are not accepted", field="origin")
+        if scope["method"] in _BODY_METHODS and _has_body(headers):
+            kind = (_header(headers, b"content-type") or "").partition(";")[0].strip().lower()
+            if kind != "application/json" and not (kind.startswith("application/") and kind.endswith("+json")):
+                return ServiceError(415, f"the body must be JSON (Content-Type: application/json), got "
+                                    f"{kind or 'no content type'!r}", field="content-type")
+        if self.auth is not None and path not in self.public:
+            try:
+                self.auth(scope)
+            except ServiceError as exc:
+                return exc
+        if path in UNLIMITED:
+            return None
+        deadline = queue_deadline(scope, self.max_queue) if self.max_queue is not None else None
+        if deadline is not None and time.monotonic() > deadline:
+            return busy(self.metrics, "queue")
+        if self.inflight >= self.max_inflight:
+            self.metrics.overloaded.labels("inflight").inc()
+            return ServiceError(503, f"{self.inflight} requests are in progress; retry shortly",
+                                headers={"retry-after": "1"})
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            return ServiceError(413, f"request body is {declared} bytes; at most {self.max_body} are accepted",
+                                field="body")
+        return None
+
+
+BUSY = "the service is busy; retry shortly"
+
+
+def busy(metrics: Metrics, reason: str) -> ServiceError:
+    """The 503 of a request refused because others are ahead of it (counted by ``reason``)."""
+    metrics.overloaded.labels(reason).inc()
+    return ServiceError(503, BUSY, headers={"retry-after": "1"})
+
+
+async def offload(executor: Executor, fn: Callable[[], T], deadline: float | None, metrics: Metrics) -> T:
+    """``fn()`` on a thread of ``executor``, refused with 503 if its turn comes after ``deadline``:
+    a bounded pool makes the wait visible, and work that waited too long is not worth doing."""
+
+    def timed() -> T:
+        if deadline is not None and time.monotonic() > deadline:
+            raise busy(metrics, "queue")
+        return fn()
+
+    return await asyncio.get_running_loop().run_in_executor(executor, timed)
+
+
+def _header(headers: Any, name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _hostname(host: str) -> str:
+    """``example.com:8000`` → ``example.com``; ``[::1]:8000`` → ``[::1]``; lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.partition(":")[0]
+
+
+def _has_body(headers: Any) -> bool:
+    length = _header(headers, b"content-length")
+    return (length is not None and length.strip() != "0") or _header(headers, b"transfer-encoding") is not None
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -104,11 +236,10 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_error(
-    send: Send, status: int, code: str, message: str, headers: dict[str, str] | None, field: str | None = None
-) -> None:
-    body = _error(status, code, message, field)
-    raw: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+async def _send_error(send: Send, error: ServiceError) -> None:
+    body = _error(error.status, status_code_name(error.status), error.message, error.field)
+    raw: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                      *_SECURITY_HEADERS]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from liverec.core.errors import InvalidInputError
+from liverec.core.errors import InvalidInputError, LiveRecError
+from liverec.core.params import check_id
 
-__all__ = ["MIN_SECRET_BYTES", "Pseudonymizer"]
+__all__ = ["MIN_SECRET_BYTES", "Pseudonymizer", "naming_raw"]
 
 #: The shortest secret accepted; a shorter one could be guessed along with the user ids.
 MIN_SECRET_BYTES = 16
@@ -43,7 +46,14 @@ class Pseudonymizer:
         if secret is None:
             self._mac: hmac.HMAC | None = None
             return
-        key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+        if not isinstance(secret, str | bytes):
+            # bytes(64) would be 64 zero bytes, a key anyone can guess (issue 12); the value is
+            # left out of the message, as below.
+            raise InvalidInputError(
+                f"user_id_secret must be a string of at least {MIN_SECRET_BYTES} bytes, not {type(secret).__name__}",
+                field="user_id_secret",
+            )
+        key = secret.encode("utf-8") if isinstance(secret, str) else secret
         if len(key) < MIN_SECRET_BYTES:
             # The value is left out of the error on purpose: it is a secret, however bad.
             raise InvalidInputError(
@@ -59,7 +69,13 @@ class Pseudonymizer:
         return self._mac is not None
 
     def user_id(self, raw: str) -> str:
-        """The id to store for the caller's ``raw`` user id."""
+        """The id to store for the caller's ``raw`` user id.
+
+        Raises :class:`InvalidInputError` (field ``user_id``) for a raw id no event could hold
+        (blank, or longer than 256 characters): checked before hashing, since the pseudonym
+        always fits, and an id stored that way could never be erased.
+        """
+        check_id(raw, "user_id")
         if self._mac is None:
             return raw
         mac = self._mac.copy()
@@ -68,3 +84,20 @@ class Pseudonymizer:
 
     def __repr__(self) -> str:  # never show the secret
         return f"Pseudonymizer(enabled={self.enabled})"
+
+
+@contextmanager
+def naming_raw(raw: str, stored: str) -> Iterator[None]:
+    """Make a liverec error raised inside name the caller's ``raw`` user id where it named
+    ``stored``, its pseudonym: answering any made-up id with its pseudonym would let a caller
+    compute the keyed hash without the secret (issue 12), and the raw id is what they sent."""
+    try:
+        yield
+    except LiveRecError as exc:
+        if stored != raw:
+            message = str(exc).replace(repr(stored), repr(raw)).replace(stored, raw)
+            exc.args = (message, *exc.args[1:])
+            for name in ("key", "value"):
+                if getattr(exc, name, None) == stored:
+                    setattr(exc, name, raw)
+        raise

@@ -68,11 +68,15 @@ class EventBatch(_Strict):
 
 
 class IngestAnswer(BaseModel):
-    """The same answer for a batch and its retries: ``duplicates`` is in a header, not here."""
+    """What a batch did: every id in ``event_ids`` is durable, ``stored`` of the rows were new and
+    ``duplicates`` were not (already stored, or repeated in the batch). A retry acknowledges the
+    same ids with ``stored`` 0."""
 
-    received: int
-    acknowledged: int
-    event_ids: list[str]
+    received: int = Field(description="rows in the request")
+    acknowledged: int = Field(description="distinct event ids, all durable now")
+    stored: int = Field(description="events this request added to the log")
+    duplicates: int = Field(description="rows that added nothing: already stored, or repeated in the batch")
+    event_ids: list[str] = Field(description="the distinct event ids, in request order")
 
 
 class ItemIn(_Strict):

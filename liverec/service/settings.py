@@ -46,7 +46,8 @@ class ServiceSettings:
         Demand an API key on every resource route even on loopback. Keys are always demanded
         once any key exists.
     user_id_secret
-        When set, user ids are stored as keyed HMAC pseudonyms (at least 16 characters).
+        When set, user ids are stored as keyed HMAC pseudonyms. A string of at least 16 bytes;
+        anything else (a TOML number, a short text) refuses to start.
     max_body_bytes, max_batch
         A request body above ``max_body_bytes`` gets 413; a batch above ``max_batch`` items or
         events gets 422.
@@ -66,6 +67,23 @@ class ServiceSettings:
         default ``<db>.feedback.db`` beside a sqlite store, in memory for ``memory://``.
     engine
         Engine settings (``encoder``, ``event_weights``, half-lives, ...).
+    max_queue_ms
+        A request that waited longer than this for the event loop or a ranking thread is answered
+        503 with ``Retry-After`` at once: under a burst, late answers are worth less than quick
+        refusals a client can retry (served by ``liverec serve``; in-process clients have no wait).
+    header_timeout, body_timeout
+        Seconds a connection may take to send its request head (then it is closed with 408), and
+        to send each part of its body (then 408): idle half-requests must not hold the service.
+    allowed_hosts
+        Host names (and browser origins) the service answers to. Default: on loopback, the
+        loopback names only (a web page cannot reach the keyless service through DNS rebinding);
+        elsewhere, any (keys protect it) unless names are given.
+    tls_cert, tls_key
+        PEM certificate chain and private key: serve HTTPS. Off loopback the service refuses to
+        start without them unless ``behind_proxy`` says TLS ends at a proxy in front of it.
+    behind_proxy, trusted_proxies
+        TLS terminates upstream; the ``X-Forwarded-For``/``-Proto`` headers of the addresses in
+        ``trusted_proxies`` (default 127.0.0.1) are believed, nobody else's.
     """
 
     store: str = "sqlite:///liverec.db"
@@ -84,6 +102,14 @@ class ServiceSettings:
     variants: Sequence[Mapping[str, Any]] = ()
     feedback_file: str | None = None
     engine: Mapping[str, Any] = field(default_factory=dict)
+    max_queue_ms: float = 25.0
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    allowed_hosts: Sequence[str] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    behind_proxy: bool = False
+    trusted_proxies: Sequence[str] = ("127.0.0.1",)
 
     def __post_init__(self) -> None:
         for name in ("port", "max_body_bytes", "max_batch", "max_inflight", "max_pending_events"):
@@ -92,18 +118,47 @@ class ServiceSettings:
                 raise InvalidInputError(f"{name} must be a positive integer, got {value!r}", field=name, value=value)
         if self.port > 65535:
             raise InvalidInputError(f"port {self.port} is not a TCP port", field="port", value=self.port)
-        for name in ("commit_timeout", "retrain_interval"):
+        for name in ("commit_timeout", "retrain_interval", "max_queue_ms", "header_timeout", "body_timeout"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
                 raise InvalidInputError(f"{name} must be a positive number, got {value!r}", field=name, value=value)
         if not isinstance(self.variants, Sequence) or isinstance(self.variants, str):
             raise InvalidInputError("variants must be a list of tables", field="variants", value=self.variants)
+        for name in ("allowed_hosts", "trusted_proxies"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, Sequence) or not all(
+                    isinstance(v, str) and v.strip() for v in value):
+                raise InvalidInputError(f"{name} must be a list of names, got {value!r}", field=name, value=value)
+        self._check_tls()
         check_settings(Settings.from_mapping(self.engine))  # now, so a bad [engine] key stops the start
         # Likewise variants and the secret: found only in the app's startup they would crash the
         # server with a traceback instead of a one-line refusal naming the setting.
+        if not isinstance(self.experiment_salt, str) or not self.experiment_salt:
+            # Not a secret (the experiment's figures show it), but a TOML number here would only
+            # fail once variants are configured.
+            raise InvalidInputError(f"experiment_salt must be a non-empty string, not {self.experiment_salt!r}",
+                                    field="experiment_salt", value=self.experiment_salt)
         if self.variants:
             Experiment.from_config(self.variants, salt=self.experiment_salt)
-        Pseudonymizer(self.user_id_secret)
+        Pseudonymizer(self.user_id_secret)  # a string of 16 bytes or more; never echoed
+
+    def _check_tls(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise InvalidInputError("tls_cert and tls_key go together: give both or neither",
+                                    field="tls_key" if self.tls_cert else "tls_cert")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise InvalidInputError(f"{name} {path!r} is not a readable file", field=name, value=path)
+
+    @property
+    def hosts(self) -> frozenset[str] | None:
+        """The Host names requests must carry, lower-case without port; None: any."""
+        if self.allowed_hosts:
+            return frozenset(h.lower() for h in self.allowed_hosts)
+        if self.loopback:
+            return frozenset({"localhost", "127.0.0.1", "[::1]", self.host.lower()})
+        return None
 
     @property
     def engine_settings(self) -> Settings:
@@ -137,9 +192,11 @@ def _coerce(name: str, text: str) -> Any:
             return int(text)
         if kind is float or name == "retrain_interval":
             return None if text == "" else float(text)
+        if kind is tuple:  # a list setting: comma-separated names
+            return tuple(part.strip() for part in text.split(",") if part.strip())
     except ValueError as exc:
         raise InvalidInputError(f"{ENV_PREFIX}{name.upper()}={text!r} is not valid: {exc}", field=name) from exc
-    return text or None if name in ("keys_file", "user_id_secret", "feedback_file") else text
+    return text or None if name in ("keys_file", "user_id_secret", "feedback_file", "tls_cert", "tls_key") else text
 
 
 def load_settings(

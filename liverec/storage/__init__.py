@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from liverec.core.errors import InvalidInputError
+from liverec.core.redact import redact
 from liverec.storage import memory, sqlite
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Store, StoreLocation, VectorCache
 from liverec.storage.feedback import FeedbackResult, VariantCounts
@@ -107,12 +108,14 @@ register_backend("sqlite", open=sqlite.open_url, locate=sqlite.locate_url)
 def _backend(url: str) -> tuple[Backend, str]:
     known = ", ".join(f"{scheme}://" for scheme in _BACKENDS)
     scheme, separator, rest = url.partition("://") if isinstance(url, str) else ("", "", "")
+    shown = redact(url) if isinstance(url, str) else url  # a URL's password is never repeated
     if not separator or not scheme:
-        raise InvalidInputError(f"store URL {url!r} has no scheme; expected one of {known}", field="url", value=url)
+        raise InvalidInputError(f"store URL {shown!r} has no scheme; expected one of {known}", field="url",
+                                value=shown)
     backend = _BACKENDS.get(scheme.lower())
     if backend is None:
         raise InvalidInputError(
-            f"store URL {url!r} has unknown scheme {scheme!r}; known: {known}", field="url", value=url
+            f"store URL {shown!r} has unknown scheme {scheme!r}; known: {known}", field="url", value=shown
         )
     return backend, rest
 

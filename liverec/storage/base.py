@@ -69,6 +69,11 @@ class EventLog(Protocol):
         """The ids among ``event_ids`` that are already stored (to apply only new events)."""
         ...
 
+    def get_many(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        """The stored events among ``event_ids``, by id (unknown ids are left out): what a
+        re-sent id is compared against, so it is only asked for ids :meth:`existing` found."""
+        ...
+
     def by_user(self, user_id: str) -> list[Event]:
         """The user's events in time order (timestamp, then arrival)."""
         ...
@@ -82,7 +87,23 @@ class EventLog(Protocol):
         ...
 
     def delete_user(self, user_id: str) -> int:
-        """Erase every event of the user; return how many were removed."""
+        """Erase every event of the user; return how many were removed.
+
+        When any were, the erasure is recorded in the same transaction (see :meth:`erased_since`),
+        so that a model trained meanwhile, here or in another process, can be scrubbed of the user.
+        """
+        ...
+
+    def erasure_epoch(self) -> int:
+        """A number that grows with every recorded erasure (0 before any): read it before reading
+        events to train on, and :meth:`erased_since` names who was erased after that read."""
+        ...
+
+    def erased_since(self, epoch: int, user_ids: Iterable[str]) -> set[str]:
+        """Those of ``user_ids`` whose erasure was recorded after ``epoch`` (an :meth:`erasure_epoch`).
+
+        A durable backend keeps only a keyed digest of each erased id, never the id.
+        """
         ...
 
     def count(self) -> int: ...
@@ -121,11 +142,23 @@ class Catalog(Protocol):
 
 @runtime_checkable
 class VectorCache(Protocol):
-    """Text embeddings keyed by (encoder name, text hash) so unchanged text is never re-encoded."""
+    """Text embeddings keyed by (encoder name, text hash) so unchanged text is never re-encoded.
+
+    ``key_salt`` is random bytes kept with the cache (the same every time a durable store is
+    opened, different for every store) that key the text hashes: without it a guessed text
+    cannot be checked against a copied key, nor a text followed from one store to another.
+    """
+
+    @property
+    def key_salt(self) -> bytes: ...
 
     def get_many(self, encoder: str, keys: Sequence[str]) -> dict[str, np.ndarray]: ...
 
     def put_many(self, encoder: str, vectors: dict[str, np.ndarray]) -> None: ...
+
+    def delete(self, keys: Sequence[str]) -> int:
+        """Remove the vectors kept under ``keys``, of every encoder; how many were removed."""
+        ...
 
 
 @runtime_checkable
@@ -256,6 +289,11 @@ class Store(Protocol):
 
     def key_store(self, path: Path | None = None) -> KeyStore:
         """Open the store's API keys; ``path`` keeps them in that SQLite file instead of the default."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Make what was deleted unrecoverable from the store's own files (after an erasure): a
+        SQLite store empties its write-ahead log. Nothing to do for a store in memory."""
         ...
 
     def close(self) -> None: ...

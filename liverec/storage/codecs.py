@@ -8,10 +8,13 @@ one-dimensional, finite float32.
 'Teapot'
 >>> as_vector("use", "k", np.array([1, 2])).dtype
 dtype('float32')
+>>> erasure_digest(b"salt", "u1") == erasure_digest(b"salt", "u1") != erasure_digest(b"pepper", "u1")
+True
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 
@@ -20,7 +23,7 @@ import numpy as np
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import Event, Item
 
-__all__ = ["as_vector", "check_events", "decode_item", "encode_item"]
+__all__ = ["as_vector", "check_events", "decode_item", "encode_item", "erasure_digest"]
 
 
 def check_events(events: Sequence[Event]) -> list[Event]:
@@ -76,3 +79,14 @@ def as_vector(encoder: str, key: str, vector: np.ndarray) -> np.ndarray:
             f"vector {key!r} of encoder {encoder!r} holds NaN or infinity", field="vectors", value=key
         )
     return array
+
+
+def erasure_digest(salt: bytes, user_id: str) -> bytes:
+    """What a store keeps of an erased user: a digest of the id keyed with the store's random salt.
+
+    Enough to recognise the user in a snapshot trained before the erasure (which must then be
+    scrubbed of them), not to read the id back; a guessed id can be checked only by someone who
+    also holds the store's salt.
+    """
+    return hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), key=salt, digest_size=16,
+                           person=b"liverec-erasure").digest()

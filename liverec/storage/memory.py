@@ -17,6 +17,7 @@ Its feedback log and key store are the in-memory ones too (:class:`MemoryFeedbac
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,16 +61,18 @@ class MemoryEventLog:
         self._arrivals = 0
         self._timeline: list[_Entry] = []
         self._by_user: dict[str, list[_Entry]] = {}
-        self._ids: set[str] = set()
+        self._by_id: dict[str, Event] = {}
+        self._erasures = 0
+        self._erased: dict[str, int] = {}  # user id -> the erasure epoch it was last erased at
 
     def append(self, events: Sequence[Event]) -> int:
         batch = check_events(events)
         with self._state.guard():
             new = 0
             for event in batch:
-                if event.event_id in self._ids:
+                if event.event_id in self._by_id:
                     continue
-                self._ids.add(event.event_id)
+                self._by_id[event.event_id] = event
                 self._arrivals += 1
                 entry = (event.timestamp, self._arrivals, event)
                 # In-order arrival (the common case) lands at the end, so insort stays cheap.
@@ -80,7 +83,11 @@ class MemoryEventLog:
 
     def existing(self, event_ids: Sequence[str]) -> set[str]:
         with self._state.guard():
-            return {i for i in event_ids if i in self._ids}
+            return {i for i in event_ids if i in self._by_id}
+
+    def get_many(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        with self._state.guard():
+            return {i: self._by_id[i] for i in event_ids if i in self._by_id}
 
     def by_user(self, user_id: str) -> list[Event]:
         with self._state.guard():
@@ -106,8 +113,20 @@ class MemoryEventLog:
             if removed:
                 self._timeline = [entry for entry in self._timeline if entry[2].user_id != user_id]
                 # Forgetting the ids matches a database, where deleted rows no longer block a re-insert.
-                self._ids.difference_update(entry[2].event_id for entry in removed)
+                for entry in removed:
+                    del self._by_id[entry[2].event_id]
+                self._erasures += 1
+                self._erased[user_id] = self._erasures
             return len(removed)
+
+    def erasure_epoch(self) -> int:
+        with self._state.guard():
+            return self._erasures
+
+    def erased_since(self, epoch: int, user_ids: Iterable[str]) -> set[str]:
+        with self._state.guard():
+            erased = self._erased
+            return {user_id for user_id in user_ids if erased.get(user_id, 0) > epoch}
 
     def count(self) -> int:
         with self._state.guard():
@@ -170,6 +189,11 @@ class MemoryVectorCache:
     def __init__(self, state: _State) -> None:
         self._state = state
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._salt = os.urandom(32)
+
+    @property
+    def key_salt(self) -> bytes:
+        return self._salt
 
     def get_many(self, encoder: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         with self._state.guard():
@@ -181,6 +205,14 @@ class MemoryVectorCache:
         with self._state.guard():
             for key, vector in checked.items():
                 self._vectors[(encoder, key)] = vector
+
+    def delete(self, keys: Sequence[str]) -> int:
+        wanted = set(keys)
+        with self._state.guard():
+            gone = [pair for pair in self._vectors if pair[1] in wanted]
+            for pair in gone:
+                del self._vectors[pair]
+        return len(gone)
 
 
 def locate_url(url: str, rest: str) -> StoreLocation:
@@ -224,6 +256,9 @@ class MemoryStore:
         from liverec.storage.sqlite_keys import SqliteKeyStore
 
         return SqliteKeyStore(path)
+
+    def checkpoint(self) -> None:
+        """Nothing to do: a deleted event or vector is gone with its last reference."""
 
     def close(self) -> None:
         """Any later call raises :class:`StorageError`; closing twice is harmless."""

@@ -6,19 +6,27 @@ behind one lock, because the HTTP service calls the store from a thread pool and
 single writer anyway. Every sqlite3 failure surfaces as :class:`~liverec.core.errors.StorageError`,
 and a failed write stores nothing.
 
-Schema (version 1, kept in ``PRAGMA user_version``)::
+Schema (version 2, kept in ``PRAGMA user_version``)::
 
     events(seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, user_id, type,
            item_id, value REAL, text, ts REAL, session_id)       -- indexes (user_id, ts, seq), (ts, seq)
     items(seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT UNIQUE NOT NULL, data TEXT)
-    vectors(encoder, key, dim, data BLOB, PRIMARY KEY (encoder, key))   -- data: float32 bytes
+    vectors(encoder, key, dim, data BLOB, PRIMARY KEY (encoder, key))   -- data: float32 bytes; index (key)
+    erasures(seq INTEGER PRIMARY KEY AUTOINCREMENT, digest BLOB UNIQUE)  -- keyed digests of erased user ids
+    meta(key TEXT PRIMARY KEY, value BLOB)                              -- 'salt': this store's random key
+
+Every connection runs with ``secure_delete`` on, so a deleted row is overwritten with zeros; an
+erasure then empties the write-ahead log (:meth:`SqliteStore.checkpoint`). Version 1 stores are
+upgraded when opened; their vector cache, keyed by unsalted text hashes, is emptied then.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,11 +37,16 @@ from typing import Any
 import numpy as np
 
 from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
+from liverec.core.redact import redact
 from liverec.core.types import Event, EventType, Item, parse_event_type
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
-from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item
+from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erasure_digest
+from liverec.storage.files import private_file
 
-SCHEMA_VERSION = 1
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+SALT_BYTES = 32
 
 # Rows fetched per query when streaming; large enough to amortise the query, small enough that
 # a scan of millions of events never holds more than a few MB or the lock for long.
@@ -73,6 +86,15 @@ CREATE TABLE IF NOT EXISTS vectors (
     data BLOB NOT NULL,
     PRIMARY KEY (encoder, key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vectors_key ON vectors (key);
+CREATE TABLE IF NOT EXISTS erasures (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    digest BLOB UNIQUE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
 """
 
 _INSERT_COLUMNS = "event_id, user_id, type, item_id, value, text, ts, session_id"
@@ -101,10 +123,14 @@ class SqliteConnection:
         where = f"{label} {path if path is not None else ':memory:'}"
         try:
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                # SQLite gives the -wal and -shm files the database file's mode; older ones are narrowed.
+                private_file(path)
+                for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                    if side.exists():
+                        private_file(side)
             # Autocommit mode: transactions are begun and ended explicitly below, not by the driver.
             conn = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, ValueError, sqlite3.Error) as exc:  # ValueError: a NUL in the path
             raise StorageError(f"cannot open {where}: {exc}") from exc
         self._conn: sqlite3.Connection | None = conn
         try:
@@ -115,6 +141,8 @@ class SqliteConnection:
                 conn.execute(f"PRAGMA synchronous={synchronous}")
                 # Another process may hold the write lock briefly; wait rather than fail at once.
                 conn.execute("PRAGMA busy_timeout=5000")
+            # Deleted rows are overwritten with zeros, not left in free space (an erasure must erase).
+            conn.execute("PRAGMA secure_delete=ON")
             self._configure(conn)
         except BaseException as exc:
             self.close()
@@ -155,6 +183,23 @@ class SqliteConnection:
                     on_rollback()
                 raise
 
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file and truncate it to zero bytes, so rows
+        deleted (and zeroed by ``secure_delete``) no longer survive in older frames of the log;
+        whether it was emptied.
+
+        A reader in another process can keep the log from being emptied; then the rows stay in it
+        until the next checkpoint, and a warning says so. Nothing for an in-memory database.
+        """
+        if self.path is None:
+            return True
+        with self.access("checkpointing the write-ahead log") as conn:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            logger.warning("%s %s: the write-ahead log could not be emptied (another connection is reading); "
+                           "deleted rows stay in it until the next checkpoint", self.label, self.path)
+        return not busy
+
     def close(self) -> None:
         """Close the connection; further use raises :class:`StorageError`. Safe to call twice."""
         with self.lock:
@@ -164,7 +209,9 @@ class SqliteConnection:
 
 
 class _Database(SqliteConnection):
-    """The store's database: a durable connection and the schema, versioned."""
+    """The store's database: a durable connection and the schema, versioned, and the store's salt."""
+
+    salt: bytes
 
     def _configure(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -177,7 +224,11 @@ class _Database(SqliteConnection):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                if version == 1:  # keys of version 1 are unsalted text hashes: a guess could be confirmed
+                    conn.execute("DELETE FROM vectors")
+                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", (os.urandom(SALT_BYTES),))
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.salt = bytes(conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0])
 
 
 # An event type's stored name by member: a dict lookup is cheaper than the enum's value property.
@@ -240,6 +291,15 @@ class SqliteEventLog:
                 found.update(r[0] for r in rows)
         return found
 
+    def get_many(self, event_ids: Iterable[str]) -> dict[str, Event]:
+        found: dict[str, Event] = {}
+        with self._db.access("reading events by id") as conn:
+            for chunk in _chunks(list(dict.fromkeys(event_ids))):
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id IN ({marks})", chunk)
+                found.update((row[1], _event(row)) for row in rows)
+        return found
+
     def by_user(self, user_id: str) -> list[Event]:
         with self._db.access(f"reading the events of user {user_id!r}") as conn:
             rows = conn.execute(
@@ -273,7 +333,24 @@ class SqliteEventLog:
 
     def delete_user(self, user_id: str) -> int:
         with self._db.transaction(f"deleting the events of user {user_id!r}") as conn:
-            return conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+            removed: int = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+            if removed:
+                # REPLACE gives a user erased again a new seq: an erasure is "since" every epoch before it.
+                conn.execute("INSERT OR REPLACE INTO erasures (digest) VALUES (?)",
+                             (erasure_digest(self._db.salt, user_id),))
+            return removed
+
+    def erasure_epoch(self) -> int:
+        with self._db.access("reading the erasure epoch") as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM erasures").fetchone()[0])
+
+    def erased_since(self, epoch: int, user_ids: Iterable[str]) -> set[str]:
+        with self._db.access("reading erasures") as conn:
+            digests = {bytes(row[0]) for row in conn.execute("SELECT digest FROM erasures WHERE seq > ?", (epoch,))}
+        if not digests:
+            return set()
+        salt = self._db.salt
+        return {user_id for user_id in user_ids if erasure_digest(salt, user_id) in digests}
 
     def count(self) -> int:
         with self._db.access("counting events") as conn:
@@ -348,6 +425,10 @@ class SqliteVectorCache:
     def __init__(self, db: _Database) -> None:
         self._db = db
 
+    @property
+    def key_salt(self) -> bytes:
+        return self._db.salt
+
     def get_many(self, encoder: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(keys))
         rows: list[tuple[str, int, bytes]] = []
@@ -380,17 +461,31 @@ class SqliteVectorCache:
         with self._db.transaction(f"writing {len(rows)} vectors of encoder {encoder!r}") as conn:
             conn.executemany("INSERT OR REPLACE INTO vectors (encoder, key, dim, data) VALUES (?, ?, ?, ?)", rows)
 
+    def delete(self, keys: Sequence[str]) -> int:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return 0
+        removed = 0
+        with self._db.transaction(f"deleting {len(wanted)} vectors") as conn:
+            for chunk in _chunks(wanted):
+                marks = ", ".join("?" * len(chunk))
+                removed += conn.execute(f"DELETE FROM vectors WHERE key IN ({marks})", chunk).rowcount
+        return removed
+
 
 def _file_of(url: str, rest: str) -> Path:
     """The database file a ``sqlite://`` URL names (``rest`` is what follows ``sqlite://``)."""
     # SQLAlchemy's convention: the path follows a third slash, so four slashes mean an absolute path.
     if not rest.startswith("/") or rest == "/":
         raise InvalidInputError(
-            f"store URL {url!r} has no file path; expected sqlite:///relative/path.db or sqlite:////absolute/path.db",
+            f"store URL {redact(url)!r} has no file path; expected sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db",
             field="url",
-            value=url,
+            value=redact(url),
         )
     path = rest[1:]
+    if "\x00" in path:  # no file system takes it; Path and sqlite3 would raise a bare ValueError
+        raise InvalidInputError(f"store URL {redact(url)!r} holds a NUL character", field="url", value=redact(url))
     if path == ":memory:":
         raise InvalidInputError(
             f"store URL {url!r} names no file; use memory:// for a store that is not kept", field="url", value=url
@@ -433,6 +528,12 @@ class SqliteStore:
         self.events: EventLog = SqliteEventLog(self._db)
         self.catalog: Catalog = SqliteCatalog(self._db)
         self.vectors: VectorCache = SqliteVectorCache(self._db)
+        try:
+            if self._checkpointed() < self.events.erasure_epoch():
+                self.checkpoint()  # an erasure was interrupted before its checkpoint
+        except BaseException:
+            self._db.close()
+            raise
 
     @property
     def location(self) -> StoreLocation:
@@ -457,6 +558,22 @@ class SqliteStore:
         if path is not None:
             return SqliteKeyStore(path)
         return SqliteKeyStore(self._side(".keys.db"), legacy_json=self._side(".keys.json"))
+
+    def checkpoint(self) -> None:
+        """Empty the write-ahead log into the database file (see :meth:`SqliteConnection.checkpoint`).
+
+        The erasure epoch it covers is recorded, so a store opened after a crash that came between
+        an erasure and its checkpoint checkpoints at once.
+        """
+        epoch = self.events.erasure_epoch()
+        if self._db.checkpoint() and self._checkpointed() < epoch:
+            with self._db.transaction("recording the checkpoint") as conn:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('checkpointed_epoch', ?)", (epoch,))
+
+    def _checkpointed(self) -> int:
+        with self._db.access("reading the last checkpoint") as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'checkpointed_epoch'").fetchone()
+        return int(row[0]) if row is not None else 0
 
     def close(self) -> None:
         """Close the connection; any later call raises :class:`StorageError`. Closing twice is harmless."""

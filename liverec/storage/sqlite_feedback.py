@@ -280,7 +280,8 @@ class SqliteFeedbackLog:
 
         The variants' running totals keep what those lists contributed: they are anonymous
         counts, and taking them back would change an experiment's results after the fact.
-        Feedback on an erased list is then :class:`NotFoundError`, as for an evicted one.
+        Feedback on an erased list is then :class:`NotFoundError`, as for an evicted one. The rows
+        are overwritten with zeros and the write-ahead log emptied, so no file keeps them.
         """
         check_text(user_id, "user_id")
         self.flush()
@@ -289,6 +290,7 @@ class SqliteFeedbackLog:
             for table in ("served", "served_items", "feedback"):
                 conn.executemany(f"DELETE FROM {table} WHERE seq = ?", seqs)
             self._served -= len(seqs)
+        self._db.checkpoint()
         return len(seqs)
 
     # -- reads

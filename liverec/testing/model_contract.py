@@ -15,6 +15,7 @@ of items the right answer is known and exact ids are asserted. A model without t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -24,7 +25,7 @@ import pytest
 
 from liverec.core.errors import InvalidInputError, NotTrainedError
 from liverec.core.types import DEFAULT_EVENT_WEIGHTS, Event, EventType
-from liverec.models.base import Model, TrainingData
+from liverec.models.base import Model, TrainingData, UserKeyedModel
 
 GROUP_A = tuple(f"a{j}" for j in range(5))
 GROUP_B = tuple(f"b{j}" for j in range(5))
@@ -155,6 +156,29 @@ class ModelContract:
             assert loaded.recommend(history, k=6, exclude={"a3"}) == fitted.recommend(history, k=6, exclude={"a3"})
         for item_id in GROUP_A + GROUP_B:
             assert loaded.similar_items(item_id, k=4) == fitted.similar_items(item_id, k=4)
+
+    def test_erased_users_leave_no_trace_in_what_is_saved(self, model_factory: ModelFactory, tmp_path: Path) -> None:
+        """A model that keeps anything per user is a UserKeyedModel, and forgets it on erasure; no
+        other model may save a user id at all."""
+        events = [dataclasses.replace(e, user_id=f"erasable-{e.user_id}") for e in checkerboard_events()]
+        data = TrainingData.from_events(events, list(GROUP_A + GROUP_B), checkerboard_vectors(),
+                                        DEFAULT_EVENT_WEIGHTS, now=CHECKERBOARD_NOW)
+        model = model_factory().fit(data)
+        erased = {"erasable-u0", "erasable-u5"}
+        if isinstance(model, UserKeyedModel):
+            assert erased <= set(model.known_users())
+            assert model.forget_users([*erased, "never-seen"]) == 2
+            assert not erased & set(model.known_users())
+        model.save(tmp_path / "model")
+        for path in (tmp_path / "model").rglob("*"):
+            if path.is_file():
+                saved = path.read_bytes()
+                assert not [u for u in erased if u.encode() in saved], f"{path.name} keeps an erased user"
+        loaded = type(model).load(tmp_path / "model")
+        if isinstance(loaded, UserKeyedModel):
+            assert not erased & set(loaded.known_users())
+            assert "erasable-u1" in loaded.known_users()
+        assert loaded.recommend(self.history, k=6) == model.recommend(self.history, k=6)
 
     def test_same_seed_same_output(self, model_factory: ModelFactory, data: TrainingData) -> None:
         first, second = model_factory().fit(data), model_factory().fit(data)

@@ -148,6 +148,24 @@ class StoreContract:
         assert store.events.existing(ids) == set(ids[:2])
         assert store.events.existing([]) == set()
 
+    def test_get_many_returns_the_stored_events_by_id(self, store: Store) -> None:
+        events = make_events()
+        store.events.append(events[:3])
+        found = store.events.get_many(["e3", "e9", "e1", "e3"])
+        assert found == {"e1": events[0], "e3": events[2]}
+        assert isinstance(found["e3"].type, EventType)
+        assert store.events.get_many([]) == {}
+
+    def test_get_many_returns_the_first_content_of_a_reused_id(self, store: Store) -> None:
+        store.events.append([Event("e1", "u1", EventType.VIEW, "i1", timestamp=1.0)])
+        store.events.append([Event("e1", "u2", EventType.CLICK, "i9", timestamp=2.0)])
+        assert store.events.get_many(["e1"]) == {"e1": Event("e1", "u1", EventType.VIEW, "i1", timestamp=1.0)}
+
+    def test_get_many_forgets_an_erased_users_events(self, store: Store) -> None:
+        store.events.append(make_events())
+        store.events.delete_user("u1")
+        assert set(store.events.get_many(_ids(make_events()))) == {"e3", "e4", "e6"}
+
     def test_a_partly_known_batch_counts_only_the_new_events(self, store: Store) -> None:
         events = make_events()
         store.events.append(events[:4])
@@ -217,6 +235,29 @@ class StoreContract:
         assert store.events.count() == 3
         assert store.events.delete_user("u1") == 0
         assert store.events.delete_user("nobody") == 0
+
+    def test_an_erasure_is_recorded_under_a_growing_epoch(self, store: Store) -> None:
+        assert store.events.erasure_epoch() == 0
+        store.events.append(make_events())
+        before = store.events.erasure_epoch()
+        store.events.delete_user("u1")
+        first = store.events.erasure_epoch()
+        assert first > before
+        assert store.events.erased_since(before, ["u1", "u2", "nobody"]) == {"u1"}
+        assert store.events.erased_since(first, ["u1", "u2"]) == set()
+        assert store.events.delete_user("nobody") == 0
+        assert store.events.erasure_epoch() == first  # nothing was erased: nothing to scrub
+        store.events.delete_user("u2")
+        assert store.events.erased_since(before, ["u1", "u2", "u3"]) == {"u1", "u2"}
+        assert store.events.erased_since(first, ["u1", "u2", "u3"]) == {"u2"}
+
+    def test_a_user_erased_again_is_erased_since_every_epoch_before(self, store: Store) -> None:
+        store.events.append(make_events())
+        store.events.delete_user("u1")
+        between = store.events.erasure_epoch()
+        store.events.append([Event("e7", "u1", EventType.VIEW, "i1", timestamp=30.0)])  # the user came back
+        store.events.delete_user("u1")
+        assert store.events.erased_since(between, ["u1"]) == {"u1"}
 
     def test_users_lists_each_user_with_events_once(self, store: Store) -> None:
         assert store.events.users() == []
@@ -327,6 +368,24 @@ class StoreContract:
         store.vectors.put_many("use", {"k": np.array([1.0, 2.0], dtype=np.float32)})
         store.vectors.get_many("use", ["k"])["k"][0] = 99.0
         assert store.vectors.get_many("use", ["k"])["k"].tolist() == [1.0, 2.0]
+
+    def test_delete_removes_vectors_of_every_encoder(self, store: Store) -> None:
+        store.vectors.put_many("use", {"k": np.array([1.0], dtype=np.float32), "j": np.array([2.0], dtype=np.float32)})
+        store.vectors.put_many("e5", {"k": np.array([3.0], dtype=np.float32)})
+        assert store.vectors.delete(["k", "missing"]) == 2
+        assert store.vectors.get_many("use", ["k", "j"]).keys() == {"j"}
+        assert store.vectors.get_many("e5", ["k"]) == {}
+        assert store.vectors.delete([]) == 0
+
+    def test_key_salt_is_random_bytes_of_each_store(self, store: Store, make_store: StoreFactory) -> None:
+        salt = store.vectors.key_salt
+        assert isinstance(salt, bytes) and len(salt) >= 16
+        assert store.vectors.key_salt == salt
+        other = make_store()  # the same store again if it is shared (a file), else a new one
+        try:
+            assert (other.vectors.key_salt == salt) is store.location.shared
+        finally:
+            other.close()
 
     def test_a_vector_that_is_not_one_dimensional_is_refused(self, store: Store) -> None:
         with pytest.raises(InvalidInputError, match="'k'"):

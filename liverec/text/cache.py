@@ -2,15 +2,18 @@
 
 Vectors are keyed by (encoder name, :func:`text_key`) and looked up first in a bounded in-process
 LRU, then in a :class:`~liverec.storage.base.VectorCache` (which survives restarts and is shared
-between workers); only the misses reach the model, in one batch.
+between workers); only the misses reach the model, in one batch. The key is a hash keyed with the
+cache's random salt (``VectorCache.key_salt``), so a guessed text cannot be confirmed from a
+copied key alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -22,18 +25,21 @@ from liverec.text.encoders import check_texts, normalize_rows
 __all__ = ["CachedEncoder", "text_key"]
 
 
-def text_key(text: str, kind: TextKind = "passage") -> str:
-    """A stable 32-hex-digit key for ``text`` encoded as ``kind``.
+def text_key(text: str, kind: TextKind = "passage", salt: bytes = b"") -> str:
+    """A stable 32-hex-digit key for ``text`` encoded as ``kind``, keyed with ``salt``.
 
     The kind is part of the key because asymmetric encoders give a query and a passage with the
-    same words different vectors.
+    same words different vectors. The salt (up to 64 bytes) makes the key a keyed hash: without it
+    a key says nothing about its text.
 
     >>> text_key("hello") == text_key("hello", "passage") != text_key("hello", "query")
+    True
+    >>> text_key("hello", salt=b"one") != text_key("hello", salt=b"two")
     True
     >>> len(text_key("hello"))
     32
     """
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.blake2b(digest_size=16, key=salt)
     digest.update(kind.encode("ascii"))
     digest.update(b"\x00")
     digest.update(text.encode("utf-8"))
@@ -52,7 +58,8 @@ class CachedEncoder:
     encoder
         The encoder doing the work on a miss.
     cache
-        Durable second level, keyed by ``encoder.name``; ``None`` keeps only the in-process LRU.
+        Durable second level, keyed by ``encoder.name``; ``None`` keeps only the in-process LRU
+        (whose keys are then salted with random bytes of this instance).
     memory_items
         Capacity of the in-process LRU in vectors (0 disables it); 100,000 512-d vectors take
         about 200 MB.
@@ -74,6 +81,7 @@ class CachedEncoder:
             )
         self.encoder = encoder
         self.cache = cache
+        self.salt = cache.key_salt if cache is not None else os.urandom(32)
         self.memory_items = memory_items
         self.name: str = encoder.name
         self.dim: int = encoder.dim
@@ -94,6 +102,20 @@ class CachedEncoder:
         with self._lock:
             self._memory.clear()
 
+    def key(self, text: str, kind: TextKind = "passage") -> str:
+        """The key ``text`` encoded as ``kind`` is cached under."""
+        return text_key(text, kind, self.salt)
+
+    def forget(self, texts: Iterable[tuple[str, TextKind]]) -> int:
+        """Drop the vectors of these (text, kind) pairs from the LRU and the durable cache (an
+        erasure); how many the durable cache held. Another text with the same words is simply
+        encoded again when next asked for."""
+        keys = list(dict.fromkeys(self.key(text, kind) for text, kind in texts))
+        with self._lock:
+            for key in keys:
+                self._memory.pop(key, None)
+        return self.cache.delete(keys) if self.cache is not None and keys else 0
+
     def encode(self, texts: Sequence[str], *, kind: TextKind = "passage") -> np.ndarray:
         """Embed ``texts`` like the wrapped encoder, encoding only texts never seen before.
 
@@ -108,7 +130,7 @@ class CachedEncoder:
         out = np.empty((len(batch), self.dim), dtype=np.float32)
         if not batch:
             return out
-        keys = [text_key(text, kind) for text in batch]
+        keys = [text_key(text, kind, self.salt) for text in batch]
         unique: dict[str, str] = dict(zip(keys, batch, strict=True))
 
         found = self._from_memory(unique)

@@ -4,12 +4,18 @@ Item, query and review vectors are encoded (each text once, :class:`CachedEncode
 language-centred (:class:`LanguageCentering`) so that meaning, not language, is near. Training
 refits the centring; everything encoded under the old one must then be recomputed, which is
 why the space, not each caller, owns the query cache.
+
+Item and review texts (passages) are cached durably in the store, so retraining never encodes
+them again. Queries are not: every distinct search would otherwise write a row to disk (and
+fsync it), so a stream of distinct queries grew the store without bound; their vectors live in a
+bounded in-memory LRU instead.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -24,7 +30,9 @@ from liverec.text.keywords import Language, detect_language
 
 __all__ = ["QUERY_CACHE", "TextSpace"]
 
-QUERY_CACHE = 50_000  # query vectors kept; explanations and session vectors ask on every request
+# Query vectors kept (LRU); explanations and session vectors ask on every request. 10,000 512-d
+# vectors take 20 MB, and a user's recent searches (what requests ask for) stay hot in it.
+QUERY_CACHE = 10_000
 
 
 class TextSpace:
@@ -40,14 +48,20 @@ class TextSpace:
         The durable vector cache (the store's), so re-training never re-encodes unchanged text.
     centering
         The language centring in force (from the served snapshot; none before any training).
+    query_cache
+        Centred query vectors kept in memory (least recently used dropped first).
     """
 
     def __init__(
-        self, encoder: str, threads: int, cache: VectorCache | None, centering: LanguageCentering | None = None
+        self, encoder: str, threads: int, cache: VectorCache | None, centering: LanguageCentering | None = None,
+        query_cache: int = QUERY_CACHE,
     ) -> None:
-        self.encoder = CachedEncoder(get_encoder(encoder, threads=threads), cache)
+        raw = get_encoder(encoder, threads=threads)
+        self.encoder = CachedEncoder(raw, cache)
+        self._query_encoder = CachedEncoder(raw, None, memory_items=0)  # cached centred, below
         self.centering = centering or LanguageCentering()
-        self._queries: dict[str, np.ndarray] = {}
+        self.query_cache = query_cache
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -62,19 +76,47 @@ class TextSpace:
         return self.centering.apply(self.raw_item_vectors(items), [item_language(i) for i in items])
 
     def text_vectors(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
-        raw = self.encoder.encode(texts, kind=kind)
-        return self.centering.apply(raw, [detect_language(t) for t in texts])
+        """Centred vectors of ``texts``; queries come from (and go to) the in-memory query cache only."""
+        if kind == "query":
+            return self._query_vectors(texts)
+        return _centre(self.centering, self.encoder.encode(texts, kind=kind), texts)
+
+    def _query_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in texts:
+                vec = self._queries.get(text)
+                if vec is not None:
+                    self._queries.move_to_end(text)
+                    found[text] = vec
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            centering = self.centering  # the space the vectors are computed in, as recentre may swap it
+            fresh = _centre(centering, self._query_encoder.encode(missing, kind="query"), missing)
+            found.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                if centering is self.centering:
+                    for text, vec in zip(missing, fresh, strict=True):
+                        self._queries[text] = vec
+                    while len(self._queries) > self.query_cache:
+                        self._queries.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
 
     def query_vector(self, text: str) -> np.ndarray:
         """A query's centred vector; cached, as explanations and session vectors ask on every request."""
-        vec = self._queries.get(text)
-        if vec is None:
-            vec = self.text_vectors([text], "query")[0]
-            with self._lock:
-                if len(self._queries) >= QUERY_CACHE:
-                    self._queries.clear()  # crude but O(1); hot queries come straight back
-                self._queries[text] = vec
-        return vec
+        return self._query_vectors([text])[0]
+
+    def forget_texts(self, texts: Iterable[tuple[str, TextKind]]) -> int:
+        """Drop every vector kept of these (text, kind) pairs, in memory and in the store (an
+        erasure); how many the store held."""
+        pairs = list(texts)
+        with self._lock:
+            for text, kind in pairs:
+                if kind == "query":
+                    self._queries.pop(text, None)
+        return self.encoder.forget(pairs)
 
     def fit_centering(self, raw: np.ndarray, languages: Sequence[Language]) -> LanguageCentering:
         """A centring fitted on the catalog's raw vectors (not yet in force: see :meth:`recentre`)."""
@@ -85,3 +127,7 @@ class TextSpace:
         with self._lock:
             self.centering = centering
             self._queries.clear()
+
+
+def _centre(centering: LanguageCentering, raw: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    return centering.apply(raw, [detect_language(t) for t in texts])

@@ -4,7 +4,8 @@ Training refits the language centring on the current catalog (the text index is 
 new space and user states are rebuilt in it), fits every model and the scorer with the local
 training engine (:func:`~liverec.training.fit.fit_snapshot`) against the serving code path,
 writes the snapshot and swaps it in. Adoption serves a snapshot another process wrote. Either
-way, events logged after the snapshot's training are folded into the models that learn online.
+way, events logged after the snapshot's training are folded into the models that learn online,
+and users erased after its events were read are scrubbed from it first (:mod:`.erasure`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from liverec.models.registry import model_hyperparameters
 from liverec.ranking.features import Features
 from liverec.ranking.filters import Filters
 from liverec.ranking.ranker import Ranker, Serving
-from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapshot, write_snapshot
+from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapshot, rewrite_snapshot, write_snapshot
 from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.state import UserState
 from liverec.storage.base import EventLog
+from liverec.training.erasure import Erasure
 from liverec.training.fit import Progress, TrainReport, fit_snapshot
 
 __all__ = ["CHUNK", "ModelLifecycle", "current_snapshot"]
@@ -43,7 +45,9 @@ def current_snapshot(model_dir: Path) -> ModelSnapshot | None:
 class ModelLifecycle:
     """Trains a live engine's store into snapshots under ``model_dir`` and adopts them.
 
-    ``lock`` is the engine's write lock: the swaps happen under it, the fit does not.
+    ``lock`` is the engine's write lock: the swaps happen under it, the fit does not. ``erasure``
+    scrubs what is trained or adopted of users erased meanwhile (erasures take the same lock, so
+    none slips between the last scrub and a swap).
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class ModelLifecycle:
         settings: Settings,
         model_dir: Path,
         lock: threading.RLock,
+        erasure: Erasure,
     ) -> None:
         self.events = events
         self.catalog = catalog
@@ -63,10 +68,12 @@ class ModelLifecycle:
         self.settings = settings
         self.model_dir = model_dir
         self.lock = lock
+        self.erasure = erasure
 
     def train(self, progress: Progress | None = None) -> TrainReport:
         """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
+        epoch = self.erasure.epoch()  # before reading: whoever is erased after it is scrubbed below
         events = list(self.events.all())
         if not events:
             raise InvalidInputError("there are no events to train on; ingest events first", field="events")
@@ -79,16 +86,20 @@ class ModelLifecycle:
         snapshot, report = fit_snapshot(events, item_ids, vectors, self.settings, polarity, self.states.build,
                                         self._features_for, progress)
         snapshot.centering = self.catalog.space.centering
+        snapshot.manifest["erasure_epoch"] = epoch
+        self.erasure.scrub(snapshot, events)
         report.seconds["total"] = time.perf_counter() - t0
         manifest = {
             "report": report.to_dict(),
             "encoder": self.catalog.space.name,
             "params": self._params(snapshot),
-            "trained_until": max(e.timestamp for e in events),
+            "trained_until": self._trained_until(events, started),
+            "erasure_epoch": snapshot.erasure_epoch,
         }
         snapshot = write_snapshot(self.model_dir, snapshot, manifest)
         report.version = snapshot.version
         with self.lock:
+            self._scrub(snapshot, events)  # an erasure while the snapshot was written
             self.serving.swap(snapshot)
             # Events ingested while training ran went into the old models; fold them into the new.
             self.catch_up(snapshot)
@@ -102,6 +113,7 @@ class ModelLifecycle:
         """
         snapshot = load_snapshot(self.model_dir, version)
         with self.lock:
+            self._scrub(snapshot)  # trained elsewhere: users erased since its events were read
             if self.catalog.recentre(snapshot.centering):
                 self.states.clear()
             self.serving.swap(snapshot)
@@ -109,13 +121,30 @@ class ModelLifecycle:
         self.states.warm()
         return snapshot
 
+    def _trained_until(self, events: list[Event], started: float) -> float:
+        """The latest event time training saw, among times ingest could accept when the log was read.
+
+        An event stored before the bound existed (dated 1e12) is left out: catching up from it
+        would skip every event logged since (issue 12).
+        """
+        latest = started + self.settings.timestamp_future_skew
+        return max((e.timestamp for e in events if e.timestamp <= latest), default=started)
+
+    def _scrub(self, snapshot: ModelSnapshot, read: list[Event] | None = None) -> None:
+        """Scrub a snapshot about to be served, and its copy on disk if it changed. Call with the lock held."""
+        scrubbed = self.erasure.scrub(snapshot, read or ())
+        if scrubbed.advanced:
+            rewrite_snapshot(self.model_dir, snapshot, scrubbed.models)
+
     def catch_up(self, snapshot: ModelSnapshot) -> None:
         """Fold events newer than the snapshot's training into its online models, as the live
-        process had done. Call with the lock held."""
+        process had done. Call with the lock held. Events dated past what ingest accepts now are
+        stored clock errors that training already counted: they are not folded in again."""
         trained_until = float(snapshot.manifest.get("trained_until", math.inf))
         chunk: list[Event] = []
         weights = self.settings.event_weights
-        for event in self.events.between(math.nextafter(trained_until, math.inf), math.inf):
+        latest = time.time() + self.settings.timestamp_future_skew
+        for event in self.events.between(math.nextafter(trained_until, math.inf), math.nextafter(latest, math.inf)):
             chunk.append(event)
             if len(chunk) == CHUNK:
                 snapshot.observe(chunk, weights)

@@ -78,12 +78,12 @@ class CommitGate:
     def wait_entered(self, timeout: float = 10.0) -> None:
         assert self.entered.acquire(timeout=timeout), "no commit started"
 
-    def _ingest(self, events: Iterable[Event | Mapping[str, Any]]) -> IngestResult:
+    def _ingest(self, events: Iterable[Event | Mapping[str, Any]], **options: Any) -> IngestResult:
         batch = list(events)
         self.calls.append(len(batch))
         self.entered.release()
         assert self._open.wait(10.0), "the gate was never opened"
-        return self.real(batch)
+        return self.real(batch, **options)
 
 
 def trained_engine(world: DemoWorld) -> Engine:

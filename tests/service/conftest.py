@@ -16,6 +16,9 @@ from liverec.service.settings import ServiceSettings
 from liverec.storage import open_key_store
 from tests.service._api import trained_engine
 
+# A loopback Host, as a local client sends: the service refuses foreign Host names on loopback.
+LOCAL = "http://localhost"
+
 
 @pytest.fixture(scope="module")
 def client(engine: Engine, engine_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
@@ -24,7 +27,7 @@ def client(engine: Engine, engine_path: Path, tmp_path_factory: pytest.TempPathF
     settings = ServiceSettings(
         store=f"sqlite:///{engine_path}", keys_file=str(tmp / "keys.db"), feedback_file=str(tmp / "feedback.db")
     )
-    with TestClient(create_app(settings, engine=engine)) as c:
+    with TestClient(create_app(settings, engine=engine), base_url=LOCAL) as c:
         yield c
 
 
@@ -47,7 +50,7 @@ def make_client(engine: Engine, tmp: Path, **settings: object) -> TestClient:
     use as a context manager."""
     base = ServiceSettings(store="memory://", keys_file=str(tmp / "keys.db"), feedback_file=str(tmp / "fb.db"))
     values = {**{f: getattr(base, f) for f in ("store", "keys_file", "feedback_file")}, **settings}
-    return TestClient(create_app(ServiceSettings(**values), engine=engine))  # type: ignore[arg-type]
+    return TestClient(create_app(ServiceSettings(**values), engine=engine), base_url=LOCAL)  # type: ignore[arg-type]
 
 
 def create_key(path: Path, name: str, scopes: list[str]) -> str:

@@ -39,7 +39,8 @@ def test_a_single_event_is_stored_and_acknowledged(client: TestClient, engine: E
     before = engine.store.events.count()
     response = _post(client, event)
     assert response.status_code == 200, response.text
-    assert response.json() == {"received": 1, "acknowledged": 1, "event_ids": ["api-ev-single-1"]}
+    assert response.json() == {"received": 1, "acknowledged": 1, "stored": 1, "duplicates": 0,
+                               "event_ids": ["api-ev-single-1"]}
     assert response.headers["Liverec-Duplicates"] == "0"
     assert engine.store.events.count() == before + 1
     [stored] = engine.store.events.by_user("api-ev-single")
@@ -52,14 +53,15 @@ def test_a_batch_is_stored_in_order_of_its_ids(client: TestClient, engine: Engin
     before = engine.store.events.count()
     response = _post(client, {"events": as_json(history)})
     assert response.status_code == 200, response.text
-    assert response.json() == {"received": 7, "acknowledged": 7, "event_ids": [e.event_id for e in history]}
+    assert response.json() == {"received": 7, "acknowledged": 7, "stored": 7, "duplicates": 0,
+                               "event_ids": [e.event_id for e in history]}
     assert engine.store.events.count() == before + 7
     assert sorted(e.event_id for e in engine.store.events.by_user("api-ev-batch")) == sorted(
         e.event_id for e in history)
     assert engine.state("api-ev-batch").n_events == 7
 
 
-def test_a_retried_batch_stores_nothing_twice_and_answers_the_same(
+def test_a_retried_batch_stores_nothing_twice_and_acknowledges_the_same_ids(
     client: TestClient, engine: Engine, world: DemoWorld
 ) -> None:
     history = world.new_user_history("api-ev-retry", "laptops", 6)
@@ -68,7 +70,7 @@ def test_a_retried_batch_stores_nothing_twice_and_answers_the_same(
     n_events = engine.state("api-ev-retry").n_events
     again = _post(client, {"events": as_json(history)})
     assert (first.status_code, again.status_code) == (200, 200)
-    assert again.json() == first.json()
+    assert again.json() == {**first.json(), "stored": 0, "duplicates": 6}  # the same ids, counted as retries
     assert (first.headers["Liverec-Duplicates"], again.headers["Liverec-Duplicates"]) == ("0", "6")
     assert engine.store.events.count() == count
     assert engine.state("api-ev-retry").n_events == n_events
@@ -94,7 +96,7 @@ def test_an_event_without_an_id_but_with_a_timestamp_is_recognised_on_retry(
     item = world.items_in("gaming")[0].item_id
     event = {"user_id": "api-ev-noid", "type": "click", "item_id": item, "timestamp": "2026-01-01T05:00:00Z"}
     first, again = _post(client, event), _post(client, event)
-    assert first.json() == again.json()
+    assert first.json()["event_ids"] == again.json()["event_ids"]
     [event_id] = first.json()["event_ids"]
     assert event_id.startswith("h-")
     assert (first.headers["Liverec-Duplicates"], again.headers["Liverec-Duplicates"]) == ("0", "1")
@@ -485,7 +487,8 @@ def test_guard_bounds_a_streamed_body_without_content_length() -> None:
         assert inner.bodies == []  # the inner app never got the oversized body
         status, _, _ = await _call(guard, "/upload", (b"x" * 500, b"x" * 500))
         assert status == 200 and inner.bodies == [b"x" * 1000]
-        status, _, body = await _call(guard, "/upload", headers=((b"content-length", b"1001"),))
+        status, _, body = await _call(guard, "/upload", headers=((b"content-length", b"1001"),
+                                                                 (b"content-type", b"application/json")))
         assert status == 413 and "1001 bytes" in json.loads(body)["error"]["message"]
         assert guard.inflight == 0
 

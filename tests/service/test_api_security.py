@@ -126,7 +126,7 @@ def test_a_revoked_key_is_401_at_once(engine: Engine, tmp_path: Path) -> None:
 
 def test_revoking_the_last_key_off_loopback_does_not_open_the_service(engine: Engine, tmp_path: Path) -> None:
     token = create_key(tmp_path / "keys.db", "leaked", ["admin"])
-    with make_client(engine, tmp_path, host="0.0.0.0") as c:
+    with make_client(engine, tmp_path, host="0.0.0.0", behind_proxy=True) as c:
         [key] = c.app.state.services.keys.list()  # type: ignore[attr-defined]
         assert c.get("/users/u0001/recommendations", headers=_bearer(token)).status_code == 200
         c.app.state.services.keys.revoke(key.key_id)  # type: ignore[attr-defined]
@@ -183,7 +183,7 @@ def test_loopback_needs_no_keys(tmp_path: Path, host: str) -> None:
 
 def test_a_non_loopback_host_with_a_key_starts_and_demands_it(engine: Engine, tmp_path: Path) -> None:
     token = create_key(tmp_path / "keys.db", "ops", ["admin"])
-    with make_client(engine, tmp_path, host="0.0.0.0") as c:
+    with make_client(engine, tmp_path, host="0.0.0.0", behind_proxy=True) as c:
         assert_error(c.get("/users/u0001/recommendations"), 401, "unauthorized", "authorization")
         assert c.get("/users/u0001/recommendations", headers=_bearer(token)).status_code == 200
 

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,3 +293,172 @@ def test_acknowledged_events_survive_sigkill_exactly_once(tmp_path: Path, server
     assert second.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
 
     assert sorted(row[0] for row in _stored_rows(db)) == sorted(load.sent)
+
+
+# ---------------------------------------------------------------- kills during a retrain and an erasure
+
+ERASE_VICTIMS = 40  # users erased one after another until the kill
+FAST_TRAINING = {"models": {"sequential": {"max_epochs": 2, "patience": 1}}}
+
+
+def _build_trained_store(directory: Path, victims: list[str]) -> tuple[str, list[str]]:
+    """A store with 100 demo items, the demo users' events and a few events of each victim, trained
+    (quickly) in this process: the snapshot the server loads holds every victim."""
+    world = build_demo_world(seed=13, n_items=100, n_users=10)
+    url = f"sqlite:///{directory / 'crash.db'}"
+    start = min(time.time(), world.reference_time) - 86_400.0
+    with Engine.open(url, **FAST_TRAINING) as engine:
+        engine.ingest_items(world.items)
+        engine.ingest_events(world.events)
+        for n, victim in enumerate(victims):
+            engine.ingest_events(world.new_user_history(victim, "coffee" if n % 2 else "fitness", 6, start=start + n))
+        engine.train()
+        assert set(victims) <= engine.snapshot.users()  # type: ignore[union-attr]
+    return url, [item.item_id for item in world.items]
+
+
+def _files_naming(directory: Path, user_ids: list[str]) -> list[str]:
+    """``file: user id`` for every user id found in the raw bytes of any file under ``directory``."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path.relative_to(directory)}: {u}" for u in user_ids if u.encode() in data]
+    return found
+
+
+def _events_of(db: Path, user_ids: list[str]) -> Counter[str]:
+    with sqlite3.connect(db) as conn:
+        marks = ",".join("?" * len(user_ids))
+        rows = conn.execute(f"SELECT user_id FROM events WHERE user_id IN ({marks})", user_ids).fetchall()
+    conn.close()
+    return Counter(row[0] for row in rows)
+
+
+def _load_then_kill(base: str, item_ids: list[str], server: Server, ready: Callable[[], bool]) -> Load:
+    """Ingest from CLIENTS threads; SIGKILL the server once enough is acknowledged and ``ready()``
+    says the operation under test is under way."""
+    load = Load(item_ids)
+    threads = [threading.Thread(target=_client, args=(load, w, base), daemon=True) for w in range(CLIENTS)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    while True:
+        time.sleep(0.02)
+        with load.lock:
+            acked = load.acked_events
+        if (time.monotonic() - t0 >= MIN_LOAD_SECONDS and acked >= MIN_ACKED and ready()) \
+                or time.monotonic() - t0 > MAX_LOAD_SECONDS:
+            break
+    server.kill()
+    load.stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert not load.errors, load.errors[:3]
+    return load
+
+
+def _assert_acknowledged_events_kept(db: Path, load: Load) -> set[str]:
+    stored = {row[0] for row in _stored_rows(db)}
+    acked = load.acked()
+    assert acked <= stored, f"{len(acked - stored)} acknowledged events lost, e.g. {sorted(acked - stored)[:5]}"
+    return stored
+
+
+def test_a_kill_during_a_retrain_loses_no_event_and_brings_back_no_erased_user(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    directory = tmp_path / "store"  # the server logs, which name request paths, are kept apart
+    victim = "crash-retrain-victim-5d2e"
+    url, item_ids = _build_trained_store(directory, [victim])
+    db = directory / "crash.db"
+    first = Server(url, tmp_path / "server-1.log")
+    servers.append(first)
+    assert first.wait_healthy()["model_version"] == "v0001"
+
+    erased, running_at_kill = threading.Event(), []
+
+    def retrain_then_erase() -> None:
+        with httpx.Client(base_url=first.base, timeout=30.0) as http:
+            assert http.post("/admin/train").status_code == 202
+            time.sleep(2.0)  # the training process has started and is likely reading the log
+            answer = http.delete(f"/users/{victim}")
+            assert answer.status_code == 200 and answer.json()["events_removed"] == 6, answer.text
+            erased.set()
+
+    def ready() -> bool:
+        if not erased.is_set():
+            return False
+        status = httpx.get(f"{first.base}/admin/train", timeout=5.0).json()["status"]
+        running_at_kill.append(status == "running")
+        return True
+
+    worker = threading.Thread(target=retrain_then_erase, daemon=True)
+    worker.start()
+    load = _load_then_kill(first.base, item_ids, first, ready)
+    worker.join(timeout=60)
+    assert erased.is_set(), "the erasure was not acknowledged before the kill"
+    assert running_at_kill == [True], "the retrain had finished before the kill"
+
+    _assert_acknowledged_events_kept(db, load)
+    assert _events_of(db, [victim]) == Counter()
+    second = Server(url, tmp_path / "server-2.log")
+    servers.append(second)
+    assert second.wait_healthy()["status"] == "ok"
+    assert _files_naming(directory, [victim]) == []  # no snapshot, log or half-written training holds it
+    with httpx.Client(base_url=second.base, timeout=30.0) as http:
+        assert http.get(f"/users/{victim}/interests").status_code == 404
+    assert second.stop() in (0, -signal.SIGTERM)
+    assert _files_naming(directory, [victim]) == []
+
+
+def test_a_kill_during_erasures_loses_no_event_and_brings_back_no_erased_user(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    directory = tmp_path / "store"
+    victims = [f"crash-erase-victim-{n:03d}-8kq" for n in range(ERASE_VICTIMS)]
+    url, item_ids = _build_trained_store(directory, victims)
+    db = directory / "crash.db"
+    first = Server(url, tmp_path / "server-1.log")
+    servers.append(first)
+    first.wait_healthy()
+
+    acked: list[str] = []
+    inflight = threading.Event()
+
+    def erase() -> None:
+        with httpx.Client(base_url=first.base, timeout=30.0) as http:
+            for victim in victims:
+                inflight.set()
+                try:
+                    answer = http.delete(f"/users/{victim}")
+                except httpx.TransportError:
+                    return  # killed mid-erasure: unacknowledged
+                finally:
+                    inflight.clear()
+                assert answer.status_code == 200, answer.text
+                acked.append(victim)
+
+    worker = threading.Thread(target=erase, daemon=True)
+    worker.start()
+    load = _load_then_kill(first.base, item_ids, first, lambda: len(acked) >= 3 and inflight.is_set())
+    worker.join(timeout=60)
+    assert 3 <= len(acked) < ERASE_VICTIMS, f"{len(acked)} erasures acknowledged before the kill"
+
+    _assert_acknowledged_events_kept(db, load)
+    left = _events_of(db, victims)
+    assert not set(acked) & set(left), "an acknowledged erasure lost"
+    assert set(left.values()) <= {6}, f"an erasure was half done: {left}"  # all of a user's events, or none
+    gone = [v for v in victims if v not in left]  # acknowledged, or committed before the kill
+
+    second = Server(url, tmp_path / "server-2.log")
+    servers.append(second)
+    second.wait_healthy()
+    assert _files_naming(directory, gone) == []  # the restart scrubbed what the kill interrupted
+    with httpx.Client(base_url=second.base, timeout=30.0) as http:
+        for victim in gone:
+            assert http.get(f"/users/{victim}/interests").status_code == 404
+        for victim in left:  # the client retries what was not acknowledged
+            assert http.delete(f"/users/{victim}").status_code == 200
+    assert _files_naming(directory, victims) == []
+    assert second.stop() in (0, -signal.SIGTERM)

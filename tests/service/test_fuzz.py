@@ -29,7 +29,7 @@ from liverec.service.app import create_app
 from liverec.service.schemas import NOT_BLANK
 from liverec.service.settings import ServiceSettings
 from tests.service._api import assert_error, trained_engine
-from tests.service.conftest import create_key
+from tests.service.conftest import LOCAL, create_key
 
 MAX_EXAMPLES = 25
 # Upserted items are encoded by the real text model: a batch at the schema's bound (max_batch, which
@@ -121,7 +121,7 @@ def test_every_operation_honours_its_schema(
     if case.meta is not None and case.meta.generation.mode.is_positive:
         _known_ids(case, world)
     token, _ = admin_token
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, base_url=LOCAL)
 
 
 def _known_ids(case: schemathesis.Case, world: DemoWorld) -> None:
@@ -157,7 +157,7 @@ def _known_ids(case: schemathesis.Case, world: DemoWorld) -> None:
 @pytest.fixture
 def client(fuzz_app: FastAPI, admin_token: tuple[str, Path]) -> Iterator[TestClient]:
     token, _ = admin_token
-    with TestClient(fuzz_app, headers={"Authorization": f"Bearer {token}"}) as c:
+    with TestClient(fuzz_app, headers={"Authorization": f"Bearer {token}"}, base_url=LOCAL) as c:
         yield c
 
 
@@ -165,7 +165,7 @@ def test_the_app_starts_again_after_a_shutdown(fuzz_app: FastAPI, admin_token: t
     # Each start registered its gauges again in the app's registry: the second start failed.
     token, _ = admin_token
     for _ in range(2):
-        with TestClient(fuzz_app, headers={"Authorization": f"Bearer {token}"}) as c:
+        with TestClient(fuzz_app, headers={"Authorization": f"Bearer {token}"}, base_url=LOCAL) as c:
             response = c.get("/metrics")
             assert response.status_code == 200
             assert "liverec_catalog_items" in response.text
@@ -192,7 +192,8 @@ def test_an_oversized_chunked_pydantic_body_is_413(
     def chunked() -> Iterator[bytes]:  # no Content-Length: the limit applies as the body streams in
         yield b'{"request_id": "' + b"x" * 2000 + b'", "type": "impression"}'
 
-    with TestClient(create_app(settings, engine=fuzz_engine), headers={"Authorization": f"Bearer {token}"}) as c:
+    with TestClient(create_app(settings, engine=fuzz_engine), headers={"Authorization": f"Bearer {token}"},
+                    base_url=LOCAL) as c:
         response = c.post("/feedback", content=chunked(), headers={"Content-Type": "application/json"})
     assert_error(response, 413, "too_large", "body", "exceeds 1000 bytes")  # was a 400 "error parsing the body"
 

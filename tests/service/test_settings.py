@@ -253,13 +253,18 @@ def test_loopback(host: str, loopback: bool) -> None:
     assert ServiceSettings(host=host).loopback is loopback
 
 
-def test_every_setting_can_come_from_the_environment() -> None:
+def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
     # A setting the environment could not express would be a silent gap in the documented layering.
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("-")
+    key.write_text("-")
     texts = {
         "store": "memory://", "host": "::1", "port": "8080", "keys_file": "k.json", "require_keys": "true",
         "user_id_secret": "s" * 16, "max_body_bytes": "2048", "max_batch": "10", "max_inflight": "4",
         "max_pending_events": "100", "commit_timeout": "5", "retrain_interval": "600", "experiment_salt": "x",
         "variants": '[{"name": "a"}]', "feedback_file": "fb.db", "engine": '{"recent_length": 7}',
+        "max_queue_ms": "40", "header_timeout": "3", "body_timeout": "4", "allowed_hosts": "a.example, b.example",
+        "tls_cert": str(cert), "tls_key": str(key), "behind_proxy": "true", "trusted_proxies": "10.0.0.1,10.0.0.2",
     }
     assert set(texts) == {f.name for f in fields(ServiceSettings)}
     s = load_settings(env={f"LIVEREC_{name.upper()}": text for name, text in texts.items()})
@@ -267,5 +272,7 @@ def test_every_setting_can_come_from_the_environment() -> None:
         store="memory://", host="::1", port=8080, keys_file="k.json", require_keys=True, user_id_secret="s" * 16,
         max_body_bytes=2048, max_batch=10, max_inflight=4, max_pending_events=100, commit_timeout=5.0,
         retrain_interval=600.0, experiment_salt="x", variants=[{"name": "a"}], feedback_file="fb.db",
-        engine={"recent_length": 7},
+        engine={"recent_length": 7}, max_queue_ms=40.0, header_timeout=3.0, body_timeout=4.0,
+        allowed_hosts=("a.example", "b.example"), tls_cert=str(cert), tls_key=str(key), behind_proxy=True,
+        trusted_proxies=("10.0.0.1", "10.0.0.2"),
     )

@@ -76,7 +76,7 @@ class TestSqliteStore(StoreContract):
         SqliteStore(tmp_path / "liverec.db").close()
         conn = sqlite3.connect(tmp_path / "liverec.db")
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         conn.close()
 
     def test_a_batch_that_fails_midway_stores_nothing(self, tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ from liverec.text.encoders import (  # noqa: E402
 class DictVectorCache:
     """A VectorCache in a dict, recording how it was called."""
 
+    key_salt = b"dict-vector-cache-salt"
+
     def __init__(self) -> None:
         self.data: dict[tuple[str, str], np.ndarray] = {}
         self.gets: list[list[str]] = []
@@ -42,6 +44,12 @@ class DictVectorCache:
         self.puts.append(dict(vectors))
         for key, vector in vectors.items():
             self.data[(encoder, key)] = np.array(vector, copy=True)
+
+    def delete(self, keys: Sequence[str]) -> int:
+        gone = [pair for pair in self.data if pair[1] in set(keys)]
+        for pair in gone:
+            del self.data[pair]
+        return len(gone)
 
 
 class CountingEncoder:
@@ -231,8 +239,9 @@ def test_vectors_are_written_to_and_read_from_the_vector_cache() -> None:
     texts = ["wool socks", "hiking poles"]
     writer = CachedEncoder(shared_encoder("use"), store)
     written = writer.encode(texts, kind="query")
-    assert set(store.data) == {("use-m3", text_key(text, "query")) for text in texts}
-    np.testing.assert_array_equal(store.data[("use-m3", text_key("wool socks", "query"))], written[0])
+    assert set(store.data) == {("use-m3", text_key(text, "query", store.key_salt)) for text in texts}
+    np.testing.assert_array_equal(store.data[("use-m3", text_key("wool socks", "query", store.key_salt))],
+                                  written[0])
 
     # A fresh process: empty memory, same durable cache, so the model is never called.
     inner = CountingEncoder(shared_encoder("use"))
@@ -265,11 +274,11 @@ def test_memory_is_a_bounded_lru() -> None:
 
 def test_vectors_of_the_wrong_size_in_the_vector_cache_are_re_encoded() -> None:
     store = DictVectorCache()
-    store.data[("use-m3", text_key("kayak"))] = np.ones(384, dtype=np.float32)
+    store.data[("use-m3", text_key("kayak", salt=store.key_salt))] = np.ones(384, dtype=np.float32)
     cached = CachedEncoder(shared_encoder("use"), store)
     vector = cached.encode(["kayak"])[0]
     assert cached.misses == 1 and vector.shape == (512,)
-    assert store.data[("use-m3", text_key("kayak"))].shape == (512,)
+    assert store.data[("use-m3", text_key("kayak", salt=store.key_salt))].shape == (512,)
 
 
 def test_returned_vectors_do_not_alias_the_cache() -> None:

@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel
 
 from liverec.core.errors import InvalidInputError
+from liverec.core.types import MAX_JSON_DEPTH, check_json_depth
 
 T = TypeVar("T")
 REF = "#/components/schemas/{model}"
@@ -32,6 +33,9 @@ def load_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # orjson stops at 1024 levels, before anything could name a field
+            raise InvalidInputError(f"the request body nests objects and lists deeper than orjson's 1024 levels; "
+                                    f"a field may hold at most {MAX_JSON_DEPTH}", field="body") from exc
         raise InvalidInputError(f"the request body is not valid JSON: {exc}", field="body") from exc
 
 
@@ -54,7 +58,25 @@ def batch(data: Any, key: str, *, single_ok: bool, limit: int) -> list[Any]:
     if len(rows) > limit:
         raise InvalidInputError(f"a batch of {len(rows)} {key} is too large; at most {limit} are accepted",
                                 field=key, value=len(rows))
+    _check_depth(rows, key, located=not (isinstance(data, dict) and key not in data))
     return rows
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _check_depth(rows: Sequence[Any], key: str, *, located: bool) -> None:
+    """Refuse a field nested deeper than :data:`MAX_JSON_DEPTH`, naming it (``items[0].attributes``),
+    before anything walks it recursively: a validator's message, pydantic, ``json.dumps`` (a 500).
+    A row of scalars, every event, costs one pass over its values (~0.35 µs)."""
+    only_scalars = _SCALARS.issuperset
+    for n, row in enumerate(rows):
+        where = f"{key}[{n}]" if located else ""
+        if type(row) is not dict:
+            check_json_depth(row, where or "body", MAX_JSON_DEPTH + 1)
+        elif not only_scalars(map(type, row.values())):
+            for name, value in row.items():
+                check_json_depth(value, f"{where}.{name}" if where else name)
 
 
 def string_ids(rows: Sequence[Any], key: str, fields: Sequence[str], *, located: bool = True) -> None:

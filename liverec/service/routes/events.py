@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -21,18 +22,29 @@ router = APIRouter(tags=["events"])
 INLINE_BODY_BYTES = 4096  # about 25 events
 
 
-def _parse(body: bytes, services: Services) -> list[Event]:
+def _parse(body: bytes, services: Services) -> tuple[list[Event], frozenset[str]]:
+    """The body's events, validated, and the ids of those stamped on arrival (sent without a time)."""
     data = load_json(body)
     rows = batch(data, "events", single_ok=True, limit=services.settings.max_batch)
     single = isinstance(data, dict) and "events" not in data
     string_ids(rows, "events", ("event_id", "user_id", "item_id", "session_id"), located=not single)
-    if services.pseudonyms.enabled:
-        rows = [
-            {**row, "user_id": services.user_id(row["user_id"])}
-            if isinstance(row, dict) and isinstance(row.get("user_id"), str) and row["user_id"].strip() else row
-            for row in rows
-        ]
-    return validated(rows, "events", services.engine.validate_events, located=not single)
+
+    def validate(rows: Sequence[Any]) -> list[Event]:
+        # Pseudonymised inside the validation, so a raw id the pseudonymizer refuses (too long,
+        # blank) is located at its row like any other bad field.
+        if services.pseudonyms.enabled:
+            rows = [_pseudonymised(row, services) for row in rows]
+        return services.engine.validate_events(rows)
+
+    events = validated(rows, "events", validate, located=not single)
+    stamped = frozenset(e.event_id for row, e in zip(rows, events, strict=True) if row.get("timestamp") is None)
+    return events, stamped
+
+
+def _pseudonymised(row: Any, services: Services) -> Any:
+    if isinstance(row, dict) and isinstance(row.get("user_id"), str):
+        return {**row, "user_id": services.user_id(row["user_id"])}
+    return row
 
 
 @router.post(
@@ -43,19 +55,20 @@ def _parse(body: bytes, services: Services) -> list[Event]:
     summary="Ingest events (idempotent by event_id; answered after the durable commit)",
 )
 async def post_events(request: Request, services: ServicesDep, key: IngestKey) -> Any:
-    """Store and apply events. The answer is the same for a batch and its retries; the
-    ``Liverec-Duplicates`` header says how many were already stored. Once this answers, the
-    next recommendations for these users reflect the events."""
+    """Store and apply events. A retry acknowledges the same event ids; ``stored`` counts the
+    events new to the log and ``duplicates`` (also the ``Liverec-Duplicates`` header) the rest:
+    already stored, or repeated within the batch. An event id re-sent with other content is 409
+    naming it. Once this answers, the next recommendations for these users reflect the events."""
     body = await request.body()
     # A few events parse in less time than the hop to a worker thread costs (measured in
     # benchmarks/serve_load.py); a large batch (tens of ms) must not hold up the event loop.
     if len(body) <= INLINE_BODY_BYTES:
-        events = _parse(body, services)
+        events, stamped = _parse(body, services)
     else:
-        events = await run_in_threadpool(_parse, body, services)
+        events, stamped = await run_in_threadpool(_parse, body, services)
     services.metrics.events_received.inc(len(events))
     try:
-        future = services.committer.submit(events)
+        future = services.committer.submit(events, stamped)
     except Overloaded as exc:
         services.metrics.overloaded.labels("commit_queue").inc()
         raise ServiceError(503, f"ingest is overloaded ({exc}); retry shortly", headers={"Retry-After": "1"}) from exc
@@ -66,6 +79,8 @@ async def post_events(request: Request, services: ServicesDep, key: IngestKey) -
     except TimeoutError as exc:
         raise ServiceError(503, "the commit did not finish in time; retrying the same events is safe",
                            headers={"Retry-After": "1"}) from exc
-    answer = {"received": len(events), "acknowledged": len(events), "event_ids": [e.event_id for e in events]}
+    event_ids = list(dict.fromkeys(e.event_id for e in events))  # a repeat within the batch is one event
+    answer = {"received": len(events), "acknowledged": len(event_ids), "stored": result.stored,
+              "duplicates": result.duplicates, "event_ids": event_ids}
     return Response(orjson.dumps(answer), media_type="application/json",
                     headers={"Liverec-Duplicates": str(result.duplicates)})

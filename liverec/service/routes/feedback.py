@@ -33,7 +33,8 @@ async def feedback(body: FeedbackIn, services: ServicesDep, key: IngestKey) -> A
              if items.find(item_id) is not None]  # an item since deleted: skipped
     if shown:
         try:
-            future = services.committer.submit(shown)
+            # Stamped now, so a retried report's events differ from the stored ones only in time.
+            future = services.committer.submit(shown, stamped=[e.event_id for e in shown])
         except Overloaded as exc:
             services.metrics.overloaded.labels("commit_queue").inc()
             raise ServiceError(503, f"ingest is overloaded ({exc}); retry the same report",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -11,6 +12,7 @@ from liverec.core.errors import NotFoundError
 from liverec.core.types import MAX_ID_LENGTH, Item
 from liverec.service.deps import IngestKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
+from liverec.service.limits import offload, queue_deadline
 from liverec.service.params import KQuery
 from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
 from liverec.service.routes._out import items_out, json_response
@@ -51,8 +53,10 @@ def delete_item(item_id: ItemId, services: ServicesDep, key: IngestKey) -> Any:
 
 @router.get("/items/{item_id}/similar", response_model=ItemsOut, responses=ERROR_RESPONSES | NOT_FOUND,
             summary="Items like this one: text neighbours fused with co-views")
-def similar(
-    item_id: ItemId, services: ServicesDep, key: ReadKey, k: KQuery = 10
+async def similar(
+    request: Request, item_id: ItemId, services: ServicesDep, key: ReadKey, k: KQuery = 10
 ) -> Any:
     engine = services.engine
-    return json_response({"items": items_out(engine, engine.similar_items(item_id, k))})
+    found = await offload(services.workers, partial(engine.similar_items, item_id, k),
+                          queue_deadline(request.scope, services.settings.max_queue_ms / 1000), services.metrics)
+    return json_response({"items": items_out(engine, found)})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from liverec.core.types import MAX_ID_LENGTH, MAX_TITLE_LENGTH
 from liverec.service.deps import ReadKey, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES
+from liverec.service.limits import offload, queue_deadline
 from liverec.service.params import KQuery
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ItemsOut
@@ -18,7 +20,8 @@ router = APIRouter(tags=["search"])
 
 @router.get("/search", response_model=ItemsOut, responses=ERROR_RESPONSES,
             summary="Search item texts in any language; with user_id the query also moves their interests")
-def search(
+async def search(
+    request: Request,
     services: ServicesDep,
     key: ReadKey,
     q: Annotated[str, Query(min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK)],
@@ -26,4 +29,7 @@ def search(
     k: KQuery = 10,
 ) -> Any:
     uid = services.user_id(user_id) if user_id is not None else None
-    return json_response({"items": items_out(services.engine, services.engine.search(q, k, user_id=uid))})
+    engine = services.engine
+    found = await offload(services.workers, partial(engine.search, q, k, user_id=uid),
+                          queue_deadline(request.scope, services.settings.max_queue_ms / 1000), services.metrics)
+    return json_response({"items": items_out(engine, found)})

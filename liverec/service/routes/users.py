@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from liverec.core.types import MAX_ID_LENGTH
 from liverec.service.deps import AdminKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
+from liverec.service.limits import offload, queue_deadline
 from liverec.service.params import MAX_CATEGORIES, MAX_EXCLUDE, DiversityQuery, KQuery, RecommendParams
+from liverec.service.privacy import naming_raw
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ForgetOut, InterestsOut, RecommendationsOut
 
@@ -37,15 +38,19 @@ async def recommendations(
     diversity: DiversityQuery = None,
     exclude_seen: bool = True,
 ) -> Any:
-    request_id: str = request.scope["state"]["request_id"]
     params = RecommendParams.from_lists(k, category, exclude, diversity, exclude_seen)
-    return json_response(await recommendations_body(services, request_id, user_id, params))
+    return json_response(await recommendations_body(services, request.scope, user_id, params))
 
 
 async def recommendations_body(
-    services: Services, request_id: str, user_id: str, params: RecommendParams
+    services: Services, scope: Scope, user_id: str, params: RecommendParams
 ) -> dict[str, Any]:
-    """The recommendations response for checked parameters (the route's and the fast path's one body)."""
+    """The recommendations response for checked parameters (the route's and the fast path's one body).
+
+    Ranking on a thread is refused with 503 when its turn comes after the request's queue
+    deadline (``max_queue_ms`` after it arrived)."""
+    request_id: str = scope["state"]["request_id"]
+    deadline = queue_deadline(scope, services.settings.max_queue_ms / 1000)
     uid = services.user_id(user_id)
     variant = services.experiment.assign(uid)
     recommend = partial(services.engine.recommend, uid, params.k, params.filters(),
@@ -59,9 +64,9 @@ async def recommendations_body(
     # * otherwise right here on the loop: ranking holds the GIL anyway, and any hop costs (p99 at
     #   200 req/s: 6 ms inline, 195 ms through the thread).
     if not services.engine.has_live_state(uid):
-        recs = await run_in_threadpool(recommend)
+        recs = await offload(services.workers, recommend, deadline, services.metrics)
     elif time.monotonic() - services.committer.last_submit < WRITES_FLOWING:
-        recs = await asyncio.get_running_loop().run_in_executor(services.ranking, recommend)
+        recs = await offload(services.ranking, recommend, deadline, services.metrics)
     else:
         recs = recommend()
     items = items_out(services.engine, recs)
@@ -79,8 +84,9 @@ def interests(
 ) -> Any:
     uid = services.user_id(user_id)
     engine = services.engine
-    tags = engine.interests(uid, k)  # first: a bad k is 422 whether or not the user exists
-    state = engine.state(uid)
+    with naming_raw(user_id, uid):
+        tags = engine.interests(uid, k)  # first: a bad k is 422 whether or not the user exists
+        state = engine.state(uid)
     return {"user_id": user_id, "interests": [{"tag": t, "weight": w} for t, w in tags],
             "events": state.n_events, "last_event": state.last_ts or None}
 
@@ -89,7 +95,8 @@ def interests(
                summary="Erase a user: events, live state, served lists; future training never sees them")
 def forget(user_id: UserId, services: ServicesDep, key: AdminKey) -> Any:
     uid = services.user_id(user_id)
-    result = services.engine.forget_user(uid)
-    served = services.feedback.forget_user(uid)
+    with naming_raw(user_id, uid):
+        result = services.engine.forget_user(uid)
+        served = services.feedback.forget_user(uid)
     return {"user_id": user_id, "events_removed": result.events_removed, "state_removed": result.state_removed,
             "served_requests_removed": served}

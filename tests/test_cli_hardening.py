@@ -1,0 +1,191 @@
+"""The command line under hostile input (issue 12): a bad ``--store`` is one line and exit 2 for
+every command (``serve`` included, where it was a traceback and uvicorn's exit 3), a URL's password
+is never printed, a secret that is not text refuses to start, and ``liverec ingest`` refuses an
+event id reused with other content, all or nothing.
+
+Commands run in-process with typer's CliRunner (``uvicorn.run`` replaced by a recorder, so a serve
+that passes its checks never listens), except one ``serve`` run as a real process, to see its exit
+code as an operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from liverec.cli import app
+from liverec.engine import Engine
+
+runner = CliRunner()
+PASSWORD = "hunter2hunter2"
+T0 = 1_767_225_600.0
+
+
+@pytest.fixture(autouse=True)
+def _no_liverec_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("LIVEREC_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What ``uvicorn.run`` was asked to serve (it never listens in these tests)."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
+    return calls
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
+
+
+def assert_refused(result: Result, *words: str) -> None:
+    """Exit code 2 and exactly one line, ``error: …``, on stderr, with no password in it."""
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def _bad_stores(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """Store URLs that cannot be opened, each with a word its refusal must hold."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    return {
+        "unknown scheme": ("bogus://x", "unknown scheme 'bogus'"),
+        "password": (f"postgres://ann:{PASSWORD}@db.example/shop", "postgres://ann:***@db.example/shop"),
+        "parent is a file": (f"sqlite:///{blocker}/shop.db", "cannot open sqlite store"),
+        "NUL": (f"sqlite:///{tmp_path}/sh\x00op.db", "NUL"),
+    }
+
+
+BAD_STORES = ["unknown scheme", "password", "parent is a file", "NUL"]
+
+
+# ---------------------------------------------------------------- a bad --store
+
+
+@pytest.mark.parametrize("case", BAD_STORES)
+def test_serve_with_a_bad_store_and_a_keys_file_is_one_line_and_exit_2(
+    tmp_path: Path, served: list[dict[str, Any]], case: str
+) -> None:
+    # With a keys file the key check opens no store: the bad one used to be found only by the
+    # server's startup, a traceback and exit 3.
+    url, words = _bad_stores(tmp_path)[case]
+    assert_refused(run("serve", "--store", url, env={"LIVEREC_KEYS_FILE": str(tmp_path / "keys.db")}), words)
+    assert_refused(run("serve", "--store", url), words)
+    assert served == []
+
+
+@pytest.mark.parametrize("case", BAD_STORES)
+@pytest.mark.parametrize("command", [("recommend", "u1"), ("interests", "u1"), ("forget", "u1"), ("train",),
+                                     ("similar", "i1"), ("search", "tent"), ("keys", "list")])
+def test_every_command_refuses_a_bad_store_in_one_line(tmp_path: Path, command: tuple[str, ...], case: str) -> None:
+    url, words = _bad_stores(tmp_path)[case]
+    assert_refused(run(*command, "--store", url), words)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_real_serve_process_with_a_bad_store_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEREC_")}
+    env |= {"LIVEREC_KEYS_FILE": str(tmp_path / "keys.db"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "liverec.cli", "serve", "--store", "bogus://x",
+                           "--port", str(_free_port())], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "error: store URL 'bogus://x' has unknown scheme 'bogus'; known: memory://, sqlite://\n"
+
+
+# ---------------------------------------------------------------- secrets
+
+
+@pytest.mark.parametrize(("toml", "words"), [
+    ("user_id_secret = 64", "user_id_secret must be a string of at least 16 bytes, not int"),
+    ("user_id_secret = 123456789012345678901234567890", "user_id_secret must be a string"),
+    ("user_id_secret = 1e300", "user_id_secret must be a string"),
+    ("experiment_salt = 5", "experiment_salt must be a non-empty string"),
+])
+def test_a_secret_or_salt_that_is_not_text_refuses_to_start_in_one_line(
+    tmp_path: Path, served: list[dict[str, Any]], toml: str, words: str
+) -> None:
+    config = tmp_path / "liverec.toml"
+    config.write_text(toml + "\n")
+    result = run("serve", "--store", "memory://", "--config", str(config))
+    assert_refused(result, words)
+    assert "123456789012345678901234567890" not in result.stderr
+    assert served == []
+
+
+# ---------------------------------------------------------------- ingest and reused event ids
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store holding three items (no events)."""
+    path = tmp_path_factory.mktemp("shop") / "shop.db"
+    with Engine.open(f"sqlite:///{path}") as engine:
+        engine.ingest_items([{"item_id": f"i{n}", "title": title, "created_at": T0}
+                             for n, title in enumerate(["Hiking tent", "Trail shoes", "Camera bag"])])
+    return f"sqlite:///{path}"
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _events(shop: str, user: str) -> list[str]:
+    with Engine.open(shop) as engine:
+        return sorted(f"{e.event_id}:{e.item_id}" for e in engine.store.events.by_user(user))
+
+
+def test_ingest_refuses_an_id_twice_in_the_file_with_other_content_naming_its_lines(
+    shop: str, tmp_path: Path
+) -> None:
+    rows = [{"event_id": "c1", "user_id": "cli-a", "type": "view", "item_id": "i0", "timestamp": T0},
+            {"event_id": "c2", "user_id": "cli-a", "type": "view", "item_id": "i1", "timestamp": T0},
+            {"event_id": "c1", "user_id": "cli-a", "type": "view", "item_id": "i2", "timestamp": T0}]
+    result = run("ingest", str(_write(tmp_path / "e.jsonl", rows)), "--store", shop)
+    assert_refused(result, "e.jsonl:1,3:", "event 'c1' appears twice", "item_id")
+    assert _events(shop, "cli-a") == []
+
+
+def test_ingest_refuses_an_id_stored_with_other_content_and_stores_nothing_of_the_file(
+    shop: str, tmp_path: Path
+) -> None:
+    first = [{"event_id": "d1", "user_id": "cli-b", "type": "view", "item_id": "i0", "timestamp": T0}]
+    assert run("ingest", str(_write(tmp_path / "first.jsonl", first)), "--store", shop).exit_code == 0
+    # 6,000 rows: more than one chunk, and the clash is in the last, so the check comes first.
+    later = [{"event_id": f"d-new-{n}", "user_id": "cli-b", "type": "view", "item_id": "i1", "timestamp": T0 + n}
+             for n in range(6000)]
+    later.append({"event_id": "d1", "user_id": "cli-b", "type": "click", "item_id": "i0", "timestamp": T0})
+    result = run("ingest", str(_write(tmp_path / "later.jsonl", later)), "--store", shop)
+    assert_refused(result, "later.jsonl:6001:", "event 'd1' is already stored", "type")
+    assert _events(shop, "cli-b") == ["d1:i0"]
+
+
+def test_ingesting_a_file_again_is_idempotent_even_without_timestamps(shop: str, tmp_path: Path) -> None:
+    rows = [{"event_id": "f1", "user_id": "cli-c", "type": "view", "item_id": "i0"},
+            {"event_id": "f2", "user_id": "cli-c", "type": "click", "item_id": "i1", "timestamp": T0},
+            {"event_id": "f1", "user_id": "cli-c", "type": "view", "item_id": "i0"}]
+    path = _write(tmp_path / "again.jsonl", rows)
+    for _ in range(2):
+        result = run("ingest", str(path), "--store", shop)
+        assert result.exit_code == 0, result.stderr
+    assert _events(shop, "cli-c") == ["f1:i0", "f2:i1"]
