@@ -195,3 +195,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ]
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "unknown user, item or request"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "an event_id already stored (or sent twice) with other content"}}

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from liverec.core.types import Event
 from liverec.service.deps import IngestKey, Services, ServicesDep
-from liverec.service.errors import ERROR_RESPONSES, ServiceError
+from liverec.service.errors import CONFLICT, ERROR_RESPONSES, ServiceError
 from liverec.service.ingest import Overloaded
 from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
 from liverec.service.schemas import EventBatch, EventIn, IngestAnswer
@@ -50,7 +50,7 @@ def _pseudonymised(row: Any, services: Services) -> Any:
 @router.post(
     "/events",
     response_model=IngestAnswer,
-    responses=ERROR_RESPONSES,
+    responses=ERROR_RESPONSES | CONFLICT,
     openapi_extra=json_body(EventIn, EventBatch, description="one event, or {\"events\": [...]} (≤ max_batch)"),
     summary="Ingest events (idempotent by event_id; answered after the durable commit)",
 )
