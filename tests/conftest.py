@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,21 @@ def engine(world: DemoWorld, engine_path: Path) -> Iterator[Engine]:
     eng.train()
     yield eng
     eng.close()
+
+
+@pytest.fixture
+def no_liverec_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``LIVEREC_*`` variable of the machine leaks into a settings test (CLI modules use it for all)."""
+    for name in list(os.environ):
+        if name.startswith("LIVEREC_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What ``uvicorn.run`` was asked to serve (it never listens in these tests)."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
+    return calls

@@ -19,35 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from liverec.cli import app
 from liverec.engine import Engine
+from tests.test_cli_service import run
 
-runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("no_liverec_environment")
 PASSWORD = "hunter2hunter2"
 T0 = 1_767_225_600.0
-
-
-@pytest.fixture(autouse=True)
-def _no_liverec_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("LIVEREC_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """What ``uvicorn.run`` was asked to serve (it never listens in these tests)."""
-    import uvicorn
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
-    return calls
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
 
 
 def assert_refused(result: Result, *words: str) -> None:

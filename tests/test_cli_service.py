@@ -7,7 +7,6 @@ passes its checks shows what it would have served instead of listening on a port
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import sqlite3
 from pathlib import Path
@@ -23,11 +22,7 @@ TOKEN_RE = re.compile(r"lr_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _no_liverec_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("LIVEREC_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_liverec_environment")
 
 
 @pytest.fixture
@@ -47,16 +42,6 @@ def verify(path: Path, token: str) -> Any:
         return keys.verify(token)
     finally:
         keys.close()
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """What ``uvicorn.run`` was asked to serve (it never listens in these tests)."""
-    import uvicorn
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
-    return calls
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -22,14 +22,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client.core import GaugeMetricFamily
 from pydantic.json_schema import models_json_schema
-from starlette.types import Scope
 from threadpoolctl import threadpool_limits
 
 import liverec
 from liverec.core.errors import InvalidInputError
 from liverec.engine import Engine
 from liverec.experiments import Experiment, variant_stats
-from liverec.service.deps import PUBLIC_PATHS, Services, authenticate, token_of
+from liverec.service.deps import PUBLIC_PATHS, Services, authenticate_scope
 from liverec.service.errors import install_error_handlers
 from liverec.service.fastpath import FastRecommendations
 from liverec.service.ingest import CommitStats, Committer
@@ -221,14 +220,9 @@ def create_app(
     app.add_middleware(FastRecommendations)  # inside Guard: shedding, request ids and metrics apply to it too
     app.add_middleware(Guard, max_inflight=settings.max_inflight, max_body_bytes=settings.max_body_bytes,
                        metrics=metrics, max_queue_ms=settings.max_queue_ms, body_timeout=settings.body_timeout,
-                       hosts=settings.hosts, auth=_authenticate, public=PUBLIC_PATHS)
+                       hosts=settings.hosts, auth=authenticate_scope, public=PUBLIC_PATHS)
     app.openapi = lambda: _openapi(app, settings.max_batch)  # type: ignore[method-assign]
     return app
-
-
-def _authenticate(scope: Scope) -> None:
-    """The load guard's key check, before any body is read (the routes then check the scope)."""
-    authenticate(scope["app"].state.services, token_of(scope["headers"]))
 
 
 def _openapi(app: FastAPI, max_batch: int) -> dict[str, Any]:

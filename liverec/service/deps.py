@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from liverec.engine import Engine
 from liverec.experiments import Assignment
 from liverec.service.errors import ServiceError
 from liverec.service.ingest import Committer
 from liverec.service.jobs import Trainer
+from liverec.service.limits import offload, queue_deadline
 from liverec.service.metrics import Metrics
 from liverec.service.privacy import Pseudonymizer
 from liverec.service.settings import ServiceSettings
 from liverec.storage import ApiKey, FeedbackLog, KeyStore
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,6 +54,12 @@ class Services:
         # where the service refuses to start without keys). Off loopback keys stay required even
         # after the last one is revoked: revoking a leaked key must not open the service to all.
         return self.settings.require_keys or not self.settings.loopback or len(self.keys) > 0
+
+    async def offload(self, scope: Scope, fn: Callable[[], T], executor: Executor | None = None) -> T:
+        """``fn()`` on a thread of ``executor`` (default: ``workers``), refused with 503 if its turn
+        comes more than ``max_queue_ms`` after the request arrived (see :func:`limits.offload`)."""
+        deadline = queue_deadline(scope, self.settings.max_queue_ms / 1000)
+        return await offload(executor or self.workers, fn, deadline, self.metrics)
 
     def user_id(self, raw: str) -> str:
         """The id the store keeps for ``raw``: a keyed pseudonym when a secret is configured."""
@@ -103,6 +113,16 @@ def authenticate(services: Services, token: str | None) -> ApiKey | None:
     return key
 
 
+def authenticate_scope(scope: Scope) -> ApiKey | None:
+    """:func:`authenticate` for a request, once: the load guard checks the key before the body is
+    read and keeps the result in the request's state, where the routes' scope checks find it."""
+    state = scope.setdefault("state", {})
+    if "api_key" not in state:
+        state["api_key"] = authenticate(scope["app"].state.services, token_of(scope["headers"]))
+    key: ApiKey | None = state["api_key"]
+    return key
+
+
 def require(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
     """A dependency that lets the call through only with a key holding ``scope`` (when keys are on).
 
@@ -110,11 +130,12 @@ def require(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:
     this checks the scope, and documents the schemes in the OpenAPI schema."""
 
     async def check(
-        services: ServicesDep,
+        request: Request,
+        # Declared for the OpenAPI schema's security schemes; the key was read by the guard.
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
         header: Annotated[str | None, Security(_header)] = None,
     ) -> ApiKey | None:
-        key = authenticate(services, bearer.credentials if bearer is not None else header)
+        key = authenticate_scope(request.scope)
         if key is not None and not key.allows(scope):
             raise ServiceError(403, f"key {key.key_id!r} lacks the {scope!r} scope", field="authorization")
         return key

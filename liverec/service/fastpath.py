@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liverec.core.errors import LiveRecError
 from liverec.core.types import MAX_ID_LENGTH
-from liverec.service.deps import token_of
-from liverec.service.errors import library_error_response
+from liverec.service.deps import authenticate_scope
+from liverec.service.errors import ServiceError, library_error_response
 from liverec.service.params import RecommendParams
 from liverec.service.routes.users import recommendations_body
 from liverec.service.schemas import NOT_BLANK
@@ -68,6 +68,8 @@ class FastRecommendations:
     def _authorised(services: Any, scope: Scope) -> bool:
         if not services.auth_required:
             return True
-        token = token_of(scope["headers"])
-        key = services.keys.verify(token) if token else None
+        try:
+            key = authenticate_scope(scope)  # already checked by the guard: read from the request's state
+        except ServiceError:
+            return False
         return key is not None and key.allows("read")

@@ -52,7 +52,8 @@ class BodyTimeout(ServiceError):
         super().__init__(408, f"the request body stalled for more than {seconds:g} s", field="body")
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> bytes:
+def error_body(code: str, message: str, field: str | None = None) -> bytes:
+    """The service's one error shape as JSON bytes, for answers sent below FastAPI."""
     return json.dumps({"error": {"code": code, "message": message, "field": field}}).encode()
 
 
@@ -227,17 +228,14 @@ def _has_body(headers: Any) -> bool:
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    try:
+        return int(_header(scope.get("headers", []), b"content-length") or "")
+    except ValueError:
+        return None
 
 
 async def _send_error(send: Send, error: ServiceError) -> None:
-    body = _error(error.status, status_code_name(error.status), error.message, error.field)
+    body = error_body(status_code_name(error.status), error.message, error.field)
     raw: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                       *_SECURITY_HEADERS]
     raw += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]

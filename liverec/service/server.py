@@ -16,12 +16,12 @@ no ASGI middleware can see them:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from liverec.service.limits import error_body
 from liverec.service.settings import ServiceSettings
 
 __all__ = ["GuardedProtocol", "run"]
@@ -88,7 +88,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._send_json_error(400, "bad_request", f"the request could not be parsed: {msg}", None)
 
     def _send_json_error(self, status: int, code: str, message: str, field: str | None) -> None:
-        body = json.dumps({"error": {"code": code, "message": message, "field": field}}).encode()
+        body = error_body(code, message, field)
         reason = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
         head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
         for name, value in self.server_state.default_headers:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -21,6 +20,7 @@ from liverec.core.errors import InvalidInputError
 from liverec.storage.base import VectorCache
 from liverec.text.base import Encoder, TextKind
 from liverec.text.encoders import check_texts, normalize_rows
+from liverec.text.lru import VectorLRU
 
 __all__ = ["CachedEncoder", "text_key"]
 
@@ -87,7 +87,7 @@ class CachedEncoder:
         self.dim: int = encoder.dim
         self.hits = 0
         self.misses = 0
-        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memory = VectorLRU(memory_items)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -112,8 +112,7 @@ class CachedEncoder:
         encoded again when next asked for."""
         keys = list(dict.fromkeys(self.key(text, kind) for text, kind in texts))
         with self._lock:
-            for key in keys:
-                self._memory.pop(key, None)
+            self._memory.pop(keys)
         return self.cache.delete(keys) if self.cache is not None and keys else 0
 
     def encode(self, texts: Sequence[str], *, kind: TextKind = "passage") -> np.ndarray:
@@ -159,14 +158,8 @@ class CachedEncoder:
         return out
 
     def _from_memory(self, unique: dict[str, str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
         with self._lock:
-            for key in unique:
-                vector = self._memory.get(key)
-                if vector is not None:
-                    self._memory.move_to_end(key)
-                    found[key] = vector
-        return found
+            return self._memory.get(unique)
 
     def _from_store(self, keys: list[str]) -> dict[str, np.ndarray]:
         assert self.cache is not None
@@ -184,13 +177,5 @@ class CachedEncoder:
         return usable
 
     def _remember(self, vectors: dict[str, np.ndarray]) -> None:
-        if self.memory_items == 0 or not vectors:
-            return
         with self._lock:
-            for key, vector in vectors.items():
-                frozen = np.array(vector, dtype=np.float32, copy=True)
-                frozen.setflags(write=False)
-                self._memory[key] = frozen
-                self._memory.move_to_end(key)
-            while len(self._memory) > self.memory_items:
-                self._memory.popitem(last=False)
+            self._memory.put(vectors)

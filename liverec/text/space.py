@@ -14,7 +14,6 @@ bounded in-memory LRU instead.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -27,6 +26,7 @@ from liverec.text.centering import LanguageCentering
 from liverec.text.encoders import get_encoder
 from liverec.text.enrich import item_language
 from liverec.text.keywords import Language, detect_language
+from liverec.text.lru import VectorLRU
 
 __all__ = ["QUERY_CACHE", "TextSpace"]
 
@@ -61,7 +61,7 @@ class TextSpace:
         self._query_encoder = CachedEncoder(raw, None, memory_items=0)  # cached centred, below
         self.centering = centering or LanguageCentering()
         self.query_cache = query_cache
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries = VectorLRU(query_cache)
         self._lock = threading.Lock()
 
     @property
@@ -82,13 +82,8 @@ class TextSpace:
         return _centre(self.centering, self.encoder.encode(texts, kind=kind), texts)
 
     def _query_vectors(self, texts: Sequence[str]) -> np.ndarray:
-        found: dict[str, np.ndarray] = {}
         with self._lock:
-            for text in texts:
-                vec = self._queries.get(text)
-                if vec is not None:
-                    self._queries.move_to_end(text)
-                    found[text] = vec
+            found = self._queries.get(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
             centering = self.centering  # the space the vectors are computed in, as recentre may swap it
@@ -96,10 +91,7 @@ class TextSpace:
             found.update(zip(missing, fresh, strict=True))
             with self._lock:
                 if centering is self.centering:
-                    for text, vec in zip(missing, fresh, strict=True):
-                        self._queries[text] = vec
-                    while len(self._queries) > self.query_cache:
-                        self._queries.popitem(last=False)
+                    self._queries.put(dict(zip(missing, fresh, strict=True)))
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([found[t] for t in texts])
@@ -113,9 +105,7 @@ class TextSpace:
         erasure); how many the store held."""
         pairs = list(texts)
         with self._lock:
-            for text, kind in pairs:
-                if kind == "query":
-                    self._queries.pop(text, None)
+            self._queries.pop(text for text, kind in pairs if kind == "query")
         return self.encoder.forget(pairs)
 
     def fit_centering(self, raw: np.ndarray, languages: Sequence[Language]) -> LanguageCentering:

@@ -190,8 +190,10 @@ def _client(load: Load, worker: int, base: str) -> None:
                 load.errors.append(AssertionError(f"{r.status_code}: {r.text}"))
 
 
-def _run_load(base: str, item_ids: list[str], server: Server) -> tuple[Load, float, int]:
-    """Post from CLIENTS threads until enough is acknowledged, then SIGKILL the server mid-flight."""
+def _run_load(base: str, item_ids: list[str], server: Server,
+              ready: Callable[[], bool] | None = None) -> tuple[Load, float, int]:
+    """Post from CLIENTS threads until enough is acknowledged and the kill is due — some requests in
+    flight, and ``ready()`` (the operation under test is under way) if given — then SIGKILL the server."""
     load = Load(item_ids)
     threads = [threading.Thread(target=_client, args=(load, w, base), daemon=True) for w in range(CLIENTS)]
     t0 = time.monotonic()
@@ -202,7 +204,9 @@ def _run_load(base: str, item_ids: list[str], server: Server) -> tuple[Load, flo
         elapsed = time.monotonic() - t0
         with load.lock:
             acked, inflight = load.acked_events, load.inflight
-        if (elapsed >= MIN_LOAD_SECONDS and acked >= MIN_ACKED and inflight > 0) or elapsed > MAX_LOAD_SECONDS:
+        # ready() last and only then: it may record what it saw at the moment of the kill.
+        if (elapsed >= MIN_LOAD_SECONDS and acked >= MIN_ACKED and (ready() if ready else inflight > 0)) \
+                or elapsed > MAX_LOAD_SECONDS:
             break
     server.kill()
     load.stop.set()
@@ -336,24 +340,8 @@ def _events_of(db: Path, user_ids: list[str]) -> Counter[str]:
 
 
 def _load_then_kill(base: str, item_ids: list[str], server: Server, ready: Callable[[], bool]) -> Load:
-    """Ingest from CLIENTS threads; SIGKILL the server once enough is acknowledged and ``ready()``
-    says the operation under test is under way."""
-    load = Load(item_ids)
-    threads = [threading.Thread(target=_client, args=(load, w, base), daemon=True) for w in range(CLIENTS)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    while True:
-        time.sleep(0.02)
-        with load.lock:
-            acked = load.acked_events
-        if (time.monotonic() - t0 >= MIN_LOAD_SECONDS and acked >= MIN_ACKED and ready()) \
-                or time.monotonic() - t0 > MAX_LOAD_SECONDS:
-            break
-    server.kill()
-    load.stop.set()
-    for t in threads:
-        t.join(timeout=60)
+    """:func:`_run_load` until ``ready()``; no client may have seen a wrong answer."""
+    load, _, _ = _run_load(base, item_ids, server, ready)
     assert not load.errors, load.errors[:3]
     return load
 

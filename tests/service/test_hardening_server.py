@@ -30,7 +30,7 @@ from liverec.service.app import check_exposure
 from liverec.service.settings import ServiceSettings
 from liverec.storage import MemoryKeyStore
 from tests.service._api import as_json, assert_error
-from tests.service.conftest import LOCAL, create_key, make_client
+from tests.service.conftest import create_key, make_client
 
 STARTUP_TIMEOUT = 90.0
 
@@ -291,7 +291,8 @@ def test_a_burst_is_served_or_refused_at_once_never_queued(keyed: tuple[Server, 
     results = asyncio.run(_burst(server.port, f"/users/{users[0]}/recommendations?k=50", token, 400))
     statuses = [status for status, _, _ in results]
     assert set(statuses) <= {200, 503}, sorted(set(statuses))
-    assert 200 in statuses
+    # 400 rankings take far longer than max_queue_ms on any machine: some must be served, the rest shed.
+    assert 200 in statuses and 503 in statuses, statuses.count(200)
     for status, _, answer in results:
         if status == 503:
             assert b"\r\nretry-after: 1\r\n" in answer.lower(), answer
@@ -395,4 +396,3 @@ def test_allowed_hosts_names_the_hosts(small_engine: Engine, tmp_path: Path) -> 
     with make_client(small_engine, tmp_path, allowed_hosts=["rec.example.com"]) as client:
         assert client.get("/healthz", headers={"host": "rec.example.com"}).status_code == 200
         assert client.get("/healthz", headers={"host": "localhost"}).status_code == 400
-    assert LOCAL.startswith("http://localhost")

@@ -12,7 +12,6 @@ from liverec.core.errors import NotFoundError
 from liverec.core.types import MAX_ID_LENGTH, Item
 from liverec.service.deps import IngestKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
-from liverec.service.limits import offload, queue_deadline
 from liverec.service.params import KQuery
 from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
 from liverec.service.routes._out import items_out, json_response
@@ -57,6 +56,5 @@ async def similar(
     request: Request, item_id: ItemId, services: ServicesDep, key: ReadKey, k: KQuery = 10
 ) -> Any:
     engine = services.engine
-    found = await offload(services.workers, partial(engine.similar_items, item_id, k),
-                          queue_deadline(request.scope, services.settings.max_queue_ms / 1000), services.metrics)
+    found = await services.offload(request.scope, partial(engine.similar_items, item_id, k))
     return json_response({"items": items_out(engine, found)})

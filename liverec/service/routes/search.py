@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Request
 from liverec.core.types import MAX_ID_LENGTH, MAX_TITLE_LENGTH
 from liverec.service.deps import ReadKey, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES
-from liverec.service.limits import offload, queue_deadline
 from liverec.service.params import KQuery
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ItemsOut
@@ -30,6 +29,5 @@ async def search(
 ) -> Any:
     uid = services.user_id(user_id) if user_id is not None else None
     engine = services.engine
-    found = await offload(services.workers, partial(engine.search, q, k, user_id=uid),
-                          queue_deadline(request.scope, services.settings.max_queue_ms / 1000), services.metrics)
+    found = await services.offload(request.scope, partial(engine.search, q, k, user_id=uid))
     return json_response({"items": items_out(engine, found)})

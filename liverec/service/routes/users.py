@@ -12,7 +12,6 @@ from starlette.types import Scope
 from liverec.core.types import MAX_ID_LENGTH
 from liverec.service.deps import AdminKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
-from liverec.service.limits import offload, queue_deadline
 from liverec.service.params import MAX_CATEGORIES, MAX_EXCLUDE, DiversityQuery, KQuery, RecommendParams
 from liverec.service.privacy import naming_raw
 from liverec.service.routes._out import items_out, json_response
@@ -50,7 +49,6 @@ async def recommendations_body(
     Ranking on a thread is refused with 503 when its turn comes after the request's queue
     deadline (``max_queue_ms`` after it arrived)."""
     request_id: str = scope["state"]["request_id"]
-    deadline = queue_deadline(scope, services.settings.max_queue_ms / 1000)
     uid = services.user_id(user_id)
     variant = services.experiment.assign(uid)
     recommend = partial(services.engine.recommend, uid, params.k, params.filters(),
@@ -64,9 +62,9 @@ async def recommendations_body(
     # * otherwise right here on the loop: ranking holds the GIL anyway, and any hop costs (p99 at
     #   200 req/s: 6 ms inline, 195 ms through the thread).
     if not services.engine.has_live_state(uid):
-        recs = await offload(services.workers, recommend, deadline, services.metrics)
+        recs = await services.offload(scope, recommend)
     elif time.monotonic() - services.committer.last_submit < WRITES_FLOWING:
-        recs = await offload(services.ranking, recommend, deadline, services.metrics)
+        recs = await services.offload(scope, recommend, services.ranking)
     else:
         recs = recommend()
     items = items_out(services.engine, recs)
