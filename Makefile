@@ -6,7 +6,7 @@ STORE ?= sqlite:///demo.db
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint typecheck bench bench-serve clean peers evaluate
+.PHONY: install demo test lint typecheck browser bench bench-serve clean peers evaluate
 
 # torch goes first, pinned to the local CPU wheel: any other torch request pulls gigabytes of CUDA.
 $(VENV)/.installed: pyproject.toml
@@ -63,7 +63,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+# Browser tests drive Debian's Chromium headless; installed here when missing and we may (root, as
+# in CI). Without it they skip, saying why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } \
+		|| echo "chromium is not installed and cannot be here: the browser tests will skip"
+
+test: install lint typecheck browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: install

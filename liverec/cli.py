@@ -2,6 +2,9 @@
 
 Every command takes ``--store URL`` (default: ``sqlite:///liverec.db`` in the working
 directory). A caller's mistake exits with code 2 and one line on stderr.
+
+Only ``ingest`` and ``demo`` create a store that is not there; ``serve`` and ``keys create`` do
+with ``--create``; every other command refuses a store that does not exist, creating nothing.
 """
 
 from __future__ import annotations
@@ -22,12 +25,43 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
+from typer.core import TyperCommand, TyperGroup  # noqa: E402
 
-from liverec.core.errors import InvalidInputError, LiveRecError  # noqa: E402
+from liverec.core.errors import InvalidInputError, LiveRecError, NotFoundError  # noqa: E402
 from liverec.core.redact import redact  # noqa: E402
 from liverec.core.types import Recommendation  # noqa: E402
 
-app = typer.Typer(
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    # typer 0.29 shows every flag's type, `--help <bool>` included, as if it took a value.
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Typer(typer.Typer):
+    """A typer app whose commands and groups show flags as plain flags (``--json``, ``--serve/--no-serve``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=_Group, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(
     help="liverec: a real-time, language-aware recommender engine.",
     no_args_is_help=True,
     add_completion=False,
@@ -39,6 +73,10 @@ T = TypeVar("T")
 StoreOpt = Annotated[str, typer.Option("--store", help="Store URL: sqlite:///path.db or memory://.")]
 DEFAULT_STORE = "sqlite:///liverec.db"
 KOpt = Annotated[int, typer.Option("--k", "-k", help="How many items to return.")]
+NO_STORE_HINT = "create one with `liverec ingest` or `liverec demo`"
+# ingest and demo are plainly writes, so they create their store; serve and keys create would start an
+# empty store from a mistyped URL (and the service take writes into it), so they create only with --create.
+CreateOpt = Annotated[bool, typer.Option("--create", help="Start a new, empty store if there is none at --store.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -53,10 +91,24 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _engine(store: str) -> Any:
+def _open(store: str, *, create: bool, flag: bool = False) -> Any:
+    """The store at ``store``; unless ``create``, only one that exists (a mistyped URL must not
+    become a new, empty store). ``flag``: the command takes ``--create``, and the refusal says so."""
+    from liverec.storage import open_store
+
+    try:
+        return open_store(store, create=create)
+    except NotFoundError as exc:
+        if exc.kind != "store":
+            raise
+        hint = NO_STORE_HINT + (", or pass --create to start an empty one" if flag else "")
+        raise NotFoundError(f"{exc}; {hint}", kind="store", key=exc.key) from None
+
+
+def _engine(store: str, *, create: bool = False) -> Any:
     from liverec.engine import Engine
 
-    return Engine.open(store)
+    return Engine(_open(store, create=create))
 
 
 def _progress() -> Progress:
@@ -66,24 +118,35 @@ def _progress() -> Progress:
     )
 
 
-def _show(recs: list[Recommendation], engine: Any, title: str, as_json: bool) -> None:
+def _show(recs: list[Recommendation], engine: Any, title: str, as_json: bool, meta: dict[str, Any],
+          order: str | None = None) -> None:
+    """Print ``recs`` as a table, or as JSON with ``meta`` (what was asked: the user, item or query).
+
+    ``order`` says why the list is not in score order, shown under a table whose scores do not descend.
+    """
     if as_json:
-        console.print_json(json.dumps({"items": [r.to_dict() for r in recs]}, ensure_ascii=False))
+        console.print_json(json.dumps({**meta, "items": [r.to_dict() for r in recs]}, ensure_ascii=False))
         return
-    table = Table(title=title, show_lines=False)
+    scores = [r.score for r in recs]
+    caption = order if order and scores != sorted(scores, reverse=True) else None
+    table = Table(title=title, caption=caption, show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("item")
-    table.add_column("title")
+    table.add_column("title", overflow="fold", max_width=60)  # wrapped, never cut: CJK titles have no spaces
     table.add_column("category")
     table.add_column("score", justify="right")
     table.add_column("why")
     for n, r in enumerate(recs, 1):
         item = engine.items.find(r.item_id)
         table.add_row(
-            str(n), r.item_id, (item.title[:48] if item else "?"), ", ".join(item.categories) if item else "",
+            str(n), r.item_id, (item.title if item else "?"), ", ".join(item.categories) if item else "",
             f"{r.score:.3f}", "; ".join(x.text for x in r.reasons),
         )
     console.print(table)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _chunked(progress: Progress, label: str, rows: list[T], size: int, fn: Callable[[list[T]], Any]) -> None:
@@ -96,16 +159,30 @@ def _chunked(progress: Progress, label: str, rows: list[T], size: int, fn: Calla
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="A .jsonl or .csv file (optionally .gz) of items or events.")],
+    path: Annotated[Path | None, typer.Argument(
+        help="A .jsonl, .csv or .tsv file (optionally .gz) of items or events.", show_default=False)] = None,
     kind: Annotated[str, typer.Option("--kind", help="What the file holds: items or events.")] = "events",
     store: StoreOpt = DEFAULT_STORE,
+    schema: Annotated[str | None, typer.Option(
+        "--schema", help="Print the JSON Schema of one record, items or events, and exit.", show_default=False,
+    )] = None,
 ) -> None:
-    """Ingest items or events from a JSONL or CSV file (all rows are validated first)."""
+    """Ingest items or events from a JSONL or CSV file (all rows are validated first).
+
+    Every field, its limits and examples: docs/ingest.md; as a JSON Schema: --schema items|events.
+    """
     from liverec.core.errors import ConflictError, InvalidInputError
-    from liverec.core.types import Event, Item
+    from liverec.core.types import Event, Item, check_event_times
     from liverec.datasets.files import read_records
 
     with _errors():
+        if schema is not None:
+            from liverec.service.formats import ingest_schema
+
+            typer.echo(json.dumps(ingest_schema(schema), indent=2, ensure_ascii=False))
+            return
+        if path is None:
+            raise InvalidInputError("give a file to ingest (or --schema items|events)", field="path")
         if kind not in ("items", "events"):
             raise InvalidInputError(f"--kind {kind!r} must be items or events", field="kind", value=kind)
         build: Callable[[dict[str, Any]], Any] = Item.from_dict if kind == "items" else Event.from_dict
@@ -119,17 +196,24 @@ def ingest(
             lines.append(line_no)
             if kind == "events" and record.get("timestamp") is None:
                 stamped.add(rows[-1].event_id)
-        engine = _engine(store)
+        engine = _engine(store, create=True)
         # The whole file is checked before the first chunk is stored: all rows or none.
         known = set(engine.items.ids())
         seen: set[str] = set()
+        settings, now = engine.settings, time.time()
         for row, line_no in zip(rows, lines, strict=True):
             if kind == "items":
                 if row.item_id in seen:
                     raise InvalidInputError(f"{path}:{line_no}: item {row.item_id!r} appears twice in the file")
                 seen.add(row.item_id)
-            elif row.item_id is not None and row.item_id not in known:
+                continue
+            if row.item_id is not None and row.item_id not in known:
                 raise InvalidInputError(f"{path}:{line_no}: event refers to unknown item {row.item_id!r}")
+            try:  # the engine checks times per chunk, after earlier chunks are stored
+                check_event_times([row], floor=settings.timestamp_floor, future_skew=settings.timestamp_future_skew,
+                                  now=now)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{path}:{line_no}: {exc}", field=exc.field, value=exc.value) from None
         if kind == "events":
             try:
                 engine.check_event_ids(rows, stamped=stamped)
@@ -184,7 +268,18 @@ def recommend(
             "exclude_categories": tuple(exclude_category or ()),
         }
         recs = engine.recommend(user_id, k=k, filters=filters, diversity=diversity)
-        _show(recs, engine, f"recommendations for {user_id}", as_json)
+        try:
+            engine.state(user_id)
+            new_visitor = False
+        except NotFoundError:
+            new_visitor = True
+            typer.echo(f"{user_id} has no events yet: showing what a new visitor sees", err=True)
+        snapshot = engine.snapshot
+        meta = {"user_id": user_id, "new_visitor": new_visitor,
+                "model_version": snapshot.version if snapshot is not None else None}
+        # MMR (and an interest's reserved place) may put an item above a better-scored one.
+        _show(recs, engine, f"recommendations for {user_id}", as_json, meta,
+              order="ordered for diversity (MMR), not by score alone")
 
 
 @app.command()
@@ -197,7 +292,7 @@ def similar(
     """Items similar to an item (text neighbours fused with co-visitation)."""
     with _errors():
         engine = _engine(store)
-        _show(engine.similar_items(item_id, k=k), engine, f"similar to {item_id}", as_json)
+        _show(engine.similar_items(item_id, k=k), engine, f"similar to {item_id}", as_json, {"item_id": item_id})
 
 
 @app.command()
@@ -211,13 +306,14 @@ def search(
     """Semantic, cross-lingual search over item texts."""
     with _errors():
         engine = _engine(store)
-        _show(engine.search(query, k=k, user_id=user), engine, f"search: {query}", as_json)
+        _show(engine.search(query, k=k, user_id=user), engine, f"search: {query}", as_json, {"query": query},
+              order="languages that match about equally take turns at the top, not by score alone")
 
 
 @app.command()
 def interests(
     user_id: Annotated[str, typer.Argument(help="The user whose interests to show.")],
-    k: KOpt = 10,
+    k: Annotated[int, typer.Option("--k", "-k", help="How many interest tags to show.")] = 10,
     store: StoreOpt = DEFAULT_STORE,
     as_json: JsonOpt = False,
 ) -> None:
@@ -239,17 +335,31 @@ def interests(
 
 @app.command()
 def forget(
-    user_id: Annotated[str, typer.Argument(help="The user to erase.")],
+    user_id: Annotated[str, typer.Argument(help="The user to erase, as the service is called with it.")],
     store: StoreOpt = DEFAULT_STORE,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="The service's TOML settings: its user_id_secret and feedback_file are used.")] = None,
 ) -> None:
-    """Erase a user's events and state (the right to be forgotten)."""
+    """Erase a user's events, state and served lists (the right to be forgotten).
+
+    When the service stores pseudonyms (user_id_secret in --config or LIVEREC_USER_ID_SECRET), the
+    id is pseudonymised the same way, so the raw id the service is called with erases the user.
+    A running service drops its copy of the user's live state at its next model adoption; erase
+    through DELETE /users/{id} to have it gone at once."""
+    from liverec.service.privacy import Pseudonymizer
+    from liverec.service.settings import load_settings
+
     with _errors():
+        settings = load_settings(config, overrides={"store": store})
+        stored = Pseudonymizer(settings.user_id_secret).user_id(user_id)
         engine = _engine(store)
-        result = engine.forget_user(user_id)
-        with engine.store.feedback_log() as feedback:  # the lists served to them, as DELETE /users/{id} does
-            served = feedback.forget_user(user_id)
-        console.print(f"erased user {user_id}: {result.events_removed} events, state removed: {result.state_removed}, "
-                      f"served lists removed: {served}")
+        result = engine.forget_user(stored)
+        # The lists served to them, as DELETE /users/{id} does.
+        with engine.store.feedback_log(Path(settings.feedback_file) if settings.feedback_file else None) as feedback:
+            served = feedback.forget_user(stored)
+        state = "its live state was dropped" if result.state_removed else "no live state was held"
+        console.print(f"erased {_count(result.events_removed, 'event')} and {_count(served, 'served list')} of "
+                      f"{user_id}; {state}")
 
 
 @app.command()
@@ -276,27 +386,33 @@ def demo(
             console=console, progress=_progress, train=_train,
         )
     if serve:
-        _serve({"store": store, "host": host, "port": port}, config=None)
+        _serve({"store": store, "host": host, "port": port}, config=None, create=True)
 
 
-def _serve(overrides: dict[str, Any], config: Path | None) -> None:
+def _serve(overrides: dict[str, Any], config: Path | None, create: bool) -> None:
     """Load settings (defaults ← TOML ← LIVEREC_* ← options), check exposure, then run uvicorn."""
-    from liverec.service.app import check_exposure, create_app
+    from liverec.service.app import build_services, check_exposure, close_services, create_app
     from liverec.service.server import run
     from liverec.service.settings import load_settings
 
     with _errors():
         settings = load_settings(config, overrides=overrides)
-        with _key_store(settings.store, settings.keys_file) as keys:
+        _check_store(settings, create=create)  # first: a store that is not there is the first thing to fix
+        with _key_store(settings.store, settings.keys_file, create=create, flag=True) as keys:
             check_exposure(settings, keys)
-        _check_store(settings)
+        # Opened before uvicorn starts, so that a store or snapshot that cannot be opened is one
+        # line and exit 2 here, not a traceback from the server's startup.
+        services = build_services(settings)
     url = f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}"
 
     def ready() -> None:
         console.print(f"[bold green]liverec is serving {redact(settings.store)} at {url}[/]  (API docs: {url}/docs; "
                       "Ctrl-C stops)", soft_wrap=True)
 
-    run(create_app(settings, on_ready=ready), settings)
+    try:
+        run(create_app(on_ready=ready, services=services), settings)
+    finally:
+        close_services(services, engine=True)  # if the server never started, its lifespan did not
 
 
 @app.command()
@@ -312,10 +428,11 @@ def serve(
     behind_proxy: Annotated[bool | None, typer.Option("--behind-proxy", help="TLS ends at a proxy in front; "
                                                       "trust its X-Forwarded-* headers (trusted_proxies, default "
                                                       "127.0.0.1).")] = None,
+    create: CreateOpt = False,
 ) -> None:
     """Serve the engine over HTTP (settings: defaults, then --config TOML, then LIVEREC_* variables, then options)."""
     _serve({"store": store, "host": host, "port": port, "tls_cert": tls_cert, "tls_key": tls_key,
-            "behind_proxy": behind_proxy}, config)
+            "behind_proxy": behind_proxy}, config, create)
 
 
 def _csv(value: str) -> list[str]:
@@ -391,52 +508,53 @@ def evaluate(
     console.print(f"report: {files['markdown']} (and results.json, {len(files) - 2} plots) in {out}")
 
 
-keys_app = typer.Typer(help="API keys (stored as hashes beside the store; shown once when created).",
-                       no_args_is_help=True)
+keys_app = _Typer(help="API keys (stored as hashes beside the store; shown once when created).",
+                  no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 KeysFileOpt = Annotated[Path | None, typer.Option(
     "--keys-file", help="A SQLite key database to use instead of the store's own (<db>.keys.db beside it).")]
 
 
 @contextmanager
-def _key_store(store: str, keys_file: str | Path | None) -> Iterator[Any]:
+def _key_store(store: str, keys_file: str | Path | None, *, create: bool, flag: bool) -> Iterator[Any]:
     """The key store a service of ``store`` checks keys against: ``keys_file`` if given, else the
-    store's own; closed (with the store) on exit."""
-    from liverec.storage import open_key_store, open_store
+    store's own (``create`` and ``flag`` as for :func:`_open`); closed (with the store) on exit."""
+    from liverec.storage import open_key_store
 
     with ExitStack() as opened:
         if keys_file:
             keys = open_key_store(keys_file)
         else:
-            where = open_store(store)
+            where = _open(store, create=create, flag=flag)
             opened.callback(where.close)
             keys = where.key_store()
         opened.callback(keys.close)
         yield keys
 
 
-def _check_store(settings: Any) -> None:
+def _check_store(settings: Any, *, create: bool) -> None:
     """Open and close the store and its feedback log as the service will at startup: a bad
-    ``--store`` (an unknown scheme, a path that cannot be created) is then one line and exit 2
-    here, not a traceback from the server's startup and exit 3."""
-    from liverec.storage import open_store
-
+    ``--store`` (an unknown scheme, a path that cannot be created, unless ``create`` one that is
+    not there) is then one line and exit 2 here, not a traceback from the server's startup and exit 3."""
     with ExitStack() as opened:
-        where = open_store(settings.store)
+        where = _open(settings.store, create=create, flag=True)
         opened.callback(where.close)
         feedback = where.feedback_log(Path(settings.feedback_file) if settings.feedback_file else None)
         feedback.close()
 
 
 @contextmanager
-def _keyring(store: str, keys_file: Path | None) -> Iterator[Any]:
-    """:func:`_key_store` for the keys commands, which must write where a service will read."""
+def _keyring(store: str, keys_file: Path | None, *, create: bool = False, flag: bool = False) -> Iterator[Any]:
+    """:func:`_key_store` for the keys commands, which must write where a service will read;
+    ``create``: a key file or store that is not there yet is created (``keys create`` only)."""
     from liverec.storage import locate
 
     if keys_file is None and not locate(store).shared:
         raise InvalidInputError(f"a {redact(store)} store keeps no keys; give --keys-file or a sqlite:// --store",
                                 field="store", value=store)
-    with _key_store(store, keys_file) as keys:
+    if keys_file is not None and not create and not keys_file.exists():
+        raise NotFoundError(f"no key file at {keys_file}", kind="keys", key=str(keys_file))
+    with _key_store(store, keys_file, create=create, flag=flag) as keys:
         yield keys
 
 
@@ -446,6 +564,7 @@ def keys_create(
     scope: Annotated[list[str], typer.Option("--scope", help="ingest, read or admin (repeatable; admin: all).")],
     store: StoreOpt = DEFAULT_STORE,
     keys_file: KeysFileOpt = None,
+    create: CreateOpt = False,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
     with _errors():
@@ -454,7 +573,8 @@ def keys_create(
         scopes = [part for value in scope for part in value.split(",") if part]
         check_name(name)
         check_scopes(scopes)  # a refused key creates no files
-        with _keyring(store, keys_file) as ring:
+        # A named --keys-file is this command's own output; a store is only started with --create.
+        with _keyring(store, keys_file, create=create or keys_file is not None, flag=True) as ring:
             token, key = ring.create(name, scopes)
     console.print(f"created key {key.key_id} ({name}; scopes: {', '.join(sorted(key.scopes))}). It is shown only once:")
     typer.echo(token)

@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from liverec.cli import app
+from liverec.storage import open_store
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 TAG_HALF_LIFE = 3 * 86400.0  # Settings' default
@@ -274,7 +275,7 @@ def test_forget_then_interests_is_an_error(store_copy: str) -> None:
     url = store_copy
     result = run("forget", "u1", "--store", url)
     assert result.exit_code == 0, result.output
-    assert "erased user u1: 12 events" in result.stdout
+    assert "erased 12 events and 0 served lists of u1; no live state was held" in result.stdout
     assert_error(run("interests", "u1", "--store", url), "user 'u1' has no events")
     assert json_out(run("interests", "u2", "--k", "1", "--json", "--store", url))["interests"][0]["tag"] == "hiking"
 
@@ -357,8 +358,10 @@ def test_ingest_missing_file(tmp_path: Path) -> None:
 
 
 def test_train_without_events(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/empty.db"
+    open_store(url).close()  # an empty store (a missing one is refused: tests/test_cli_newcomer.py)
     assert_error(
-        run("train", "--store", f"sqlite:///{tmp_path}/empty.db"),
+        run("train", "--store", url),
         "there are no events to train on; ingest events first",
         quiet=False,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -168,3 +169,50 @@ def test_ingesting_a_file_again_is_idempotent_even_without_timestamps(shop: str,
         result = run("ingest", str(path), "--store", shop)
         assert result.exit_code == 0, result.stderr
     assert _events(shop, "cli-c") == ["f1:i0", "f2:i1"]
+
+
+# ---------------------------------------------------------------- startup failures
+
+
+@pytest.mark.parametrize("damage", ["garbage manifest", "manifest not an object", "model file missing"])
+def test_serve_with_an_unreadable_snapshot_exits_2_in_one_line(shop: str, tmp_path: Path, damage: str) -> None:
+    """A snapshot that cannot be read (a torn copy, a hand edit) stops ``serve`` in one line naming
+    the snapshot and what to do, before the server starts: not uvicorn's startup traceback."""
+    db = tmp_path / "shop.db"
+    shutil.copy(shop.removeprefix("sqlite:///"), db)
+    snapshot = tmp_path / "shop.db.models" / "v0001"
+    snapshot.mkdir(parents=True)
+    (snapshot.parent / "CURRENT").write_text("v0001\n")
+    manifest = {"garbage manifest": "{not json", "manifest not an object": "[1, 2]",
+                "model file missing": json.dumps({"format": 2, "models": {"als": "liverec.models.als.ALSModel"}})}
+    (snapshot / "manifest.json").write_text(manifest[damage])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEREC_")} | {"HF_HUB_OFFLINE": "1",
+                                                                                     "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "liverec.cli", "serve", "--store", f"sqlite:///{db}",
+                           "--port", str(_free_port())], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "v0001" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+# ---------------------------------------------------------------- forget with pseudonyms
+
+
+def test_forget_pseudonymises_the_id_as_the_service_does(shop: str, tmp_path: Path) -> None:
+    """With a user_id_secret, the service stores pseudonyms: ``liverec forget alice --config``
+    must erase the user the service knows as alice, not look for the raw id."""
+    from liverec.service.privacy import Pseudonymizer
+
+    secret = "a-secret-of-enough-length-for-hmac"
+    db = tmp_path / "shop.db"
+    shutil.copy(shop.removeprefix("sqlite:///"), db)
+    stored = Pseudonymizer(secret).user_id("alice")
+    with Engine.open(f"sqlite:///{db}") as engine:
+        engine.ingest_events([{"event_id": "p1", "user_id": stored, "type": "click", "item_id": "i0", "timestamp": T0}])
+    config = tmp_path / "liverec.toml"
+    config.write_text(f'user_id_secret = "{secret}"\n')
+    result = run("forget", "alice", "--store", f"sqlite:///{db}", "--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    assert "erased 1 event" in result.stdout
+    with Engine.open(f"sqlite:///{db}") as engine:
+        assert engine.store.events.by_user(stored) == []

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from liverec.cli import app
-from liverec.storage import open_key_store
+from liverec.storage import open_key_store, open_store
 
 TOKEN_RE = re.compile(r"lr_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
 runner = CliRunner()
@@ -27,7 +27,10 @@ pytestmark = pytest.mark.usefixtures("no_liverec_environment")
 
 @pytest.fixture
 def store(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/shop.db"
+    """An empty store: keys and serve are given one that exists (a missing one: test_cli_newcomer.py)."""
+    url = f"sqlite:///{tmp_path}/shop.db"
+    open_store(url).close()
+    return url
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ names the offending field and value on bad input.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -28,6 +29,8 @@ MAX_TITLE_LENGTH = 1_000
 # no catalog and only reach the recursion limit of whatever walks them next (a 500, issue 12).
 MAX_JSON_DEPTH = 32
 LANGUAGES = ("en", "zh")
+# What a review form calls its stars; read as the review's ``value`` (issue 13), on reviews only.
+RATING_ALIAS = "rating"
 
 
 class EventType(StrEnum):
@@ -80,7 +83,14 @@ def parse_event_type(value: Any) -> EventType:
 
 
 def parse_timestamp(value: Any, field_name: str = "timestamp") -> float:
-    """Seconds since the epoch from a number, a datetime or an ISO-8601 string."""
+    """Seconds since the epoch from a number, a datetime or an ISO-8601 string.
+
+    A time without a UTC offset is UTC, not the server's local time: the same file must mean
+    the same times on every machine.
+
+    >>> parse_timestamp("2026-01-01T08:00:00+08:00") == parse_timestamp("2026-01-01T00:00:00") == 1767225600.0
+    True
+    """
     if type(value) is float and 0.0 <= value < math.inf:  # the common case, checked in full below
         return value
     if isinstance(value, bool):
@@ -91,13 +101,13 @@ def parse_timestamp(value: Any, field_name: str = "timestamp") -> float:
         except OverflowError:  # an int too large for a float: not a valid time (below)
             ts = math.inf
     elif isinstance(value, datetime):
-        ts = value.timestamp()
+        ts = _utc(value).timestamp()
     elif isinstance(value, str):
         try:
             ts = float(value)
         except ValueError:
             try:
-                ts = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+                ts = _utc(datetime.fromisoformat(value.replace("Z", "+00:00"))).timestamp()
             except ValueError:
                 raise InvalidInputError(
                     f"{field_name} {value!r} is neither epoch seconds nor an ISO-8601 time",
@@ -109,6 +119,10 @@ def parse_timestamp(value: Any, field_name: str = "timestamp") -> float:
     if not math.isfinite(ts) or ts < 0:
         raise InvalidInputError(f"{field_name} {value!r} is not a valid time", field=field_name, value=value)
     return ts
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _iso(ts: float) -> str:
@@ -186,6 +200,33 @@ def _check_str_tuple(value: Any, field_name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def unknown_fields_error(
+    kind: str, unknown: Collection[str], fields: Sequence[str], hints: Mapping[str, str] | None = None
+) -> InvalidInputError:
+    """The error for fields a ``kind`` record does not have: each with the field it was likely
+    meant to be (``hints``, else the closest name), then the fields there are. A misspelt field
+    is never ignored: a typo'd ``timestamp`` would silently become "now".
+
+    >>> print(unknown_fields_error("event", {"itemid"}, ["user_id", "type", "item_id"]))
+    unknown event field(s): itemid (did you mean item_id?); an event's fields are user_id, type, item_id
+    """
+    names = sorted(unknown)
+    notes = []
+    for name in names:
+        if hints and name in hints:
+            notes.append(hints[name])
+        elif close := difflib.get_close_matches(name.lower(), fields, n=1, cutoff=0.6):
+            notes.append(f"did you mean {close[0]}?")
+    article = "an" if kind[0] in "aeiou" else "a"
+    message = f"unknown {kind} field(s): {', '.join(names)}"
+    if notes:
+        message += f" ({'; '.join(notes)})"
+    message += f"; {article} {kind}'s fields are {', '.join(fields)}"
+    if hints and "*" in hints:
+        message += f"; {hints['*']}"
+    return InvalidInputError(message, field=names[0], value=None)
+
+
 def check_json_depth(value: Any, field_name: str, limit: int = MAX_JSON_DEPTH) -> None:
     """Raise InvalidInputError naming ``field_name`` if ``value`` nests objects and lists more than
     ``limit`` levels deep (``{}`` is one level, a scalar none).
@@ -261,9 +302,7 @@ class Item:
             raise InvalidInputError(f"an item must be an object, got {data!r}", field="item", value=data)
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise InvalidInputError(
-                f"unknown item field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0], value=None
-            )
+            raise unknown_fields_error("item", unknown, list(cls.__dataclass_fields__), _ITEM_HINTS)
         if "item_id" not in data:
             raise InvalidInputError("item_id is missing", field="item_id")
         if "title" not in data:
@@ -298,6 +337,10 @@ def _default_event_id(user_id: str, type_: EventType, item_id: str | None, ts: f
     return "h-" + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
+_ITEM_HINTS = {"id": "did you mean item_id?", "name": "did you mean title?",
+               "*": 'other facts go in attributes, e.g. {"attributes": {"price": 12.5}}'}
+
+
 _EventFields = tuple[str, str, EventType, str | None, float | None, str | None, float, str | None]
 # Members held in module constants: reading EventType.SEARCH is a descriptor call on every access.
 _SEARCH, _RATE = EventType.SEARCH, EventType.RATE
@@ -326,17 +369,64 @@ def _event_fields(
     if type_ in _TEXT_EVENTS and not (text or "").strip():
         raise InvalidInputError(f"a {type_.value} event needs a non-empty text", field="text", value=text)
     if value is not None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
-            raise InvalidInputError(f"value must be a number, got {value!r}", field="value", value=value)
-        value = float(value)
-    if type_ is _RATE and value is None:
+        value = _check_rating(value, "value") if type_ in _RATED_EVENTS else _check_number(value, "value")
+    elif type_ is _RATE:
         raise InvalidInputError("a rate event needs a value from 1 to 5", field="value", value=None)
-    if type_ in _RATED_EVENTS and value is not None and not 1 <= value <= 5:
-        raise InvalidInputError(f"rating {value:g} is out of range; expected 1 to 5", field="value", value=value)
     timestamp = parse_timestamp(timestamp)
     if session_id is not None:
         session_id = _check_id(session_id, "session_id")
     return event_id, user_id, type_, item_id, value, text, timestamp, session_id
+
+
+def _check_number(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+        raise InvalidInputError(f"{field_name} must be a number, got {value!r}", field=field_name, value=value)
+    return float(value)
+
+
+def _check_rating(value: Any, field_name: str) -> float:
+    rating = _check_number(value, field_name)
+    if not 1 <= rating <= 5:
+        raise InvalidInputError(f"rating {rating:g} is out of range; expected 1 to 5", field=field_name, value=value)
+    return rating
+
+
+def _rating_as_value(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with a review's ``rating`` moved to ``value``; any other unknown field raises.
+
+    Only a review takes the alias, the word review forms use for their stars; elsewhere
+    ``rating`` is refused with a hint, never ignored. Both given must agree, or which one the
+    caller meant is unclear.
+    """
+    try:
+        review = parse_event_type(data["type"]) is EventType.REVIEW
+    except (KeyError, InvalidInputError):
+        review = False
+    unknown = set(data) - _EVENT_FIELD_NAMES - ({RATING_ALIAS} if review else set())
+    if unknown:
+        raise unknown_fields_error("event", unknown, list(_EVENT_FIELD_NAMES_IN_ORDER), _EVENT_HINTS)
+    out = dict(data)
+    rating, value = out.pop(RATING_ALIAS), out.get("value")
+    if rating is None:
+        return out
+    checked = _check_rating(rating, RATING_ALIAS)
+    if value is not None and _check_rating(value, "value") != checked:
+        raise InvalidInputError(
+            f"rating {rating:g} and value {value:g} differ; a review's rating is its value, give it once",
+            field=RATING_ALIAS, value=rating,
+        )
+    if value is None:  # as sent, not as a float: the default event id hashes it, as for {"value": 4}
+        out["value"] = rating
+    return out
+
+
+_EVENT_HINTS = {
+    RATING_ALIAS: "only a review takes rating, as another name for value; a rate event's rating goes in value",
+    "query": "a search's query goes in text",
+    "review": "a review's words go in text",
+    "time": "did you mean timestamp?",
+    "ts": "did you mean timestamp?",
+}
 
 
 def _finite(number: int | float) -> bool:
@@ -405,17 +495,15 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: Event | Mapping[str, Any]) -> Event:
-        """Build an event from a JSON-like mapping (``type`` by name); unknown keys are an error."""
+        """Build an event from a JSON-like mapping (``type`` by name); unknown keys are an error,
+        but for a review's ``rating``, read as its ``value``."""
         if type(data) is not dict:  # a plain dict, the common case, skips the slower ABC check
             if isinstance(data, Event):
                 return data
             if not isinstance(data, Mapping):
                 raise InvalidInputError(f"an event must be an object, got {data!r}", field="event", value=data)
         if not _EVENT_FIELD_NAMES.issuperset(data):
-            unknown = set(data) - _EVENT_FIELD_NAMES
-            raise InvalidInputError(
-                f"unknown event field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0], value=None
-            )
+            data = _rating_as_value(data)
         if "user_id" not in data:
             raise InvalidInputError("user_id is missing", field="user_id")
         if "type" not in data:
@@ -444,7 +532,8 @@ class Event:
         }
 
 
-_EVENT_FIELD_NAMES = frozenset(Event.__dataclass_fields__)
+_EVENT_FIELD_NAMES_IN_ORDER = tuple(Event.__dataclass_fields__)
+_EVENT_FIELD_NAMES = frozenset(_EVENT_FIELD_NAMES_IN_ORDER)
 
 # The slots' own setters: a frozen dataclass refuses setattr, and these are faster than
 # object.__setattr__ on a path that builds every ingested and every replayed event.

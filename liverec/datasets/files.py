@@ -1,8 +1,13 @@
 """Read items or events from JSONL or CSV files into the dicts ``Engine.ingest_*`` accepts.
 
 CSV columns are the Item/Event field names; list fields (categories, tags) are separated by
-``|`` and ``attributes`` is a JSON object. Bad rows raise an error naming file, line and
-problem: a half-ingested file is worse than a clear stop.
+``|`` and ``attributes`` is a JSON object; an empty cell is an absent field. Bad rows raise an
+error naming file, line and problem: a half-ingested file is worse than a clear stop.
+docs/ingest.md is the reference of both formats.
+
+>>> _from_csv({"item_id": "i1", "title": "Tent", "categories": "hiking|camping", "available": "no",
+...            "description": ""}, Path("items.csv"), 2)
+{'item_id': 'i1', 'title': 'Tent', 'categories': ['hiking', 'camping'], 'available': False}
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import IO, Any
 from liverec.core.errors import InvalidInputError
 
 LIST_FIELDS = ("categories", "tags")
-NUMBER_FIELDS = ("value", "timestamp", "created_at")
+NUMBER_FIELDS = ("value", "rating", "timestamp", "created_at")  # rating: a review's value (Event.from_dict)
 TRUE_WORDS = ("1", "true", "yes")
 FALSE_WORDS = ("0", "false", "no")
 

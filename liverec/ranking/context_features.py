@@ -13,11 +13,12 @@ request path (about 0.1 ms together for 200 rows), every candidate of a validati
 
 from __future__ import annotations
 
-import math
+import itertools
+from collections import Counter
 
 import numpy as np
 
-from liverec.core.types import Reason
+from liverec.core.types import Item, Reason
 from liverec.ranking.explain import register_reason
 from liverec.ranking.features import FeatureBlock, FeatureInput, register_features
 from liverec.ranking.reasons import ReasonContext
@@ -51,10 +52,9 @@ def _item(inp: FeatureInput) -> FeatureBlock:
     items = inp.context.items if inp.context is not None else None
     values[:, 1] = -1.0  # unknown age
     if items is not None:
-        for row, item_id in enumerate(inp.item_ids):
-            item = items.find(item_id)
-            if item is not None and item.created_at > 0:
-                values[row, 1] = math.log1p(max(0.0, inp.now - item.created_at) / DAY)
+        created = np.array([item.created_at if item is not None else 0.0 for item in map(items.find, inp.item_ids)])
+        dated = created > 0
+        values[dated, 1] = np.log1p(np.maximum(0.0, inp.now - created[dated]) / DAY)
     return FeatureBlock("item", ("popularity", "age_days"), ("trending", "fresh"), values)
 
 
@@ -69,18 +69,17 @@ def _affinity(inp: FeatureInput) -> FeatureBlock:
     positive_tags = {t: w for t, w in state.tags.items() if w > 0}
     total = sum(positive_tags.values())
     recent = [a.item_id for a in state.recent if a.item_id is not None and a.weight > 0][-RECENT_ITEMS:]
-    categories: dict[str, int] = {}
     if items is not None:
-        for item_id in recent:
-            found = items.find(item_id)
-            if found is not None and found.categories:
-                categories[found.categories[0]] = categories.get(found.categories[0], 0) + 1
-        for row, item_id in enumerate(inp.item_ids):
-            if total > 0:
-                values[row, 0] = sum(positive_tags.get(t, 0.0) for t in items.tags(item_id)) / total
-            found = items.find(item_id)
-            if recent and found is not None and found.categories:
-                values[row, 1] = categories.get(found.categories[0], 0) / len(recent)
+        # Per-row Python loops at C speed (map), as this runs for every re-ranked row of every request.
+        if total > 0:
+            weight = positive_tags.get
+            values[:, 0] = [sum(map(weight, items.tags(i), _ZEROS)) for i in inp.item_ids]
+            values[:, 0] /= total
+        if recent:
+            categories = Counter(_first_category(items.find(i)) for i in recent)
+            categories.pop(None, None)
+            values[:, 1] = [categories.get(_first_category(found), 0) for found in map(items.find, inp.item_ids)]
+            values[:, 1] /= len(recent)
     vectors = ctx.content.vectors_of(inp.item_ids)
     for col, direction in ((2, ctx.interest), (3, ctx.session)):
         if direction is not None:
@@ -98,6 +97,13 @@ def _affinity(inp: FeatureInput) -> FeatureBlock:
     if state.shown:
         values[:, 7] = [state.shown.get(i, 0) for i in inp.item_ids]
     return FeatureBlock("affinity", _AFFINITY, _AFFINITY_SOURCES, values)
+
+
+_ZEROS = itertools.repeat(0.0)  # map(dict.get, keys, _ZEROS): a default for every key
+
+
+def _first_category(item: Item | None) -> str | None:
+    return item.categories[0] if item is not None and item.categories else None
 
 
 _AFFINITY = ("tag_share", "category_share", "interest_cos", "session_cos", "last_item_cos", "interests_cos",

@@ -87,10 +87,10 @@ class FeatureInput:
             if self.complete:
                 rows = np.fromiter(map(self.index.__getitem__, ids), dtype=np.int64, count=len(ids))
                 found = (np.arange(len(ids)), rows)
-            else:
-                pairs = np.array([(p, self.index[i]) for p, i in enumerate(ids) if i in self.index],
-                                 dtype=np.int64).reshape(-1, 2)
-                found = (pairs[:, 0], pairs[:, 1])
+            else:  # the recall's ids that are rows here, found at C speed (-1: not a row)
+                at = np.fromiter(map(self.index.get, ids, itertools.repeat(-1)), dtype=np.int64, count=len(ids))
+                positions = np.flatnonzero(at >= 0)
+                found = (positions, at[positions])
             self._positions[recall] = found
         return found
 
@@ -116,6 +116,9 @@ class Features:
         self.input = inp
         self._builders = dict(builders)
         self._blocks: dict[str, FeatureBlock] = {}
+        # What a scorer derives from these features once per request (a cascade's re-ranked rows),
+        # keyed by the scorer, so scoring and explaining the same request share it.
+        self.memo: dict[object, Any] = {}
 
     def block(self, name: str) -> FeatureBlock:
         found = self._blocks.get(name)

@@ -233,6 +233,15 @@ class GBDTRanker:
         order = np.argsort(-scores, kind="stable")[: self.depth]
         return order[scores[order] > 0]
 
+    def _reranked(self, features: Features) -> tuple[np.ndarray, Features]:
+        """:meth:`_top` and the features of those rows, once per request: :meth:`contributions`
+        slices the blocks :meth:`score` built instead of building them again."""
+        found = features.memo.get(self)
+        if found is None:
+            top = self._top(features)
+            found = features.memo[self] = (top, features.subset(top.tolist()))
+        return found
+
     def _matrix(self, features: Features) -> np.ndarray:
         """The features in the columns the trees were trained on (a column no block gives now is 0)."""
         names = features.names
@@ -249,10 +258,10 @@ class GBDTRanker:
         scores = self.first_.score(features)
         if self.ensemble_ is None or len(scores) == 0:
             return scores
-        top = self._top(features)
+        top, reranked = self._reranked(features)
         if len(top) == 0:
             return scores
-        second = self.ensemble_.predict(self._matrix(features.subset(top.tolist())))
+        second = self.ensemble_.predict(self._matrix(reranked))
         # The re-ranked rows stay above every other candidate, in the trees' order, all positive.
         out = scores.copy()
         out[top] = float(scores.max()) + 1.0 + (second - second.min())
@@ -262,11 +271,12 @@ class GBDTRanker:
         rows = list(rows)
         if self.ensemble_ is None or not rows:
             return self.first_.contributions(features, rows)
-        top = set(self._top(features).tolist())
+        top, top_features = self._reranked(features)
+        at = {row: n for n, row in enumerate(top.tolist())}
         out = self.first_.contributions(features, rows)
-        reranked = [n for n, row in enumerate(rows) if row in top]
+        reranked = [n for n, row in enumerate(rows) if row in at]
         if reranked:
-            sub = features.subset([rows[n] for n in reranked])
+            sub = top_features.subset([at[rows[n]] for n in reranked])
             contrib, _ = self.ensemble_.contributions(self._matrix(sub))
             sources = _sources(self.names_, sub)
             for n, values in zip(reranked, contrib, strict=True):

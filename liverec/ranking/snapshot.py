@@ -34,13 +34,14 @@ import re
 import shutil
 import threading
 import time
+import zipfile
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from liverec.core.errors import NotFoundError, StorageError
+from liverec.core.errors import LiveRecError, NotFoundError, StorageError
 from liverec.core.types import Event, EventType
 from liverec.models.base import Model, OnlineModel, UserKeyedModel
 from liverec.models.registry import model_class
@@ -298,7 +299,11 @@ def read_manifest(root: Path, version: str) -> dict[str, Any]:
     path = root / version / "manifest.json"
     if not path.exists():
         raise NotFoundError(f"model snapshot {version} is missing under {root}", kind="snapshot", key=version)
-    manifest: dict[str, Any] = json.loads(path.read_text())
+    with unreadable_as_storage_error(root, version):
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    if not isinstance(manifest, dict):
+        raise StorageError(f"model snapshot {version} under {root} is unreadable: its manifest.json is not an "
+                           "object; retrain with `liverec train`")
     return manifest
 
 
@@ -331,8 +336,24 @@ def load_snapshot(root: Path, version: str | None = None, models: Collection[str
     """
     if not root.is_dir():
         raise NotFoundError(f"no model snapshot under {root}; run train first", kind="snapshot", key=str(root))
-    with snapshot_lock(root):
+    with snapshot_lock(root), unreadable_as_storage_error(root, version):
         return _load(root, version, models)
+
+
+@contextmanager
+def unreadable_as_storage_error(root: Path, version: str | None) -> Iterator[None]:
+    """A snapshot's file that cannot be read or parsed (truncated, corrupt, hand-edited) is a
+    :class:`StorageError` naming the snapshot and what to do, not a parser's traceback."""
+    try:
+        yield
+    except LiveRecError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        name = version or current_version(root) or "?"
+        raise StorageError(
+            f"model snapshot {name} under {root} is unreadable ({type(exc).__name__}: {exc}); retrain with "
+            f"`liverec train`, or point {root / 'CURRENT'} at an older kept snapshot"
+        ) from exc
 
 
 def _load(root: Path, version: str | None, only: Collection[str] | None) -> ModelSnapshot:

@@ -36,7 +36,7 @@ from liverec.service.jobs import Trainer, TrainJob
 from liverec.service.limits import Guard
 from liverec.service.metrics import Metrics, gauge
 from liverec.service.privacy import Pseudonymizer
-from liverec.service.routes import admin, events, feedback, items, search, system, users
+from liverec.service.routes import admin, docs, events, feedback, items, search, system, users
 from liverec.service.routes._body import REF
 from liverec.service.schemas import EventBatch, EventIn, ItemBatch
 from liverec.service.settings import ServiceSettings
@@ -163,13 +163,20 @@ def _live_gauges(services: Services) -> Iterator[GaugeMetricFamily]:
         yield gauge("liverec_variant_ctr_ci_high", "Upper end of the CTR's 95% Wilson interval", s.ci_high, labels)
 
 
-def close_services(services: Services) -> None:
+def close_services(services: Services, engine: bool = False) -> None:
+    """Stop the background work and close what ``build_services`` opened (the engine too, if
+    ``engine``). Safe to call twice: ``liverec serve`` calls it again after the server returns."""
+    if services.closed:
+        return
+    services.closed = True
     services.trainer.close()
     services.committer.close()
     services.ranking.shutdown()
     services.workers.shutdown()
     services.feedback.close()
     services.keys.close()
+    if engine:
+        services.engine.close()
 
 
 def create_app(
@@ -177,12 +184,17 @@ def create_app(
     *,
     engine: Engine | None = None,
     on_ready: Callable[[], None] | None = None,
+    services: Services | None = None,
 ) -> FastAPI:
     """The service. ``engine`` adopts an engine already open (tests); it is then not closed at
-    shutdown. Everything is opened at startup, in the lifespan; ``on_ready`` runs after that."""
-    settings = settings or ServiceSettings()
+    shutdown. Everything is opened at startup, in the lifespan, unless ``services`` (from
+    :func:`build_services`, which the app then owns and closes) were opened before, as ``liverec
+    serve`` does so that a failure to open is one line, not a server's traceback; ``on_ready``
+    runs after that."""
+    settings = services.settings if services is not None else settings or ServiceSettings()
     owns_engine = engine is None
-    metrics = Metrics()
+    metrics = services.metrics if services is not None else Metrics()
+    prepared = services
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -195,16 +207,14 @@ def create_app(
         # thread, which acknowledges events, should not wait the default 5 ms for each turn.
         switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
-        services = build_services(settings, engine, metrics)
+        services = prepared or build_services(settings, engine, metrics)
         app.state.services = services
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
-            close_services(services)
-            if owns_engine:
-                services.engine.close()
+            close_services(services, engine=owns_engine)
             blas.restore_original_limits()
             sys.setswitchinterval(switch)
 
@@ -213,14 +223,17 @@ def create_app(
         version=liverec.__version__,
         description="A real-time, language-aware recommender. Errors: `{\"error\": {code, message, field}}`.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN; routes.docs serves them offline
+        redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (events, items, users, search, feedback, admin, system):
+    for module in (events, items, users, search, feedback, admin, system, docs):
         app.include_router(module.router)
+    docs.mount_assets(app)
     app.add_middleware(FastRecommendations)  # inside Guard: shedding, request ids and metrics apply to it too
     app.add_middleware(Guard, max_inflight=settings.max_inflight, max_body_bytes=settings.max_body_bytes,
                        metrics=metrics, max_queue_ms=settings.max_queue_ms, body_timeout=settings.body_timeout,
-                       hosts=settings.hosts, auth=authenticate_scope, public=PUBLIC_PATHS)
+                       hosts=settings.hosts, auth=authenticate_scope, public=PUBLIC_PATHS | docs.PUBLIC_PATHS)
     app.openapi = lambda: _openapi(app, settings.max_batch)  # type: ignore[method-assign]
     return app
 

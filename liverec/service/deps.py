@@ -40,6 +40,7 @@ class Services:
     trainer: Trainer
     metrics: Metrics
     started: float = field(default_factory=time.time)
+    closed: bool = False
     # One thread ranks while events are flowing (see routes.users.recommendations_body).
     ranking: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="liverec-rank"))
@@ -79,8 +80,9 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="or `X-API-Key: <key>`")
 
 
-#: Routes anyone may call, keys or not: liveness and the API's own description.
-PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+#: Routes anyone may call, keys or not: liveness and the API's own description (the pages that
+#: show it, their assets and the ingest schemas are ``routes.docs.PUBLIC_PATHS``).
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 
 
 def token_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

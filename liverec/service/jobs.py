@@ -24,7 +24,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
-from liverec.core.errors import ConflictError
+from liverec.core.errors import ConflictError, LiveRecError, StorageError
+from liverec.core.redact import redact
 from liverec.core.settings import Settings
 from liverec.engine import Engine
 from liverec.storage import open_store
@@ -118,7 +119,7 @@ class Trainer:
             gc.freeze()  # the new snapshot and states are long-lived too (see app._warm_then_freeze)
         except Exception as exc:  # reported on the job (and logged), never lost in a thread
             log.exception("training job %s failed", job.job_id)
-            done = replace(job, status="failed", error=str(exc))
+            done = replace(job, status="failed", error=public_message(exc))
         done = replace(done, finished=time.time(), seconds=round(time.perf_counter() - t0, 3))
         with self._lock:
             self._job = done
@@ -135,6 +136,17 @@ class Trainer:
 
 class TrainingFailed(Exception):
     """What went wrong in the training process, by its message (its own exception may not unpickle)."""
+
+
+def public_message(exc: Exception) -> str:
+    """What ``GET /admin/train`` says of a failed run: a liverec error's own words (they name the
+    problem: too few events, a bad setting), else only the kind of failure. A storage or other
+    error's text may hold paths, URLs or data; it goes to the server log, not to API callers."""
+    if isinstance(exc, TrainingFailed):
+        return str(exc)  # already made public by the training process
+    if isinstance(exc, LiveRecError) and not isinstance(exc, StorageError):
+        return redact(str(exc))
+    return f"training failed ({type(exc).__name__}); the details are in the server log"
 
 
 def train_in_child(engine: Engine, started: Callable[[BaseProcess], None] = lambda _: None) -> str:
@@ -170,7 +182,7 @@ def _train(result: Connection, url: str, settings: Settings) -> None:
             version = engine.train().version
     except Exception as exc:
         log.exception("training in the child process failed")
-        result.send(("error", str(exc)))
+        result.send(("error", public_message(exc)))
     else:
         result.send(("ok", version))
     finally:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from liverec.core.types import MAX_ID_LENGTH, MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, EventType
+from liverec.core.types import MAX_ID_LENGTH, MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, RATING_ALIAS, EventType
 
 # Not blank as ``str.strip`` sees it, which is how the engine checks ids and texts. ``\S`` would not
 # do: Python's ``\s`` also holds \x1c-\x1f and \x85, JSON Schema's (ECMA 262) holds \ufeff instead.
@@ -29,15 +29,19 @@ Timestamp = Annotated[float | str | None, WithJsonSchema({"anyOf": [
 ]})]
 
 # The rules of ``Event.from_dict`` that depend on the type, so generated clients and fuzzers know them.
+# One no schema can state: a review's ``rating`` and ``value``, when both are given, must be equal.
+_RATING = {"anyOf": [{"type": "number", "minimum": 1, "maximum": 5}, {"type": "null"}]}
 _EVENT_RULES: list[Any] = [
     {"if": {"properties": {"type": {"const": "search"}}},
      "then": {"required": ["text"],
               "properties": {"item_id": {"type": "null"}, "text": {"type": "string", "pattern": NOT_BLANK}}},
      "else": {"required": ["item_id"], "properties": {"item_id": {"type": "string"}}}},
     {"if": {"properties": {"type": {"const": "review"}}},
-     "then": {"required": ["text"], "properties": {"text": {"type": "string", "pattern": NOT_BLANK}}}},
+     "then": {"required": ["text"], "properties": {"text": {"type": "string", "pattern": NOT_BLANK},
+                                                   RATING_ALIAS: _RATING}},
+     "else": {"not": {"required": [RATING_ALIAS]}}},
     {"if": {"properties": {"type": {"enum": ["rate", "review"]}}},
-     "then": {"properties": {"value": {"anyOf": [{"type": "number", "minimum": 1, "maximum": 5}, {"type": "null"}]}}}},
+     "then": {"properties": {"value": _RATING}}},
     {"if": {"properties": {"type": {"const": "rate"}}},
      "then": {"required": ["value"], "properties": {"value": {"type": "number"}}}},
 ]
@@ -57,7 +61,9 @@ class EventIn(_Strict):
     type: EventType
     item_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK,
                                 description="required except on search")
-    value: float | None = Field(None, description="rating 1–5 on rate and review")
+    value: float | None = Field(None, description="rating 1–5 on rate and review; stored, not learned from, "
+                                                  "on the other types")
+    rating: float | None = Field(None, description="review only: the same as value (both given: equal)")
     text: str | None = Field(None, max_length=MAX_TEXT_LENGTH, description="query on search, review text")
     timestamp: Timestamp = Field(None, description="seconds since the epoch or ISO 8601; default now")
     session_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)
@@ -80,15 +86,20 @@ class IngestAnswer(BaseModel):
 
 
 class ItemIn(_Strict):
+    """A thing to recommend. Its title and description are what the language model reads."""
+
     item_id: str = Id
     title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK)
     description: str | None = Field("", max_length=MAX_TEXT_LENGTH)
     categories: list[NonBlank] | NonBlank | None = Field(default_factory=list, description="a lone string: one")
-    tags: list[NonBlank] | NonBlank | None = Field(default_factory=list, description="a lone string: one")
-    language: Literal["en", "zh"] | None = None
-    attributes: dict[str, Any] | None = Field(default_factory=dict)
-    available: bool = True
-    created_at: Timestamp = Field(None, description="default now")
+    tags: list[NonBlank] | NonBlank | None = Field(
+        default_factory=list, description="a lone string: one; keywords of the text are added")
+    language: Literal["en", "zh"] | None = Field(None, description="default: detected from the text")
+    attributes: dict[str, Any] | None = Field(
+        default_factory=dict, description="any other facts (JSON, ≤ 32 levels deep); stored, not learned from")
+    available: bool = Field(
+        True, description="false: never in a list, a search or similar items; events on it are still taken")
+    created_at: Timestamp = Field(None, description="seconds since the epoch or ISO 8601; default now")
 
 
 class ItemBatch(_Strict):

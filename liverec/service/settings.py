@@ -71,6 +71,10 @@ class ServiceSettings:
         A request that waited longer than this for the event loop or a ranking thread is answered
         503 with ``Retry-After`` at once: under a burst, late answers are worth less than quick
         refusals a client can retry (served by ``liverec serve``; in-process clients have no wait).
+    max_backlog
+        Requests read but not yet started (queued for the event loop) beyond which the next is
+        answered 503 with ``Retry-After`` straight from the HTTP protocol, skipping the app: under a
+        burst, refusals stay cheap and quick (served by ``liverec serve``).
     header_timeout, body_timeout
         Seconds a connection may take to send its request head (then it is closed with 408), and
         to send each part of its body (then 408): idle half-requests must not hold the service.
@@ -103,6 +107,7 @@ class ServiceSettings:
     feedback_file: str | None = None
     engine: Mapping[str, Any] = field(default_factory=dict)
     max_queue_ms: float = 25.0
+    max_backlog: int = 32
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     allowed_hosts: Sequence[str] = ()
@@ -112,7 +117,8 @@ class ServiceSettings:
     trusted_proxies: Sequence[str] = ("127.0.0.1",)
 
     def __post_init__(self) -> None:
-        for name in ("port", "max_body_bytes", "max_batch", "max_inflight", "max_pending_events"):
+        for name in ("port", "max_body_bytes", "max_batch", "max_inflight", "max_pending_events",
+                     "max_backlog"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive integer, got {value!r}", field=name, value=value)

@@ -2,7 +2,9 @@
 feedback log and the API keys.
 
 ``open_store(url)`` is the one place a backend is chosen, by the URL's scheme, and
-``locate(url)`` says where that store lives without opening it:
+``locate(url)`` says where that store lives without opening it. ``open_store(url, create=False)``
+opens only a store that exists, so a mistyped URL in a command that only reads is an error
+rather than a new, empty store:
 
 * ``memory://`` — :class:`MemoryStore`, gone when the process ends; its feedback log and keys
   are in memory too;
@@ -24,6 +26,10 @@ True
 Traceback (most recent call last):
 ...
 liverec.core.errors.InvalidInputError: store URL 'redis://localhost' has unknown scheme 'redis'; known: memory://, sqlite://
+>>> open_store("sqlite:///no/such/shop.db", create=False)
+Traceback (most recent call last):
+...
+liverec.core.errors.NotFoundError: no store at sqlite:///no/such/shop.db
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from liverec.core.errors import InvalidInputError
+from liverec.core.errors import InvalidInputError, NotFoundError
 from liverec.core.redact import redact
 from liverec.storage import memory, sqlite
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Store, StoreLocation, VectorCache
@@ -71,13 +77,18 @@ __all__ = [
 ]
 
 
+def _always(url: str, rest: str) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Backend:
-    """One scheme's registry entry. Both functions take the whole URL and what follows ``scheme://``."""
+    """One scheme's registry entry. Its functions take the whole URL and what follows ``scheme://``."""
 
     scheme: str
     open: Callable[[str, str], Store]
     locate: Callable[[str, str], StoreLocation]
+    exists: Callable[[str, str], bool] = _always
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -88,21 +99,25 @@ def register_backend(
     *,
     open: Callable[[str, str], Store],
     locate: Callable[[str, str], StoreLocation],
+    exists: Callable[[str, str], bool] | None = None,
     replace: bool = False,
 ) -> None:
     """Make ``scheme://`` URLs open with ``open`` and locate with ``locate`` (schemes are case-insensitive).
 
     ``locate`` must not open or create anything, and must equal the opened store's ``location``.
+    ``exists`` says, without creating anything, whether ``open`` would find a store rather than
+    create one; without it every URL of the scheme names an existing store (``memory://``, or a
+    server whose own connection refuses a database that is not there).
     Registering a scheme twice is an :class:`InvalidInputError` unless ``replace`` is true.
     """
     key = scheme.lower()
     if key in _BACKENDS and not replace:
         raise InvalidInputError(f"store scheme {scheme!r} is already registered", field="scheme", value=scheme)
-    _BACKENDS[key] = Backend(key, open, locate)
+    _BACKENDS[key] = Backend(key, open, locate, exists or _always)
 
 
 register_backend("memory", open=memory.open_url, locate=memory.locate_url)
-register_backend("sqlite", open=sqlite.open_url, locate=sqlite.locate_url)
+register_backend("sqlite", open=sqlite.open_url, locate=sqlite.locate_url, exists=sqlite.exists_url)
 
 
 def _backend(url: str) -> tuple[Backend, str]:
@@ -120,12 +135,16 @@ def _backend(url: str) -> tuple[Backend, str]:
     return backend, rest
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, create: bool = True) -> Store:
     """Open the store ``url`` names; raises :class:`InvalidInputError` for an unknown or malformed URL.
 
     A bare file path is not accepted, so a typo never silently creates a database somewhere.
+    With ``create`` false a store that does not exist is a :class:`NotFoundError` (kind
+    ``"store"``) and nothing is created: no file, no directory.
     """
     backend, rest = _backend(url)
+    if not create and not backend.exists(url, rest):
+        raise NotFoundError(f"no store at {redact(url)}", kind="store", key=redact(url))
     return backend.open(url, rest)
 
 

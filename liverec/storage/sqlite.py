@@ -503,6 +503,21 @@ def locate_url(url: str, rest: str) -> StoreLocation:
     return _location(_file_of(url, rest))
 
 
+def exists_url(url: str, rest: str) -> bool:
+    """Whether the database file a ``sqlite://`` URL names is there, creating nothing.
+
+    Only a definite "no such file" is absence: a path that cannot be opened for another reason (a
+    parent that is a file, no permission) counts as present, so opening it names the real problem.
+    """
+    try:
+        _file_of(url, rest).stat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def open_url(url: str, rest: str) -> SqliteStore:
     """Open (or create) the store a ``sqlite://`` URL names."""
     return SqliteStore(_file_of(url, rest))

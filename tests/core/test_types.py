@@ -145,7 +145,8 @@ def test_a_text_must_be_a_string_of_bounded_length() -> None:
 def test_an_unknown_event_field_is_refused_by_name() -> None:
     error = refused(Event.from_dict, event_with(colour="red", amount=3))
     assert error.field == "amount"
-    assert str(error) == "unknown event field(s): amount, colour"
+    assert str(error) == ("unknown event field(s): amount, colour; an event's fields are event_id, user_id, type, "
+                          "item_id, value, text, timestamp, session_id")
 
 
 def test_an_event_must_be_a_mapping() -> None:
@@ -245,7 +246,9 @@ def test_attributes_must_be_a_mapping_and_available_a_boolean() -> None:
 
 def test_an_unknown_item_field_is_refused_by_name() -> None:
     error = refused(Item.from_dict, {"item_id": "i1", "title": "T", "price": 3})
-    assert (error.field, str(error)) == ("price", "unknown item field(s): price")
+    assert (error.field, str(error)) == ("price", "unknown item field(s): price; an item's fields are item_id, title, "
+                                         "description, categories, tags, language, attributes, available, created_at; "
+                                         'other facts go in attributes, e.g. {"attributes": {"price": 12.5}}')
 
 
 def test_a_bad_created_at_names_its_field() -> None:

@@ -134,7 +134,8 @@ def _known_ids(case: schemathesis.Case, world: DemoWorld) -> None:
 
     An event on an item not in the catalog and an item batch naming one id twice are refused with
     422; generated ids are mapped onto catalog ids, and repeated item ids made distinct (both stay
-    schema-valid); event times are moved into the bounds ingest accepts.
+    schema-valid); event times are moved into the bounds ingest accepts, and a review's rating made
+    its value's.
     """
     items = [item.item_id for item in world.items]
     users = sorted({event.user_id for event in world.events})
@@ -147,6 +148,8 @@ def _known_ids(case: schemathesis.Case, world: DemoWorld) -> None:
             if isinstance(row, dict) and row.get("timestamp") is not None:
                 # Times are bounded by the wall clock at ingest (a day ahead at most), which no schema states.
                 row["timestamp"] = 1_767_225_600.0 + len(str(row["timestamp"]))
+            if isinstance(row, dict) and row.get("rating") is not None and row.get("value") is not None:
+                row["rating"] = row["value"]  # a review's rating, when value is given too, must equal it
         case.body = case.body  # assigned, so schemathesis re-checks that the case is still valid
     elif label == "PUT /items" and isinstance(case.body, dict) and isinstance(case.body.get("items"), list):
         for n, row in enumerate(case.body["items"]):

@@ -1,0 +1,91 @@
+"""Warming user states in the background (``LiveStates.warm``): built outside the write lock, and
+never at the cost of an event stored or a user erased meanwhile (issue 12: a warm-up held the
+lock for whole chunks of rebuilds, and requests and commits waited behind it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from liverec.datasets.demo import DemoWorld, build_demo_world
+from liverec.engine import Engine
+
+
+@pytest.fixture(scope="module")
+def world() -> DemoWorld:
+    return build_demo_world(seed=11, n_items=60, n_users=12)
+
+
+@pytest.fixture
+def engine(world: DemoWorld) -> Iterator[Engine]:
+    eng = Engine.open("memory://")
+    eng.ingest_items(world.items)
+    eng.ingest_events(world.events)
+    eng.states.clear()  # every user cold, as after a start
+    yield eng
+    eng.close()
+
+
+def _on_first_signals(engine: Engine, action: Callable[[], object]) -> None:
+    """Run ``action`` when the warm-up has read its first chunk's histories, before it puts states."""
+    signals = engine.states.signals
+    done = False
+
+    def hooked(events: Any) -> Any:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+        return signals(events)
+
+    engine.states.signals = hooked  # type: ignore[assignment]
+
+
+def test_warm_builds_every_users_state_as_a_rebuild_would(engine: Engine, world: DemoWorld) -> None:
+    users = sorted({e.user_id for e in world.events})
+    assert engine.warm_states() == len(users)
+    for user_id in users:
+        rebuilt = engine.states.build(user_id, engine.store.events.by_user(user_id))
+        assert engine.states.get(user_id) == rebuilt
+    assert engine.warm_states() == 0  # nothing cold is left
+
+
+def test_warm_does_not_hold_the_write_lock_while_it_builds(engine: Engine) -> None:
+    free: list[bool] = []
+
+    def try_lock() -> None:  # as a request or a commit on another thread would
+        def other() -> None:
+            got = engine.states.lock.acquire(timeout=1.0)
+            free.append(got)
+            if got:
+                engine.states.lock.release()
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+
+    _on_first_signals(engine, try_lock)
+    engine.warm_states()
+    assert free == [True]
+
+
+def test_an_event_stored_during_a_warm_up_is_in_the_users_state(engine: Engine, world: DemoWorld) -> None:
+    user_id = sorted({e.user_id for e in world.events})[0]
+    item_id = world.items[-1].item_id
+    late = {"event_id": "late-1", "user_id": user_id, "type": "click", "item_id": item_id, "timestamp": time.time()}
+    _on_first_signals(engine, lambda: engine.ingest_events([late]))
+    engine.warm_states()
+    state = engine.states.get(user_id)
+    assert state is not None and "late-1" in [a.event_id for a in state.recent]
+    assert state == engine.states.build(user_id, engine.store.events.by_user(user_id))
+
+
+def test_a_user_erased_during_a_warm_up_is_not_put_back(engine: Engine, world: DemoWorld) -> None:
+    user_id = sorted({e.user_id for e in world.events})[0]
+    _on_first_signals(engine, lambda: engine.forget_user(user_id))
+    engine.warm_states()
+    assert not engine.has_live_state(user_id)
+    assert engine.store.events.by_user(user_id) == []
