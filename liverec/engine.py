@@ -352,7 +352,8 @@ class Engine:
         """Items like ``item_id``: its text neighbours, fused with what people viewed alongside it."""
         k = check_k(k)
         snapshot = self.serving.snapshot
-        return similar_items(self.items, snapshot.models if snapshot is not None else {}, item_id, k)
+        return similar_items(self.items, snapshot.models if snapshot is not None else {}, item_id, k,
+                             self.settings.similar_min_similarity)
 
     def search(self, query: str, k: int = 10, user_id: str | None = None) -> list[Recommendation]:
         """Semantic, cross-lingual search over item texts.

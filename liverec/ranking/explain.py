@@ -90,18 +90,19 @@ class Explainer:
                 recall = RECALLS.get(source)
                 explain = recall.explain if recall is not None else REASONS.get(source)
                 reason = explain(context, item_id, row) if explain is not None else None
-                if reason is not None and all(reason.text != r.text for r in reasons):
-                    reasons.append(reason)
+                if reason is not None:
+                    _merge(reasons, reason)
                 if len(reasons) >= max_reasons:
                     break
             out.append(tuple(reasons) if reasons else (POPULAR,))
         return out
 
     def _evidence(self, state: UserState | None) -> tuple[list[RecentAction], np.ndarray | None]:
-        """The user's recent positive actions and their text vectors (items and queries)."""
+        """The user's recent positive actions and their text vectors (items and queries); never one
+        on an item they rejected since ("like 'X', which you viewed" after a one-star review of X)."""
         if state is None:
             return [], None
-        actions = [a for a in list(state.recent)[-EVIDENCE_WINDOW:] if a.weight > 0 and (a.item_id or a.text)]
+        actions = [a for a in state.positive_actions() if a.item_id or a.text][-EVIDENCE_WINDOW:]
         if not actions:
             return [], None
         matrix = self.content.vectors_of([a.item_id or "" for a in actions])
@@ -112,3 +113,19 @@ class Explainer:
         if not known.any():
             return [], None
         return [a for a, ok in zip(actions, known, strict=True) if ok], matrix[known]
+
+
+def _merge(reasons: list[Reason], reason: Reason) -> None:
+    """Add ``reason`` to ``reasons`` (in place) unless it repeats one: one reason per evidence (an item,
+    a query, a tag). Of two on the same evidence the fuller text stays, in the first one's place:
+    "new, and like 'X', which you clicked 9 days ago" over "like 'X', which you clicked 9 days ago",
+    never both (issue 13). Reasons without evidence repeat only by text."""
+    for n, kept in enumerate(reasons):
+        if kept.evidence != reason.evidence:
+            continue
+        if reason.text.endswith(kept.text):
+            reasons[n] = reason
+            return
+        if kept.text.endswith(reason.text) or reason.evidence is not None:
+            return
+    reasons.append(reason)

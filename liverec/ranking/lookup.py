@@ -20,13 +20,21 @@ __all__ = ["INTEREST_NUDGE", "search", "similar_items"]
 INTEREST_NUDGE = 0.1  # the query decides; a user's interest only breaks near-ties in search
 
 
-def similar_items(catalog: LiveCatalog, models: Mapping[str, Any], item_id: str, k: int) -> list[Recommendation]:
-    """Items like ``item_id``: its text neighbours, fused with what people viewed alongside it."""
+def similar_items(
+    catalog: LiveCatalog, models: Mapping[str, Any], item_id: str, k: int, min_similarity: float
+) -> list[Recommendation]:
+    """Items like ``item_id``: its text neighbours, fused with what people viewed alongside it.
+
+    A text neighbour below ``min_similarity`` (a cosine; see ``Settings.similar_min_similarity``)
+    is not "described like" the item: a small catalog's nearest laptop to trekking poles is no
+    answer, so the list is shorter instead.
+    """
     item = catalog.get(item_id)
     pool = 3 * k + 10
     scores: dict[str, dict[str, float]] = {}
     for other, s in catalog.content.similar_items(item_id, pool):
-        scores.setdefault(other, {})["content"] = s
+        if s >= min_similarity:
+            scores.setdefault(other, {})["content"] = s
     covisit = models.get("covisit")
     if covisit is not None:
         for other, s in covisit.similar_items(item_id, pool):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Any
 
 import numpy as np
@@ -15,11 +18,12 @@ from liverec.ranking.explain import Explainer, register_reason
 from liverec.ranking.features import Features, build_features
 from liverec.ranking.filters import Filters
 from liverec.ranking.fusion import LinearFusion
+from liverec.ranking.reasons import EVIDENCE_MIN_SIMILARITY
 from liverec.ranking.recalls import NOTHING, RecallContext, recall_names, run_recalls
 from liverec.ranking.scoring import Scorer
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.catalog import LiveCatalog
-from liverec.realtime.state import UserState, decayed_norm, unit
+from liverec.realtime.state import ALIKE, RecentAction, UserState, decayed_norm, unit
 
 __all__ = ["RECALL_SIZE", "Ranker", "Serving"]
 
@@ -39,6 +43,15 @@ FRESH_SLOT = 3  # 0-based position
 SESSION_ACTIONS = 3
 SHIFT_SIMILARITY = 0.5
 SHIFT_SLOTS = (1, 3, 5)
+# * established interests (issue 13): one click elsewhere must not take the list from a long
+#   history. The run is the user's newest actions of this session away from their other
+#   interests; while it lasts n actions, the other interests keep at least
+#   PROFILE_PRIOR / (n + PROFILE_PRIOR) of the list, times their share of the user's interest
+#   strength, split by strength. With PROFILE_PRIOR = 2 the run may take the shift rule's third
+#   after one action, half after two, three fifths after three (fusion follows it at once).
+PROFILE_PRIOR = 2.0
+RUN_WINDOW = 10  # recent actions a run is counted over (past ten its share hardly moves)
+SESSION_GAP = 1800.0  # seconds without an action that end a session (the usual web-analytics half hour)
 # Feedback: the third showing without an action halves an item's score, each further one again.
 IGNORED_FREE = 2
 IGNORED_DECAY = 0.5
@@ -81,25 +94,27 @@ class Ranker:
         """What the user is after right now: their last SESSION_ACTIONS positive actions (items or
         queries), each by its event weight and halved per step back, so the latest explicit
         intent (a search, a purchase) leads."""
+        return _session_of(self.recent_vectors(state, SESSION_ACTIONS))
+
+    def recent_vectors(self, state: UserState | None, n: int) -> list[tuple[RecentAction, np.ndarray]]:
+        """The user's last ``n`` positive actions (:meth:`UserState.positive_actions`) with their
+        text vectors (the item's, or the query's), newest first."""
         if state is None:
-            return None
-        positive = [a for a in reversed(state.recent) if a.weight > 0]  # newest first
-        total: np.ndarray | None = None
-        used = 0
+            return []
+        positive = state.positive_actions()[::-1]
+        out: list[tuple[RecentAction, np.ndarray]] = []
         # Vectors a few actions at a time (one lookup each), as some items may have been deleted.
-        for start in range(0, len(positive), 2 * SESSION_ACTIONS):
-            chunk = positive[start : start + 2 * SESSION_ACTIONS]
+        for start in range(0, len(positive), 2 * n):
+            chunk = positive[start : start + 2 * n]
             for action, vec in zip(chunk, self.content.vectors_of([a.item_id or "" for a in chunk]), strict=True):
                 if action.item_id is None:
                     vec = self.catalog.query_vector(action.text or "")
                 elif not vec.any():
                     continue  # an item since deleted
-                part = (action.weight * 0.5**used) * vec
-                total = part if total is None else total + part
-                used += 1
-                if used == SESSION_ACTIONS:
-                    return unit(total)
-        return unit(total)
+                out.append((action, vec))
+                if len(out) == n:
+                    return out
+        return out
 
     def forget(self, user_id: str) -> None:
         """Drop what recalls remembered about the user and what the served models keep of them
@@ -140,7 +155,8 @@ class Ranker:
         """The request path; ``scorer`` replaces the snapshot's (an A/B variant's)."""
         scorer = scorer or self.scorer
         interest = unit(state.short_vec) if state is not None else None
-        session = self.session_vector(state)
+        recent = self.recent_vectors(state, RUN_WINDOW)
+        session = _session_of(recent[:SESSION_ACTIONS])
         blocked = filters.blocked(state)
         ctx, raw = self._recall(state, blocked, RECALL_SIZE, interest, session)
         features = build_features(raw, ctx, now, recall_names())
@@ -166,6 +182,11 @@ class Ranker:
         for recall, item_ids in self._reserved(interest, session, raw).items():
             for item_id in self._reserve(final, item_ids, filters, blocked, k, recall):
                 placed[item_id] = recall
+        slots = _interest_slots(ctx, recent, k)
+        if slots is not None:
+            score_of = dict(zip(candidates, totals.tolist(), strict=True))
+            for item_id in self._keep_established(final, slots, ctx, score_of, filters, blocked, k):
+                placed[item_id] = "interests"
         placed |= self._fill(final, raw.get("trending", NOTHING)[0], filters, blocked, k)
         pool_row = {item_id: n for n, item_id in enumerate(ids)}
         final_ids = [i for i, _ in final]
@@ -229,6 +250,66 @@ class Ranker:
             chosen.add(pick)
             placed.append(pick)
         return placed
+
+    def _keep_established(
+        self,
+        final: list[tuple[str, float]],
+        slots: InterestSlots,
+        ctx: RecallContext,
+        score_of: Mapping[str, float],
+        filters: Filters,
+        blocked: set[str],
+        k: int,
+    ) -> list[str]:
+        """Give the user's established interests their slots in ``final`` (in place; see
+        PROFILE_PRIOR and :class:`InterestSlots`).
+
+        An item serves the interest it is most like, if it is like it at all (the cosine a reason
+        cites an action at). When the list holds fewer than their slots, each interest short of its
+        own gets its text neighbours, best scored first, in turns. The list keeps its best item
+        first; then each place goes to the established interests whenever they are behind their
+        share at that depth, so they are not left at the bottom; the list's lowest other items
+        make way. Places keep their scores, so scores stay non-increasing. Returns the items added.
+        """
+        ids = [item_id for item_id, _ in final]
+        serving = _serves(self.content.vectors_of(ids), slots.interests)
+        established = [item_id for item_id, i in zip(ids, serving, strict=True) if i in slots.others]
+        wanted = sum(slots.others.values())
+        if len(established) >= wanted:
+            return []
+        held = Counter(i for i in serving if i in slots.others)
+        chosen = set(ids)
+        found: list[list[str]] = []
+        for i, q in slots.others.items():
+            m = q - held[i]
+            if m <= 0:
+                continue
+            hits = sorted((h for h in ctx.text_hits(f"interest:{i}")[0] if h not in chosen),
+                          key=lambda h: -score_of.get(h, -np.inf))[: 3 * m + 10]  # stable: text order if unscored
+            found.append([])
+            for item_id, serves in zip(hits, _serves(self.content.vectors_of(hits), slots.interests), strict=True):
+                if serves in slots.others and filters.allows(item_id, self.items, blocked):
+                    found[-1].append(item_id)
+                    chosen.add(item_id)
+                    if len(found[-1]) == m:
+                        break
+        added = [item_id for group in zip_longest(*found) for item_id in group if item_id is not None]
+        added = added[: wanted - len(established)]
+        profile = deque([*established, *added])
+        others = deque(item_id for item_id, i in zip(ids, serving, strict=True) if i not in slots.others)
+        share = wanted / k
+        merged: list[str] = []
+        count = 0
+        while len(merged) < k and (profile or others):
+            if profile and (not others or (merged and count < share * (len(merged) + 1))):
+                merged.append(profile.popleft())
+                count += 1
+            else:
+                merged.append(others.popleft())
+        scores = [score for _, score in final]
+        final[:] = [(item_id, scores[n] if n < len(scores) else 0.0) for n, item_id in enumerate(merged)]
+        kept = set(merged)
+        return [item_id for item_id in added if item_id in kept]
 
     def _fill(self, final: list[tuple[str, float]], popular: list[str], filters: Filters, blocked: set[str],
               k: int) -> dict[str, str]:
@@ -294,6 +375,82 @@ class Ranker:
         gamma = min(1.0, decayed_norm(state.neg_vec, state.neg_ts, state.last_ts, self.half_life))
         likeness = np.clip((vectors @ direction - NEGATIVE_FLOOR) / (1.0 - NEGATIVE_FLOOR), 0.0, 1.0)
         return scores * (1.0 - gamma * likeness)
+
+
+def _session_of(recent: list[tuple[RecentAction, np.ndarray]]) -> np.ndarray | None:
+    """The session vector of the newest actions (see ``Ranker.session_vector``)."""
+    total: np.ndarray | None = None
+    for used, (action, vec) in enumerate(recent):
+        part = (action.weight * 0.5**used) * vec
+        total = part if total is None else total + part
+    return unit(total)
+
+
+@dataclass(frozen=True)
+class InterestSlots:
+    """The slots a list keeps for the user's established interests (see PROFILE_PRIOR).
+
+    ``interests`` are the unit vectors of all the user's interests as rows, in
+    ``RecallContext.interests()``'s order; ``others`` the slots of each established one, by row
+    (every interest but the one the run is in).
+    """
+
+    interests: np.ndarray
+    others: dict[int, int]
+
+
+def _interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndarray]], k: int
+                    ) -> InterestSlots | None:
+    """The slots the user's established interests keep in a list of ``k``, from their ``recent``
+    actions (newest first); None when nothing is to be kept.
+
+    The run is the newest action and the actions before it in the session (no SESSION_GAP
+    between them) in interests the run itself could have built: an action ALIKE no interest, or
+    most like one that is no stronger than the run's actions weigh with it. Actions in a new
+    interest count however varied their texts (a new interest may be split in several), until
+    one is in an established interest. Nothing is kept when the run's own interests are stronger
+    than its actions weigh: the user is back in an established interest, not off the profile.
+    """
+    interests = ctx.interests()
+    if len(interests) < 2 or not recent or ctx.state is None:
+        return None
+    rows = np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
+    strengths = np.array([i.strength(ctx.state.last_ts, ctx.interest_half_life) for i in interests])
+    sims = np.stack([vec for _, vec in recent]) @ rows.T
+    nearest = np.argmax(sims, axis=1).tolist()
+    in_run = np.zeros(len(interests), dtype=bool)
+    run, weight = 0, 0.0
+    for n, (action, _) in enumerate(recent):
+        if n and recent[n - 1][0].timestamp - action.timestamp >= SESSION_GAP:
+            break
+        j = nearest[n]
+        if n and sims[n, j] >= ALIKE and not in_run[j] and strengths[j] > weight + action.weight:
+            break  # an established interest: the run ends here
+        in_run[j] = True
+        run += 1
+        weight += action.weight
+    others = np.where(in_run, 0.0, strengths)
+    if float(strengths[in_run].sum()) > weight + 1e-3 or others.sum() <= 0.0:  # 1e-3: float32 norms
+        return None
+    slots = round(k * PROFILE_PRIOR / (run + PROFILE_PRIOR) * float(others.sum() / strengths.sum()))
+    if slots < 1:
+        return None
+    # Split by strength, largest remainders first.
+    exact = slots * others / others.sum()
+    quota = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - quota), kind="stable")[: slots - int(quota.sum())].tolist():
+        quota[i] += 1
+    return InterestSlots(rows, {i: q for i, q in enumerate(quota.tolist()) if q > 0})
+
+
+def _serves(vectors: np.ndarray, interests: np.ndarray) -> list[int | None]:
+    """Per item vector, the row of the interest it is most like, or None when it is like none (the
+    cosine below which a reason would not cite an action as alike)."""
+    if not len(vectors):
+        return []
+    sims = vectors @ interests.T
+    best = np.argmax(sims, axis=1)
+    return [int(b) if sims[r, b] >= EVIDENCE_MIN_SIMILARITY else None for r, b in enumerate(best.tolist())]
 
 
 class Serving:

@@ -258,7 +258,8 @@ def _explain_interests(ctx: ReasonContext, item_id: str, row: int) -> Reason | N
 def _als(ctx: RecallContext) -> Ranked:
     als = ctx.models.get("als")
     state = ctx.state
-    if als is None or state is None or not state.interactions:
+    liked = state.liked() if state is not None else {}
+    if als is None or state is None or not liked:
         return NOTHING
     # The fold-in is cached per state version: a user's factors change only with their events.
     memo = ctx.memo("als")
@@ -266,7 +267,7 @@ def _als(ctx: RecallContext) -> Ranked:
     if hit is not None and hit[0] == state.version:
         vector = hit[1]
     else:
-        vector = als.user_vector(list(state.interactions.items()))
+        vector = als.user_vector(list(liked.items()))
         if len(memo) >= ALS_MEMO:
             memo.clear()  # a fold-in costs ~0.1 ms: recomputing beats unbounded memory
         memo[state.user_id] = (state.version, vector)
@@ -348,7 +349,7 @@ def sequence_vector(ctx: RecallContext) -> np.ndarray | None:
     hit = memo.get(state.user_id)
     if hit is not None and hit[0] == state.version:
         return hit[1]
-    actions = [a for a in state.recent if a.item_id is not None and a.weight > 0][-model.max_len :]
+    actions = state.positive_item_actions(model.max_len)
     ids = [a.item_id or "" for a in actions]
     fresh = [i for i in ids if i not in model.item_index_]
     unknown = dict(zip(fresh, ctx.content.vectors_of(fresh), strict=True)) if fresh else None
@@ -368,10 +369,10 @@ def _sequential(ctx: RecallContext) -> Ranked:
 
 
 def _explain_sequential(ctx: ReasonContext, item_id: str, row: int) -> Reason | None:
-    last = next((a for a in reversed(ctx.state.recent) if a.item_id is not None and a.weight > 0), None) \
-        if ctx.state is not None else None
-    if last is None:
+    seeds = ctx.state.positive_item_actions(1) if ctx.state is not None else []
+    if not seeds:
         return None
+    last = seeds[0]
     title = shorten(ctx.items.title(last.item_id or ""))
     return Reason("sequential", f"often chosen next after '{title}'", last.item_id)
 

@@ -118,11 +118,12 @@ def test_als_reason_prefers_a_shared_interest_tag(explainer: Explainer, state: U
 
 
 def test_reasons_follow_contribution_order_and_stop_at_max(explainer: Explainer, state: UserState) -> None:
-    contributions = {"a2": {"trending": 0.1, "covisit": 0.9, "content": 0.5}}
+    # (content would cite a1 as covisit does: one reason per evidence, see test_reasons_newcomer)
+    contributions = {"a2": {"trending": 0.1, "covisit": 0.9, "als": 0.5}}
     [two] = explainer.explain(["a2"], contributions, state, NOW)
-    assert [r.kind for r in two] == ["covisit", "content"]
+    assert [r.kind for r in two] == ["covisit", "tag"]
     [three] = explainer.explain(["a2"], contributions, state, NOW, max_reasons=3)
-    assert [r.kind for r in three] == ["covisit", "content", "trending"]
+    assert [r.kind for r in three] == ["covisit", "tag", "trending"]
 
 
 def test_no_state_and_no_contributions(explainer: Explainer) -> None:
