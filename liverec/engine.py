@@ -284,6 +284,8 @@ class Engine:
             had_state = self.states.forget(user_id)
             self.serving.ranker.forget(user_id)
         self.erasure.scrub_kept()  # outside the lock: rewriting snapshots must not hold up ingest
+        if removed:
+            self.models.refold_online()  # what their events added since training goes too
         self.erasure.checkpoint()
         return ForgetResult(user_id, removed, had_state)
 

@@ -9,11 +9,13 @@ older epoch is rewritten (:func:`scrub_model_dir`), at each erasure and whenever
 the store (which also covers a crash between an erasure's commit and the rewrite).
 
 Scrubbing removes what is keyed by user (ALS user rows and ids, co-visitation's last events per
-user); what the user contributed to shared statistics (item factors, co-visitation and trending
-counts, sequence-model weights, the scorer) stays until the next training, which no longer sees
-their events. Why scrub rather than refit: a refit would double every training that overlaps an
-erasure (and a steady trickle of erasures could keep it from ever finishing), while the shared
-statistics that remain are the same a served snapshot keeps after any erasure.
+user), and the online models are rebuilt from their trained copy and the log, so what the user's
+events added to co-visitation and trending since training goes with them; what the user contributed
+to trained shared statistics (item factors, trained co-visitation and trending counts,
+sequence-model weights, the scorer) stays until the next training, which no longer sees their events.
+Why scrub rather than refit: a refit would double every training that overlaps an erasure (and a
+steady trickle of erasures could keep it from ever finishing), while the shared statistics that
+remain are the same a served snapshot keeps after any erasure.
 """
 
 from __future__ import annotations

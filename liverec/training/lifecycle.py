@@ -20,6 +20,7 @@ from typing import Any
 from liverec.core.errors import InvalidInputError
 from liverec.core.settings import Settings
 from liverec.core.types import Event
+from liverec.models.base import OnlineModel
 from liverec.models.registry import model_hyperparameters
 from liverec.ranking.features import Features
 from liverec.ranking.filters import Filters
@@ -29,7 +30,7 @@ from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.state import UserState
 from liverec.storage.base import EventLog
-from liverec.training.erasure import Erasure
+from liverec.training.erasure import Erasure, scrub_snapshot
 from liverec.training.fit import Progress, TrainReport, fit_snapshot
 
 __all__ = ["CHUNK", "ModelLifecycle", "current_snapshot"]
@@ -135,6 +136,28 @@ class ModelLifecycle:
         scrubbed = self.erasure.scrub(snapshot, read or ())
         if scrubbed.advanced:
             rewrite_snapshot(self.model_dir, snapshot, scrubbed.models)
+
+    def refold_online(self) -> None:
+        """Rebuild the served snapshot's online models from their trained copy on disk and the log.
+
+        After an erasure: what the erased user's events added to co-visitation and trending since
+        training goes with those events, and the served models are again what a restart rebuilds
+        (before, the live process kept the user's pairs until the next training, a restart did not).
+        The load runs outside the lock; the replay of events logged since training runs under it.
+        """
+        served = self.serving.snapshot
+        if served is None or not served.online:
+            return
+        names = [name for name, model in served.models.items() if isinstance(model, OnlineModel)]
+        fresh = load_snapshot(self.model_dir, served.version, names)
+        with self.lock:
+            if self.serving.snapshot is not served:
+                return  # a training or adoption swapped in a snapshot caught up from the log since
+            scrub_snapshot(fresh, self.events)  # users erased after its copy on disk was read
+            snapshot = ModelSnapshot(served.version, {**served.models, **fresh.models}, served.scorer,
+                                     served.catalog_items, served.centering, served.manifest)
+            self.serving.swap(snapshot)
+            self.catch_up(snapshot)
 
     def catch_up(self, snapshot: ModelSnapshot) -> None:
         """Fold events newer than the snapshot's training into its online models, as the live

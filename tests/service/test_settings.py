@@ -263,7 +263,8 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         "user_id_secret": "s" * 16, "max_body_bytes": "2048", "max_batch": "10", "max_inflight": "4",
         "max_pending_events": "100", "commit_timeout": "5", "retrain_interval": "600", "experiment_salt": "x",
         "variants": '[{"name": "a"}]', "feedback_file": "fb.db", "engine": '{"recent_length": 7}',
-        "max_queue_ms": "40", "header_timeout": "3", "body_timeout": "4", "allowed_hosts": "a.example, b.example",
+        "max_queue_ms": "40", "max_backlog": "16", "header_timeout": "3", "body_timeout": "4",
+        "allowed_hosts": "a.example, b.example",
         "tls_cert": str(cert), "tls_key": str(key), "behind_proxy": "true", "trusted_proxies": "10.0.0.1,10.0.0.2",
     }
     assert set(texts) == {f.name for f in fields(ServiceSettings)}
@@ -272,7 +273,7 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         store="memory://", host="::1", port=8080, keys_file="k.json", require_keys=True, user_id_secret="s" * 16,
         max_body_bytes=2048, max_batch=10, max_inflight=4, max_pending_events=100, commit_timeout=5.0,
         retrain_interval=600.0, experiment_salt="x", variants=[{"name": "a"}], feedback_file="fb.db",
-        engine={"recent_length": 7}, max_queue_ms=40.0, header_timeout=3.0, body_timeout=4.0,
+        engine={"recent_length": 7}, max_queue_ms=40.0, max_backlog=16, header_timeout=3.0, body_timeout=4.0,
         allowed_hosts=("a.example", "b.example"), tls_cert=str(cert), tls_key=str(key), behind_proxy=True,
         trusted_proxies=("10.0.0.1", "10.0.0.2"),
     )
