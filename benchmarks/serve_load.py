@@ -86,10 +86,12 @@ def _store_url(root: Path) -> str:
 
 def _build_store(root: str, seed: int) -> None:
     """Ingest and train the demo world; runs in a child process so torch never shares the generator's."""
-    from liverec.datasets.demo import build_demo_world
+    from liverec.datasets.demo import REFERENCE_TIME, build_demo_world
     from liverec.engine import Engine
 
-    world = build_demo_world(seed=seed)
+    # A fixed clock: the workload rebuilds this world later (or days later, with --reuse), and an
+    # event id sent again with another time is a conflict.
+    world = build_demo_world(seed=seed, now=REFERENCE_TIME)
     with Engine.open(_store_url(Path(root))) as engine:
         engine.ingest_items(world.items)
         for start in range(0, len(world.events), 5000):
@@ -129,9 +131,9 @@ class Workload:
 
 
 def workload(seed: int) -> Workload:
-    from liverec.datasets.demo import build_demo_world
+    from liverec.datasets.demo import REFERENCE_TIME, build_demo_world
 
-    world = build_demo_world(seed=seed)
+    world = build_demo_world(seed=seed, now=REFERENCE_TIME)  # the clock the store was built with
     rows = [{k: v for k, v in e.to_dict().items() if v is not None} for e in world.events]
     return Workload([u.user_id for u in world.users], [i.item_id for i in world.items], rows)
 

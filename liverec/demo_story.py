@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -19,6 +20,7 @@ from liverec.engine import Engine
 NARRATED_FROM = "cameras"
 NEW_INTEREST = "hiking"
 BURST = 3
+BURST_LEAD = 600.0  # the burst starts ten minutes ago: its events are seconds apart and all in the past
 
 
 def pick_user(world: DemoWorld, category: str) -> str:
@@ -37,15 +39,32 @@ def category_mix(engine: Engine, recs: list[Recommendation]) -> str:
 
 
 def _recs_table(engine: Engine, recs: list[Recommendation], title: str) -> Table:
+    # Whole titles, wrapped in their column: a cut title hides what tells two items apart.
     table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("item")
-    table.add_column("category")
-    table.add_column("why")
+    table.add_column("item", overflow="fold", ratio=3)
+    table.add_column("category", no_wrap=True)
+    table.add_column("why", overflow="fold", ratio=4)
     for n, r in enumerate(recs, 1):
         item = engine.items.get(r.item_id)
-        table.add_row(str(n), item.title[:50], ", ".join(item.categories), "; ".join(x.text for x in r.reasons))
+        table.add_row(str(n), item.title, ", ".join(item.categories), "; ".join(x.text for x in r.reasons))
     return table
+
+
+def _earlier_clock(engine: Engine, world: DemoWorld) -> float | None:
+    """The ``now`` an earlier run built this store's demo world with, when it was another one.
+
+    The world is rebuilt at the wall clock on every run, but a store that already holds it must
+    get the same events again (an event id sent with another time is a conflict): the first of
+    the world's events found in the store tells by how much its clock was shifted.
+    """
+    probe = {e.event_id: e for e in world.events[:200]}
+    for event_id, stored in engine.store.events.get_many(probe).items():
+        mine = probe[event_id]
+        if (stored.type, stored.item_id) == (mine.type, mine.item_id):
+            now = world.reference_time + (stored.timestamp - mine.timestamp)
+            return now if now != world.reference_time else None
+    return None
 
 
 def _tags(engine: Engine, user_id: str) -> str:
@@ -69,11 +88,15 @@ def run_demo(
         task = bar.add_task("building the demo world", total=1)
         world = build_demo_world(seed=seed, n_items=n_items, n_users=n_users)
         bar.update(task, advance=1)
+    engine = Engine.open(store)
+    earlier = _earlier_clock(engine, world)
+    if earlier is not None:
+        world = build_demo_world(seed=seed, n_items=n_items, n_users=n_users, now=earlier)
     console.print(
         f"demo world: {len(world.items)} items in {len(world.categories)} categories, "
-        f"{len(world.users)} users, {len(world.events)} events"
+        f"{len(world.users)} users, {len(world.events)} events up to "
+        f"{datetime.fromtimestamp(world.reference_time, UTC):%Y-%m-%d %H:%M} UTC"
     )
-    engine = Engine.open(store)
     with progress() as bar:
         task = bar.add_task("ingesting items (encoding texts)", total=len(world.items))
         for start in range(0, len(world.items), 256):
@@ -106,12 +129,12 @@ def run_demo(
     console.print(_recs_table(engine, before, f"recommendations now ({category_mix(engine, before)})"))
 
     last = max(e.timestamp for e in engine.store.events.by_user(user))
-    burst = world.burst(user, NEW_INTEREST, n=BURST, start=last + 60.0)
+    burst = world.burst(user, NEW_INTEREST, n=BURST, start=max(last + 60.0, time.time() - BURST_LEAD))
     t_apply = time.perf_counter()
     engine.ingest_events(burst)
     after = engine.recommend(user, k=10)
     ms = (time.perf_counter() - t_apply) * 1000
-    lines = "\n".join(f"  {e.type.value:<12} {engine.items.get(e.item_id or '').title[:60]}" for e in burst)
+    lines = "\n".join(f"  {e.type.value:<12} {engine.items.get(e.item_id or '').title}" for e in burst)
     console.print(Panel.fit(f"{user} now does {len(burst)} things in '{NEW_INTEREST}':\n{lines}", title="new interest"))
     console.print(f"[dim]ingest + next recommend took {ms:.0f} ms — no retraining[/]")
     console.print(f"interests now: {_tags(engine, user)}")

@@ -16,13 +16,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from liverec.datasets.demo import DemoWorld, build_demo_world  # noqa: E402
+from liverec.datasets.demo import REFERENCE_TIME, DemoWorld, build_demo_world  # noqa: E402
 from liverec.engine import Engine  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def world() -> DemoWorld:
-    return build_demo_world(seed=7)
+    return build_demo_world(seed=7, now=REFERENCE_TIME)  # fixed dates: tests must not move with the clock
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 An item's own tags are kept and keywords extracted from its text (yake for English, jieba for
 Chinese) are added; of those, the tags that read as interests ("hiking", "轻薄笔记本") become
-the item's interest tags, while specifications ("24mp sensor", "10kg") stay item facts.
+the item's interest tags, while specifications, units and colours ("24mp sensor", "10kg",
+"green") stay item facts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from liverec.core.types import Item
 from liverec.text.keywords import Language, detect_language, extract_keywords
+from liverec.text.lexicon import is_noise
 
 __all__ = ["ITEM_KEYWORDS", "enrich", "interest_keywords", "interest_tags", "is_spec", "item_language", "query_tags"]
 
@@ -53,8 +55,9 @@ def interest_keywords(keywords: Sequence[str], limit: int = ITEM_KEYWORDS) -> li
 
 
 def is_spec(tag: str) -> bool:
-    """A model number or specification ("24mp sensor", "10kg"): an item fact, not an interest."""
-    return any(ch.isdigit() for ch in tag)
+    """A model number, specification, unit or colour ("24mp sensor", "10kg", "inch", "green"): an
+    item fact, not an interest; nor is a filler word an item's own tags may carry ("highlights")."""
+    return any(ch.isdigit() for ch in tag) or is_noise(tag)
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -4,6 +4,11 @@ English goes through yake (unsupervised, statistical, no model), Chinese through
 over its bundled IDF table. The language is detected per text from its share of CJK ideographs;
 English-majority text with Chinese phrases in it has each part sent to its own extractor.
 
+Keywords are meant to read as interests, so units, colours and filler words are dropped (see
+:mod:`liverec.text.lexicon`), and so is a keyword the text only uses as part of a measurement or
+of a hyphenated word: "inch" of "13-inch", "load capacity" of "10kg load capacity", "毫安" of
+"5000毫安", "gore" of "GORE-TEX".
+
 >>> detect_language("这款轻薄笔记本电脑续航很长")
 'zh'
 >>> detect_language("Nike running shoes")
@@ -18,6 +23,7 @@ import threading
 from typing import Any, Literal
 
 from liverec.core.errors import InvalidInputError
+from liverec.text.lexicon import EN_STOPWORDS, is_noise, measured
 
 __all__ = ["KeywordExtractor", "Language", "detect_language", "extract_keywords"]
 
@@ -33,12 +39,6 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_RUN = re.compile(f"[{_CJK}]+(?:[\\s·、]*[{_CJK}]+)*")
 _NUMBER = re.compile(r"^[+-]?[\d.,:/%-]+$")
 _EDGE_PUNCT = "\"'`.,;:!?()[]{}<>«»“”‘’-_/\\|*#&+=~"
-
-# Words jieba's IDF ranks high in product and review text but which say nothing about interests.
-_ZH_STOPWORDS = frozenset(
-    "这款 一款 这个 那个 适合 非常 很长 可以 没有 就是 还是 感觉 真的 比较 特别 已经 一个 我们 他们 你们 "
-    "使用 产品 东西 有点 不错 还有 以及 因为 所以 但是 而且 而已 这样 那样 什么 怎么 今天 时候 收到 购买".split()
-)
 
 
 def detect_language(text: str) -> Language:
@@ -134,10 +134,14 @@ class KeywordExtractor:
             if extractor is None:
                 import yake
 
-                extractor = yake.KeywordExtractor(lan="en", n=self.max_ngram, dedup_lim=0.9, top=top)
+                # yake keeps stopwords off a keyword's ends: "highlights include" is never a candidate.
+                stopwords = yake.KeywordExtractor(lan="en").stopword_set | EN_STOPWORDS
+                extractor = yake.KeywordExtractor(
+                    lan="en", n=self.max_ngram, dedup_lim=0.9, top=top, stopwords=stopwords
+                )
                 self._yake[top] = extractor
             ranked = extractor.extract_keywords(text)
-        return _dedupe((keyword for keyword, _score in ranked), k)
+        return _select((keyword for keyword, _score in ranked), text, k)
 
     def _chinese(self, text: str, k: int) -> list[str]:
         import jieba
@@ -150,7 +154,7 @@ class KeywordExtractor:
                     jieba.initialize()
                     self._jieba_ready = True
         tags = jieba.analyse.extract_tags(text, topK=max(3 * k, 20))
-        return _dedupe((tag for tag in tags if tag not in _ZH_STOPWORDS), k)
+        return _select(tags, text, k)
 
 
 def _check_k(k: int) -> int:
@@ -159,18 +163,40 @@ def _check_k(k: int) -> int:
     return k
 
 
-def _dedupe(keywords: Any, k: int) -> list[str]:
+def _select(keywords: Any, text: str, k: int) -> list[str]:
+    """The first ``k`` distinct clean keywords that are no unit, colour or filler and that ``text``
+    uses on their own at least once (not only as part of a measurement or a hyphenated word)."""
     out: list[str] = []
     seen: set[str] = set()
+    lowered = text.lower()
     for raw in keywords:
         keyword = _clean(str(raw))
-        if keyword is None or keyword in seen:
+        if keyword is None or keyword in seen or is_noise(keyword) or not _stands_alone(keyword, lowered):
             continue
         seen.add(keyword)
         out.append(keyword)
         if len(out) == k:
             break
     return out
+
+
+def _stands_alone(keyword: str, text: str) -> bool:
+    """Whether lower-cased ``text`` has ``keyword`` once on its own: not inside a measurement nor
+    what one measures ("13-inch", "10kg load capacity", "5000毫安") and not part of a longer word
+    ("gore" of "gore-tex"). A keyword the text does not contain verbatim gets the benefit of the doubt."""
+    words = r"\s+".join(re.escape(w) for w in keyword.split())
+    # Ideographs have no word boundaries; a Latin word may not run on into Latin letters, digits
+    # or "-" (but may touch an ideograph: "vibram" of "vibram大底").
+    bounded = words if _CJK_CHAR.search(keyword) else rf"(?<![a-z0-9-]){words}(?![a-z0-9-])"
+    found = False
+    for match in re.finditer(bounded, text):
+        found = True
+        if not measured(text, match.start()):
+            return True
+    if found:
+        return False
+    # No whole-word occurrence: either a fragment of longer words, or yake rewrote the text.
+    return re.search(words, text) is None
 
 
 def _interleave(first: list[str], second: list[str], k: int) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from liverec.datasets.demo import DemoWorld, build_demo_world
+from liverec.datasets.demo import REFERENCE_TIME, DemoWorld, build_demo_world
 from liverec.engine import Engine
 from liverec.service.app import create_app
 from liverec.service.settings import ServiceSettings
@@ -33,7 +33,7 @@ def client(engine: Engine, engine_path: Path, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture(scope="session")
 def small_world() -> DemoWorld:
-    return build_demo_world(seed=3, n_items=150, n_users=30)
+    return build_demo_world(seed=3, n_items=150, n_users=30, now=REFERENCE_TIME)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,10 @@ sets on this machine may not be redistributed. It has 2,400 items over 14 catego
 hiking, laptops, headphones, …), written about 60% in English and 40% in Chinese from parallel
 hand-written vocabulary, so a bilingual sentence encoder puts "轻薄笔记本电脑" next to
 "Ultralight Laptop". 400 users with sparse category tastes — 30% of whom switch one interest
-half-way — search, view, click, buy, rate, review and dismiss over the 60 days before
-2026-01-01 UTC. One ``seed`` fixes everything; nothing reads the clock.
+half-way — search, view, click, buy, rate, review and dismiss over the 60 days before ``now``
+(by default the wall clock, so the demo's recent actions are recent). One ``seed`` fixes
+everything else; ``now`` only shifts every timestamp, and :data:`REFERENCE_TIME` is the fixed
+``now`` for timestamps that must not move.
 
 >>> world = build_demo_world(seed=3, n_items=280, n_users=10)
 >>> sorted({item.language for item in world.items})

@@ -40,7 +40,8 @@ CATEGORIES: tuple[CategorySpec, ...] = (
 CATEGORY_IDS: tuple[str, ...] = tuple(c.category_id for c in CATEGORIES)
 CATEGORY_INDEX: dict[str, int] = {c: i for i, c in enumerate(CATEGORY_IDS)}
 
-# A fixed "now" so the world never depends on the clock: 2026-01-01T00:00:00Z.
+# A fixed "now" (2026-01-01T00:00:00Z) for a world whose timestamps must not move with the clock:
+# tests and benchmarks pass it as ``now``; the demo itself ends its world at the wall clock.
 REFERENCE_TIME: float = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 DAY = 86_400.0
 CATALOG_DAYS = 90
@@ -235,17 +236,18 @@ def compose_item(
     return item, facts
 
 
-def generate_catalog(n_items: int, rng: np.random.Generator) -> tuple[list[Item], CatalogFacts]:
+def generate_catalog(n_items: int, rng: np.random.Generator, now: float) -> tuple[list[Item], CatalogFacts]:
     """Generate ``n_items`` items spread evenly over :data:`CATEGORIES`, with their hidden facts.
 
     Items get ids ``i00001``, ``i00002`` …, creation times over the :data:`CATALOG_DAYS` days before
-    :data:`REFERENCE_TIME`, and a Zipf base popularity from a random rank, so traffic has a long tail.
+    ``now`` (whole seconds), and a Zipf base popularity from a random rank, so traffic has a long tail.
     """
     n_cat = len(CATEGORIES)
     category = np.repeat(np.arange(n_cat), -(-n_items // n_cat))[:n_items]
     rng.shuffle(category)
     language = (rng.random(n_items) >= ENGLISH_SHARE).astype(np.int64)
-    created = np.floor(REFERENCE_TIME - rng.random(n_items) * CATALOG_DAYS * DAY)
+    # now + a whole (negative) offset: exact in floats, so another ``now`` only shifts the times.
+    created = now + np.floor(-rng.random(n_items) * CATALOG_DAYS * DAY)
     available = rng.random(n_items) >= UNAVAILABLE_SHARE
     quality = rng.beta(4.0, 1.6, size=n_items)
     rank = rng.permutation(n_items)

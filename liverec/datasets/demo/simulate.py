@@ -160,7 +160,7 @@ class Simulator:
         appeal = self._appeal(user, taste)
         n_sessions = max(1, int(self.np_rng.poisson(user.activity)))
         spread = self.np_rng.random(n_sessions) * (self.end - self.start - 3 * 3600.0)
-        starts = np.sort(np.floor(self.start + spread))
+        starts = self.start + np.sort(np.floor(spread))  # whole offsets: another start only shifts them
         out: list[RawEvent] = []
         pending: list[tuple[int, float]] = []  # (item, fit) of purchases awaiting a rating or review
         t_free = self.start

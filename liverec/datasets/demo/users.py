@@ -95,7 +95,7 @@ def generate_users(
             others = np.array([c for c in range(n_cat) if CATEGORY_IDS[c] not in initial])
             p = category_popularity[others] / category_popularity[others].sum()
             target = CATEGORY_IDS[int(rng.choice(others, p=p))]
-            when = float(np.floor(start + (end - start) * rng.uniform(0.3, 0.7)))
+            when = start + float(np.floor((end - start) * rng.uniform(0.3, 0.7)))
             drift = Drift(when, source, target)
             final = {(target if c == source else c): w for c, w in initial.items()}
         # A Dirichlet(0.5) row per category, drawn as normalised gammas: a few subtypes dominate.

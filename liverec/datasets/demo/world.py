@@ -8,6 +8,8 @@ item) for tests and for the demo's narration.
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,12 +19,12 @@ import numpy as np
 from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError
 from liverec.core.types import Event, EventType, Item, parse_event_type
 from liverec.datasets.demo.catalog import (
+    CATALOG_DAYS,
     CATEGORIES,
     CATEGORY_IDS,
     CATEGORY_INDEX,
     DAY,
     LANGUAGES,
-    REFERENCE_TIME,
     CatalogFacts,
     compose_item,
     generate_catalog,
@@ -42,9 +44,10 @@ def _digest(*parts: object) -> str:
 class DemoWorld:
     """A generated shop: ``items``, ``users`` with their hidden tastes, and ``events`` in time order.
 
-    ``reference_time`` is the world's "now" (2026-01-01 UTC): items were created in the 90 days
-    before it, events happened in the 60 days before it. ``facts`` holds the hidden per-item facts
-    the simulation used (subtype, brand, quality, popularity); the helpers below read them.
+    ``reference_time`` is the world's "now" (the ``now`` it was built with, by default the wall
+    clock): items were created in the 90 days before it, events happened in the 60 days before it.
+    ``facts`` holds the hidden per-item facts the simulation used (subtype, brand, quality,
+    popularity); the helpers below read them.
     """
 
     items: list[Item]
@@ -91,6 +94,12 @@ class DemoWorld:
         """The events of ``user_id`` in time order (empty for a user with none)."""
         return [e for e in self.events if e.user_id == user_id]
 
+    @property
+    def _recent(self) -> float:
+        """When fresh events start by default: an hour before the world's now, so a world built at
+        the wall clock gets them as the recent past, never as the future."""
+        return self.reference_time - 3600.0
+
     def _item_row(self, item_id: str) -> int:
         try:
             return self._row[item_id]
@@ -134,9 +143,9 @@ class DemoWorld:
         """New events of ``user_id`` on ``n`` items of ``category``: each item gets ``types`` in order.
 
         This is a sudden new interest ("three hiking items viewed, clicked and carted"). The events
-        start at ``start``, by default a minute after the user's last event in the world (or after
-        ``reference_time`` for a user without events), and are seconds apart. The same arguments
-        always give the same events, ids included.
+        start at ``start``, by default a minute after the user's last event in the world (or an
+        hour before ``reference_time`` for a user without events), and are seconds apart. The
+        same arguments always give the same events, ids included.
 
         Parameters
         ----------
@@ -159,7 +168,7 @@ class DemoWorld:
                 )
         if not kinds:
             raise InvalidInputError("types must name at least one event type", field="types", value=list(types))
-        t = float(start) if start is not None else self._last_time.get(user_id, self.reference_time) + 60.0
+        t = float(start) if start is not None else self._last_time.get(user_id, self._recent - 60.0) + 60.0
         key = _digest(self.seed, "burst", user_id, category, n, t, ",".join(k.value for k in kinds))
         rng = np.random.default_rng([self.seed, zlib.crc32(key.encode())])
         user = self._users.get(user_id)
@@ -176,14 +185,14 @@ class DemoWorld:
 
         Items are drawn by popularity; every item is viewed, every other one clicked and every sixth
         one bought (the first item is viewed, clicked and bought), so even a short history mixes
-        types. Events start at ``start``, by default an hour after ``reference_time``.
+        types. Events start at ``start``, by default an hour before ``reference_time``.
         """
         c = self._category_index(category)
         if n < 1:
             raise InvalidInputError(f"n must be at least 1, got {n}", field="n", value=n)
         if user_id in self._users:
             raise ConflictError(f"user {user_id!r} already has a history in the demo world; pick a new id")
-        t = float(start) if start is not None else self.reference_time + 3600.0
+        t = float(start) if start is not None else self._recent
         key = _digest(self.seed, "history", user_id, category, n, t)
         rng = np.random.default_rng([self.seed, zlib.crc32(key.encode())])
         rows = self._pick_items(c, n, None, t, rng)
@@ -219,14 +228,28 @@ class DemoWorld:
         return item
 
 
-def build_demo_world(seed: int = 7, n_items: int = 2400, n_users: int = 400) -> DemoWorld:
+def build_demo_world(
+    seed: int = 7, n_items: int = 2400, n_users: int = 400, now: float | None = None
+) -> DemoWorld:
     """Generate the demo world: ``n_items`` bilingual items, ``n_users`` users and their events.
 
     The catalog, the users and the simulation each draw from their own stream spawned from
     ``seed``, so the same arguments give an identical world (ids, texts and timestamps) and the
     catalog does not change with ``n_users``. The default size gives about 40,000 events.
 
-    >>> world = build_demo_world(seed=1, n_items=280, n_users=5)
+    Parameters
+    ----------
+    now
+        Where the world's timeline ends (seconds since the epoch, cut to whole seconds): items are
+        created in the 90 days and events happen in the 60 days before it. By default the wall
+        clock, so what the demo's user "just" did is dated minutes ago, not months. ``now`` only
+        shifts the clock: two worlds of one seed differ in nothing but timestamps moved by the
+        difference of their ``now`` (pass :data:`REFERENCE_TIME` for timestamps that never move).
+
+    >>> from liverec.datasets.demo import REFERENCE_TIME
+    >>> world = build_demo_world(seed=1, n_items=280, n_users=5, now=REFERENCE_TIME)
+    >>> world.reference_time == REFERENCE_TIME, world.events[-1].timestamp < REFERENCE_TIME
+    (True, True)
     >>> len(world.items), len(world.categories), world.items[0].item_id
     (280, 14, 'i00001')
     """
@@ -238,11 +261,12 @@ def build_demo_world(seed: int = 7, n_items: int = 2400, n_users: int = 400) -> 
         )
     if n_users < 1:
         raise InvalidInputError(f"n_users must be at least 1, got {n_users}", field="n_users", value=n_users)
+    end = _whole_seconds(time.time() if now is None else now)
     catalog_seq, users_seq, simulation_seq = np.random.SeedSequence(seed).spawn(3)
-    items, facts = generate_catalog(n_items, np.random.default_rng(catalog_seq))
-    start = REFERENCE_TIME - SIMULATION_DAYS * DAY
-    users, tastes = generate_users(n_users, np.random.default_rng(users_seq), start=start, end=REFERENCE_TIME)
-    simulator = Simulator(facts, np.random.default_rng(simulation_seq), start=start, end=REFERENCE_TIME)
+    items, facts = generate_catalog(n_items, np.random.default_rng(catalog_seq), end)
+    start = end - SIMULATION_DAYS * DAY
+    users, tastes = generate_users(n_users, np.random.default_rng(users_seq), start=start, end=end)
+    simulator = Simulator(facts, np.random.default_rng(simulation_seq), start=start, end=end)
     raw = simulator.run(users, tastes)
     raw.sort(key=lambda r: (r[0], r[1], r[2]))
     width = max(7, len(str(len(raw))))
@@ -264,10 +288,23 @@ def build_demo_world(seed: int = 7, n_items: int = 2400, n_users: int = 400) -> 
         events=events,
         users=users,
         categories=list(CATEGORY_IDS),
-        reference_time=REFERENCE_TIME,
+        reference_time=end,
         seed=seed,
         facts=facts,
     )
+
+
+def _whole_seconds(now: object) -> float:
+    """``now`` cut to whole seconds: every time in the world is ``now`` plus a whole offset, exact in floats."""
+    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+        raise InvalidInputError(f"now must be seconds since the epoch, got {now!r}", field="now", value=now)
+    if now < CATALOG_DAYS * DAY:
+        raise InvalidInputError(
+            f"now must be at least {CATALOG_DAYS} days after the epoch (the catalog's first item), got {now!r}",
+            field="now",
+            value=now,
+        )
+    return float(math.floor(now))
 
 
 def _scripted(user_id: str, kind: EventType, item_id: str, t: float, label: str, key: str, n: int) -> Event:
