@@ -544,9 +544,11 @@ def _check_store(settings: Any, *, create: bool) -> None:
 
 
 @contextmanager
-def _keyring(store: str, keys_file: Path | None, *, create: bool = False, flag: bool = False) -> Iterator[Any]:
+def _keyring(store: str, keys_file: Path | None, *, create: bool = False, flag: bool = False,
+             reads: bool = False) -> Iterator[Any]:
     """:func:`_key_store` for the keys commands, which must write where a service will read;
-    ``create``: a key file or store that is not there yet is created (``keys create`` only)."""
+    ``create``: a key file or store that is not there yet is created (``keys create`` only);
+    ``reads``: the command only finds keys, so a store with none gets no key file."""
     from liverec.storage import locate
 
     if keys_file is None and not locate(store).shared:
@@ -554,8 +556,27 @@ def _keyring(store: str, keys_file: Path | None, *, create: bool = False, flag: 
                                 field="store", value=store)
     if keys_file is not None and not create and not keys_file.exists():
         raise NotFoundError(f"no key file at {keys_file}", kind="keys", key=str(keys_file))
+    beside = locate(store)
+    if reads and keys_file is None and beside.directory is not None and not any(
+        path.exists() for suffix in (".keys.db", ".keys.json") if (path := beside.side(suffix)) is not None
+    ):
+        _open(store, create=False, flag=flag).close()  # a store that is not there is still refused
+        yield _NoKeys()  # reading no keys writes no key file
+        return
     with _key_store(store, keys_file, create=create, flag=flag) as keys:
         yield keys
+
+
+class _NoKeys:
+    """The keys of a store none was ever created for (``keys list`` and ``revoke`` create no file)."""
+
+    def list(self) -> list[Any]:
+        return []
+
+    def revoke(self, key_id: str) -> Any:
+        from liverec.storage.keys import no_such_key
+
+        raise no_such_key(key_id)
 
 
 @keys_app.command("create")
@@ -584,7 +605,7 @@ def keys_create(
 def keys_list(store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) -> None:
     """List keys (ids, names, scopes; never the secrets)."""
     with _errors():
-        with _keyring(store, keys_file) as ring:
+        with _keyring(store, keys_file, reads=True) as ring:
             keys = ring.list()
     table = Table(title=f"{len(keys)} API key(s)")
     for column in ("key id", "name", "scopes", "created"):
@@ -599,7 +620,7 @@ def keys_list(store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) ->
 def keys_revoke(key_id: str, store: StoreOpt = DEFAULT_STORE, keys_file: KeysFileOpt = None) -> None:
     """Revoke a key; a running service stops accepting it within a second."""
     with _errors():
-        with _keyring(store, keys_file) as ring:
+        with _keyring(store, keys_file, reads=True) as ring:
             key = ring.revoke(key_id)
     console.print(f"revoked key {key.key_id} ({key.name})")
 

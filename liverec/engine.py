@@ -153,9 +153,11 @@ class Engine:
             self.models.catch_up(snapshot)
 
     @classmethod
-    def open(cls, url: str = DEFAULT_STORE_URL, **settings: Any) -> Engine:
-        """Open (or create) the store at ``url`` with ``settings`` (see :class:`Settings`)."""
-        return cls(open_store(url), Settings.from_mapping(settings))
+    def open(cls, url: str = DEFAULT_STORE_URL, *, create: bool = True, **settings: Any) -> Engine:
+        """Open (or create) the store at ``url`` with ``settings`` (see :class:`Settings`). With
+        ``create`` false a store that does not exist is a NotFoundError and nothing is created
+        (what a reader wants: a mistyped URL must not become an empty store)."""
+        return cls(open_store(url, create=create), Settings.from_mapping(settings))
 
     def close(self) -> None:
         self.store.close()

@@ -22,6 +22,7 @@ import pytest
 from typer.testing import Result
 
 from liverec.core.errors import NotFoundError, StorageError
+from liverec.engine import Engine
 from liverec.storage import open_store
 from tests.test_cli import EVENTS, T0, squeezed, write_events, write_items
 from tests.test_cli_service import assert_refused, run
@@ -113,6 +114,16 @@ def test_keys_refuse_a_keys_file_that_is_not_there(tmp_path: Path, command: tupl
     assert list(tmp_path.iterdir()) == []
 
 
+def test_listing_or_revoking_keys_of_a_store_without_any_creates_no_key_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shop.db"
+    open_store(url).close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    listed = run("keys", "list", "--store", url)
+    assert listed.exit_code == 0 and "0 API key(s)" in listed.stdout
+    assert_refused(run("keys", "revoke", "0000abcd", "--store", url), "error: no API key with id '0000abcd'\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_serve_starts_an_empty_store_only_with_create(tmp_path: Path, served: list[dict[str, Any]]) -> None:
     url = f"sqlite:///{tmp_path}/new/shop.db"
     assert_refused(run("serve", "--store", url), f"no store at {url}; {NO_STORE}, or pass --create")
@@ -155,6 +166,13 @@ def test_open_store_without_create_opens_only_what_exists(tmp_path: Path) -> Non
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(StorageError, match="cannot open sqlite store"):
         open_store(f"sqlite:///{tmp_path}/a-file/shop.db", create=False)
+
+
+def test_engine_open_without_create_refuses_a_missing_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/typo.db"
+    with pytest.raises(NotFoundError, match="no store at"):
+        Engine.open(url, create=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_ingest_creates_its_store_and_directory(shop: Shop) -> None:

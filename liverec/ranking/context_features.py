@@ -68,7 +68,7 @@ def _affinity(inp: FeatureInput) -> FeatureBlock:
     items = ctx.items
     positive_tags = {t: w for t, w in state.tags.items() if w > 0}
     total = sum(positive_tags.values())
-    recent = [a.item_id for a in state.recent if a.item_id is not None and a.weight > 0][-RECENT_ITEMS:]
+    recent = state.recent_items()[-RECENT_ITEMS:]  # not an item the user rejected since (issue 13)
     if items is not None:
         # Per-row Python loops at C speed (map), as this runs for every re-ranked row of every request.
         if total > 0:

@@ -49,7 +49,16 @@ def ago(seconds: float, when: float) -> str:
 
 
 def shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` on one line, cut to at most ``limit`` characters with "…": at the last word break
+    in its second half where it has one (a reason never ends in half a word), else mid-run (CJK)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-–/(") + "…"
 
 
 class ReasonContext:

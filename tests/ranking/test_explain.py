@@ -51,6 +51,10 @@ def test_shorten() -> None:
     assert shorten("Trail shoes") == "Trail shoes"
     assert shorten("x" * 60) == "x" * 60
     assert shorten("x" * 61) == "x" * 59 + "…"
+    title = "Sony WH-1000XM5 II wireless noise-cancelling over-ear headphones, 30 h battery, black"
+    assert shorten(title) == "Sony WH-1000XM5 II wireless noise-cancelling over-ear…"  # no half word
+    assert shorten("索尼" * 40) == ("索尼" * 40)[:59] + "…"  # no spaces: cut mid-run
+    assert shorten("Trail\n  shoes") == "Trail shoes"  # one line
     assert len(shorten("y" * 500)) == 60
     assert shorten("轻薄笔记本电脑", limit=5) == "轻薄笔记…"
 
