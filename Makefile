@@ -71,7 +71,7 @@ browser:
 		|| echo "chromium is not installed and cannot be here: the browser tests will skip"
 
 test: install lint typecheck browser
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25  # the 25 slowest, so every CI log shows where the time goes
 
 bench: install
 	$(PY) benchmarks/realtime.py

@@ -47,8 +47,11 @@ SHIFT_SLOTS = (1, 3, 5)
 #   history. The run is the user's newest actions of this session away from their other
 #   interests; while it lasts n actions, the other interests keep at least
 #   PROFILE_PRIOR / (n + PROFILE_PRIOR) of the list, times their share of the user's interest
-#   strength, split by strength. With PROFILE_PRIOR = 2 the run may take the shift rule's third
-#   after one action, half after two, three fifths after three (fusion follows it at once).
+#   strength, split by strength, and the run's own items (the session recall) take their part:
+#   with PROFILE_PRIOR = 2 the shift rule's third after one action, half after two or more (at
+#   most half: the scorer places the rest). Both ends are kept, not left to fusion: on the demo
+#   world, fusion alone gave the new interest half the list after three clicks for only 75% of
+#   users (tests/realtime/test_interest_stability.py).
 PROFILE_PRIOR = 2.0
 RUN_WINDOW = 10  # recent actions a run is counted over (past ten its share hardly moves)
 SESSION_GAP = 1800.0  # seconds without an action that end a session (the usual web-analytics half hour)
@@ -179,10 +182,10 @@ class Ranker:
         scores = self._push_down_ignored(state, ids, scores)
         final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity)]
         placed: dict[str, str] = {}
-        for recall, item_ids in self._reserved(interest, session, raw).items():
-            for item_id in self._reserve(final, item_ids, filters, blocked, k, recall):
-                placed[item_id] = recall
         slots = _interest_slots(ctx, recent, k)
+        for recall, item_ids in self._reserved(interest, session, raw, slots, k).items():
+            for item_id in self._reserve(final, item_ids, filters, blocked, k, recall, slots):
+                placed[item_id] = recall
         if slots is not None:
             score_of = dict(zip(candidates, totals.tolist(), strict=True))
             for item_id in self._keep_established(final, slots, ctx, score_of, filters, blocked, k):
@@ -206,7 +209,8 @@ class Ranker:
         return [Recommendation(i, round(s, 6), r) for (i, s), r in zip(final, reasons, strict=True)]
 
     def _reserved(
-        self, interest: np.ndarray | None, session: np.ndarray | None, raw: Mapping[str, Ranked]
+        self, interest: np.ndarray | None, session: np.ndarray | None, raw: Mapping[str, Ranked],
+        slots: InterestSlots | None, k: int,
     ) -> dict[str, list[str]]:
         """Candidates, best first, for the reserved slots of each product rule that applies now."""
         out: dict[str, list[str]] = {}
@@ -217,8 +221,10 @@ class Ranker:
                  if sim >= FRESH_RELATIVE * content_best > 0]
         if fresh:
             out["fresh"] = fresh
-        if interest is not None and session is not None and float(session @ interest) < SHIFT_SIMILARITY:
-            out["session"] = list(raw.get("session", NOTHING)[0])[: 3 * len(SHIFT_SLOTS)]
+        shifted = interest is not None and session is not None and float(session @ interest) < SHIFT_SIMILARITY
+        if shifted or slots is not None:  # away from the profile, or a run off it the list keeps room for
+            places = slots.session_places(k) if slots is not None else len(SHIFT_SLOTS)
+            out["session"] = list(raw.get("session", NOTHING)[0])[: 3 * places]
         return out
 
     def _reserve(
@@ -229,12 +235,19 @@ class Ranker:
         blocked: set[str],
         k: int,
         recall: str,
+        slots: InterestSlots | None = None,
     ) -> list[str]:
         """Place candidates at the rule's slots (in place) unless the list already holds enough of them.
 
         A placed item takes the score of the item it displaces, so scores stay non-increasing.
         """
-        positions = (FRESH_SLOT,) if recall == "fresh" else SHIFT_SLOTS[: max(1, k // 3)]
+        if recall == "fresh":
+            positions: tuple[int, ...] = (FRESH_SLOT,)
+        elif slots is not None:  # the shift rule's places, every other one after, then the rest (never the first)
+            order = dict.fromkeys(p for p in (*SHIFT_SLOTS, *range(1, k, 2), *range(2, k, 2)) if p < k)
+            positions = tuple(sorted(list(order)[: slots.session_places(k)]))
+        else:
+            positions = SHIFT_SLOTS[: max(1, k // 3)]
         chosen = {i for i, _ in final}
         missing = len(positions) - len(chosen & set(candidates))
         placed: list[str] = []
@@ -397,6 +410,13 @@ class InterestSlots:
 
     interests: np.ndarray
     others: dict[int, int]
+    run: int = 1
+
+    def session_places(self, k: int) -> int:
+        """How many places of a list of ``k`` the run's own items take: run / (run + PROFILE_PRIOR)
+        of it, never fewer than the shift rule's, never more than half (the scorer keeps the rest)."""
+        share = round(k * self.run / (self.run + PROFILE_PRIOR))
+        return max(len(SHIFT_SLOTS[: max(1, k // 3)]), min(share, k // 2))
 
 
 def _interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndarray]], k: int
@@ -440,7 +460,7 @@ def _interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndar
     quota = np.floor(exact).astype(int)
     for i in np.argsort(-(exact - quota), kind="stable")[: slots - int(quota.sum())].tolist():
         quota[i] += 1
-    return InterestSlots(rows, {i: q for i, q in enumerate(quota.tolist()) if q > 0})
+    return InterestSlots(rows, {i: q for i, q in enumerate(quota.tolist()) if q > 0}, run)
 
 
 def _serves(vectors: np.ndarray, interests: np.ndarray) -> list[int | None]:

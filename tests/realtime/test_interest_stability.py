@@ -142,7 +142,10 @@ def test_one_off_profile_click_keeps_the_profile_and_three_make_a_new_interest(
     tests' users are untouched) and ranked by the trained demo engine. Measured over all 175 such
     users (same session / next day), before issue 13: after one click 0.60 / 0.21 of the list
     matched the profile (75% / 13% of users at least half), after three 0.72 / 0.91 was the new
-    interest (90% / 99%); after: 0.66 / 0.59 (96% / 94%) and 0.59 / 0.62 (90% / 97%).
+    interest (90% / 99%); after: 0.66 / 0.59 (96% / 94%) and 0.59 / 0.62 (90% / 97%). With the
+    tag filter (issue 13, point 8) fusion alone gave the new interest 0.54 (75% of users) in the
+    same session; since the run's own items take their part of the list: 0.59 / 0.57 (92% / 90%)
+    after one click, 0.60 / 0.59 (90% / 92%) after three.
     """
     users = established_users(engine, world)
     assert len(users) == USERS
@@ -155,12 +158,14 @@ def test_one_off_profile_click_keeps_the_profile_and_three_make_a_new_interest(
                   events: list[Event] = events) -> float:
             state = engine.states.build(user_id, [*events, *extra])
             recs = ranker.recommend(state, 10, Filters(), DEFAULT_DIVERSITY, extra[-1].timestamp + 30.0)
-            return sum(world.category_of(r.item_id) in categories for r in recs) / len(recs)
+            # The engine's catalog, not the world's: other tests add items of their own to it.
+            return sum(engine.items.get(r.item_id).categories[0] in categories for r in recs) / len(recs)
 
         after_one.append(share(clicks[:1], profile))
         after_three.append(share(clicks, {new}))
     one, three = np.array(after_one), np.array(after_three)
     rates = f"profile after one click {one.mean():.2f} ({(one >= 0.5).mean():.0%} of users at least half), " \
             f"new interest after three {three.mean():.2f} ({(three >= 0.5).mean():.0%})"
+    print(rates)  # the figures the docstring quotes (pytest -s)
     assert one.mean() >= 0.5 and (one >= 0.5).mean() >= 0.8, rates
     assert three.mean() >= 0.5 and (three >= 0.5).mean() >= 0.8, rates
