@@ -278,25 +278,24 @@ class Ranker:
         PROFILE_PRIOR and :class:`InterestSlots`).
 
         An item serves the interest it is most like, if it is like it at all (the cosine a reason
-        cites an action at). When the list holds fewer than their slots, each interest short of its
-        own gets its text neighbours, best scored first, in turns. The list keeps its best item
-        first; then each place goes to the established interests whenever they are behind their
-        share at that depth, so they are not left at the bottom; the list's lowest other items
-        make way. Places keep their scores, so scores stay non-increasing. Returns the items added.
+        cites an action at). Each interest holding fewer items than its own slots gets its text
+        neighbours, best scored first, in turns (another holding more does not stand in for it).
+        The list keeps its best item first; then each place goes to the established interests
+        whenever they are behind their share at that depth, so they are not left at the bottom;
+        the list's lowest other items make way. Places keep their scores, so scores stay
+        non-increasing. Returns the items added.
         """
         ids = [item_id for item_id, _ in final]
         serving = _serves(self.content.vectors_of(ids), slots.interests)
         established = [item_id for item_id, i in zip(ids, serving, strict=True) if i in slots.others]
-        wanted = sum(slots.others.values())
-        if len(established) >= wanted:
-            return []
         held = Counter(i for i in serving if i in slots.others)
+        # Each interest by its own slots: one holding more than its share does not stand in for another.
+        short = {i: q - held[i] for i, q in slots.others.items() if q > held[i]}
+        if not short:
+            return []
         chosen = set(ids)
         found: list[list[str]] = []
-        for i, q in slots.others.items():
-            m = q - held[i]
-            if m <= 0:
-                continue
+        for i, m in short.items():
             hits = sorted((h for h in ctx.text_hits(f"interest:{i}")[0] if h not in chosen),
                           key=lambda h: -score_of.get(h, -np.inf))[: 3 * m + 10]  # stable: text order if unscored
             found.append([])
@@ -307,10 +306,11 @@ class Ranker:
                     if len(found[-1]) == m:
                         break
         added = [item_id for group in zip_longest(*found) for item_id in group if item_id is not None]
-        added = added[: wanted - len(established)]
+        if not added:
+            return []
         profile = deque([*established, *added])
         others = deque(item_id for item_id, i in zip(ids, serving, strict=True) if i not in slots.others)
-        share = wanted / k
+        share = min(1.0, max(sum(slots.others.values()), len(profile)) / k)
         merged: list[str] = []
         count = 0
         while len(merged) < k and (profile or others):
