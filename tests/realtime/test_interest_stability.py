@@ -144,8 +144,9 @@ def test_one_off_profile_click_keeps_the_profile_and_three_make_a_new_interest(
     matched the profile (75% / 13% of users at least half), after three 0.72 / 0.91 was the new
     interest (90% / 99%); after: 0.66 / 0.59 (96% / 94%) and 0.59 / 0.62 (90% / 97%). With the
     tag filter (issue 13, point 8) fusion alone gave the new interest 0.54 (75% of users) in the
-    same session; since the run's own items take their part of the list: 0.59 / 0.57 (92% / 90%)
-    after one click, 0.60 / 0.59 (90% / 92%) after three.
+    same session; since the run's own items take their part of the list and each established
+    interest keeps its own slots: 0.64 / 0.58 (92% / 92%) after one click, 0.59 / 0.59 (88% / 92%)
+    after three.
     """
     users = established_users(engine, world)
     assert len(users) == USERS
