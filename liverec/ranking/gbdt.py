@@ -157,6 +157,11 @@ class GBDTRanker:
         self.holdout = holdout
         self.seed = seed
         self.threads = threads
+        # Unfitted (a store with no validation user yet): the default fusion, no trees; it serves and saves.
+        self.first_ = LinearFusion()
+        self.ensemble_: TreeEnsemble | None = None
+        self.names_: tuple[str, ...] = ()
+        self.validation_: dict[str, Any] = {"users": 0, "chosen": "linear (no validation users)"}
 
     # -- learning --------------------------------------------------------------------------
 
@@ -166,10 +171,10 @@ class GBDTRanker:
         cut = int(round(len(cases) * (1.0 - self.holdout)))
         train = [cases[i] for i in sorted(order[:cut].tolist())]
         held = [cases[i] for i in sorted(order[cut:].tolist())]
-        self.validation_: dict[str, Any] = {"users": len(cases)}
+        self.validation_ = {"users": len(cases)}
         self.first_ = LinearFusion().fit(train if held else cases)
-        self.ensemble_: TreeEnsemble | None = None
-        self.names_: tuple[str, ...] = ()
+        self.ensemble_ = None
+        self.names_ = ()
         if len(train) < 20 or len(held) < 10:
             self.first_ = LinearFusion().fit(cases)
             self.validation_["chosen"] = "linear (too few validation users for trees)"

@@ -90,3 +90,24 @@ def test_fusion_is_kept_when_the_trees_do_not_beat_it() -> None:
     features, target = linear_case(999)
     assert features.item_ids[int(np.argmax(ranker.score(features)))] == target
     assert rng is not None
+
+
+def test_a_store_with_no_validation_user_trains_saves_and_serves(tmp_path: Path) -> None:
+    """The README's first snippet (two items, one user): no validation case, so the cascade is never
+    fitted; it must still save (it raised AttributeError on ``names_``) and serve its default fusion."""
+    from liverec.engine import Engine
+
+    engine = Engine.open(f"sqlite:///{tmp_path}/shop.db")
+    try:
+        engine.ingest_items([{"item_id": "i1", "title": "Ultralight trekking poles", "categories": ["hiking"]},
+                             {"item_id": "i2", "title": "轻薄笔记本电脑 14英寸", "categories": ["laptops"]}])
+        engine.ingest_events([{"user_id": "u1", "type": "view", "item_id": "i1"}])
+        report = engine.train()
+        assert report.validation_users == 0
+        assert [r.item_id for r in engine.recommend("u1", k=2)] == ["i2"]  # i1 was seen
+    finally:
+        engine.close()
+    unfitted = GBDTRanker()
+    save_scorer(unfitted, tmp_path / "scorer")
+    again = load_scorer(tmp_path / "scorer")
+    assert isinstance(again, GBDTRanker) and again.ensemble_ is None and again.names_ == ()
