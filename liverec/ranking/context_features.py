@@ -23,6 +23,7 @@ from liverec.ranking.explain import register_reason
 from liverec.ranking.features import FeatureBlock, FeatureInput, register_features
 from liverec.ranking.reasons import ReasonContext
 from liverec.ranking.recalls import sequence_vector
+from liverec.realtime.state import interest_directions
 
 __all__ = ["RECENT_ITEMS"]
 
@@ -90,7 +91,7 @@ def _affinity(inp: FeatureInput) -> FeatureBlock:
     interests = ctx.interests()
     values[:, 6] = -1.0
     if interests:
-        matrix = np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
+        matrix = interest_directions(interests)
         sims = vectors @ matrix.T
         values[:, 5] = sims.max(axis=1)
         values[:, 6] = sims.argmax(axis=1)

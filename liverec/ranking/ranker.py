@@ -23,7 +23,7 @@ from liverec.ranking.recalls import NOTHING, RecallContext, recall_names, run_re
 from liverec.ranking.scoring import Scorer
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.catalog import LiveCatalog
-from liverec.realtime.state import ALIKE, RecentAction, UserState, decayed_norm, unit
+from liverec.realtime.state import ALIKE, RecentAction, UserState, decayed_norm, interest_directions, unit
 
 __all__ = ["RECALL_SIZE", "Ranker", "Serving"]
 
@@ -434,7 +434,7 @@ def _interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndar
     interests = ctx.interests()
     if len(interests) < 2 or not recent or ctx.state is None:
         return None
-    rows = np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
+    rows = interest_directions(interests)
     strengths = np.array([i.strength(ctx.state.last_ts, ctx.interest_half_life) for i in interests])
     sims = np.stack([vec for _, vec in recent]) @ rows.T
     nearest = np.argmax(sims, axis=1).tolist()

@@ -15,7 +15,7 @@ import numpy as np
 
 from liverec.core.types import EventType
 from liverec.realtime.catalog import ItemLookup
-from liverec.realtime.state import Interest, RecentAction, UserState
+from liverec.realtime.state import Interest, RecentAction, UserState, interest_directions
 
 __all__ = ["EVIDENCE_MIN_SIMILARITY", "EVIDENCE_WINDOW", "VERBS", "ReasonContext", "ago", "shorten"]
 
@@ -122,7 +122,7 @@ class ReasonContext:
             interests = self.state.interests if self.state is not None else []
             self._served = [None] * len(self.item_ids)
             if interests and self._item_vectors is not None and len(self.item_ids):
-                matrix = np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
+                matrix = interest_directions(interests)
                 best = np.argmax(self._item_vectors() @ matrix.T, axis=1)
                 self._served = [interests[b] for b in best.tolist()]
         return self._served[row]

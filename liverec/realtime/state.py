@@ -495,7 +495,7 @@ class StateUpdater:
         h = self.settings.interest_half_life
         weakest = min(range(len(interests)), key=lambda k: interests[k].strength(ts, h))
         if interests[weakest].strength(ts, h) >= weight / 2:
-            units = np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
+            units = interest_directions(interests)
             sims = units @ units.T
             np.fill_diagonal(sims, -np.inf)
             pair = int(np.argmax(sims))
@@ -557,6 +557,12 @@ def decayed_norm(vec: np.ndarray | None, ref_ts: float, now: float, half_life: f
     if vec is None:
         return 0.0
     return float(np.linalg.norm(vec)) * (2.0 ** (-max(0.0, now - ref_ts) / half_life))
+
+
+def interest_directions(interests: Sequence[Interest]) -> np.ndarray:
+    """The unit vectors of ``interests`` as rows (one per interest, in order): what an item's or
+    an action's vector is compared with by cosine."""
+    return np.stack([i.vector / max(float(np.linalg.norm(i.vector)), 1e-12) for i in interests])
 
 
 def unit(vec: np.ndarray | None) -> np.ndarray | None:
