@@ -223,8 +223,8 @@ class Ranker:
             out["fresh"] = fresh
         shifted = interest is not None and session is not None and float(session @ interest) < SHIFT_SIMILARITY
         if shifted or slots is not None:  # away from the profile, or a run off it the list keeps room for
-            places = slots.session_places(k) if slots is not None else len(SHIFT_SLOTS)
-            out["session"] = list(raw.get("session", NOTHING)[0])[: 3 * places]
+            places = max(len(SHIFT_SLOTS), len(_session_positions(k, slots)))
+            out["session"] = list(raw.get("session", NOTHING)[0])[: 3 * places]  # some may be filtered out
         return out
 
     def _reserve(
@@ -241,13 +241,7 @@ class Ranker:
 
         A placed item takes the score of the item it displaces, so scores stay non-increasing.
         """
-        if recall == "fresh":
-            positions: tuple[int, ...] = (FRESH_SLOT,)
-        elif slots is not None:  # the shift rule's places, every other one after, then the rest (never the first)
-            order = dict.fromkeys(p for p in (*SHIFT_SLOTS, *range(1, k, 2), *range(2, k, 2)) if p < k)
-            positions = tuple(sorted(list(order)[: slots.session_places(k)]))
-        else:
-            positions = SHIFT_SLOTS[: max(1, k // 3)]
+        positions = (FRESH_SLOT,) if recall == "fresh" else _session_positions(k, slots)
         chosen = {i for i, _ in final}
         missing = len(positions) - len(chosen & set(candidates))
         placed: list[str] = []
@@ -388,6 +382,15 @@ class Ranker:
         gamma = min(1.0, decayed_norm(state.neg_vec, state.neg_ts, state.last_ts, self.half_life))
         likeness = np.clip((vectors @ direction - NEGATIVE_FLOOR) / (1.0 - NEGATIVE_FLOOR), 0.0, 1.0)
         return scores * (1.0 - gamma * likeness)
+
+
+def _session_positions(k: int, slots: InterestSlots | None) -> tuple[int, ...]:
+    """The places in a list of ``k`` that the session's items take: the shift rule's (1, 3, 5) or,
+    during a run off the profile, its share, going on every other place (never the first)."""
+    if slots is None:
+        return SHIFT_SLOTS[: max(1, k // 3)]
+    order = [*range(1, k, 2), *range(2, k, 2)]  # the shift rule's places come first
+    return tuple(sorted(order[: slots.session_places(k)]))
 
 
 def _session_of(recent: list[tuple[RecentAction, np.ndarray]]) -> np.ndarray | None:
