@@ -550,33 +550,22 @@ def _keyring(store: str, keys_file: Path | None, *, create: bool = False, flag: 
     ``create``: a key file or store that is not there yet is created (``keys create`` only);
     ``reads``: the command only finds keys, so a store with none gets no key file."""
     from liverec.storage import locate
+    from liverec.storage.memory_keys import MemoryKeyStore
 
-    if keys_file is None and not locate(store).shared:
+    where = locate(store)
+    if keys_file is None and not where.shared:
         raise InvalidInputError(f"a {redact(store)} store keeps no keys; give --keys-file or a sqlite:// --store",
                                 field="store", value=store)
     if keys_file is not None and not create and not keys_file.exists():
         raise NotFoundError(f"no key file at {keys_file}", kind="keys", key=str(keys_file))
-    beside = locate(store)
-    if reads and keys_file is None and beside.directory is not None and not any(
-        path.exists() for suffix in (".keys.db", ".keys.json") if (path := beside.side(suffix)) is not None
+    if reads and keys_file is None and where.directory is not None and not any(
+        path.exists() for suffix in (".keys.db", ".keys.json") if (path := where.side(suffix)) is not None
     ):
         _open(store, create=False, flag=flag).close()  # a store that is not there is still refused
-        yield _NoKeys()  # reading no keys writes no key file
+        yield MemoryKeyStore()  # none was ever created: reading no keys writes no key file
         return
     with _key_store(store, keys_file, create=create, flag=flag) as keys:
         yield keys
-
-
-class _NoKeys:
-    """The keys of a store none was ever created for (``keys list`` and ``revoke`` create no file)."""
-
-    def list(self) -> list[Any]:
-        return []
-
-    def revoke(self, key_id: str) -> Any:
-        from liverec.storage.keys import no_such_key
-
-        raise no_such_key(key_id)
 
 
 @keys_app.command("create")

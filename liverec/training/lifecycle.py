@@ -30,7 +30,7 @@ from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.state import UserState
 from liverec.storage.base import EventLog
-from liverec.training.erasure import Erasure, scrub_snapshot
+from liverec.training.erasure import Erasure
 from liverec.training.fit import Progress, TrainReport, fit_snapshot
 
 __all__ = ["CHUNK", "ModelLifecycle", "current_snapshot"]
@@ -153,7 +153,7 @@ class ModelLifecycle:
         with self.lock:
             if self.serving.snapshot is not served:
                 return  # a training or adoption swapped in a snapshot caught up from the log since
-            scrub_snapshot(fresh, self.events)  # users erased after its copy on disk was read
+            self.erasure.scrub(fresh)  # users erased after its copy on disk was read
             snapshot = ModelSnapshot(served.version, {**served.models, **fresh.models}, served.scorer,
                                      served.catalog_items, served.centering, served.manifest)
             self.serving.swap(snapshot)
