@@ -52,7 +52,7 @@ def main() -> None:
     for start in range(0, len(world.events), 5000):
         engine.ingest_events(world.events[start : start + 5000])
 
-    truth = {u.user_id: user_topics([u.initial_preferences, u.preferences]) for u in world.users}
+    truth = user_topics(world.users)
     shown = {u.user_id: [t for t, _ in engine.interests(u.user_id, k=args.k)] for u in world.users}
     language = {u.user_id: u.language for u in world.users}
     users = {

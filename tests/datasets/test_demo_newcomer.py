@@ -19,6 +19,7 @@ from liverec.datasets.demo import REFERENCE_TIME, DemoWorld, build_demo_world
 from liverec.demo_story import BURST_LEAD
 from liverec.engine import Engine
 from liverec.ranking.lookup import LANGUAGE_MARGIN, mix_languages
+from tests._worlds import world_engine
 
 DAY = 86_400.0
 NOW = REFERENCE_TIME + 337 * DAY + 0.75  # a "now" with a fraction: the world cuts it to whole seconds
@@ -85,9 +86,7 @@ def world() -> DemoWorld:
 
 @pytest.fixture(scope="module")
 def engine(world: DemoWorld) -> Iterator[Engine]:
-    eng = Engine.open("memory://")
-    eng.ingest_items(world.items)
-    eng.ingest_events(world.events)
+    eng = world_engine(world)
     yield eng
     eng.close()
 

@@ -13,6 +13,7 @@ import pytest
 
 from liverec.datasets.demo import DemoWorld, build_demo_world
 from liverec.engine import Engine
+from tests._worlds import world_engine
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +23,7 @@ def world() -> DemoWorld:
 
 @pytest.fixture
 def engine(world: DemoWorld) -> Iterator[Engine]:
-    eng = Engine.open("memory://")
-    eng.ingest_items(world.items)
-    eng.ingest_events(world.events)
+    eng = world_engine(world)
     eng.states.clear()  # every user cold, as after a start
     yield eng
     eng.close()

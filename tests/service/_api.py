@@ -13,6 +13,7 @@ import pytest
 from liverec.core.types import Event
 from liverec.datasets.demo import DemoWorld
 from liverec.engine import Engine, IngestResult
+from tests._worlds import world_engine
 
 
 class Response(Protocol):
@@ -88,8 +89,4 @@ class CommitGate:
 
 def trained_engine(world: DemoWorld) -> Engine:
     """A memory-store engine holding ``world`` and trained on it."""
-    eng = Engine.open("memory://")
-    eng.ingest_items(world.items)
-    eng.ingest_events(world.events)
-    eng.train()
-    return eng
+    return world_engine(world, train=True)

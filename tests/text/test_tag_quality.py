@@ -15,6 +15,7 @@ from liverec.datasets.demo.topics import tag_precision, tag_topics, user_topics
 from liverec.engine import Engine
 from liverec.text.enrich import enrich, interest_tags
 from liverec.text.keywords import extract_keywords
+from tests._worlds import world_engine
 
 TRIPOD = (
     "Compact Camera Tripod, Carbon Fibre Legs. The tripod has a 10kg load capacity, a quick-release "
@@ -97,15 +98,13 @@ def world() -> DemoWorld:
 
 @pytest.fixture(scope="module")
 def engine(world: DemoWorld) -> Iterator[Engine]:
-    eng = Engine.open("memory://")
-    eng.ingest_items(world.items)
-    eng.ingest_events(world.events)
+    eng = world_engine(world)
     yield eng
     eng.close()
 
 
 def test_most_top_tags_name_a_topic_the_user_really_has(world: DemoWorld, engine: Engine) -> None:
-    truth = {u.user_id: user_topics([u.initial_preferences, u.preferences]) for u in world.users}
+    truth = user_topics(world.users)
     shown = {u.user_id: [t for t, _ in engine.interests(u.user_id, k=5)] for u in world.users}
     result = tag_precision(truth, shown, k=5)
     assert result.users == len(world.users)

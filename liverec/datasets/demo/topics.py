@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from liverec.datasets.demo.catalog import CATEGORIES
 from liverec.datasets.demo.spec import CategorySpec
+from liverec.datasets.demo.users import DemoUser
 
 __all__ = ["MAX_SHARED", "TagPrecision", "tag_precision", "tag_topics", "user_topics"]
 
@@ -132,9 +133,10 @@ def _names() -> dict[str, str]:
     return {name.lower(): spec.category_id for spec in CATEGORIES for name in (spec.category_id, spec.en, spec.zh)}
 
 
-def user_topics(preferences: Iterable[Mapping[str, float]]) -> frozenset[str]:
-    """The categories a simulated user really has: every main category before and after a drift."""
-    return frozenset(c for prefs in preferences for c in prefs)
+def user_topics(users: Iterable[DemoUser]) -> dict[str, frozenset[str]]:
+    """The categories each simulated user really has, by user id: every main category before and
+    after a drift (the ``truth`` of :func:`tag_precision`)."""
+    return {u.user_id: frozenset((*u.initial_preferences, *u.preferences)) for u in users}
 
 
 @dataclass(frozen=True, slots=True)

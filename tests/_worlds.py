@@ -1,0 +1,16 @@
+"""Engines over a demo world, for tests that need their own (the session's is in conftest.py)."""
+
+from __future__ import annotations
+
+from liverec.datasets.demo import DemoWorld
+from liverec.engine import Engine
+
+
+def world_engine(world: DemoWorld, *, train: bool = False) -> Engine:
+    """A memory-store engine holding ``world``'s items and events, trained on them if ``train``."""
+    eng = Engine.open("memory://")
+    eng.ingest_items(world.items)
+    eng.ingest_events(world.events)
+    if train:
+        eng.train()
+    return eng
