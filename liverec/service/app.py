@@ -126,11 +126,12 @@ def build_services(settings: ServiceSettings, engine: Engine | None = None, metr
     metrics.add_gauges(lambda: _live_gauges(services))
     # Rebuild user states in the background, so the first requests after a start do not each pay
     # for their own rebuild (measured on the demo world: ~7 ms per user; 400 users in 2.8 s).
-    threading.Thread(target=_warm_then_freeze, args=(engine,), name="liverec-warm", daemon=True).start()
+    threading.Thread(target=_warm_then_freeze, args=(engine, services.warmed), name="liverec-warm",
+                     daemon=True).start()
     return services
 
 
-def _warm_then_freeze(engine: Engine) -> None:
+def _warm_then_freeze(engine: Engine, warmed: threading.Event) -> None:
     """Rebuild user states, then move every object alive now out of the garbage collector's sight.
 
     The engine's catalog, models and states are hundreds of thousands of long-lived objects that
@@ -138,9 +139,12 @@ def _warm_then_freeze(engine: Engine) -> None:
     recommendation's 5 ms went to collections). Frozen objects are still freed when unreferenced;
     they are only not scanned for cycles, which they do not form.
     """
-    engine.warm_states()
-    gc.collect()
-    gc.freeze()
+    try:
+        engine.warm_states()
+        gc.collect()
+        gc.freeze()
+    finally:
+        warmed.set()
 
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -40,6 +41,8 @@ class Services:
     trainer: Trainer
     metrics: Metrics
     started: float = field(default_factory=time.time)
+    # Set once the start-up rebuild of user states is done (``/healthz`` says ``warm``).
+    warmed: threading.Event = field(default_factory=threading.Event)
     closed: bool = False
     # One thread ranks while events are flowing (see routes.users.recommendations_body).
     ranking: ThreadPoolExecutor = field(

@@ -98,6 +98,11 @@ class Guard:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         path = scope["path"]
+        backlog = scope["state"].get("backlog")
+        if backlog is not None and backlog.waiting and path not in UNLIMITED:
+            # Requests read behind this one wait for it: let them be refused (or shed) first, so a
+            # burst's refusals take microseconds each instead of queueing behind the work served.
+            await asyncio.sleep(0)
         refusal = self._refusal(scope)
         if refusal is not None:
             await _send_error(send, refusal)

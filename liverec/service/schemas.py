@@ -182,6 +182,7 @@ class Health(BaseModel):
     model_version: str | None
     items: int
     live_users: int
+    warm: bool = Field(description="user states rebuilt after the start: route load here once true")
     uptime_seconds: float
 
 

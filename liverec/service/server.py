@@ -112,6 +112,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self.scope["state"]["arrived"] = time.monotonic()
+        self.scope["state"]["backlog"] = self.backlog
         super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:

@@ -285,12 +285,19 @@ def test_healthz_reports_what_is_loaded(client: TestClient, engine: Engine) -> N
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"status", "model_version", "items", "live_users", "uptime_seconds"}
+    assert set(body) == {"status", "model_version", "items", "live_users", "warm", "uptime_seconds"}
     assert body["status"] == "ok"
     assert body["model_version"] == engine.snapshot.version  # type: ignore[union-attr]
     assert body["items"] == len(engine.items)
     assert body["live_users"] == len(engine.states)
     assert body["uptime_seconds"] >= 0
+    assert isinstance(body["warm"], bool)
+
+
+def test_healthz_says_warm_once_the_start_up_rebuild_is_done(engine: Engine, tmp_path: Path) -> None:
+    with make_client(engine, tmp_path) as c:
+        wait_until(lambda: c.get("/healthz").json()["warm"], timeout=60)
+        assert c.get("/healthz").json()["live_users"] == len(engine.states) > 0
 
 
 def test_metrics_expose_latency_ingest_state_and_model(engine: Engine, world: DemoWorld, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ def healthz(services: ServicesDep) -> Any:
     snapshot = engine.snapshot
     return {"status": "ok", "model_version": snapshot.version if snapshot is not None else None,
             "items": len(engine.items), "live_users": len(engine.states),
+            "warm": services.warmed.is_set(),
             "uptime_seconds": round(time.time() - services.started, 3)}
 
 
