@@ -344,8 +344,8 @@ def forget(
 
     When the service stores pseudonyms (user_id_secret in --config or LIVEREC_USER_ID_SECRET), the
     id is pseudonymised the same way, so the raw id the service is called with erases the user.
-    A running service drops its copy of the user's live state at its next model adoption; erase
-    through DELETE /users/{id} to have it gone at once."""
+    A service running on the same store drops its copy of the user's live state and served models
+    within its sync_interval (1 s); DELETE /users/{id} has it gone before the answer."""
     from liverec.service.privacy import Pseudonymizer
     from liverec.service.settings import load_settings
 

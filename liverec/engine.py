@@ -291,6 +291,25 @@ class Engine:
         self.erasure.checkpoint()
         return ForgetResult(user_id, removed, had_state)
 
+    def sync_erasures(self) -> list[str]:
+        """Apply erasures another process made in this store (``liverec forget`` while a service
+        runs): drop those users' live states and what the served models keep of them, and rebuild
+        the online models from the log. One read of the store when nothing is new; a service calls
+        it every ``sync_interval`` seconds. The users found, as kept in the store."""
+        snapshot = self.serving.snapshot
+        candidates = set(self.states.user_ids()) | (snapshot.users() if snapshot is not None else set())
+        epoch, erased = self.erasure.erased_elsewhere(candidates)
+        if epoch <= self.erasure.seen:
+            return []
+        with self._lock:
+            for user_id in erased:
+                self.states.forget(user_id)
+                self.serving.ranker.forget(user_id)
+            self.erasure.seen = max(self.erasure.seen, epoch)
+        if erased:
+            self.models.refold_online()  # what their events added since training goes too
+        return sorted(erased)
+
     # ------------------------------------------------------------------ live states
 
     def warm_states(self, user_ids: Sequence[str] | None = None, limit: int = 100_000) -> int:

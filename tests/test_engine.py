@@ -226,6 +226,43 @@ def test_what_an_erased_user_added_since_training_goes_at_once_as_a_restart_woul
         reopened.close()
 
 
+def test_an_erasure_made_by_another_process_reaches_this_engine_at_its_next_sync(
+    engine: Engine, world: DemoWorld, engine_path: Path
+) -> None:
+    # `liverec forget` beside a running service: before, the service kept the user's live state
+    # and what their events added to trending until its next restart or adoption.
+    probe = camera_fan(engine, world, "rt-sync-probe")
+    bought = [i.item_id for i in world.items if world.category_of(i.item_id) == "cameras"
+              and i.item_id not in {e.item_id for e in probe}][4:8]
+    at = max(e.timestamp for e in probe) + 3600.0
+    before = engine.serving.snapshot.models["trending"].score_of(bought, at)
+    start = max(e.timestamp for e in probe) + 20.0
+    engine.ingest_events([
+        Event(event_id=f"rt-elsewhere-{k}", user_id="rt-elsewhere", item_id=bought[k % 4], type=EventType.PURCHASE,
+              timestamp=start + k) for k in range(24)
+    ])
+    assert engine.has_live_state("rt-elsewhere")
+    assert engine.sync_erasures() == []  # nothing erased anywhere yet
+    other = Engine.open(f"sqlite:///{engine_path}", create=False)  # what the CLI opens
+    try:
+        assert other.forget_user("rt-elsewhere").events_removed == 24
+    finally:
+        other.close()
+    assert engine.has_live_state("rt-elsewhere")  # nothing has told this process yet
+    assert engine.sync_erasures() == ["rt-elsewhere"]
+    assert not engine.has_live_state("rt-elsewhere")
+    np.testing.assert_allclose(engine.serving.snapshot.models["trending"].score_of(bought, at), before, rtol=1e-9)
+    with pytest.raises(NotFoundError):
+        engine.interests("rt-elsewhere")
+    assert engine.sync_erasures() == []  # applied once
+    # This process's own erasures are not found again as someone else's.
+    engine.ingest_events([Event(event_id="rt-own-1", user_id="rt-own", item_id=bought[0], type=EventType.VIEW,
+                                timestamp=start + 30)])
+    engine.forget_user("rt-own")
+    assert engine.erasure.seen == engine.erasure.epoch()
+    assert engine.sync_erasures() == []
+
+
 # ---------------------------------------------------------------- bad input
 
 

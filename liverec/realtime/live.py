@@ -140,6 +140,10 @@ class LiveStates:
         self.erasures += 1
         self.store.clear()
 
+    def user_ids(self) -> list[str]:
+        """The users whose state is held."""
+        return self.store.user_ids()
+
     def __contains__(self, user_id: object) -> bool:
         return user_id in self.store
 

@@ -49,7 +49,8 @@ class StateStore(Protocol):
       itself (:class:`MemoryStateStore`) keeps what ``fn`` changed before raising: check first,
       then change.
     * ``delete(user_id)`` returns whether a state was held; ``clear()`` drops every state.
-    * ``user_id in store`` and ``len(store)`` count the states held.
+    * ``user_id in store`` and ``len(store)`` count the states held; ``user_ids()`` lists whose
+      (a point-in-time list: a shared store may scan for it).
     * ``close()`` releases the backend and may be called again; a closed store refuses
       further use with :class:`~liverec.core.errors.StorageError`.
     * ``url`` names the store (what :func:`open_state_store` opened it from).
@@ -70,6 +71,8 @@ class StateStore(Protocol):
     def __contains__(self, user_id: object) -> bool: ...
 
     def __len__(self) -> int: ...
+
+    def user_ids(self) -> list[str]: ...
 
     def close(self) -> None: ...
 
@@ -132,6 +135,11 @@ class MemoryStateStore:
     def __len__(self) -> int:
         self._check_open()
         return len(self._states)
+
+    def user_ids(self) -> list[str]:
+        with self._lock:
+            self._check_open()
+            return list(self._states)
 
     def close(self) -> None:
         with self._lock:

@@ -32,7 +32,7 @@ from liverec.service.deps import PUBLIC_PATHS, Services, authenticate_scope
 from liverec.service.errors import install_error_handlers
 from liverec.service.fastpath import FastRecommendations
 from liverec.service.ingest import CommitStats, Committer
-from liverec.service.jobs import Trainer, TrainJob
+from liverec.service.jobs import Syncer, Trainer, TrainJob
 from liverec.service.limits import Guard
 from liverec.service.metrics import Metrics, gauge
 from liverec.service.privacy import Pseudonymizer
@@ -121,6 +121,7 @@ def build_services(settings: ServiceSettings, engine: Engine | None = None, metr
         feedback=feedback,
         committer=Committer(engine, settings.max_pending_events, on_commit),
         trainer=Trainer(engine, settings.retrain_interval, on_train),
+        syncer=Syncer(engine, settings.sync_interval),
         metrics=metrics,
     )
     metrics.add_gauges(lambda: _live_gauges(services))
@@ -173,6 +174,7 @@ def close_services(services: Services, engine: bool = False) -> None:
     if services.closed:
         return
     services.closed = True
+    services.syncer.close()
     services.trainer.close()
     services.committer.close()
     services.ranking.shutdown()

@@ -17,7 +17,7 @@ from liverec.engine import Engine
 from liverec.experiments import Assignment
 from liverec.service.errors import ServiceError
 from liverec.service.ingest import Committer
-from liverec.service.jobs import Trainer
+from liverec.service.jobs import Syncer, Trainer
 from liverec.service.limits import offload, queue_deadline
 from liverec.service.metrics import Metrics
 from liverec.service.privacy import Pseudonymizer
@@ -39,6 +39,7 @@ class Services:
     feedback: FeedbackLog
     committer: Committer
     trainer: Trainer
+    syncer: Syncer
     metrics: Metrics
     started: float = field(default_factory=time.time)
     # Set once the start-up rebuild of user states is done (``/healthz`` says ``warm``).

@@ -50,6 +50,31 @@ class TrainJob:
         return asdict(self)
 
 
+class Syncer:
+    """Every ``interval`` seconds, applies what another process changed in the engine's store
+    (:meth:`Engine.sync_erasures`) on a daemon thread, until closed."""
+
+    def __init__(self, engine: Engine, interval: float) -> None:
+        self.engine = engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._every, args=(interval,), name="liverec-sync", daemon=True)
+        self._thread.start()
+
+    def _every(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                erased = self.engine.sync_erasures()
+            except Exception:  # a closed or failing store: say so, keep the service up, try again
+                log.exception("checking the store for erasures made elsewhere failed")
+                continue
+            if erased:
+                log.info("applied %d erasure(s) made by another process", len(erased))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 class Trainer:
     """Runs ``engine.train`` in a background thread; refuses a second run while one is going."""
 

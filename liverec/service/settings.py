@@ -71,6 +71,9 @@ class ServiceSettings:
         A request that waited longer than this for the event loop or a ranking thread is answered
         503 with ``Retry-After`` at once: under a burst, late answers are worth less than quick
         refusals a client can retry (served by ``liverec serve``; in-process clients have no wait).
+    sync_interval
+        Seconds between checks for what another process changed in the store: a ``liverec
+        forget`` run beside the service reaches its live states and served models within this.
     max_backlog
         Requests read but not yet started (queued for the event loop) beyond which the next is
         answered 503 with ``Retry-After`` straight from the HTTP protocol, skipping the app: under a
@@ -110,6 +113,7 @@ class ServiceSettings:
     max_backlog: int = 32
     header_timeout: float = 10.0
     body_timeout: float = 10.0
+    sync_interval: float = 1.0
     allowed_hosts: Sequence[str] = ()
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -124,7 +128,8 @@ class ServiceSettings:
                 raise InvalidInputError(f"{name} must be a positive integer, got {value!r}", field=name, value=value)
         if self.port > 65535:
             raise InvalidInputError(f"port {self.port} is not a TCP port", field="port", value=self.port)
-        for name in ("commit_timeout", "retrain_interval", "max_queue_ms", "header_timeout", "body_timeout"):
+        for name in ("commit_timeout", "retrain_interval", "max_queue_ms", "header_timeout", "body_timeout",
+                     "sync_interval"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
                 raise InvalidInputError(f"{name} must be a positive number, got {value!r}", field=name, value=value)

@@ -287,6 +287,15 @@ class StateContract:
         store.put(make_state("u2"))
         assert len(store) == 1 and store.get("u2") == make_state("u2")
 
+    def test_user_ids_lists_whose_states_are_held(self, store: StateStore) -> None:
+        assert store.user_ids() == []
+        for user_id in ("u1", "用户-二", "u3"):
+            store.put(make_state(user_id))
+        store.delete("u3")
+        assert sorted(store.user_ids()) == sorted(["u1", "用户-二"])
+        store.clear()
+        assert store.user_ids() == []
+
     def test_contains_takes_any_object(self, store: StateStore) -> None:
         store.put(make_state("u1"))
         assert "u1" in store

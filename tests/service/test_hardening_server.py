@@ -310,6 +310,32 @@ def test_a_burst_is_served_or_refused_at_once_never_queued(keyed: tuple[Server, 
     assert r.status_code == 200
 
 
+def test_a_cli_erasure_beside_the_running_service_reaches_it_within_its_sync_interval(
+    keyed: tuple[Server, str], store: tuple[str, Path], small_world: DemoWorld
+) -> None:
+    # Before: the service kept the erased user's live state (their interests, their lists) until
+    # its next adoption or restart.
+    server, token = keyed
+    url, _ = store
+    headers = {"X-API-Key": token}
+    items = [i.item_id for i in small_world.items[:5]]
+    events = [{"event_id": f"sync-cli-{n}", "user_id": "sync-cli-victim", "item_id": item, "type": "click"}
+              for n, item in enumerate(items)]
+    assert httpx.post(f"{server.base}/events", json={"events": events}, headers=headers, timeout=30).status_code == 200
+    interests = f"{server.base}/users/sync-cli-victim/interests"
+    assert httpx.get(interests, headers=headers, timeout=10).status_code == 200
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEREC_")} | {"HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "liverec.cli", "forget", "sync-cli-victim", "--store", url],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "erased 5 events" in done.stdout, done.stdout
+    deadline = time.monotonic() + 10.0  # sync_interval is 1 s
+    while (status := httpx.get(interests, headers=headers, timeout=10).status_code) == 200:
+        assert time.monotonic() < deadline, "the service still serves the erased user's interests"
+        time.sleep(0.2)
+    assert status == 404
+
+
 # ------------------------------------------------------------------ TLS
 
 

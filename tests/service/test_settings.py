@@ -264,7 +264,7 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         "max_pending_events": "100", "commit_timeout": "5", "retrain_interval": "600", "experiment_salt": "x",
         "variants": '[{"name": "a"}]', "feedback_file": "fb.db", "engine": '{"recent_length": 7}',
         "max_queue_ms": "40", "max_backlog": "16", "header_timeout": "3", "body_timeout": "4",
-        "allowed_hosts": "a.example, b.example",
+        "sync_interval": "2", "allowed_hosts": "a.example, b.example",
         "tls_cert": str(cert), "tls_key": str(key), "behind_proxy": "true", "trusted_proxies": "10.0.0.1,10.0.0.2",
     }
     assert set(texts) == {f.name for f in fields(ServiceSettings)}
@@ -274,6 +274,6 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         max_body_bytes=2048, max_batch=10, max_inflight=4, max_pending_events=100, commit_timeout=5.0,
         retrain_interval=600.0, experiment_salt="x", variants=[{"name": "a"}], feedback_file="fb.db",
         engine={"recent_length": 7}, max_queue_ms=40.0, max_backlog=16, header_timeout=3.0, body_timeout=4.0,
-        allowed_hosts=("a.example", "b.example"), tls_cert=str(cert), tls_key=str(key), behind_proxy=True,
-        trusted_proxies=("10.0.0.1", "10.0.0.2"),
+        sync_interval=2.0, allowed_hosts=("a.example", "b.example"), tls_cert=str(cert), tls_key=str(key),
+        behind_proxy=True, trusted_proxies=("10.0.0.1", "10.0.0.2"),
     )
