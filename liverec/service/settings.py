@@ -109,7 +109,7 @@ class ServiceSettings:
     variants: Sequence[Mapping[str, Any]] = ()
     feedback_file: str | None = None
     engine: Mapping[str, Any] = field(default_factory=dict)
-    max_queue_ms: float = 15.0
+    max_queue_ms: float = 10.0
     max_backlog: int = 32
     header_timeout: float = 10.0
     body_timeout: float = 10.0
