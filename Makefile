@@ -65,10 +65,13 @@ typecheck: install
 
 # Browser tests drive Debian's Chromium headless; installed here when missing and we may (root, as
 # in CI). Without it they skip, saying why.
+# Debian's Chromium for the browser tests, and a CJK font so Chinese renders in their screenshots.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
 browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null \
-		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } \
-		|| echo "chromium is not installed and cannot be here: the browser tests will skip"
+	@{ command -v chromium >/dev/null && fc-list | grep -qi wqy; } || { [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null); }; } \
+		|| echo "chromium or a CJK font is not installed and cannot be here: browser tests skip or show boxes"
 
 test: install lint typecheck browser
 	$(BIN)/pytest -q -p no:cacheprovider --durations=25  # the 25 slowest, so every CI log shows where the time goes

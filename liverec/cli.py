@@ -406,8 +406,8 @@ def _serve(overrides: dict[str, Any], config: Path | None, create: bool) -> None
     url = f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}"
 
     def ready() -> None:
-        console.print(f"[bold green]liverec is serving {redact(settings.store)} at {url}[/]  (API docs: {url}/docs; "
-                      "Ctrl-C stops)", soft_wrap=True)
+        console.print(f"[bold green]liverec is serving {redact(settings.store)} at {url}[/]  (live page: {url}/ ; "
+                      f"API docs: {url}/docs; Ctrl-C stops)", soft_wrap=True)
 
     try:
         run(create_app(on_ready=ready, services=services), settings)

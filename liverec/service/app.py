@@ -36,7 +36,7 @@ from liverec.service.jobs import Syncer, Trainer, TrainJob
 from liverec.service.limits import Guard
 from liverec.service.metrics import Metrics, gauge
 from liverec.service.privacy import Pseudonymizer
-from liverec.service.routes import admin, docs, events, feedback, items, search, system, users
+from liverec.service.routes import admin, docs, events, feedback, items, page, search, system, users
 from liverec.service.routes._body import REF
 from liverec.service.schemas import EventBatch, EventIn, ItemBatch
 from liverec.service.settings import ServiceSettings
@@ -233,13 +233,15 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (events, items, users, search, feedback, admin, system, docs):
+    for module in (events, items, users, search, feedback, admin, system, docs, page):
         app.include_router(module.router)
     docs.mount_assets(app)
+    page.mount_assets(app)
     app.add_middleware(FastRecommendations)  # inside Guard: shedding, request ids and metrics apply to it too
     app.add_middleware(Guard, max_inflight=settings.max_inflight, max_body_bytes=settings.max_body_bytes,
                        metrics=metrics, max_queue_ms=settings.max_queue_ms, body_timeout=settings.body_timeout,
-                       hosts=settings.hosts, auth=authenticate_scope, public=PUBLIC_PATHS | docs.PUBLIC_PATHS)
+                       hosts=settings.hosts, auth=authenticate_scope,
+                       public=PUBLIC_PATHS | docs.PUBLIC_PATHS | page.PUBLIC_PATHS)
     app.openapi = lambda: _openapi(app, settings.max_batch)  # type: ignore[method-assign]
     return app
 

@@ -124,6 +124,8 @@ class ReasonOut(BaseModel):
 class ItemOut(BaseModel):
     item_id: str
     title: str
+    categories: list[str]
+    language: str | None = Field(description="en or zh (detected from the text when the catalog left it out)")
     score: float
     reasons: list[ReasonOut]
 

@@ -41,8 +41,10 @@ def test_recommendations_have_the_documented_shape(client: TestClient, engine: E
     assert (body["variant"], body["model_version"]) == ("default", engine.snapshot.version)  # type: ignore[union-attr]
     assert len(body["items"]) == 7
     for item in body["items"]:
-        assert set(item) == {"item_id", "title", "score", "reasons"}
-        assert item["title"] == engine.items.get(item["item_id"]).title
+        assert set(item) == {"item_id", "title", "categories", "language", "score", "reasons"}
+        stored = engine.items.get(item["item_id"])
+        assert (item["title"], item["categories"], item["language"]) == (
+            stored.title, list(stored.categories), stored.language)
         assert item["reasons"] and all(set(r) == {"kind", "text", "evidence"} and r["text"] for r in item["reasons"])
     # The same list the engine gives (exclude_seen and the default diversity, as the engine has them).
     assert [i["item_id"] for i in body["items"]] == [r.item_id for r in engine.recommend(user, k=7)]
