@@ -296,11 +296,12 @@ class Engine:
         runs): drop those users' live states and what the served models keep of them, and rebuild
         the online models from the log. One read of the store when nothing is new; a service calls
         it every ``sync_interval`` seconds. The users found, as kept in the store."""
+        seen, epoch = self.erasure.seen, self.erasure.epoch()
+        if epoch <= seen:
+            return []  # the every-second case: no user list is built
         snapshot = self.serving.snapshot
         candidates = set(self.states.user_ids()) | (snapshot.users() if snapshot is not None else set())
-        epoch, erased = self.erasure.erased_elsewhere(candidates)
-        if epoch <= self.erasure.seen:
-            return []
+        erased = self.store.events.erased_since(seen, candidates)
         with self._lock:
             for user_id in erased:
                 self.states.forget(user_id)

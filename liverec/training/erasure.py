@@ -114,22 +114,13 @@ class Erasure:
         """Delete the user's events (the store records the erasure) and every vector of their texts;
         how many events there were. Call with the engine's write lock held."""
         texts = event_texts(self.store.events.by_user(user_id))
-        before = self.store.events.erasure_epoch()
+        before = self.epoch()
         removed = self.store.events.delete_user(user_id)
         if before == self.seen:  # nothing erased elsewhere meanwhile: this one is all that is new
-            self.seen = self.store.events.erasure_epoch()
+            self.seen = self.epoch()
         if texts:
             self.space.forget_texts(texts)
         return removed
-
-    def erased_elsewhere(self, candidates: Iterable[str]) -> tuple[int, set[str]]:
-        """The store's epoch now, and which of ``candidates`` another process (a ``liverec forget``
-        beside a running service) erased since this one last looked; mark them seen with
-        ``self.seen = epoch`` once applied. One read of the epoch when nothing is new."""
-        epoch = self.store.events.erasure_epoch()
-        if epoch <= self.seen:
-            return epoch, set()
-        return epoch, self.store.events.erased_since(self.seen, candidates)
 
     def scrub(self, snapshot: ModelSnapshot, read: Sequence[Event] = ()) -> Scrubbed:
         """Scrub ``snapshot`` in memory (see :func:`scrub_snapshot`). ``read`` is what a training read
