@@ -253,7 +253,6 @@ class Connection:
         self.host, self.port, self.timeout = host, port, timeout
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self.retry_after: bytes | None = None  # of the last answer
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         async with asyncio.timeout(self.timeout):
@@ -270,13 +269,10 @@ class Connection:
             lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
             status = int(lines[0].split(b" ", 2)[1])
             length, chunked, close = -1, False, False
-            self.retry_after = None
             for line in lines[1:]:
                 name, _, value = line.partition(b":")
                 name = name.strip().lower()
-                if name == b"retry-after":
-                    self.retry_after = value.strip()
-                elif name == b"content-length":
+                if name == b"content-length":
                     length = int(value)
                 elif name == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
@@ -696,7 +692,10 @@ def _burst_at_once(host: str, port: int, paths: list[str], timeout: float = 30.0
     for sock in socks:
         buf = b""
         while _parse_answer(buf) is None:
-            buf += sock.recv(65536)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed a connection before the burst")
+            buf += chunk
         sock.setblocking(False)
     requests = [f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for path in paths]
     shots = [Shot("burst", 0.0) for _ in paths]

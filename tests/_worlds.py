@@ -6,9 +6,9 @@ from liverec.datasets.demo import DemoWorld
 from liverec.engine import Engine
 
 
-def world_engine(world: DemoWorld, *, train: bool = False) -> Engine:
-    """A memory-store engine holding ``world``'s items and events, trained on them if ``train``."""
-    eng = Engine.open("memory://")
+def world_engine(world: DemoWorld, *, train: bool = False, url: str = "memory://") -> Engine:
+    """An engine on the store at ``url`` holding ``world``'s items and events, trained on them if ``train``."""
+    eng = Engine.open(url)
     eng.ingest_items(world.items)
     eng.ingest_events(world.events)
     if train:

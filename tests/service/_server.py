@@ -14,22 +14,16 @@ import httpx
 import pytest
 
 from liverec.datasets.demo import DemoWorld
-from liverec.engine import Engine
+from tests._worlds import world_engine
 
 STARTUP_TIMEOUT = 90.0
 
 
 def trained_store(root: Path, world: DemoWorld) -> str:
     """The URL of a SQLite store under ``root`` holding ``world``, trained."""
-    path = root / "store.db"
-    engine = Engine.open(f"sqlite:///{path}")
-    try:
-        engine.ingest_items(world.items)
-        engine.ingest_events(world.events)
-        engine.train()
-    finally:
-        engine.close()
-    return f"sqlite:///{path}"
+    url = f"sqlite:///{root / 'store.db'}"
+    world_engine(world, train=True, url=url).close()
+    return url
 
 
 def _free_port() -> int:
