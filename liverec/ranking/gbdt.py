@@ -45,6 +45,10 @@ class TreeEnsemble:
         self.value = value
         self.roots = roots
         self.depth = depth
+        # For the walk: a leaf (left and right are itself) reads feature 0 and stays put whatever it
+        # reads, so every row steps in every tree at once; node i's children are _children[2i + go_left].
+        self._split_on = np.maximum(feature, 0)
+        self._children = np.stack([right, left], axis=1).ravel()
 
     @classmethod
     def from_lightgbm(cls, booster: Any) -> TreeEnsemble:
@@ -81,37 +85,41 @@ class TreeEnsemble:
         return cls(np.array(feature, dtype=np.int64), np.array(threshold), np.array(left, dtype=np.int64),
                    np.array(right, dtype=np.int64), np.array(value), np.array(roots, dtype=np.int64), depth)
 
-    def _walk(self, x: np.ndarray, contrib: np.ndarray | None = None) -> np.ndarray:
-        n = len(x)
+    def _path(self, x: np.ndarray) -> list[np.ndarray]:
+        """The node each row of ``x`` is at in each tree [rows, trees], level by level from the roots."""
+        n, width = x.shape
         node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
-        rows = np.arange(n)[:, None]
+        flat, offset = x.ravel(), np.arange(n)[:, None] * width
+        path = [node]
         for _ in range(self.depth):
-            feature = self.feature[node]
-            split = feature >= 0
-            if not split.any():
-                break
-            go_left = x[rows, np.maximum(feature, 0)] <= self.threshold[node]
-            nxt = np.where(split, np.where(go_left, self.left[node], self.right[node]), node)
-            if contrib is not None:
-                delta = self.value[nxt] - self.value[node]
-                np.add.at(contrib, (np.broadcast_to(rows, node.shape)[split], feature[split]), delta[split])
-            node = nxt
-        return node
+            go_left = flat[offset + self._split_on[node]] <= self.threshold[node]
+            node = self._children[2 * node + go_left]
+            path.append(node)
+        return path
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The summed tree outputs per row of ``x`` [rows, features]."""
         if len(x) == 0 or len(self.roots) == 0:
             return np.zeros(len(x))
-        out: np.ndarray = self.value[self._walk(x)].sum(axis=1)
+        out: np.ndarray = self.value[self._path(x)[-1]].sum(axis=1)
         return out
 
     def contributions(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """Per row and feature, its share of the output; and the bias (the roots' values), which
         together with a row's shares adds up to its output."""
-        contrib = np.zeros(x.shape, dtype=np.float64)
-        if len(x) and len(self.roots):
-            self._walk(x, contrib)
-        return contrib, float(self.value[self.roots].sum())
+        bias = float(self.value[self.roots].sum())
+        if len(x) == 0 or len(self.roots) == 0:
+            return np.zeros(x.shape, dtype=np.float64), bias
+        n, width = x.shape
+        path = np.stack(self._path(x))
+        parent, child = path[:-1], path[1:]
+        feature = self.feature[parent]
+        split = feature >= 0
+        cell = (np.arange(n)[:, None] * width + feature)[split]  # (row, feature) flattened
+        # Each split's change of value, added to its row's entry for its feature. bincount adds them
+        # one by one in path order (level, row, tree), so each share is the same sum on every run.
+        shares = np.bincount(cell, weights=(self.value[child] - self.value[parent])[split], minlength=n * width)
+        return shares.reshape(n, width), bias
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"feature": self.feature, "threshold": self.threshold, "left": self.left, "right": self.right,

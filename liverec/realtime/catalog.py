@@ -8,8 +8,11 @@ and the store's catalog in step, so a new item is recommendable without retraini
 
 from __future__ import annotations
 
+import itertools
+import operator
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,7 +26,7 @@ from liverec.text.centering import LanguageCentering
 from liverec.text.enrich import enrich, interest_tags, item_language
 from liverec.text.space import TextSpace
 
-__all__ = ["CHUNK", "ItemLookup", "ItemTable", "LiveCatalog"]
+__all__ = ["CHUNK", "ItemArrays", "ItemLookup", "ItemTable", "LiveCatalog"]
 
 CHUNK = 512  # items written per step under the lock, so events keep flowing during a large upsert
 
@@ -41,6 +44,64 @@ class ItemLookup(Protocol):
 
     def __contains__(self, item_id: object) -> bool: ...
 
+    def arrays(self) -> ItemArrays: ...
+
+
+@dataclass(frozen=True)
+class ItemArrays:
+    """The items as arrays, so features of a request's candidates are gathers, not a lookup per item.
+
+    Row ``rows[item_id]`` holds an item; the last row stands for an item not in the table: no
+    creation time (0), no category and no tags. Categories and tags are integer codes.
+    """
+
+    version: int  # the table's, when these were read from it
+    rows: dict[str, int]
+    created_at: np.ndarray  # float64 [items + 1]
+    category: np.ndarray  # int64 [items + 1]: the code of the item's first category; -1: none
+    categories: dict[str, int]  # category -> code
+    tags: np.ndarray  # int64 [items + 1, most tags of an item]: see _tag_matrix
+    tag_codes: dict[str, int]  # tag -> code
+
+    @classmethod
+    def build(cls, version: int, items: Sequence[Item], tags: Sequence[tuple[str, ...]]) -> ItemArrays:
+        # Maps and comprehensions over the whole catalog, no statement per item: this runs after every write.
+        n = len(items)
+        first = [c[0] if c else None for c in map(operator.attrgetter("categories"), items)]
+        categories = _codes(c for c in first if c is not None)
+        tag_codes = _codes(itertools.chain.from_iterable(tags))
+        created_at = np.fromiter(map(operator.attrgetter("created_at"), items), dtype=np.float64, count=n)
+        category = np.array([categories[c] if c is not None else -1 for c in first], dtype=np.int64)
+        arrays = cls(version, dict(zip(map(operator.attrgetter("item_id"), items), range(n), strict=True)),
+                     np.append(created_at, 0.0), np.append(category, -1), categories, _tag_matrix(tags, tag_codes),
+                     tag_codes)
+        for shared in (arrays.created_at, arrays.category, arrays.tags):
+            shared.flags.writeable = False  # every request reads the same arrays
+        return arrays
+
+    def rows_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """The items' rows (the last row for an item not in the table)."""
+        missing = len(self.created_at) - 1
+        return np.fromiter(map(self.rows.get, item_ids, itertools.repeat(missing)), dtype=np.int64,
+                           count=len(item_ids))
+
+
+def _codes(names: Iterable[str]) -> dict[str, int]:
+    """0, 1, … for the distinct names, in first-seen order."""
+    return {name: code for code, name in enumerate(dict.fromkeys(names))}
+
+
+def _tag_matrix(tags: Sequence[tuple[str, ...]], codes: dict[str, int]) -> np.ndarray:
+    """Row ``i``: item ``i``'s tag codes from the left, padded with ``len(codes)``; and one more row
+    of padding (an item not in the table)."""
+    lengths = np.fromiter(map(len, tags), dtype=np.int64, count=len(tags))
+    matrix = np.full((len(tags) + 1, max(1, int(lengths.max(initial=0)))), len(codes), dtype=np.int64)
+    row = np.repeat(np.arange(len(tags)), lengths)  # each tag's item, tags in item order
+    column = np.arange(len(row)) - (np.cumsum(lengths) - lengths)[row]  # its place among its item's tags
+    matrix[row, column] = np.fromiter(map(codes.__getitem__, itertools.chain.from_iterable(tags)), dtype=np.int64,
+                                      count=len(row))
+    return matrix
+
 
 class ItemTable:
     """Items by id with their interest tags; thread-safe for one writer and many readers."""
@@ -49,17 +110,32 @@ class ItemTable:
         self._items: dict[str, Item] = {}
         self._tags: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
+        self._version = 0  # grows with every write, so :meth:`arrays` knows when to read the table again
+        self._arrays: ItemArrays | None = None
 
     def upsert(self, items: Iterable[Item], tags: Mapping[str, tuple[str, ...]]) -> None:
         with self._lock:
             for item in items:
                 self._items[item.item_id] = item
                 self._tags[item.item_id] = tags.get(item.item_id, item.tags)
+            self._version += 1
 
     def remove(self, item_id: str) -> bool:
         with self._lock:
             self._tags.pop(item_id, None)
+            self._version += 1
             return self._items.pop(item_id, None) is not None
+
+    def arrays(self) -> ItemArrays:
+        """The table as :class:`ItemArrays`, read again only after a write."""
+        found = self._arrays
+        if found is None or found.version != self._version:
+            with self._lock:  # a consistent copy: no write between reading the items and their tags
+                version = self._version
+                items = list(self._items.values())
+                tags = [self._tags[i.item_id] for i in items]
+            found = self._arrays = ItemArrays.build(version, items, tags)
+        return found
 
     def get(self, item_id: str) -> Item:
         try:
@@ -193,6 +269,9 @@ class LiveCatalog:
 
     def title(self, item_id: str) -> str:
         return self.table.title(item_id)
+
+    def arrays(self) -> ItemArrays:
+        return self.table.arrays()
 
     def ids(self) -> list[str]:
         return self.table.ids()
