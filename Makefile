@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STORE ?= sqlite:///demo.db
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# llama-cpp-python builds from source: a portable build (no -march=native), both cores, no examples.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+LLM ?=
 
 .PHONY: install demo test lint typecheck browser bench bench-serve clean peers evaluate
 
@@ -55,7 +59,7 @@ evaluate: install peers
 		--systems liverec,rectools,als,pop --out results/ml1m
 
 demo: install
-	$(BIN)/liverec demo --store $(STORE)
+	$(BIN)/liverec demo --store $(STORE) $(if $(LLM),--llm $(LLM))
 
 lint: install
 	$(BIN)/ruff check .

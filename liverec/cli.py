@@ -78,6 +78,11 @@ NO_STORE_HINT = "create one with `liverec ingest` or `liverec demo`"
 # empty store from a mistyped URL (and the service take writes into it), so they create only with --create.
 CreateOpt = Annotated[bool, typer.Option("--create", help="Start a new, empty store if there is none at --store.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LlmOpt = Annotated[str | None, typer.Option(
+    "--llm", help="A language model for summaries and explanations: a local .gguf file (llama.cpp) or an "
+                  "OpenAI-compatible server's URL. Never downloaded; needs pip install 'liverec[llm]'.")]
+LlmModelOpt = Annotated[str | None, typer.Option(
+    "--llm-model", help="The model's name at the --llm server (default: the first it lists).")]
 
 
 @contextmanager
@@ -316,14 +321,21 @@ def interests(
     k: Annotated[int, typer.Option("--k", "-k", help="How many interest tags to show.")] = 10,
     store: StoreOpt = DEFAULT_STORE,
     as_json: JsonOpt = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Also write a sentence or two on what the user is "
+                                                           "into: by --llm's model, else from a template.")] = False,
+    llm: LlmOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
-    """A user's interest tags with their decayed weights."""
+    """A user's interest tags with their decayed weights (and, with --summary, a summary)."""
     with _errors():
         engine = _engine(store)
         tags = engine.interests(user_id, k=k)
+        text = _summary(engine, user_id, llm, llm_model) if summary else None
         if as_json:
-            console.print_json(json.dumps({"interests": [{"tag": t, "weight": w} for t, w in tags]},
-                                          ensure_ascii=False))
+            body: dict[str, Any] = {"interests": [{"tag": t, "weight": w} for t, w in tags]}
+            if text is not None:
+                body["summary"] = text.to_dict()
+            console.print_json(json.dumps(body, ensure_ascii=False))
             return
         table = Table(title=f"interests of {user_id}")
         table.add_column("tag")
@@ -331,6 +343,21 @@ def interests(
         for t, w in tags:
             table.add_row(t, f"{w:.2f}")
         console.print(table)
+        if text is not None:
+            console.print(f"{text.text}\n[dim]({text.source}{f' by {text.model}' if text.model else ''}, "
+                          f"{text.prompt})[/]", highlight=False)
+
+
+def _summary(engine: Any, user_id: str, llm: str | None, model: str | None) -> Any:
+    """The user's summary, generated now by ``llm`` (waiting for it) or the template."""
+    from liverec.generation import GenerationSettings, Narrator
+
+    settings = GenerationSettings(llm=llm, model=model)
+    narrator = Narrator(engine, settings.open(), settings)
+    try:
+        return narrator.refresh_summary(user_id)
+    finally:
+        narrator.close()
 
 
 @app.command()
@@ -376,6 +403,8 @@ def demo(
     items: Annotated[int, typer.Option(help="Items in the generated catalog.")] = 2400,
     users: Annotated[int, typer.Option(help="Simulated users.")] = 400,
     user: Annotated[str | None, typer.Option(help="The simulated user to narrate (default: a camera fan).")] = None,
+    llm: LlmOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Build the bilingual demo world, train, and show one user's interest shift in real time."""
     from liverec.demo_story import run_demo
@@ -386,17 +415,27 @@ def demo(
             console=console, progress=_progress, train=_train,
         )
     if serve:
-        _serve({"store": store, "host": host, "port": port}, config=None, create=True)
+        if llm is None and not os.environ.get("LIVEREC_GENERATION"):
+            console.print("[dim]Generated summaries and explanations are off: `make demo LLM=/path/to/model.gguf` "
+                          "(a local instruction-tuned GGUF) or `LLM=http://host:8080/v1` turns them on.[/]")
+        _serve({"store": store, "host": host, "port": port}, config=None, create=True, llm=(llm, llm_model))
 
 
-def _serve(overrides: dict[str, Any], config: Path | None, create: bool) -> None:
-    """Load settings (defaults ← TOML ← LIVEREC_* ← options), check exposure, then run uvicorn."""
+def _serve(overrides: dict[str, Any], config: Path | None, create: bool,
+           llm: tuple[str | None, str | None] = (None, None)) -> None:
+    """Load settings (defaults ← TOML ← LIVEREC_* ← options), check exposure, then run uvicorn.
+    ``llm`` (--llm, --llm-model) goes into the ``[generation]`` table, over what the file set."""
+    from dataclasses import replace
+
     from liverec.service.app import build_services, check_exposure, close_services, create_app
     from liverec.service.server import run
     from liverec.service.settings import load_settings
 
     with _errors():
         settings = load_settings(config, overrides=overrides)
+        given = {name: value for name, value in zip(("llm", "model"), llm, strict=True) if value is not None}
+        if given:
+            settings = replace(settings, generation={**settings.generation, **given})
         _check_store(settings, create=create)  # first: a store that is not there is the first thing to fix
         with _key_store(settings.store, settings.keys_file, create=create, flag=True) as keys:
             check_exposure(settings, keys)
@@ -429,10 +468,12 @@ def serve(
                                                       "trust its X-Forwarded-* headers (trusted_proxies, default "
                                                       "127.0.0.1).")] = None,
     create: CreateOpt = False,
+    llm: LlmOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Serve the engine over HTTP (settings: defaults, then --config TOML, then LIVEREC_* variables, then options)."""
     _serve({"store": store, "host": host, "port": port, "tls_cert": tls_cert, "tls_key": tls_key,
-            "behind_proxy": behind_proxy}, config, create)
+            "behind_proxy": behind_proxy}, config, create, llm=(llm, llm_model))
 
 
 def _csv(value: str) -> list[str]:

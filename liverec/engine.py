@@ -36,6 +36,7 @@ from liverec.ranking.ranker import Serving
 from liverec.ranking.recalls import check_recall_names
 from liverec.ranking.scoring import Scorer, scorer_from_config
 from liverec.ranking.snapshot import ModelSnapshot
+from liverec.ranking.verdict import Verdict, verdict
 from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.signals import EventSignals
@@ -363,14 +364,28 @@ class Engine:
         it holds ``k`` items whenever the catalog has ``k`` the filters allow, trained or not.
         ``scorer`` replaces the trained one: a scorer or its configuration (an A/B variant's).
         """
-        check_id(user_id, "user_id")
-        k = check_k(k)
-        diversity = check_diversity(diversity)
-        if isinstance(scorer, Mapping):
-            scorer = scorer_from_config(scorer)
+        k, diversity, scorer = _request(user_id, k, diversity, scorer)
         state = self.states.view(user_id)
         return self.serving.ranker.recommend(state, k, Filters.coerce(filters), diversity, now or time.time(),
                                              scorer)
+
+    def explain(
+        self,
+        user_id: str,
+        item_id: str,
+        k: int = 10,
+        filters: Filters | Mapping[str, Any] | None = None,
+        diversity: float | None = None,
+        now: float | None = None,
+        scorer: Scorer | Mapping[str, Any] | None = None,
+    ) -> Verdict:
+        """Whether ``item_id`` is in the user's list of ``k`` now, and why or why not
+        (:mod:`liverec.ranking.verdict`); the arguments are :meth:`recommend`'s."""
+        k, diversity, scorer = _request(user_id, k, diversity, scorer)
+        if item_id not in self.items:
+            raise NotFoundError(f"item {item_id!r} is not in the catalog", kind="item", key=item_id)
+        return verdict(self.serving.ranker, self.states.view(user_id), item_id, k, Filters.coerce(filters),
+                       diversity, now or time.time(), scorer)
 
     def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
         """Items like ``item_id``: its text neighbours, fused with what people viewed alongside it."""
@@ -394,3 +409,11 @@ class Engine:
             self.ingest_events([Event.create(user_id, EventType.SEARCH, text=query)])
             state = self.states.view(user_id)
         return search(self.items, query, k, state)
+
+
+def _request(user_id: str, k: int, diversity: float | None, scorer: Scorer | Mapping[str, Any] | None
+             ) -> tuple[int, float, Scorer | None]:
+    """A recommendation request's arguments, checked: ``k``, ``diversity`` and the scorer built
+    from its configuration."""
+    check_id(user_id, "user_id")
+    return check_k(k), check_diversity(diversity), scorer_from_config(scorer) if isinstance(scorer, Mapping) else scorer

@@ -45,6 +45,10 @@ PUBLIC: dict[str, list[str]] = {
         "Assignment", "Experiment", "Variant", "VariantStats", "Z95", "newcombe_interval", "two_proportion_p_value",
         "variant_stats", "wilson_interval",
     ],
+    "liverec.generation": [
+        "Breaker", "GenerationError", "GenerationSettings", "GenerationTimeout", "Generator", "Message", "Narrator",
+        "Rejected", "Text", "check", "collect", "open_generator",
+    ],
     "liverec.models": [
         "ALSRecommender", "CoVisitation", "ContentModel", "MODELS", "Model", "OnlineModel", "Ranked", "ScoredItems",
         "SequenceModel", "TrainingData", "TrendingPopularity", "as_scored", "build_model", "check_model_settings",
@@ -53,9 +57,9 @@ PUBLIC: dict[str, list[str]] = {
     "liverec.ranking": [
         "Case", "Explainer", "FEATURES", "FeatureBlock", "FeatureInput", "Features", "Filters", "GBDTRanker",
         "LinearFusion", "ModelSnapshot", "RECALLS", "Ranker", "ReasonContext", "Recall", "RecallContext", "SCORERS",
-        "Scorer", "Serving", "WEIGHT_GRID", "build_features", "current_version", "intra_list_similarity",
+        "Scorer", "Serving", "Verdict", "WEIGHT_GRID", "build_features", "current_version", "intra_list_similarity",
         "load_snapshot", "mmr", "recall_names", "register_features", "register_recall", "register_scorer",
-        "scorer_from_config", "search", "similar_items", "unregister_recall", "write_snapshot",
+        "scorer_from_config", "search", "similar_items", "unregister_recall", "verdict", "write_snapshot",
     ],
     "liverec.realtime": [
         "EventSignal", "EventSignals", "Interest", "ItemLookup", "ItemTable", "LiveCatalog", "LiveStates",

@@ -1,9 +1,10 @@
 """The README's shell and Python blocks, run in order in one temporary directory, as a newcomer
 would paste them (issue 13): every command on the page must work as written.
 
-Two blocks are not run here, and say why: the set-up commands (CI runs ``make test`` itself, and
-``make demo`` serves until stopped) and the peer comparison (it needs the research data and the
-peers' own venvs; ``make evaluate`` runs it). Port 8000 is replaced by a free port, the only change
+Three blocks are not run here, and say why: the set-up commands (CI runs ``make test`` itself, and
+``make demo`` serves until stopped), the peer comparison (it needs the research data and the
+peers' own venvs; ``make evaluate`` runs it) and the language-model stage (it needs a model file or
+server the reader has). Port 8000 is replaced by a free port, the only change
 made to the text.
 """
 
@@ -22,6 +23,7 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"^```(bash|python)\n(.*?)^```", re.S | re.M)
 NOT_RUN = {
+    "--llm": "needs a language model the reader has; tests/generation runs the same paths on a tiny GGUF",
     "make demo": "the set-up commands: CI runs `make test` itself, and `make demo` serves until stopped",
     "make peers": "needs the research data sets and the peers' venvs; `make evaluate` runs it",
 }

@@ -27,6 +27,7 @@ from liverec.ranking.recalls import (
 )
 from liverec.ranking.scoring import SCORERS, Case, Scorer, register_scorer, scorer_from_config
 from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapshot, write_snapshot
+from liverec.ranking.verdict import Verdict, verdict
 
 __all__ = [
     "FEATURES",
@@ -48,6 +49,7 @@ __all__ = [
     "RecallContext",
     "Scorer",
     "Serving",
+    "Verdict",
     "build_features",
     "current_version",
     "intra_list_similarity",
@@ -61,5 +63,6 @@ __all__ = [
     "search",
     "similar_items",
     "unregister_recall",
+    "verdict",
     "write_snapshot",
 ]

@@ -28,6 +28,7 @@ import liverec
 from liverec.core.errors import InvalidInputError
 from liverec.engine import Engine
 from liverec.experiments import Experiment, variant_stats
+from liverec.generation.stage import Narrator
 from liverec.service.deps import PUBLIC_PATHS, Services, authenticate_scope
 from liverec.service.errors import install_error_handlers
 from liverec.service.fastpath import FastRecommendations
@@ -36,9 +37,10 @@ from liverec.service.jobs import Syncer, Trainer, TrainJob
 from liverec.service.limits import Guard
 from liverec.service.metrics import Metrics, gauge
 from liverec.service.privacy import Pseudonymizer
-from liverec.service.routes import admin, docs, events, feedback, items, page, search, system, users
+from liverec.service.routes import admin, docs, events, feedback, items, page, reports, search, session, system, users
 from liverec.service.routes._body import REF
 from liverec.service.schemas import EventBatch, EventIn, ItemBatch
+from liverec.service.sessions import Sessions
 from liverec.service.settings import ServiceSettings
 from liverec.storage import KeyStore, Store, open_store
 
@@ -101,9 +103,11 @@ def build_services(settings: ServiceSettings, engine: Engine | None = None, metr
             engine = Engine(store, settings.engine_settings)
         opened.pop_all()  # from here on, close_services closes them
     metrics = metrics or Metrics()
+    narrator = open_narrator(settings, engine, metrics)
 
     def on_commit(stats: CommitStats) -> None:
         metrics.events_stored.inc(stats.stored)
+        metrics.timeline.events(stats.stored)
         metrics.commit_seconds.observe(stats.seconds)
         metrics.commit_requests.observe(stats.requests)
 
@@ -121,8 +125,10 @@ def build_services(settings: ServiceSettings, engine: Engine | None = None, metr
         feedback=feedback,
         committer=Committer(engine, settings.max_pending_events, on_commit),
         trainer=Trainer(engine, settings.retrain_interval, on_train),
-        syncer=Syncer(engine, settings.sync_interval),
+        syncer=Syncer(engine, settings.sync_interval, on_erased=narrator.forget_all),
         metrics=metrics,
+        sessions=Sessions(settings.session_hours * 3600),
+        narrator=narrator,
     )
     metrics.add_gauges(lambda: _live_gauges(services))
     # Rebuild user states in the background, so the first requests after a start do not each pay
@@ -130,6 +136,14 @@ def build_services(settings: ServiceSettings, engine: Engine | None = None, metr
     threading.Thread(target=_warm_then_freeze, args=(engine, services.warmed), name="liverec-warm",
                      daemon=True).start()
     return services
+
+
+def open_narrator(settings: ServiceSettings, engine: Engine, metrics: Metrics) -> Narrator:
+    """The language-model stage: its model loaded now (a missing file or package stops the start
+    with one line), its outcomes counted in ``liverec_generation_total``."""
+    generation = settings.generation_settings
+    return Narrator(engine, generation.open(), generation,
+                    on_outcome=lambda use, outcome: metrics.generation.labels(use, outcome).inc())
 
 
 def _warm_then_freeze(engine: Engine, warmed: threading.Event) -> None:
@@ -181,6 +195,7 @@ def close_services(services: Services, engine: bool = False) -> None:
     services.workers.shutdown()
     services.feedback.close()
     services.keys.close()
+    services.narrator.close()
     if engine:
         services.engine.close()
 
@@ -233,7 +248,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (events, items, users, search, feedback, admin, system, docs, page):
+    for module in (events, items, users, search, feedback, admin, system, docs, page, session, reports):
         app.include_router(module.router)
     docs.mount_assets(app)
     page.mount_assets(app)
@@ -241,7 +256,8 @@ def create_app(
     app.add_middleware(Guard, max_inflight=settings.max_inflight, max_body_bytes=settings.max_body_bytes,
                        metrics=metrics, max_queue_ms=settings.max_queue_ms, body_timeout=settings.body_timeout,
                        hosts=settings.hosts, auth=authenticate_scope,
-                       public=PUBLIC_PATHS | docs.PUBLIC_PATHS | page.PUBLIC_PATHS)
+                       public=PUBLIC_PATHS | docs.PUBLIC_PATHS | page.PUBLIC_PATHS | session.PUBLIC_PATHS,
+                       unshed=docs.PUBLIC_PATHS | page.PUBLIC_PATHS)
     app.openapi = lambda: _openapi(app, settings.max_batch)  # type: ignore[method-assign]
     return app
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -15,12 +15,14 @@ from starlette.types import Scope
 
 from liverec.engine import Engine
 from liverec.experiments import Assignment
+from liverec.generation.stage import Narrator
 from liverec.service.errors import ServiceError
 from liverec.service.ingest import Committer
 from liverec.service.jobs import Syncer, Trainer
-from liverec.service.limits import offload, queue_deadline
+from liverec.service.limits import header_value, offload, queue_deadline
 from liverec.service.metrics import Metrics
 from liverec.service.privacy import Pseudonymizer
+from liverec.service.sessions import CSRF_HEADER, SAFE_METHODS, Sessions, cookie_of
 from liverec.service.settings import ServiceSettings
 from liverec.storage import ApiKey, FeedbackLog, KeyStore
 
@@ -41,6 +43,8 @@ class Services:
     trainer: Trainer
     syncer: Syncer
     metrics: Metrics
+    sessions: Sessions
+    narrator: Narrator
     started: float = field(default_factory=time.time)
     # Set once the start-up rebuild of user states is done (``/healthz`` says ``warm``).
     warmed: threading.Event = field(default_factory=threading.Event)
@@ -52,6 +56,16 @@ class Services:
     # unbounded pool: on 2 cores more threads only share the GIL, and a visible queue can be shed.
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="liverec-work"))
+
+    _sizes: tuple[float, dict[str, Any]] | None = None
+
+    def sizes(self) -> dict[str, Any]:
+        """How big the store and the live states are, measured at most every SIZES_TTL seconds
+        (counting a large event log takes a scan)."""
+        cached = self._sizes
+        if cached is None or time.monotonic() - cached[0] > SIZES_TTL:
+            cached = self._sizes = (time.monotonic(), measure_sizes(self.engine))
+        return cached[1]
 
     @property
     def auth_required(self) -> bool:
@@ -69,6 +83,26 @@ class Services:
     def user_id(self, raw: str) -> str:
         """The id the store keeps for ``raw``: a keyed pseudonym when a secret is configured."""
         return self.pseudonyms.user_id(raw)
+
+
+SIZES_TTL = 30.0
+SIZE_SAMPLE = 200  # states whose encoded size estimates the average
+
+
+def measure_sizes(engine: Engine) -> dict[str, Any]:
+    """Items, events and live states, the states' encoded bytes (estimated from a sample) and
+    the store's bytes on disk (None for a store that is not a file)."""
+    states = engine.states.store
+    users = states.user_ids()
+    sample = [state.to_bytes() for uid in users[:SIZE_SAMPLE] if (state := states.get(uid)) is not None]
+    state_bytes = round(sum(map(len, sample)) / len(sample) * len(users)) if sample else 0
+    where = engine.store.location
+    disk = None
+    if where.directory is not None:
+        files = [where.directory / f"{where.name}{suffix}" for suffix in ("", "-wal", "-shm")]
+        disk = sum(f.stat().st_size for f in files if f.exists())
+    return {"items": len(engine.items), "events": engine.store.events.count(), "live_users": len(users),
+            "state_bytes": state_bytes, "store_bytes": disk}
 
 
 # The dependencies are ``async def`` though they never await: FastAPI runs a plain ``def``
@@ -121,12 +155,37 @@ def authenticate(services: Services, token: str | None) -> ApiKey | None:
 
 def authenticate_scope(scope: Scope) -> ApiKey | None:
     """:func:`authenticate` for a request, once: the load guard checks the key before the body is
-    read and keeps the result in the request's state, where the routes' scope checks find it."""
+    read and keeps the result in the request's state, where the routes' scope checks find it.
+
+    A request without a key header may carry a browser session's cookie instead
+    (:mod:`liverec.service.sessions`); a state-changing one must then also carry the session's
+    CSRF token."""
     state = scope.setdefault("state", {})
     if "api_key" not in state:
-        state["api_key"] = authenticate(scope["app"].state.services, token_of(scope["headers"]))
+        services: Services = scope["app"].state.services
+        headers = scope["headers"]
+        token = token_of(headers)
+        if token is None and services.auth_required:
+            token = session_token(services, headers, scope["method"])
+        state["api_key"] = authenticate(services, token)
     key: ApiKey | None = state["api_key"]
     return key
+
+
+def session_token(services: Services, headers: Iterable[tuple[bytes, bytes]], method: str) -> str | None:
+    """The key behind the request's session cookie, if it has one; 401 for a session that ended,
+    403 for a state-changing request without the session's CSRF token."""
+    session_id = cookie_of(headers)
+    if session_id is None:
+        return None
+    session = services.sessions.find(session_id)
+    if session is None:
+        raise ServiceError(401, "the browser session has ended; sign in again with a key (POST /session)",
+                           field="session")
+    if method not in SAFE_METHODS and not session.csrf_matches(header_value(headers, CSRF_HEADER.encode())):
+        raise ServiceError(403, f"a request made with a session cookie must send the session's {CSRF_HEADER} header",
+                           field=CSRF_HEADER)
+    return session.token
 
 
 def require(scope: str) -> Callable[..., Awaitable[ApiKey | None]]:

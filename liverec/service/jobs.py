@@ -54,8 +54,10 @@ class Syncer:
     """Every ``interval`` seconds, applies what another process changed in the engine's store
     (:meth:`Engine.sync_erasures`) on a daemon thread, until closed."""
 
-    def __init__(self, engine: Engine, interval: float) -> None:
+    def __init__(self, engine: Engine, interval: float,
+                 on_erased: Callable[[list[str]], None] | None = None) -> None:
         self.engine = engine
+        self.on_erased = on_erased  # what else holds those users (the generated texts) drops them too
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._every, args=(interval,), name="liverec-sync", daemon=True)
         self._thread.start()
@@ -68,6 +70,8 @@ class Syncer:
                 log.exception("checking the store for erasures made elsewhere failed")
                 continue
             if erased:
+                if self.on_erased is not None:
+                    self.on_erased(erased)
                 log.info("applied %d erasure(s) made by another process", len(erased))
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ log = logging.getLogger("liverec.service")
 T = TypeVar("T")
 
 # Health and metrics must still answer when the service sheds load: that is when they matter.
-UNLIMITED = frozenset({"/healthz", "/metrics"})
+UNLIMITED = frozenset({"/healthz", "/metrics", "/stats"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"),
                      (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
@@ -79,6 +79,7 @@ class Guard:
         hosts: frozenset[str] | None = None,
         auth: Callable[[Scope], Any] | None = None,
         public: frozenset[str] = frozenset(),
+        unshed: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.max_inflight = max_inflight
@@ -89,6 +90,8 @@ class Guard:
         self.hosts = hosts
         self.auth = auth
         self.public = public | UNLIMITED
+        # Static files cost microseconds: shedding them breaks a page (an unstyled one) and saves nothing.
+        self.unshed = unshed | UNLIMITED
         self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -106,6 +109,8 @@ class Guard:
         refusal = self._refusal(scope)
         if refusal is not None:
             await _send_error(send, refusal)
+            if path not in UNLIMITED:
+                self.metrics.timeline.request(0.0, refusal.status)
             return
         started = False
         status = 500
@@ -147,26 +152,28 @@ class Guard:
             log.info("client disconnected before its request body was complete: %s %s", scope["method"], path)
         finally:
             self.inflight -= counted
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.latency.labels(scope["method"], template, str(status)).observe(time.perf_counter() - t0)
+            template = route_template(scope)
+            elapsed = time.perf_counter() - t0
+            self.metrics.latency.labels(scope["method"], template, str(status)).observe(elapsed)
+            if counted:  # the operator's own polling of health and metrics is not traffic
+                self.metrics.timeline.request(elapsed, status)
 
     def _refusal(self, scope: Scope) -> ServiceError | None:
         """Why this request is refused before any of its body is read, if it is."""
         path = scope["path"]
         headers = scope.get("headers", [])
         if self.hosts is not None:
-            host = _header(headers, b"host")
+            host = header_value(headers, b"host")
             if host is not None and _hostname(host) not in self.hosts:
                 return ServiceError(400, f"Host {host!r} is not a name this service answers to; "
                                     "add it to allowed_hosts", field="host")
-            origin = _header(headers, b"origin")
+            origin = header_value(headers, b"origin")
             if origin is not None and origin != "null" and _hostname(origin.partition("://")[2]) not in self.hosts:
                 return ServiceError(403, f"requests from the web origin {origin!r} are not accepted", field="origin")
             if origin == "null":
                 return ServiceError(403, "requests from an opaque web origin are not accepted", field="origin")
         if scope["method"] in _BODY_METHODS and _has_body(headers):
-            kind = (_header(headers, b"content-type") or "").partition(";")[0].strip().lower()
+            kind = (header_value(headers, b"content-type") or "").partition(";")[0].strip().lower()
             if kind != "application/json" and not (kind.startswith("application/") and kind.endswith("+json")):
                 return ServiceError(415, f"the body must be JSON (Content-Type: application/json), got "
                                     f"{kind or 'no content type'!r}", field="content-type")
@@ -175,7 +182,7 @@ class Guard:
                 self.auth(scope)
             except ServiceError as exc:
                 return exc
-        if path in UNLIMITED:
+        if path in self.unshed:
             return None
         deadline = queue_deadline(scope, self.max_queue) if self.max_queue is not None else None
         if deadline is not None and time.monotonic() > deadline:
@@ -189,6 +196,19 @@ class Guard:
             return ServiceError(413, f"request body is {declared} bytes; at most {self.max_body} are accepted",
                                 field="body")
         return None
+
+
+def route_template(scope: Scope) -> str:
+    """The route a served request matched, as its template (``/users/{user_id}``); a file under a
+    mount (the page's assets) as ``/ui/{path}``; anything else ``unmatched``."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    if "app_root_path" in scope:  # set by a Mount that matched, with root_path extended by its path
+        mounted = scope.get("root_path", "")[len(scope["app_root_path"]):]
+        if mounted:
+            return f"{mounted}/{{path}}"
+    return "unmatched"
 
 
 BUSY = "the service is busy; retry shortly"
@@ -212,7 +232,7 @@ async def offload(executor: Executor, fn: Callable[[], T], deadline: float | Non
     return await asyncio.get_running_loop().run_in_executor(executor, timed)
 
 
-def _header(headers: Any, name: bytes) -> str | None:
+def header_value(headers: Any, name: bytes) -> str | None:
     for key, value in headers:
         if key == name:
             return str(value.decode("latin-1"))
@@ -228,13 +248,13 @@ def _hostname(host: str) -> str:
 
 
 def _has_body(headers: Any) -> bool:
-    length = _header(headers, b"content-length")
-    return (length is not None and length.strip() != "0") or _header(headers, b"transfer-encoding") is not None
+    length = header_value(headers, b"content-length")
+    return (length is not None and length.strip() != "0") or header_value(headers, b"transfer-encoding") is not None
 
 
 def _content_length(scope: Scope) -> int | None:
     try:
-        return int(_header(scope.get("headers", []), b"content-length") or "")
+        return int(header_value(scope.get("headers", []), b"content-length") or "")
     except ValueError:
         return None
 

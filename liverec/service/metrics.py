@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from liverec.service.timeline import Timeline
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -47,11 +49,15 @@ class Metrics:
         self.items_upserted = Counter("liverec_items_upserted", "Items upserted", registry=r)
         self.overloaded = Counter("liverec_overload_refusals", "Requests refused with 503 under load",
                                   ["reason"], registry=r)
+        self.generation = Counter("liverec_generation", "Texts of the language-model stage by use "
+                                  "(summary, explain, copy) and outcome (generated, cached, template, rejected, "
+                                  "timeout, error, breaker_open, busy)", ["use", "outcome"], registry=r)
         self.train_runs = Counter("liverec_train_runs", "Training runs finished", ["status"], registry=r)
         self.train_seconds = Gauge("liverec_last_train_seconds", "Duration of the last training run", registry=r)
         self.recommendations = Counter("liverec_recommendations", "Recommendation lists served", ["variant"],
                                        registry=r)
         self._gauges: _Callback | None = None
+        self.timeline = Timeline()  # the last hour in windows, for the operator view (GET /stats)
 
     def add_gauges(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
         """Read ``collect`` at each scrape; it replaces the previous one, so an app can start again."""

@@ -121,6 +121,17 @@ class ReasonOut(BaseModel):
     evidence: str | None = None
 
 
+class TextOut(BaseModel):
+    """A text written for a user by the language-model stage, or its template."""
+
+    text: str
+    source: Literal["generated", "template"]
+    model: str | None = Field(description="the model that wrote it (null for a template)")
+    prompt: str = Field(description="the prompt template and its version, e.g. summary/v1")
+    state_version: int = Field(description="the version of the user's state it was written for")
+    language: Literal["en", "zh"]
+
+
 class ItemOut(BaseModel):
     item_id: str
     title: str
@@ -128,6 +139,8 @@ class ItemOut(BaseModel):
     language: str | None = Field(description="en or zh (detected from the text when the catalog left it out)")
     score: float
     reasons: list[ReasonOut]
+    explanation: TextOut | None = Field(None, description="one sentence on why, for the first few items when "
+                                                          "the language-model stage is on or asked for")
 
 
 class RecommendationsOut(BaseModel):
@@ -151,6 +164,8 @@ class InterestsOut(BaseModel):
     interests: list[Interest]
     events: int
     last_event: float | None
+    summary: TextOut | None = Field(None, description="with ?summary=true: what the user is into, in a "
+                                                      "sentence or two (generated when a model is configured)")
 
 
 class ForgetOut(BaseModel):
@@ -197,3 +212,66 @@ class TrainJob(BaseModel):
     model_version: str | None = None
     seconds: float | None = None
     error: str | None = None
+
+
+class SessionIn(_Strict):
+    key: str = Field(min_length=1, max_length=200, description="an API key (`liverec keys create`)")
+
+
+class SessionOut(BaseModel):
+    auth_required: bool = Field(description="false: the service takes no keys (loopback), every call is open")
+    key_id: str | None = None
+    name: str | None = None
+    scopes: list[str] = Field(description="what this browser may do: read, ingest, admin")
+    csrf_token: str | None = Field(None, description="send as X-CSRF-Token on every POST, PUT, PATCH and DELETE")
+    expires: float | None = Field(None, description="when the session ends (epoch seconds)")
+
+
+class VerdictOut(BaseModel):
+    item_id: str
+    k: int = Field(description="the length of the list judged")
+    recommended: bool
+    position: int | None = Field(description="1-based place in the user's list now, when recommended")
+    rank: int | None = Field(description="1-based place among the candidates the recalls found (none: not found)")
+    candidates: int
+    score: float | None
+    reasons: list[ReasonOut] = Field(description="what speaks for it, as the list would word it")
+    against: list[ReasonOut] = Field(description="what keeps it out of the list (empty when recommended)")
+
+
+class ItemDetail(BaseModel):
+    item_id: str
+    title: str
+    description: str
+    categories: list[str]
+    tags: list[str]
+    language: str | None
+    attributes: dict[str, Any]
+    available: bool
+    created_at: float
+    for_user: VerdictOut | None = Field(None, description="with ?for_user=: whether and why this item is or is "
+                                                          "not in that user's list now")
+    copy_for_user: TextOut | None = Field(None, description="with ?for_user=: the item's pitch for that user "
+                                                            "(generated in the background when a model is "
+                                                            "configured; the description until then)")
+
+
+class Window(BaseModel):
+    start: float = Field(description="the window's start (epoch seconds); windows without traffic are left out")
+    requests: int
+    errors: int = Field(description="answers with a 4xx or 5xx status")
+    shed: int = Field(description="503s: refused under load")
+    events: int = Field(description="events durably stored")
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class Stats(BaseModel):
+    interval: float = Field(description="seconds per window")
+    windows: list[Window]
+    items: int
+    events: int
+    live_users: int
+    state_bytes: int = Field(description="the live states' encoded size (estimated from a sample)")
+    store_bytes: int | None = Field(description="the store's size on disk; null when it is not a file")

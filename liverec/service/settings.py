@@ -23,6 +23,7 @@ from liverec.core.errors import InvalidInputError
 from liverec.core.settings import Settings
 from liverec.engine import check_settings
 from liverec.experiments import Experiment
+from liverec.generation.stage import GenerationSettings
 from liverec.service.privacy import Pseudonymizer
 
 ENV_PREFIX = "LIVEREC_"
@@ -88,6 +89,16 @@ class ServiceSettings:
     tls_cert, tls_key
         PEM certificate chain and private key: serve HTTPS. Off loopback the service refuses to
         start without them unless ``behind_proxy`` says TLS ends at a proxy in front of it.
+    generation
+        The language-model stage (``[generation]``: ``llm``, a ``.gguf`` path or an OpenAI-compatible
+        server's URL, ``model``, ``api_key_env``, ``timeout``, ``explain_budget_ms``, ...; see
+        :class:`liverec.generation.GenerationSettings`). Off when ``llm`` is not set.
+    reports_dir
+        Where ``liverec evaluate --out`` wrote its reports: the operator view shows the newest
+        (``GET /reports/latest``).
+    session_hours
+        How long a browser stays signed in after exchanging a key for a session cookie
+        (``POST /session``, used by the page at ``/``).
     behind_proxy, trusted_proxies
         TLS terminates upstream; the ``X-Forwarded-For``/``-Proto`` headers of the addresses in
         ``trusted_proxies`` (default 127.0.0.1) are believed, nobody else's.
@@ -119,6 +130,9 @@ class ServiceSettings:
     tls_key: str | None = None
     behind_proxy: bool = False
     trusted_proxies: Sequence[str] = ("127.0.0.1",)
+    session_hours: float = 12.0
+    reports_dir: str | None = None
+    generation: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("port", "max_body_bytes", "max_batch", "max_inflight", "max_pending_events",
@@ -129,7 +143,7 @@ class ServiceSettings:
         if self.port > 65535:
             raise InvalidInputError(f"port {self.port} is not a TCP port", field="port", value=self.port)
         for name in ("commit_timeout", "retrain_interval", "max_queue_ms", "header_timeout", "body_timeout",
-                     "sync_interval"):
+                     "sync_interval", "session_hours"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
                 raise InvalidInputError(f"{name} must be a positive number, got {value!r}", field=name, value=value)
@@ -142,6 +156,7 @@ class ServiceSettings:
                 raise InvalidInputError(f"{name} must be a list of names, got {value!r}", field=name, value=value)
         self._check_tls()
         check_settings(Settings.from_mapping(self.engine))  # now, so a bad [engine] key stops the start
+        _ = self.generation_settings  # likewise a bad [generation] key
         # Likewise variants and the secret: found only in the app's startup they would crash the
         # server with a traceback instead of a one-line refusal naming the setting.
         if not isinstance(self.experiment_salt, str) or not self.experiment_salt:
@@ -176,6 +191,11 @@ class ServiceSettings:
         return Settings.from_mapping(self.engine)
 
     @property
+    def generation_settings(self) -> GenerationSettings:
+        return GenerationSettings.from_mapping(dict(self.generation) if isinstance(self.generation, Mapping)
+                                               else self.generation)
+
+    @property
     def loopback(self) -> bool:
         """Whether ``host`` only accepts connections from this machine."""
         if self.host == "localhost":
@@ -191,7 +211,7 @@ def _coerce(name: str, text: str) -> Any:
     default = next(f for f in fields(ServiceSettings) if f.name == name).default
     kind = type(default) if default is not None else None
     try:
-        if name in ("variants", "engine"):
+        if name in ("variants", "engine", "generation"):
             import json
 
             return json.loads(text)

@@ -309,6 +309,7 @@ def test_metrics_expose_latency_ingest_state_and_model(engine: Engine, world: De
         rid = _serve(c, "api-ad-metrics", k=3)["request_id"]
         _feedback(c, rid, "impression")
         c.get("/users/api-ad-metrics/recommendations", params={"k": 0})
+        assert c.get("/ui/app.css").status_code == 200 and c.get("/no/such/path").status_code == 404
         response = c.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -319,6 +320,9 @@ def test_metrics_expose_latency_ingest_state_and_model(engine: Engine, world: De
     route = (("method", "GET"), ("route", "/users/{user_id}/recommendations"))
     assert samples[("liverec_request_seconds_count", (*route, ("status", "200")))] == 2
     assert samples[("liverec_request_seconds_count", (*route, ("status", "422")))] == 1
+    # a file of the page is counted under its mount, not lost among unknown paths
+    for template, status in (("/ui/{path}", "200"), ("unmatched", "404")):
+        assert samples[("liverec_request_seconds_count", (("method", "GET"), ("route", template), ("status", status)))]
     events_route = (("method", "POST"), ("route", "/events"), ("status", "200"))
     assert samples[("liverec_request_seconds_count", events_route)] == 2
     assert samples[("liverec_events_received_total", ())] == 10

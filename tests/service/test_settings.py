@@ -266,6 +266,8 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         "max_queue_ms": "40", "max_backlog": "16", "header_timeout": "3", "body_timeout": "4",
         "sync_interval": "2", "allowed_hosts": "a.example, b.example",
         "tls_cert": str(cert), "tls_key": str(key), "behind_proxy": "true", "trusted_proxies": "10.0.0.1,10.0.0.2",
+        "session_hours": "2", "reports_dir": "reports",
+        "generation": '{"llm": "http://127.0.0.1:8080/v1", "timeout": 3}',
     }
     assert set(texts) == {f.name for f in fields(ServiceSettings)}
     s = load_settings(env={f"LIVEREC_{name.upper()}": text for name, text in texts.items()})
@@ -275,5 +277,6 @@ def test_every_setting_can_come_from_the_environment(tmp_path: Path) -> None:
         retrain_interval=600.0, experiment_salt="x", variants=[{"name": "a"}], feedback_file="fb.db",
         engine={"recent_length": 7}, max_queue_ms=40.0, max_backlog=16, header_timeout=3.0, body_timeout=4.0,
         sync_interval=2.0, allowed_hosts=("a.example", "b.example"), tls_cert=str(cert), tls_key=str(key),
-        behind_proxy=True, trusted_proxies=("10.0.0.1", "10.0.0.2"),
+        behind_proxy=True, trusted_proxies=("10.0.0.1", "10.0.0.2"), session_hours=2.0, reports_dir="reports",
+        generation={"llm": "http://127.0.0.1:8080/v1", "timeout": 3},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from liverec.core.errors import NotFoundError
@@ -13,9 +13,10 @@ from liverec.core.types import MAX_ID_LENGTH, Item
 from liverec.service.deps import IngestKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
 from liverec.service.params import KQuery
+from liverec.service.privacy import naming_raw
 from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
 from liverec.service.routes._out import items_out, json_response
-from liverec.service.schemas import DeleteItemAnswer, ItemBatch, ItemsOut, UpsertAnswer
+from liverec.service.schemas import NOT_BLANK, DeleteItemAnswer, ItemBatch, ItemDetail, ItemsOut, UpsertAnswer
 
 router = APIRouter(tags=["items"])
 ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -48,6 +49,33 @@ def delete_item(item_id: ItemId, services: ServicesDep, key: IngestKey) -> Any:
     if item_id not in services.engine.items:
         raise NotFoundError(f"item {item_id!r} is not in the catalog", kind="item", key=item_id)
     return {"item_id": item_id, "deleted": services.engine.delete_item(item_id)}
+
+
+@router.get("/items/{item_id}", response_model=ItemDetail, responses=ERROR_RESPONSES | NOT_FOUND,
+            summary="An item; with for_user, whether and why it is or is not in that user's list now")
+async def get_item(
+    request: Request,
+    item_id: ItemId,
+    services: ServicesDep,
+    key: ReadKey,
+    for_user: Annotated[str | None, Query(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK,
+                                          description="a user id: judge the item against their list")] = None,
+    k: KQuery = 10,
+) -> Any:
+    engine = services.engine
+    item = engine.items.find(item_id)
+    if item is None:
+        raise NotFoundError(f"item {item_id!r} is not in the catalog", kind="item", key=item_id)
+    body = item.to_dict()
+    if for_user is not None:
+        uid = services.user_id(for_user)
+        variant = services.experiment.assign(uid)  # judged as this user's list is ranked
+        judge = partial(engine.explain, uid, item_id, k, diversity=variant.diversity,
+                        scorer=services.experiment.scorer(variant))
+        with naming_raw(for_user, uid):
+            body["for_user"] = (await services.offload(request.scope, judge)).to_dict()
+            body["copy_for_user"] = services.narrator.copy(uid, item_id).to_dict()
+    return json_response(body)
 
 
 @router.get("/items/{item_id}/similar", response_model=ItemsOut, responses=ERROR_RESPONSES | NOT_FOUND,

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from liverec.service.deps import ReadKey, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES
-from liverec.service.schemas import Health
+from liverec.service.schemas import Health, Stats
 
 router = APIRouter(tags=["system"])
 
@@ -31,3 +31,10 @@ def healthz(services: ServicesDep) -> Any:
     summary="Prometheus metrics")
 def metrics(services: ServicesDep, key: ReadKey) -> Response:
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/stats", response_model=Stats, responses=ERROR_RESPONSES,
+            summary="The last hour in windows (events/s, requests, errors, 503s, latency percentiles) and sizes")
+def stats(services: ServicesDep, key: ReadKey, since: float = 0.0) -> Any:
+    timeline = services.metrics.timeline
+    return {"interval": timeline.interval, "windows": timeline.windows(since), **services.sizes()}

@@ -6,6 +6,7 @@ import time
 from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request
 from starlette.types import Scope
 
@@ -36,18 +37,23 @@ async def recommendations(
                                                json_schema_extra={"maxItems": MAX_EXCLUDE})] = None,
     diversity: DiversityQuery = None,
     exclude_seen: bool = True,
+    explain_budget_ms: Annotated[float | None, Query(
+        ge=0, le=10_000, description="explain the first few items: wait at most this long for generated "
+        "sentences (0: cached ones or templates; default: the service's setting)")] = None,
 ) -> Any:
     params = RecommendParams.from_lists(k, category, exclude, diversity, exclude_seen)
-    return json_response(await recommendations_body(services, request.scope, user_id, params))
+    return json_response(await recommendations_body(services, request.scope, user_id, params, explain_budget_ms))
 
 
 async def recommendations_body(
-    services: Services, scope: Scope, user_id: str, params: RecommendParams
+    services: Services, scope: Scope, user_id: str, params: RecommendParams, explain_budget_ms: float | None = None
 ) -> dict[str, Any]:
     """The recommendations response for checked parameters (the route's and the fast path's one body).
 
     Ranking on a thread is refused with 503 when its turn comes after the request's queue
-    deadline (``max_queue_ms`` after it arrived)."""
+    deadline (``max_queue_ms`` after it arrived). With the language-model stage on, or a budget
+    asked for, the first items carry an ``explanation`` (:meth:`Narrator.explain`): waiting for
+    generated ones happens on a worker thread, never on the event loop, and never past the budget."""
     request_id: str = scope["state"]["request_id"]
     uid = services.user_id(user_id)
     variant = services.experiment.assign(uid)
@@ -68,6 +74,14 @@ async def recommendations_body(
     else:
         recs = recommend()
     items = items_out(services.engine, recs)
+    narrator = services.narrator
+    if narrator.enabled or explain_budget_ms is not None:
+        budget = narrator.settings.explain_budget_ms if explain_budget_ms is None else explain_budget_ms
+        explain = partial(narrator.explain, uid, recs, budget)
+        texts = await anyio.to_thread.run_sync(explain) if budget > 0 and narrator.enabled else explain()
+        for item in items:
+            if item["item_id"] in texts:
+                item["explanation"] = texts[item["item_id"]].to_dict()
     services.feedback.serve_later(request_id, variant.name, uid, [i["item_id"] for i in items])
     services.metrics.recommendations.labels(variant.name).inc()
     snapshot = services.engine.snapshot
@@ -76,17 +90,24 @@ async def recommendations_body(
 
 
 @router.get("/users/{user_id}/interests", response_model=InterestsOut, responses=ERROR_RESPONSES | NOT_FOUND,
+            response_model_exclude_unset=True,  # no "summary": null unless one was asked for
             summary="The user's strongest interests now, as readable tags with decayed weights")
 def interests(
-    user_id: UserId, services: ServicesDep, key: ReadKey, k: KQuery = 10
+    user_id: UserId, services: ServicesDep, key: ReadKey, k: KQuery = 10,
+    summary: Annotated[bool, Query(description="add a sentence or two on what the user is into (generated in "
+                                               "the background when a model is configured, never waited for)")] = False,
 ) -> Any:
     uid = services.user_id(user_id)
     engine = services.engine
     with naming_raw(user_id, uid):
         tags = engine.interests(uid, k)  # first: a bad k is 422 whether or not the user exists
         state = engine.state(uid)
-    return {"user_id": user_id, "interests": [{"tag": t, "weight": w} for t, w in tags],
+        text = services.narrator.summary(uid) if summary else None
+    body = {"user_id": user_id, "interests": [{"tag": t, "weight": w} for t, w in tags],
             "events": state.n_events, "last_event": state.last_ts or None}
+    if text is not None:
+        body["summary"] = text.to_dict()
+    return body
 
 
 @router.delete("/users/{user_id}", response_model=ForgetOut, responses=ERROR_RESPONSES,
@@ -96,5 +117,6 @@ def forget(user_id: UserId, services: ServicesDep, key: AdminKey) -> Any:
     with naming_raw(user_id, uid):
         result = services.engine.forget_user(uid)
         served = services.feedback.forget_user(uid)
+        services.narrator.forget(uid)
     return {"user_id": user_id, "events_removed": result.events_removed, "state_removed": result.state_removed,
             "served_requests_removed": served}
