@@ -55,7 +55,10 @@ class Evidence:
         clean = fenced(text)
         if not clean:
             return
-        self.lines.append(f"{label}: “{clean}”")
+        line = f"{label}: “{clean}”"
+        if line in self.lines:  # an item viewed three times is one piece of evidence
+            return
+        self.lines.append(line)
         self.names.add(clean.lower())
         if anchor:
             self.anchors.add(clean.lower())

@@ -81,6 +81,12 @@ def test_evidence_cannot_break_out_of_its_fence() -> None:
     assert len(fenced("x" * 1000)) == 160
 
 
+def test_repeated_evidence_is_one_line() -> None:
+    ev = Evidence("en")
+    ev.add_all("recently viewed", ["Trail shoes", "Trail shoes", "Tent"])
+    assert ev.lines == ["recently viewed: “Trail shoes”", "recently viewed: “Tent”"]
+
+
 def test_the_answer_language_follows_the_users_own_texts() -> None:
     assert language_of(["防水登山鞋", "trail shoes", "登山杖"]) == "zh"
     assert language_of(["trail shoes", "登山杖"]) == "en"
