@@ -159,9 +159,16 @@ class Interest(BaseModel):
     weight: float
 
 
+class InterestGroup(BaseModel):
+    tags: list[str]
+    share: float = Field(description="this interest's share of the user's interest now (the groups sum to 1)")
+
+
 class InterestsOut(BaseModel):
     user_id: str
     interests: list[Interest]
+    groups: list[InterestGroup] = Field(description="the user's several interests, strongest first: what they "
+                                                    "did, clustered as it happened (one group when few actions)")
     events: int
     last_event: float | None
     summary: TextOut | None = Field(None, description="with ?summary=true: what the user is into, in a "

@@ -137,13 +137,27 @@ def test_interests_show_the_users_category_first(client: TestClient, engine: Eng
     response = client.get("/users/api-us-interests/interests", params={"k": 5})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"user_id", "interests", "events", "last_event"}
+    assert set(body) == {"user_id", "interests", "events", "last_event", "groups"}
     assert (body["user_id"], body["events"]) == ("api-us-interests", n)
     assert body["last_event"] == max(e.timestamp for e in engine.store.events.by_user("api-us-interests"))
     assert len(body["interests"]) == 5 and body["interests"][0]["tag"] == "cameras"
     weights = [i["weight"] for i in body["interests"]]
     assert weights == sorted(weights, reverse=True)
     assert [(i["tag"], i["weight"]) for i in body["interests"]] == engine.interests("api-us-interests", k=5)
+
+
+def test_interests_show_a_users_several_interests_with_their_shares(
+        client: TestClient, engine: Engine, world: DemoWorld) -> None:
+    user = next(u for u in reversed(world.users) if len(u.preferences) >= 2)  # users no other test acts for
+    body = client.get(f"/users/{user.user_id}/interests").json()
+    groups = body["groups"]
+    assert len(groups) >= 2, groups  # the model keeps several interests, and this user has several
+    assert abs(sum(g["share"] for g in groups) - 1) < 0.01
+    assert [g["share"] for g in groups] == sorted((g["share"] for g in groups), reverse=True)
+    assert all(1 <= len(g["tags"]) <= 3 for g in groups)
+    assert [(g["tags"], g["share"]) for g in groups] == engine.interest_groups(user.user_id)
+    strongest = " ".join(groups[0]["tags"] + groups[1]["tags"])
+    assert any(c in strongest for c in user.preferences), (strongest, user.preferences)
 
 
 def test_interests_of_a_user_without_events_are_404(client: TestClient) -> None:

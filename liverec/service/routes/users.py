@@ -102,8 +102,10 @@ def interests(
     with naming_raw(user_id, uid):
         tags = engine.interests(uid, k)  # first: a bad k is 422 whether or not the user exists
         state = engine.state(uid)
+        groups = engine.interest_groups(uid)
         text = services.narrator.summary(uid) if summary else None
     body = {"user_id": user_id, "interests": [{"tag": t, "weight": w} for t, w in tags],
+            "groups": [{"tags": g, "share": share} for g, share in groups],
             "events": state.n_events, "last_event": state.last_ts or None}
     if text is not None:
         body["summary"] = text.to_dict()

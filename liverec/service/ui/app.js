@@ -129,6 +129,7 @@ async function refresh() {
         .catch((e) => (e.status === 404 ? { interests: [] } : Promise.reject(e))),
     ]);
     renderInterests(interests.interests);
+    renderGroups(interests.groups || []);
     renderSummary(interests.summary);
     renderRecs(recs.items);
     $("#recs-note").textContent = interests.interests.length
@@ -137,6 +138,19 @@ async function refresh() {
   } catch (e) {
     say(e.message, true);
   }
+}
+
+// The user's several interests (shown when there is more than one), each with its share.
+function renderGroups(groups) {
+  $("#groups-box").hidden = groups.length < 2;
+  $("#groups").replaceChildren(...groups.map(({ tags, share }) => {
+    const li = document.createElement("li");
+    const pct = document.createElement("span");
+    pct.className = "muted small";
+    pct.textContent = ` ${Math.round(100 * share)}%`;
+    li.append(document.createTextNode(tags.join(" · ")), pct);
+    return li;
+  }));
 }
 
 // The language-model stage's summary (or its template), marked with where it came from.
