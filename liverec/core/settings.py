@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import DEFAULT_EVENT_WEIGHTS, EventType, parse_event_type, parse_timestamp
@@ -153,11 +153,21 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise InvalidInputError(
-                f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}",
-                field=sorted(unknown)[0],
-            )
-        return cls(**values)
+        return from_table(cls, values)
+
+
+S = TypeVar("S")
+
+
+def from_table(cls: type[S], values: Any, table: str | None = None) -> S:
+    """``cls(**values)`` for a dataclass of settings, refusing a key it has no field for: a
+    misspelt setting never silently does nothing. ``table`` names the settings file's table."""
+    where = f"{table} " if table else ""
+    if not isinstance(values, Mapping):
+        raise InvalidInputError(f"[{table}] must be a table", field=table, value=values)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown {where}setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                                field=f"{table}.{unknown[0]}" if table else unknown[0])
+    return cls(**values)

@@ -18,11 +18,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from liverec.core.errors import InvalidInputError, LiveRecError
 
-__all__ = ["GenerationError", "GenerationTimeout", "Generator", "Message", "collect", "describe", "open_generator"]
+__all__ = ["GenerationError", "GenerationTimeout", "Generator", "Message", "collect", "open_generator"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,3 @@ def open_generator(spec: str, *, model: str | None = None, api_key: str | None =
 
     return LlamaCpp(path, threads=threads, context=context, seed=seed)
 
-
-def describe(generator: Generator | None) -> dict[str, Any]:
-    return {"enabled": generator is not None, "model": generator.name if generator is not None else None}

@@ -26,17 +26,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from liverec.core.errors import InvalidInputError
+from liverec.core.settings import from_table
 from liverec.core.types import EventType, Recommendation
 from liverec.generation.base import GenerationError, GenerationTimeout, Generator, collect, open_generator
 from liverec.generation.guard import Breaker, Rejected, check
 from liverec.generation.prompts import Evidence, fenced, language_of, template
 from liverec.realtime.state import UserState
-from liverec.text.keywords import Language
+from liverec.text.keywords import Language, detect_language
 
 if TYPE_CHECKING:
     from liverec.engine import Engine
@@ -91,14 +92,7 @@ class GenerationSettings:
 
     @classmethod
     def from_mapping(cls, values: Any) -> GenerationSettings:
-        if not isinstance(values, dict):
-            raise InvalidInputError("[generation] must be a table", field="generation", value=values)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InvalidInputError(f"unknown generation setting(s): {', '.join(unknown)}; known: "
-                                    f"{', '.join(sorted(known))}", field=f"generation.{unknown[0]}")
-        return cls(**values)
+        return from_table(cls, values, "generation")
 
     def open(self, env: Any = None) -> Generator | None:
         """The configured generator, loaded now (a model file is read once), or None when off."""
@@ -196,11 +190,6 @@ class Narrator:
         if self.generator is not None:
             self.generator.close()
 
-    def describe(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "model": self.generator.name if self.generator else None,
-                "breaker": self.breaker.state, "explain_budget_ms": self.settings.explain_budget_ms,
-                "summary_every": self.settings.summary_every}
-
     def forget(self, user_id: str) -> None:
         """Drop every text written for an erased user."""
         with self._lock:
@@ -219,7 +208,6 @@ class Narrator:
         """The user's interest summary now: the newest generated one, else the template. Never
         waits for a model; schedules a refresh once ``summary_every`` events passed."""
         state = self.engine.state(user_id)
-        evidence = self.summary_evidence(state)
         with self._lock:
             current = self._summaries.get(user_id)
             tried_at = self._summary_events.get(user_id)
@@ -227,14 +215,12 @@ class Narrator:
             if due:
                 self._summary_events[user_id] = state.n_events  # one try per N events, accepted or not
         if due:
-            self._schedule(("summary", user_id, state.version), "summary", evidence, state,
-                           lambda text: self._keep_summary(user_id, text))
+            self._schedule_summary(user_id, state, self.summary_evidence(state))
         if current is not None:
             self._count("summary", "cached")
             return current
         self._count("summary", "template")
-        return Text(summary_template(state, evidence, self.engine), "template", template("summary").key,
-                    state.version, language=evidence.language)
+        return self._summary_template(state, self.summary_evidence(state))
 
     def refresh_summary(self, user_id: str, timeout: float | None = None) -> Text:
         """Generate the user's summary now and wait for it (the CLI's ``interests --summary``): the
@@ -242,11 +228,17 @@ class Narrator:
         state = self.engine.state(user_id)
         evidence = self.summary_evidence(state)
         if self.enabled:
-            future = self._schedule(("summary", user_id, state.version), "summary", evidence, state,
-                                    lambda text: self._keep_summary(user_id, text))
+            future = self._schedule_summary(user_id, state, evidence)
             text = self._wait(future, timeout if timeout is not None else self.settings.timeout + 1)
             if text is not None:
                 return text
+        return self._summary_template(state, evidence)
+
+    def _schedule_summary(self, user_id: str, state: UserState, evidence: Evidence) -> Future[Text | None]:
+        return self._schedule(("summary", user_id, state.version), "summary", evidence, state,
+                              lambda text: self._keep_summary(user_id, text))
+
+    def _summary_template(self, state: UserState, evidence: Evidence) -> Text:
         return Text(summary_template(state, evidence, self.engine), "template", template("summary").key,
                     state.version, language=evidence.language)
 
@@ -280,25 +272,23 @@ class Narrator:
         out: dict[str, Text] = {}
         waiting: dict[str, Future[Text | None]] = {}
         for rec in recs[: self.settings.explain_top]:
-            cached = self._cache.get((user_id, version, key, rec.item_id))
+            cache_key = (user_id, version, key, rec.item_id)
+            cached = self._cache.get(cache_key)
             if cached is not None:
                 self._count("explain", "cached")
                 out[rec.item_id] = cached
                 continue
-            evidence = self.explain_evidence(state, rec)
-            out[rec.item_id] = Text(explain_template(rec), "template", key, version, language=evidence.language)
-            cache_key = (user_id, version, key, rec.item_id)
+            out[rec.item_id] = _template_text(explain_template(rec), key, version)
+            # The evidence is gathered only for a call that will be made: templates cost nothing.
             if self.enabled and state is not None and budget > 0 and self._tried.get(cache_key) is None:
-                waiting[rec.item_id] = self._schedule(cache_key, "explain", evidence, state,
+                waiting[rec.item_id] = self._schedule(cache_key, "explain", self.explain_evidence(state, rec), state,
                                                       partial(self._cache.put, cache_key))
         for item_id, future in waiting.items():
             text = self._wait(future, deadline - time.monotonic())
-            if text is not None:
+            if text is not None:  # else the template now, the answer (if accepted) next time
                 out[item_id] = text
-            else:  # not ready in the budget: the template now, the answer (if accepted) next time
-                self._count("explain", "template")
-        for item_id, text in out.items():
-            if text.source == "template" and item_id not in waiting:
+        for text in out.values():
+            if text.source == "template":
                 self._count("explain", "template")
         return out
 
@@ -331,12 +321,10 @@ class Narrator:
         if cached is not None:
             self._count("copy", "cached")
             return cached
-        evidence = self.copy_evidence(state, item_id)
         if self.enabled and state is not None and self._tried.get(key) is None:
-            self._schedule(key, "copy", evidence, state, partial(self._cache.put, key))
+            self._schedule(key, "copy", self.copy_evidence(state, item_id), state, partial(self._cache.put, key))
         self._count("copy", "template")
-        return Text(fenced(item.description or item.title, 240), "template", template("copy").key, version,
-                    language=evidence.language)
+        return _template_text(fenced(item.description or item.title, 240), template("copy").key, version)
 
     def copy_evidence(self, state: UserState | None, item_id: str) -> Evidence:
         item = self.engine.items.get(item_id)
@@ -446,6 +434,11 @@ _SUMMARY_WORDS: dict[str, dict[str, Any]] = {
     "zh": {"tags": "你最近似乎对{}感兴趣", "new": "你刚开始浏览", "title": "最近看过《{}》", "query": "搜索过“{}”",
            "sep": "，", "end": "。", "join": "、".join},
 }
+
+
+def _template_text(text: str, prompt: str, version: int) -> Text:
+    """A template's text, labelled with its own language (a ranker's reason is English whoever reads it)."""
+    return Text(text, "template", prompt, version, language=detect_language(text))
 
 
 def explain_template(rec: Recommendation) -> str:

@@ -192,8 +192,7 @@ class ServiceSettings:
 
     @property
     def generation_settings(self) -> GenerationSettings:
-        return GenerationSettings.from_mapping(dict(self.generation) if isinstance(self.generation, Mapping)
-                                               else self.generation)
+        return GenerationSettings.from_mapping(self.generation)
 
     @property
     def loopback(self) -> bool:
