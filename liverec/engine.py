@@ -339,12 +339,7 @@ class Engine:
     def interest_groups(self, user_id: str, k: int = 3) -> list[tuple[list[str], float]]:
         """The user's several interests (what they did, clustered as it happened), strongest first:
         each as its ``k`` strongest tags and its share of the user's interest now (shares sum to 1)."""
-        k = check_k(k)
-        state = self.state(user_id)
-        h = self.settings.interest_half_life
-        strengths = [(i.top_tags(k), i.strength(state.last_ts, h)) for i in state.interests]
-        total = sum(s for tags, s in strengths if tags) or 1.0
-        return sorted(((tags, round(s / total, 3)) for tags, s in strengths if tags), key=lambda g: -g[1])
+        return self.state(user_id).interest_groups(check_k(k), self.settings.interest_half_life)
 
     # ------------------------------------------------------------------ training
 

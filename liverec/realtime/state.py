@@ -206,6 +206,13 @@ class UserState:
         ranked = heapq.nsmallest(k, ((-w, t) for t, w in self.tags.items() if w > 0))
         return [(t, -w * scale) for w, t in ranked]
 
+    def interest_groups(self, k: int, half_life: float) -> list[tuple[list[str], float]]:
+        """The several interests, strongest first: each as its ``k`` strongest tags and its share of
+        their strength at the user's last action (the shares sum to 1; interests without tags left out)."""
+        strengths = [(tags, i.strength(self.last_ts, half_life)) for i in self.interests if (tags := i.top_tags(k))]
+        total = sum(s for _, s in strengths) or 1.0
+        return sorted(((tags, round(s / total, 3)) for tags, s in strengths), key=lambda g: -g[1])
+
     def recent_items(self, positive_only: bool = True) -> list[str]:
         """Item ids of recent actions, oldest first (by default those of :meth:`positive_actions`)."""
         actions = self.positive_actions() if positive_only else self.recent

@@ -19,6 +19,7 @@ from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, ForgetOut, InterestsOut, RecommendationsOut
 
 router = APIRouter(tags=["users"])
+GROUP_TAGS = 3  # tags shown per interest group
 WRITES_FLOWING = 0.5  # seconds since the last event request during which ranking leaves the loop
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=NOT_BLANK)]
 
@@ -102,7 +103,7 @@ def interests(
     with naming_raw(user_id, uid):
         tags = engine.interests(uid, k)  # first: a bad k is 422 whether or not the user exists
         state = engine.state(uid)
-        groups = engine.interest_groups(uid)
+        groups = state.interest_groups(GROUP_TAGS, engine.settings.interest_half_life)  # the state just read
         text = services.narrator.summary(uid) if summary else None
     body = {"user_id": user_id, "interests": [{"tag": t, "weight": w} for t, w in tags],
             "groups": [{"tags": g, "share": share} for g, share in groups],
