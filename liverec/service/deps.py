@@ -22,7 +22,7 @@ from liverec.service.jobs import Syncer, Trainer
 from liverec.service.limits import header_value, offload, queue_deadline
 from liverec.service.metrics import Metrics
 from liverec.service.privacy import Pseudonymizer
-from liverec.service.sessions import CSRF_HEADER, SAFE_METHODS, Sessions, cookie_of
+from liverec.service.sessions import CSRF_HEADER, SAFE_METHODS, Session, Sessions, cookie_of
 from liverec.service.settings import ServiceSettings
 from liverec.storage import ApiKey, FeedbackLog, KeyStore
 
@@ -172,9 +172,8 @@ def authenticate_scope(scope: Scope) -> ApiKey | None:
     return key
 
 
-def session_token(services: Services, headers: Iterable[tuple[bytes, bytes]], method: str) -> str | None:
-    """The key behind the request's session cookie, if it has one; 401 for a session that ended,
-    403 for a state-changing request without the session's CSRF token."""
+def browser_session(services: Services, headers: Iterable[tuple[bytes, bytes]]) -> Session | None:
+    """The open session the request's cookie names; None without the cookie, 401 for one that ended."""
     session_id = cookie_of(headers)
     if session_id is None:
         return None
@@ -182,6 +181,15 @@ def session_token(services: Services, headers: Iterable[tuple[bytes, bytes]], me
     if session is None:
         raise ServiceError(401, "the browser session has ended; sign in again with a key (POST /session)",
                            field="session")
+    return session
+
+
+def session_token(services: Services, headers: Iterable[tuple[bytes, bytes]], method: str) -> str | None:
+    """The key behind the request's session cookie, if it has one (see :func:`browser_session`);
+    403 for a state-changing request without the session's CSRF token."""
+    session = browser_session(services, headers)
+    if session is None:
+        return None
     if method not in SAFE_METHODS and not session.csrf_matches(header_value(headers, CSRF_HEADER.encode())):
         raise ServiceError(403, f"a request made with a session cookie must send the session's {CSRF_HEADER} header",
                            field=CSRF_HEADER)

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from liverec.service.deps import Services, ServicesDep, authenticate, token_of
+from liverec.service.deps import Services, ServicesDep, authenticate, browser_session, token_of
 from liverec.service.errors import ERROR_RESPONSES, ServiceError
 from liverec.service.schemas import SessionIn, SessionOut
 from liverec.service.sessions import COOKIE, Session, cookie_of
@@ -45,8 +45,9 @@ def _cookie(response: Response, request: Request, services: Services, value: str
 def sign_in(body: SessionIn, request: Request, response: Response, services: ServicesDep) -> Any:
     if not services.auth_required:
         return _answer(services, None)
-    key = authenticate(services, body.key.strip())
-    session_id, session = services.sessions.open(body.key.strip())
+    token = body.key.strip()
+    key = authenticate(services, token)
+    session_id, session = services.sessions.open(token)
     _cookie(response, request, services, session_id, int(services.sessions.ttl))
     return _answer(services, key, session)
 
@@ -59,8 +60,7 @@ def who(request: Request, services: ServicesDep) -> Any:
     token = token_of(request.scope["headers"])
     if token is not None:  # a client with a key header: no session, no CSRF token needed
         return _answer(services, authenticate(services, token))
-    session_id = cookie_of(request.scope["headers"])
-    session = services.sessions.find(session_id) if session_id else None
+    session = browser_session(services, request.scope["headers"])
     if session is None:
         raise ServiceError(401, "not signed in: POST /session with an API key", field="session")
     return _answer(services, authenticate(services, session.token), session)
