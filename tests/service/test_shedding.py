@@ -1,4 +1,5 @@
-"""What the load guard sheds when requests waited too long, straight against :class:`Guard`."""
+"""What the load guard sheds when requests waited too long: the app's own :class:`Guard` settings,
+in front of a route that answers 200."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import asyncio
 import time
 from typing import Any
 
+from liverec.service.app import create_app
 from liverec.service.limits import Guard
-from liverec.service.metrics import Metrics
+from liverec.service.routes import docs, page
+from liverec.service.settings import ServiceSettings
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
@@ -31,9 +34,16 @@ def _status(guard: Guard, path: str) -> int:
     return int(sent[0]["status"])
 
 
+def _app_guard() -> Guard:
+    """The load guard as the service's app configures it, in front of a route that answers 200."""
+    app = create_app(ServiceSettings(store="memory://"))
+    options = next(m.kwargs for m in app.user_middleware if m.cls is Guard)
+    return Guard(_ok, **{**options, "auth": None})  # keyless: no app state to find keys in
+
+
 def test_a_late_request_is_shed_but_the_pages_static_files_are_not() -> None:
-    guard = Guard(_ok, max_inflight=8, max_body_bytes=1024, metrics=Metrics(), max_queue_ms=10,
-                  unshed=frozenset({"/ui/app.css"}))
+    guard = _app_guard()
     assert _status(guard, "/users/u1/recommendations") == 503
-    assert _status(guard, "/ui/app.css") == 200  # an unstyled page saves nothing
+    for static in sorted(page.PUBLIC_PATHS | docs.PUBLIC_PATHS):
+        assert _status(guard, static) == 200, static  # an unstyled page saves nothing
     assert _status(guard, "/healthz") == 200
