@@ -421,6 +421,37 @@ def demo(
         _serve({"store": store, "host": host, "port": port}, config=None, create=True, llm=(llm, llm_model))
 
 
+@app.command()
+def synth(
+    store: Annotated[str, typer.Option("--store", help="Store URL to write the world into (created if missing).")],
+    items: Annotated[int, typer.Option(help="Items in the catalog.")] = 100_000,
+    events: Annotated[int, typer.Option(help="Events in the stream.")] = 1_000_000,
+    users: Annotated[int | None, typer.Option(help="Users (default: one per 20 events).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same world.")] = 0,
+    days: Annotated[float, typer.Option(help="Days the stream spans (it ends at 2026-01-01).")] = 60.0,
+    train: Annotated[bool, typer.Option("--train/--no-train", help="Train on the world once it is stored.")] = False,
+) -> None:
+    """Stream a seeded synthetic world of any size into a store: bilingual items over 84 categories,
+    events with power-law popularity, sessions and drifting interests (for scale tests)."""
+    from liverec.datasets.synthetic import ScaleSpec, load_world
+
+    with _errors():
+        spec = ScaleSpec(items=items, events=events, users=users, seed=seed, days=days)
+        engine = _engine(store, create=True)
+        try:
+            with _progress() as progress:
+                tasks = {"items": progress.add_task("Items (encoded, indexed)", total=spec.items),
+                         "events": progress.add_task("Events (stored, applied)", total=spec.events)}
+                load_world(engine, spec, progress=lambda stage, done, total: progress.update(tasks[stage],
+                                                                                              completed=done))
+            console.print(f"Stored {_count(spec.items, 'item')} and {_count(spec.events, 'event')} "
+                          f"of {_count(spec.n_users, 'user')} in {redact(store)}.")
+            if train:
+                _train(engine)
+        finally:
+            engine.close()
+
+
 def _serve(overrides: dict[str, Any], config: Path | None, create: bool,
            llm: tuple[str | None, str | None] = (None, None)) -> None:
     """Load settings (defaults ← TOML ← LIVEREC_* ← options), check exposure, then run uvicorn.

@@ -40,7 +40,11 @@ def _one_omp_thread() -> None:
 
 _one_omp_thread()
 
-INDEX_KINDS = ("flat", "hnsw")
+INDEX_KINDS = ("auto", "flat", "hnsw")
+# "auto" is exact up to here and HNSW beyond: a flat scan reads n × d floats per query (measured
+# on 2 cores at 512-d: 0.2 ms at 2,400 items, ~2 ms at 20k, ~20 ms at 200k), HNSW's cost grows
+# with log n (benchmarks/scale.py reports its recall@100 against exact search at each size).
+FLAT_MAX_ITEMS = 20_000
 
 
 class ContentModel:
@@ -60,7 +64,9 @@ class ContentModel:
     Parameters
     ----------
     index
-        ``"flat"`` (exact, O(n·d) per query — fine to ~100k items) or ``"hnsw"`` (approximate, sub-linear).
+        ``"flat"`` (exact, O(n·d) per query), ``"hnsw"`` (approximate, sub-linear) or ``"auto"``
+        (the default: flat up to :data:`FLAT_MAX_ITEMS` items at fit time, HNSW beyond; an index
+        keeps its kind as the catalog grows until it is fitted again).
     hnsw_m
         HNSW graph degree.
     hnsw_ef_search
@@ -69,7 +75,7 @@ class ContentModel:
 
     name: ClassVar[str] = "content"
 
-    def __init__(self, index: str = "flat", hnsw_m: int = 32, hnsw_ef_search: int = 128) -> None:
+    def __init__(self, index: str = "auto", hnsw_m: int = 32, hnsw_ef_search: int = 128) -> None:
         self.index = index
         self.hnsw_m = hnsw_m
         self.hnsw_ef_search = hnsw_ef_search
@@ -86,8 +92,8 @@ class ContentModel:
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise InvalidInputError(f"{field} must be an integer >= 2, got {value!r}", field=field, value=value)
 
-    def _new_index(self, dim: int) -> Any:
-        if self.index == "flat":
+    def _new_index(self, dim: int, n: int) -> Any:
+        if self.index == "flat" or (self.index == "auto" and n <= FLAT_MAX_ITEMS):
             return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         return faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT))
 
@@ -111,7 +117,7 @@ class ContentModel:
         """Index ``data.item_vectors`` under ``data.item_ids``; events are not used."""
         self._validate()
         vectors = self._unit_rows(data.item_ids, data.item_vectors, None)
-        index = self._new_index(vectors.shape[1])
+        index = self._new_index(vectors.shape[1], len(vectors))
         index.add_with_ids(vectors, np.arange(len(data.item_ids), dtype=np.int64))
         self._set_state(index, list(data.item_ids))
         return self
@@ -121,10 +127,12 @@ class ContentModel:
         self._rw = ReadWriteLock()
         self.index_: Any = index
         self.dim_: int = int(index.d)
+        # What the index is, whatever was asked ("auto" resolves at fit; a loaded index says itself).
+        self.kind_: str = "hnsw" if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW) else "flat"
         # key -> item id; None marks a removed key (an HNSW tombstone, or a key freed in a flat index)
         self.ids_by_key_: list[str | None] = ids_by_key
         self.key_of_: dict[str, int] = {x: key for key, x in enumerate(ids_by_key) if x is not None}
-        self.tombstones_: int = sum(x is None for x in ids_by_key) if self.index == "hnsw" else 0
+        self.tombstones_: int = sum(x is None for x in ids_by_key) if self.kind_ == "hnsw" else 0
         self._layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # see _flat_layout
 
     # -- live updates ---------------------------------------------------------------------
@@ -132,7 +140,7 @@ class ContentModel:
     def _drop_keys(self, keys: list[int]) -> None:
         if not keys:
             return
-        if self.index == "flat":
+        if self.kind_ == "flat":
             self.index_.remove_ids(np.asarray(keys, dtype=np.int64))
         else:
             self.tombstones_ += len(keys)
@@ -154,7 +162,7 @@ class ContentModel:
         keys = []
         for item_id in item_ids:
             key = self.key_of_.get(item_id)
-            if key is None or self.index == "hnsw":
+            if key is None or self.kind_ == "hnsw":
                 if key is not None:
                     self.ids_by_key_[key] = None
                 key = len(self.ids_by_key_)
@@ -193,7 +201,7 @@ class ContentModel:
             rows = [(j, key_of[x]) for j, x in enumerate(item_ids) if x in key_of]
             if rows:
                 where, keys = (np.asarray(v, dtype=np.int64) for v in zip(*rows, strict=True))
-                if self.index == "flat":  # straight from the storage (a copy), without faiss's per-call overhead
+                if self.kind_ == "flat":  # straight from the storage (a copy), without faiss's per-call overhead
                     storage, _, position = self._flat_layout()
                     out[where] = storage[position[keys]]
                 else:
@@ -238,7 +246,7 @@ class ContentModel:
             return out
         with self._rw.read():
             banned = np.fromiter((self.key_of_[x] for x in exclude if x in self.key_of_), dtype=np.int64)
-            if self.index == "flat":
+            if self.kind_ == "flat":
                 found = self._flat_search(queries[live], k, banned)
             else:
                 found = self._hnsw_search(queries[live], k, banned)

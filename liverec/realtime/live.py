@@ -45,7 +45,10 @@ class LiveStates:
     def apply(self, events: Sequence[Event], signals: Mapping[str, EventSignal]) -> None:
         """Fold newly stored events (in time order) into their users' states. Call with the lock held.
 
-        Users without a state are rebuilt from the log instead, which already holds these events.
+        Users without a state are rebuilt from the log instead, which already holds these events,
+        while the store has room; a full store (one with a ``capacity`` it has reached) leaves them
+        to be rebuilt on their next read, so a bulk load of many users neither replays the log
+        again and again nor evicts the states of the users being served.
         """
         by_user: dict[str, list[Event]] = {}
         for e in events:
@@ -56,8 +59,16 @@ class LiveStates:
                                       signals=[signals[e.event_id] for e in user_events])
             if not self.store.update(user_id, apply):
                 cold.append(user_id)
+        room = self._room()
+        if room is not None:
+            del cold[room:]
         for start in range(0, len(cold), CHUNK):
             self.rebuild(cold[start : start + CHUNK])
+
+    def _room(self) -> int | None:
+        """How many more states the store holds before it evicts; None for a store without a bound."""
+        capacity = getattr(self.store, "capacity", None)
+        return None if capacity is None else max(0, capacity - len(self.store))
 
     def build(
         self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal] | None = None
@@ -94,6 +105,9 @@ class LiveStates:
         erasure happened meanwhile (else the chunk is left to on-demand rebuilds).
         """
         users = list(user_ids) if user_ids is not None else self.events.users()
+        room = self._room()
+        if room is not None:  # warming past the store's bound would only evict what it just built
+            limit = min(limit, room)
         built = 0
         for start in range(0, min(len(users), limit), CHUNK):
             erasures = self.erasures

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -25,7 +26,12 @@ from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.redact import redact
 from liverec.realtime.state import UserState
 
-__all__ = ["MemoryStateStore", "StateStore", "check_state_store_url", "open_state_store", "register_state_store"]
+# States held in memory by default: a state with its recent actions and interest vectors takes tens of
+# kilobytes (benchmarks/scale.py measures it), so a million-user log must not build a million of them.
+DEFAULT_CAPACITY = 100_000
+
+__all__ = ["DEFAULT_CAPACITY", "MemoryStateStore", "StateStore", "check_state_store_url", "open_state_store",
+           "register_state_store"]
 
 
 @runtime_checkable
@@ -83,11 +89,20 @@ class MemoryStateStore:
     ``update`` applies ``fn`` to the stored object itself, under the lock: it runs on every
     event, and a copy costs O(state). ``get`` copies under the same lock, so a reader never
     sees an update half done.
+
+    ``capacity`` bounds the states held: past it, the least recently used state is dropped (its
+    user's next read rebuilds it from the log, as after a restart), so memory stays bounded however
+    many users the log holds. None holds every state.
     """
 
-    def __init__(self) -> None:
-        self.url = "memory://"
-        self._states: dict[str, UserState] = {}
+    def __init__(self, capacity: int | None = DEFAULT_CAPACITY) -> None:
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+            raise InvalidInputError(f"state store capacity must be an integer >= 1, got {capacity!r}",
+                                    field="capacity", value=capacity)
+        self.url = "memory://" if capacity == DEFAULT_CAPACITY else f"memory://?capacity={capacity or 0}"
+        self.capacity = capacity
+        self.evicted = 0  # states dropped for room since the store opened
+        self._states: OrderedDict[str, UserState] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -95,12 +110,20 @@ class MemoryStateStore:
         with self._lock:
             self._check_open()
             state = self._states.get(user_id)
-            return None if state is None else state.copy()
+            if state is None:
+                return None
+            self._states.move_to_end(user_id)
+            return state.copy()
 
     def put(self, state: UserState) -> None:
         with self._lock:
             self._check_open()
             self._states[state.user_id] = state
+            self._states.move_to_end(state.user_id)
+            if self.capacity is not None:
+                while len(self._states) > self.capacity:
+                    self._states.popitem(last=False)
+                    self.evicted += 1
 
     def update(self, user_id: str, fn: Callable[[UserState], UserState]) -> bool:
         with self._lock:
@@ -116,6 +139,7 @@ class MemoryStateStore:
                     value=updated.user_id,
                 )
             self._states[user_id] = updated
+            self._states.move_to_end(user_id)
             return True
 
     def delete(self, user_id: str) -> bool:
@@ -150,6 +174,8 @@ class MemoryStateStore:
         if self._closed:
             raise StorageError(f"state store {self.url} is closed")
 
+
+_MEMORY = re.compile(r"(?:\?capacity=(\d{1,12}))?")
 
 # An opener gets the whole URL and what follows "scheme://".
 StateStoreOpener = Callable[[str, str], StateStore]
@@ -202,13 +228,16 @@ def _opener(url: str) -> tuple[StateStoreOpener, str]:
 
 
 def _open_memory(url: str, rest: str) -> StateStore:
-    if rest:
+    match = _MEMORY.fullmatch(rest)
+    if match is None:
         raise InvalidInputError(
-            f"state store URL {redact(url)!r} is not supported: memory:// takes nothing after the scheme",
+            f"state store URL {redact(url)!r} is not supported: memory:// takes nothing after the scheme "
+            "but an optional ?capacity=N (states held; 0 = no bound)",
             field="state_store",
             value=redact(url),
         )
-    return MemoryStateStore()
+    capacity = DEFAULT_CAPACITY if match.group(1) is None else int(match.group(1)) or None
+    return MemoryStateStore(capacity)
 
 
 register_state_store("memory", _open_memory)

@@ -419,7 +419,7 @@ def test_content_signed_history_pushes_away(content: ContentModel) -> None:
 
 
 def test_content_validates(content: ContentModel) -> None:
-    with pytest.raises(InvalidInputError, match="index 'ivf' is not one of flat, hnsw"):
+    with pytest.raises(InvalidInputError, match="index 'ivf' is not one of auto, flat, hnsw"):
         ContentModel(index="ivf").fit(checkerboard_data())
     with pytest.raises(InvalidInputError, match="shape"):
         content.add_items(["x"], np.ones((1, 3), dtype=np.float32))
@@ -431,3 +431,19 @@ def test_content_validates(content: ContentModel) -> None:
         content.search(np.ones(3), k=2)
     with pytest.raises(NotTrainedError):
         ContentModel().add_items(["x"], np.ones((1, 8), dtype=np.float32))
+
+
+def test_content_auto_is_exact_for_a_small_catalog_and_hnsw_past_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: the index kind follows the catalog's size at fit time; a saved index loads as what it is."""
+    import liverec.models.content as content_module
+
+    small = ContentModel().fit(checkerboard_data())
+    assert small.index == "auto" and small.kind_ == "flat"
+    monkeypatch.setattr(content_module, "FLAT_MAX_ITEMS", 4)
+    large = ContentModel().fit(checkerboard_data())
+    assert large.kind_ == "hnsw"
+    query = _unit([1, 0, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose([x for _, x in large.search(query, k=4)], [x for _, x in small.search(query, k=4)],
+                               atol=1e-6)  # the same best scores (ties may order differently)
+    large.remove_items(["a0"])
+    assert large.tombstones_ == 1 and "a0" not in {i for i, _ in large.search(query, k=20)}

@@ -56,6 +56,9 @@ def test_memory_url_opens_an_empty_memory_store() -> None:
     assert open_state_store("MEMORY://").url == "memory://"
 
 
+_MEMORY_REST = "memory:// takes nothing after the scheme but an optional ?capacity=N (states held; 0 = no bound)"
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
@@ -63,7 +66,9 @@ def test_memory_url_opens_an_empty_memory_store() -> None:
         ("nonsense", "it has no scheme; known: memory://"),
         ("://x", "it has no scheme; known: memory://"),
         ("", "it has no scheme; known: memory://"),
-        ("memory://x", "memory:// takes nothing after the scheme"),
+        ("memory://x", _MEMORY_REST),
+        ("memory://?capacity=-1", _MEMORY_REST),
+        ("memory://?size=5", _MEMORY_REST),
     ],
 )
 def test_an_unknown_or_malformed_url_is_refused_naming_it(url: str, problem: str) -> None:
@@ -97,3 +102,25 @@ def test_a_scheme_that_is_not_a_lower_case_url_scheme_cannot_be_registered(schem
     message = f"state store scheme {scheme!r} is not a lower-case URL scheme like 'redis'"
     with pytest.raises(InvalidInputError, match=re.escape(message)):
         register_state_store(scheme, lambda url, rest: MemoryStateStore())
+
+
+def test_a_memory_store_holds_at_most_its_capacity_dropping_the_least_recently_used() -> None:
+    store = open_state_store("memory://?capacity=3")
+    assert isinstance(store, MemoryStateStore) and store.capacity == 3
+    for user in ("a", "b", "c"):
+        store.put(UserState.empty(user))
+    assert store.get("a") is not None  # a read makes "a" recent
+    assert store.update("b", lambda s: s)  # so does an update
+    store.put(UserState.empty("d"))  # "c" is the least recently used
+    assert sorted(store.user_ids()) == ["a", "b", "d"] and store.evicted == 1
+    store.put(UserState.empty("e"))
+    assert sorted(store.user_ids()) == ["b", "d", "e"] and store.evicted == 2
+
+
+def test_capacity_zero_in_the_url_means_no_bound_and_the_default_is_bounded() -> None:
+    from liverec.realtime.store import DEFAULT_CAPACITY
+
+    assert open_state_store("memory://?capacity=0").capacity is None
+    assert open_state_store("memory://").capacity == DEFAULT_CAPACITY
+    with pytest.raises(InvalidInputError, match="capacity must be an integer >= 1"):
+        MemoryStateStore(0)

@@ -88,3 +88,22 @@ def test_a_user_erased_during_a_warm_up_is_not_put_back(engine: Engine, world: D
     engine.warm_states()
     assert not engine.has_live_state(user_id)
     assert engine.store.events.by_user(user_id) == []
+
+
+def test_a_bounded_store_keeps_its_bound_and_an_evicted_user_reads_as_a_rebuild(world: DemoWorld) -> None:
+    """Issue 16: live states have a memory bound; a state dropped for room is rebuilt from the log
+    on its user's next read, equal to one that was never dropped."""
+    eng = Engine.open("memory://", state_store="memory://?capacity=4")
+    try:
+        eng.ingest_items(world.items)
+        eng.ingest_events(world.events)
+        users = sorted({e.user_id for e in world.events})
+        assert len(users) > 4 and len(eng.states) <= 4  # a full store left the rest cold
+        assert eng.warm_states() == 0  # warming past the bound would only evict
+        for user_id in users:  # every read rebuilds or finds; the bound holds throughout
+            rebuilt = eng.states.build(user_id, eng.store.events.by_user(user_id))
+            assert eng.state(user_id) == rebuilt
+            assert len(eng.states) <= 4
+        assert eng.states.store.evicted >= len(users) - 4
+    finally:
+        eng.close()
