@@ -195,7 +195,10 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(model.seed)
         self.rng = np.random.default_rng(model.seed)
 
-    def _pass(self, windows: list[Sequence_]) -> None:
+    def _pass(self, windows: list[Sequence_], deadline: float = math.inf) -> bool:
+        """One pass over ``windows`` in shuffled, length-sorted batches; whether it finished before
+        ``deadline`` (a ``time.perf_counter()`` value: a pass over a large log can outlast a budget
+        many times over, so the budget is checked after every step, not only between passes)."""
         model, rng = self.model, self.rng
         order = rng.permutation(len(windows))
         # Windows of similar length share a batch (little padding): sort within chunks of 50 batches.
@@ -206,11 +209,14 @@ class Trainer:
             batches += [part[i : i + model.batch_size] for i in range(0, len(part), model.batch_size)]
         self.net.train()
         for b in rng.permutation(len(batches)).tolist():
+            if time.perf_counter() > deadline:
+                return False
             inputs, kinds, gap_ids, targets = _batch([windows[i] for i in batches[b]])
             loss = _loss(self.net, self.net(inputs, kinds, gap_ids), targets, model, self.generator)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
+        return True
 
     def fit(self, sequences: list[Sequence_]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         model, rng = self.model, self.rng
@@ -231,8 +237,9 @@ class Trainer:
         best, best_epoch, history, epochs_run = -1.0, 0, [], 0
         best_weights = {k: v.clone() for k, v in self.net.state_dict().items()}
         stopped_by_time = False
+        deadline = t0 + model.max_seconds
         for epoch in range(1, model.max_epochs + 1):
-            self._pass(windows)
+            finished = self._pass(windows, deadline)
             epochs_run = epoch
             score = _ndcg(self.net, cases, 512) if cases else 0.0
             history.append(round(score, 5))
@@ -242,7 +249,7 @@ class Trainer:
                 best_weights = {k: v.clone() for k, v in self.net.state_dict().items()}
             elif epoch - best_epoch >= model.patience:
                 break
-            if time.perf_counter() - t0 > model.max_seconds:
+            if not finished or time.perf_counter() > deadline:
                 stopped_by_time = True
                 break
         self.net.load_state_dict(best_weights)
@@ -252,13 +259,18 @@ class Trainer:
                   "lr_final": self.optimizer.param_groups[0]["lr"]}
         return self.net.export(), report
 
-    def resume(self, sequences: list[Sequence_], passes: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """``passes`` more passes over every window of ``sequences`` (none held out), from the best weights."""
+    def resume(self, sequences: list[Sequence_], passes: int,
+               seconds: float = math.inf) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """``passes`` more passes over every window of ``sequences`` (none held out), from the best
+        weights, stopping when ``seconds`` run out (a pass cut short keeps the steps it took)."""
         t0 = time.perf_counter()
         windows = _windows(sequences, self.model.max_len)
+        done = 0.0
         for _ in range(passes):
-            self._pass(windows)
-        return self.net.export(), {"resumed_passes": passes, "resumed_windows": len(windows),
+            if not self._pass(windows, t0 + seconds):
+                break
+            done += 1
+        return self.net.export(), {"resumed_passes": done, "resumed_windows": len(windows),
                                    "resumed_seconds": round(time.perf_counter() - t0, 1)}
 
 

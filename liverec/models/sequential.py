@@ -122,8 +122,9 @@ class SequenceModel:
         AdamW's settings and sequences per step.
     max_epochs, patience, max_seconds
         Training stops at the first of: ``max_epochs`` passes, ``patience`` passes without a better
-        validation NDCG@10 (two in a row halve the learning rate), or ``max_seconds``; the best
-        pass's weights are kept.
+        validation NDCG@10 (two in a row halve the learning rate), or ``max_seconds`` (checked after
+        every step); the best pass's weights are kept. :meth:`refit` gets what is left of
+        ``max_seconds`` (at least a tenth of it).
     refit_passes
         Passes a refit on all data (:meth:`refit`) continues from the weights validation chose.
     validation_users
@@ -220,7 +221,10 @@ class SequenceModel:
         from liverec.models._sequence_training import with_threads
 
         sequences = _sequences(data)
-        weights, more = with_threads(self.threads, lambda: trainer.resume(sequences, self.refit_passes))
+        # One budget for both: the refit gets what the fit left of max_seconds (at least a tenth),
+        # so training a large log stays bounded however long one pass over it takes.
+        left = max(self.max_seconds - float(self.report_.get("seconds", 0.0)), self.max_seconds / 10)
+        weights, more = with_threads(self.threads, lambda: trainer.resume(sequences, self.refit_passes, left))
         self._trainer = None  # the optimiser's state is not needed past the refit
         self._set_state(list(data.item_ids), weights, {**self.report_, **more})
         return self

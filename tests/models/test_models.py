@@ -447,3 +447,32 @@ def test_content_auto_is_exact_for_a_small_catalog_and_hnsw_past_the_bound(monke
                                atol=1e-6)  # the same best scores (ties may order differently)
     large.remove_items(["a0"])
     assert large.tombstones_ == 1 and "a0" not in {i for i, _ in large.search(query, k=20)}
+
+
+def test_the_sequence_models_budget_holds_within_a_pass_and_covers_the_refit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: one pass over a large log can outlast ``max_seconds`` many times; the budget is
+    checked after every step, and the refit gets only what the fit left (at least a tenth)."""
+    import time
+
+    import liverec.models._sequence_training as training
+    from liverec.models.sequential import _sequences
+
+    steps = 0
+    real_loss = training._loss
+
+    def slow_loss(*args: object, **kwargs: object) -> object:
+        nonlocal steps
+        steps += 1
+        time.sleep(0.02)
+        return real_loss(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "_loss", slow_loss)
+    data = checkerboard_data()
+    model = SequenceModel(dim=8, heads=1, batch_size=1, max_len=2, max_epochs=50, patience=50, validation_users=1,
+                          threads=1, max_seconds=0.1, seed=1).fit(data)
+    windows = len(training._windows(_sequences(data), 2))
+    assert model.report_["stopped_by_time"] and model.report_["epochs_run"] == 1
+    assert steps < windows  # the first pass was cut short
+    steps = 0
+    model.refit(data)
+    assert steps < windows and model.report_["resumed_passes"] == 0
