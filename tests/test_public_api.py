@@ -86,8 +86,8 @@ PUBLIC: dict[str, list[str]] = {
         "lexicon_polarity", "query_tags", "rating_polarity", "text_key",
     ],
     "liverec.training": [
-        "ModelLifecycle", "POSITIVE_ITEM_TYPES", "Progress", "TrainReport", "current_snapshot", "fit_models",
-        "fit_snapshot", "holdout_split", "refit_models",
+        "Holdout", "LogColumns", "ModelLifecycle", "POSITIVE_ITEM_TYPES", "Progress", "TrainReport",
+        "current_snapshot", "fit_models", "fit_snapshot", "refit_models",
     ],
 }
 

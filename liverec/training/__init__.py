@@ -1,5 +1,7 @@
 """Training: fit every registered model and the scorer into a snapshot, and adopt snapshots.
 
+* :mod:`liverec.training.columns` — the event log as columns, read in one streamed pass (what
+  training holds instead of event objects), and the validation hold-out on them;
 * :mod:`liverec.training.fit` — the local training engine (one process): hold out next events,
   fit the models, tune the scorer on the serving code path, refit on everything;
 * :mod:`liverec.training.lifecycle` — what a live engine does around it: refit the language
@@ -8,25 +10,26 @@
 
 from __future__ import annotations
 
+from liverec.training.columns import Holdout, LogColumns
 from liverec.training.fit import (
     POSITIVE_ITEM_TYPES,
     Progress,
     TrainReport,
     fit_models,
     fit_snapshot,
-    holdout_split,
     refit_models,
 )
 from liverec.training.lifecycle import ModelLifecycle, current_snapshot
 
 __all__ = [
     "POSITIVE_ITEM_TYPES",
+    "Holdout",
+    "LogColumns",
     "ModelLifecycle",
     "Progress",
     "TrainReport",
     "current_snapshot",
     "fit_models",
     "fit_snapshot",
-    "holdout_split",
     "refit_models",
 ]

@@ -20,7 +20,7 @@ remain are the same a served snapshot keeps after any erasure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +122,13 @@ class Erasure:
             self.space.forget_texts(texts)
         return removed
 
-    def scrub(self, snapshot: ModelSnapshot, read: Sequence[Event] = ()) -> Scrubbed:
-        """Scrub ``snapshot`` in memory (see :func:`scrub_snapshot`). ``read`` is what a training read
-        from the log: the vectors of erased users' texts among it are dropped again, as training
-        may have encoded (and cached) them after the erasure deleted them."""
-        scrubbed = scrub_snapshot(snapshot, self.store.events, {e.user_id for e in read})
-        texts = event_texts(e for e in read if e.user_id in scrubbed.users)
+    def scrub(self, snapshot: ModelSnapshot, users: Iterable[str] = (), texts_read: Iterable[Event] = ()) -> Scrubbed:
+        """Scrub ``snapshot`` in memory (see :func:`scrub_snapshot`). ``users`` and ``texts_read`` are
+        whom a training read from the log and the events with a text among what it read: the vectors
+        of erased users' texts are dropped again, as training may have encoded (and cached) them
+        after the erasure deleted them."""
+        scrubbed = scrub_snapshot(snapshot, self.store.events, users)
+        texts = event_texts(e for e in texts_read if e.user_id in scrubbed.users)
         if texts and self.space.forget_texts(texts):
             self.store.checkpoint()
         return scrubbed

@@ -10,7 +10,6 @@ events, so nothing the user did is wasted.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from liverec.core.settings import Settings
-from liverec.core.types import Event, EventType
+from liverec.core.types import Event
 from liverec.models.base import Model, TrainingData
 from liverec.models.registry import build_model, snapshot_models
 from liverec.ranking.features import Features
@@ -27,17 +26,11 @@ from liverec.ranking.fusion import LinearFusion
 from liverec.ranking.scoring import scorer_from_config
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.state import UserState
+from liverec.training.columns import POSITIVE_ITEM_TYPES, LogColumns
 
-__all__ = ["POSITIVE_ITEM_TYPES", "Progress", "TrainReport", "fit_models", "fit_snapshot", "holdout_split",
-           "refit_models"]
+__all__ = ["POSITIVE_ITEM_TYPES", "Progress", "TrainReport", "fit_models", "fit_snapshot", "refit_models"]
 
 Progress = Callable[[str, float], None]  # (step description, fraction done in [0, 1])
-# A validation user needs a new item to predict and at least one before it: the users served
-# are mostly short histories (Scientific: 62% have 1-4 items), so tuning must see them too.
-MIN_FIRST_TOUCHES = 2
-POSITIVE_ITEM_TYPES = frozenset(
-    {EventType.VIEW, EventType.CLICK, EventType.ADD_TO_CART, EventType.PURCHASE, EventType.RATE, EventType.REVIEW}
-)
 
 
 @dataclass
@@ -70,37 +63,6 @@ class TrainReport:
         }
 
 
-def holdout_split(events: Sequence[Event], max_users: int, seed: int) -> tuple[list[Event], dict[str, Event]]:
-    """Hold out, for up to ``max_users`` users, their last first-time positive item event and all after it.
-
-    Returns the training events (time order kept) and the held-out target event per user.
-    Users with no positive item event before the target are not sampled: with nothing to go on,
-    their next item says nothing about how to rank.
-    """
-    by_user: dict[str, list[int]] = {}
-    for idx, e in enumerate(events):
-        by_user.setdefault(e.user_id, []).append(idx)
-    candidates: dict[str, int] = {}
-    for user, idxs in by_user.items():
-        seen: set[str] = set()
-        first_touch: list[int] = []
-        for i in idxs:
-            e = events[i]
-            if e.item_id is not None and e.type in POSITIVE_ITEM_TYPES and e.item_id not in seen:
-                first_touch.append(i)
-            if e.item_id is not None:
-                seen.add(e.item_id)
-        if len(first_touch) >= MIN_FIRST_TOUCHES:
-            candidates[user] = first_touch[-1]
-    rng = random.Random(seed)
-    users = sorted(candidates)
-    chosen = set(rng.sample(users, min(max_users, len(users))))
-    cut = {u: candidates[u] for u in chosen}
-    train = [e for i, e in enumerate(events) if e.user_id not in cut or i < cut[e.user_id]]
-    targets = {u: events[i] for u, i in cut.items()}
-    return train, targets
-
-
 def fit_models(settings: Settings, data: TrainingData) -> dict[str, Model]:
     """Every registered snapshot model, built from its ``[models.NAME]`` settings and fitted on ``data``."""
     return {name: build_model(name, settings.models.get(name), seed=settings.seed).fit(data)
@@ -122,45 +84,45 @@ def refit_models(settings: Settings, data: TrainingData, fitted: Mapping[str, Mo
 
 
 def fit_snapshot(
-    events: Sequence[Event],
+    log: LogColumns,
     item_ids: Sequence[str],
     item_vectors: np.ndarray,
     settings: Settings,
-    polarity: Mapping[str, float],
+    history: Callable[[str], Sequence[Event]],
     build_state: Callable[[str, Sequence[Event]], UserState],
     features_for: Callable[[ModelSnapshot], Callable[[UserState], Features]],
     progress: Progress | None = None,
 ) -> tuple[ModelSnapshot, TrainReport]:
     """Fit, tune and return an unsaved snapshot plus the report (the local training engine).
 
-    ``build_state`` rebuilds a user's state from events; ``features_for(snapshot)`` returns the
-    ranker's features for a state against that snapshot — both come from the live engine, so
-    validation uses exactly the serving code path.
+    ``log`` is the event log as columns; ``history(user)`` reads one user's events from the log
+    (only the validation users' are read as events). ``build_state`` rebuilds a user's state from
+    events; ``features_for(snapshot)`` returns the ranker's features for a state against that
+    snapshot — both come from the live engine, so validation uses exactly the serving code path.
     """
-    report = TrainReport(events=len(events), items=len(item_ids))
+    report = TrainReport(events=len(log), items=len(item_ids))
     step = progress or (lambda _msg, _frac: None)
     weights = settings.event_weights
     t0 = time.perf_counter()
 
     step("holding out validation events", 0.05)
-    train_events, targets = holdout_split(events, settings.validation_users, settings.seed)
-    data = TrainingData.from_events(train_events, item_ids, item_vectors, weights, polarity=polarity)
+    held = log.holdout(settings.validation_users, settings.seed)
+    data = log.training_data(item_ids, item_vectors, weights, held.train)
     step("fitting models for validation", 0.15)
     probe = ModelSnapshot("validation", fit_models(settings, data), LinearFusion(), frozenset(item_ids))
+    del data
     features = features_for(probe)  # one ranker for all validation users
     report.seconds["fit_validation"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    by_user: dict[str, list[Event]] = {}
-    for e in train_events:
-        if e.user_id in targets:
-            by_user.setdefault(e.user_id, []).append(e)
     cases = []
-    for n, (user, target) in enumerate(sorted(targets.items())):
-        state = build_state(user, by_user.get(user, []))
-        cases.append((features(state), target.item_id or ""))
+    for n, (user, target) in enumerate(sorted(held.targets.items())):
+        # The user's events before the target, read back from the log: the same events in the same
+        # order as the columns' rows (an event logged since the columns were read may shift them by one).
+        state = build_state(user, list(history(user))[: held.kept[user]])
+        cases.append((features(state), target))
         if n % 50 == 0:
-            step("scoring validation users", 0.3 + 0.3 * n / max(1, len(targets)))
+            step("scoring validation users", 0.3 + 0.3 * n / max(1, len(held.targets)))
     step("tuning the scorer", 0.6)
     scorer = scorer_from_config(settings.scorer)
     if cases:
@@ -174,7 +136,7 @@ def fit_snapshot(
 
     t2 = time.perf_counter()
     step("fitting models on all events", 0.75)
-    full = TrainingData.from_events(events, item_ids, item_vectors, weights, polarity=polarity)
+    full = log.training_data(item_ids, item_vectors, weights)
     models = refit_models(settings, full, probe.models)
     report.users = len(full.user_ids)
     report.models = {name: dict(model_report) for name, model in models.items()

@@ -30,6 +30,7 @@ from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.state import UserState
 from liverec.storage.base import EventLog
+from liverec.training.columns import LogColumns
 from liverec.training.erasure import Erasure
 from liverec.training.fit import Progress, TrainReport, fit_snapshot
 
@@ -75,32 +76,31 @@ class ModelLifecycle:
         """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
         t0, started = time.perf_counter(), time.time()
         epoch = self.erasure.epoch()  # before reading: whoever is erased after it is scrubbed below
-        events = list(self.events.all())
-        if not events:
+        log = LogColumns.read(self.events.all(), self.states.signals.polarities)
+        if not len(log):
             raise InvalidInputError("there are no events to train on; ingest events first", field="events")
         with self.lock:
             item_ids, vectors = self.catalog.refit_centering()
             self.states.clear()  # states of the old space; rebuilt in the new one
             self.serving.swap(self.serving.snapshot)
         self.states.warm()  # in the new space, before training's own work, so requests meet warm states
-        polarity = self.states.signals.polarities(events)
-        snapshot, report = fit_snapshot(events, item_ids, vectors, self.settings, polarity, self.states.build,
-                                        self._features_for, progress)
+        snapshot, report = fit_snapshot(log, item_ids, vectors, self.settings, self.events.by_user,
+                                        self.states.build, self._features_for, progress)
         snapshot.centering = self.catalog.space.centering
         snapshot.manifest["erasure_epoch"] = epoch
-        self.erasure.scrub(snapshot, events)
+        self.erasure.scrub(snapshot, log.user_ids, log.texts)
         report.seconds["total"] = time.perf_counter() - t0
         manifest = {
             "report": report.to_dict(),
             "encoder": self.catalog.space.name,
             "params": self._params(snapshot),
-            "trained_until": self._trained_until(events, started),
+            "trained_until": self._trained_until(log, started),
             "erasure_epoch": snapshot.erasure_epoch,
         }
         snapshot = write_snapshot(self.model_dir, snapshot, manifest)
         report.version = snapshot.version
         with self.lock:
-            self._scrub(snapshot, events)  # an erasure while the snapshot was written
+            self._scrub(snapshot, log)  # an erasure while the snapshot was written
             self.serving.swap(snapshot)
             # Events ingested while training ran went into the old models; fold them into the new.
             self.catch_up(snapshot)
@@ -122,18 +122,19 @@ class ModelLifecycle:
         self.states.warm()
         return snapshot
 
-    def _trained_until(self, events: list[Event], started: float) -> float:
+    def _trained_until(self, log: LogColumns, started: float) -> float:
         """The latest event time training saw, among times ingest could accept when the log was read.
 
         An event stored before the bound existed (dated 1e12) is left out: catching up from it
         would skip every event logged since (issue 12).
         """
         latest = started + self.settings.timestamp_future_skew
-        return max((e.timestamp for e in events if e.timestamp <= latest), default=started)
+        return log.latest(latest, default=started)
 
-    def _scrub(self, snapshot: ModelSnapshot, read: list[Event] | None = None) -> None:
+    def _scrub(self, snapshot: ModelSnapshot, read: LogColumns | None = None) -> None:
         """Scrub a snapshot about to be served, and its copy on disk if it changed. Call with the lock held."""
-        scrubbed = self.erasure.scrub(snapshot, read or ())
+        scrubbed = self.erasure.scrub(snapshot, read.user_ids, read.texts) if read is not None else \
+            self.erasure.scrub(snapshot)
         if scrubbed.advanced:
             rewrite_snapshot(self.model_dir, snapshot, scrubbed.models)
 
