@@ -410,3 +410,17 @@ def test_demo_tells_the_interest_shift_end_to_end(tmp_path: Path) -> None:
         assert hiking and int(hiking.group(1)) >= 3, after.group(1)
         assert "no retraining" in result.output
         assert (run == 2) == ("reset" in result.output)
+
+
+def test_synth_streams_a_seeded_world_into_a_store_and_refuses_a_bad_size(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/synth.db"
+    result = run("synth", "--store", url, "--items", "300", "--events", "2000", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "Stored300itemsand2000events" in squeezed(result.stdout)
+    store = open_store(url, create=False)
+    try:
+        assert store.catalog.count() == 300 and store.events.count() == 2000
+    finally:
+        store.close()
+    assert_error(run("synth", "--store", f"sqlite:///{tmp_path}/bad.db", "--items", "0"),
+                 "items must be an integer >= 1, got 0")

@@ -226,15 +226,36 @@ class LiveCatalog:
         return existed
 
     def refit_centering(self) -> tuple[list[str], np.ndarray]:
-        """Fit the language centring on the current catalog and serve it (call with the lock held).
+        """Fit the language centring on the current catalog and serve it, with a text index rebuilt
+        in the new space. Returns the catalog's ids and their vectors in the new space, for training.
 
-        Returns the catalog's ids and their vectors in the new space, for training.
+        The fit and the new index (minutes for an HNSW index of a million items) are built from the
+        catalog as it is, without the write lock, so events keep flowing meanwhile; the lock is
+        taken to swap them in. An item written in between makes the swap redo the work under the
+        lock, on the catalog as it then is.
         """
-        items = self.items()
+        version = self.version
+        try:
+            items = self.items()
+        except NotFoundError:  # an item deleted while the list was read
+            items = None
+        prepared = None if items is None else self._prepare(items)
+        with self.lock:
+            if prepared is None or self.version != version:
+                items = self.items()
+                prepared = self._prepare(items)
+            centering, vectors, index = prepared
+            self.space.recentre(centering)
+            self.content = index
+            self.version += 1
+        return [i.item_id for i in items], vectors
+
+    def _prepare(self, items: Sequence[Item]) -> tuple[LanguageCentering, np.ndarray, ContentModel]:
         raw = self.space.raw_item_vectors(items)
         languages = [item_language(i) for i in items]
-        vectors = self._serve(self.space.fit_centering(raw, languages), items, raw)
-        return [i.item_id for i in items], vectors
+        centering = self.space.fit_centering(raw, languages)
+        vectors = centering.apply(raw, languages)
+        return centering, vectors, _text_index(items, vectors)
 
     def recentre(self, centering: LanguageCentering) -> bool:
         """Serve ``centering`` (a snapshot's) if it is not the one served; whether it changed.

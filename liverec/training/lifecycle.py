@@ -79,8 +79,8 @@ class ModelLifecycle:
         log = LogColumns.read(self.events.all(), self.states.signals.polarities)
         if not len(log):
             raise InvalidInputError("there are no events to train on; ingest events first", field="events")
+        item_ids, vectors = self.catalog.refit_centering()  # builds outside the lock, swaps under it
         with self.lock:
-            item_ids, vectors = self.catalog.refit_centering()
             self.states.clear()  # states of the old space; rebuilt in the new one
             self.serving.swap(self.serving.snapshot)
         self.states.warm()  # in the new space, before training's own work, so requests meet warm states
