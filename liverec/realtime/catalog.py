@@ -235,11 +235,13 @@ class LiveCatalog:
         lock, on the catalog as it then is.
         """
         version = self.version
+        items: list[Item] = []
+        prepared = None
         try:
             items = self.items()
-        except NotFoundError:  # an item deleted while the list was read
-            items = None
-        prepared = None if items is None else self._prepare(items)
+            prepared = self._prepare(items)
+        except NotFoundError:  # an item deleted while the list was read: redone under the lock
+            pass
         with self.lock:
             if prepared is None or self.version != version:
                 items = self.items()
