@@ -26,9 +26,10 @@ from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.redact import redact
 from liverec.realtime.state import UserState
 
-# States held in memory by default: a state with its recent actions and interest vectors takes tens of
-# kilobytes (benchmarks/scale.py measures it), so a million-user log must not build a million of them.
-DEFAULT_CAPACITY = 100_000
+# States held in memory by default. A state keeps a text vector per recent action and per interest:
+# ~106 KB of RSS each (benchmarks/scale.py, 512-d encoder, 1M-event world; 10.7 KB in its byte form),
+# so a million-user log must not build a million of them: 50,000 cost ~5 GB.
+DEFAULT_CAPACITY = 50_000
 
 __all__ = ["DEFAULT_CAPACITY", "MemoryStateStore", "StateStore", "check_state_store_url", "open_state_store",
            "register_state_store"]
