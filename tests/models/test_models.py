@@ -476,3 +476,14 @@ def test_the_sequence_models_budget_holds_within_a_pass_and_covers_the_refit(mon
     steps = 0
     model.refit(data)
     assert steps < windows and model.report_["resumed_passes"] == 0
+
+
+def test_content_flat_search_by_blocks_scores_as_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exact search scans the catalog a block of rows at a time for all of a request's queries."""
+    import liverec.models.content as content_module
+
+    model = ContentModel(index="flat").fit(checkerboard_data())
+    queries = [_unit([1, 0, 0, 0, 0, 0, 0, 0]), _unit([0, 1, 0, 0, 0, 0, 0, 1]), _unit([1, 1, 1, 0, 0, 0, 0, 0])]
+    whole = model.search_many(queries, k=7, exclude={"a1"})
+    monkeypatch.setattr(content_module, "FLAT_BLOCK", 3)  # 10 items: blocks of 3, 3, 3 and 1
+    assert model.search_many(queries, k=7, exclude={"a1"}) == whole
