@@ -86,6 +86,14 @@ bench: install
 bench-serve: install
 	$(PY) benchmarks/serve_load.py
 
+# Cost curves on synthetic worlds (issue 16); worlds are built once into ~/.cache/liverec-scale and reused.
+# SCALE_ITEMS=10000,100000,1000000 SCALE_EVENTS=1000000,10000000 for the full sweep (hours on 2 cores).
+SCALE_ITEMS ?= 10000,100000
+SCALE_EVENTS ?= 1000000
+.PHONY: bench-scale
+bench-scale: install
+	$(PY) benchmarks/scale.py --items $(SCALE_ITEMS) --events $(SCALE_EVENTS)
+
 # The streaming benchmark's peer, rtrec 0.2.7, runs in its own venv (peers/rtrec-requirements.txt says why).
 # rtrec needs no torch, so none is installed there.
 .venv-rtrec/.installed: peers/rtrec-requirements.txt
