@@ -95,20 +95,38 @@ class TrainingData:
             wts.append(w)
             times.append(event.timestamp)
             types.append(type_index[event.type])
-        event_user = np.asarray(users, dtype=np.int32)
-        event_item = np.asarray(items, dtype=np.int32)
-        event_weight = np.asarray(wts, dtype=np.float32)
-        event_time = np.asarray(times, dtype=np.float64)
+        return cls.from_arrays(
+            list(item_ids), list(user_index), np.asarray(users, dtype=np.int32), np.asarray(items, dtype=np.int32),
+            np.asarray(wts, dtype=np.float32), np.asarray(times, dtype=np.float64), np.asarray(types, dtype=np.int8),
+            item_vectors, now=now,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        item_ids: list[str],
+        user_ids: list[str],
+        event_user: np.ndarray,
+        event_item: np.ndarray,
+        event_weight: np.ndarray,
+        event_time: np.ndarray,
+        event_type: np.ndarray,
+        item_vectors: np.ndarray,
+        *,
+        now: float | None = None,
+    ) -> TrainingData:
+        """Events already indexed (users into ``user_ids``, items into ``item_ids`` or -1): the
+        user-item matrix of positive weights is summed here, and ``now`` defaults as in :meth:`from_events`."""
         keep = (event_item >= 0) & (event_weight > 0)
         user_items = sp.csr_matrix(
             (event_weight[keep], (event_user[keep], event_item[keep])),
-            shape=(len(user_index), len(item_ids)),
+            shape=(len(user_ids), len(item_ids)),
             dtype=np.float32,
         )
         user_items.sum_duplicates()
         return cls(
-            item_ids=list(item_ids),
-            user_ids=list(user_index),
+            item_ids=item_ids,
+            user_ids=user_ids,
             user_items=user_items,
             event_user=event_user,
             event_item=event_item,
@@ -116,7 +134,7 @@ class TrainingData:
             event_time=event_time,
             item_vectors=np.asarray(item_vectors, dtype=np.float32),
             now=min(float(event_time.max()), time.time()) if now is None and len(event_time) else float(now or 0.0),
-            event_type=np.asarray(types, dtype=np.int8),
+            event_type=event_type,
         )
 
 

@@ -19,13 +19,11 @@ texts again to drop their cached vectors.
 from __future__ import annotations
 
 import random
-import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from liverec.core.types import Event, EventType
 from liverec.models.base import TYPE_INDEX, TrainingData
@@ -167,21 +165,10 @@ class LogColumns:
         order = present[np.argsort(first)]
         recode = np.full(len(self.user_ids), -1, dtype=np.int32)
         recode[order] = np.arange(len(order), dtype=np.int32)
-        event_user = recode[user]
-        event_item = item[keep]
         kinds = self.type[keep]
         type_weight = np.zeros(max(TYPE_INDEX.values()) + 1, dtype=np.float64)  # as from_events: in doubles
         for event_type, code in TYPE_INDEX.items():
             type_weight[code] = weights.get(event_type, 0.0)
         event_weight = (type_weight[kinds] * self.polarity[keep]).astype(np.float32)
-        event_time = self.time[keep]
-        positive = (event_item >= 0) & (event_weight > 0)
-        user_items = sp.csr_matrix((event_weight[positive], (event_user[positive], event_item[positive])),
-                                   shape=(len(order), len(item_ids)), dtype=np.float32)
-        user_items.sum_duplicates()
-        return TrainingData(
-            item_ids=list(item_ids), user_ids=[self.user_ids[u] for u in order.tolist()], user_items=user_items,
-            event_user=event_user, event_item=event_item, event_weight=event_weight, event_time=event_time,
-            item_vectors=np.asarray(item_vectors, dtype=np.float32),
-            now=min(float(event_time.max()), time.time()) if len(event_time) else 0.0, event_type=kinds.copy(),
-        )
+        return TrainingData.from_arrays(list(item_ids), [self.user_ids[u] for u in order.tolist()], recode[user],
+                                        item[keep], event_weight, self.time[keep], kinds.copy(), item_vectors)
