@@ -37,6 +37,7 @@ from liverec.ranking.snapshot import (
 from liverec.storage.base import EventLog, Store
 from liverec.text.base import TextKind
 from liverec.text.space import TextSpace
+from liverec.training.columns import LogColumns
 
 __all__ = ["Erasure", "Scrubbed", "event_texts", "scrub_model_dir", "scrub_snapshot"]
 
@@ -122,13 +123,14 @@ class Erasure:
             self.space.forget_texts(texts)
         return removed
 
-    def scrub(self, snapshot: ModelSnapshot, users: Iterable[str] = (), texts_read: Iterable[Event] = ()) -> Scrubbed:
-        """Scrub ``snapshot`` in memory (see :func:`scrub_snapshot`). ``users`` and ``texts_read`` are
-        whom a training read from the log and the events with a text among what it read: the vectors
-        of erased users' texts are dropped again, as training may have encoded (and cached) them
-        after the erasure deleted them."""
-        scrubbed = scrub_snapshot(snapshot, self.store.events, users)
-        texts = event_texts(e for e in texts_read if e.user_id in scrubbed.users)
+    def scrub(self, snapshot: ModelSnapshot, read: LogColumns | None = None) -> Scrubbed:
+        """Scrub ``snapshot`` in memory (see :func:`scrub_snapshot`). ``read`` is what a training read
+        from the log: the vectors of erased users' texts among it are dropped again, as training
+        may have encoded (and cached) them after the erasure deleted them."""
+        if read is None:
+            return scrub_snapshot(snapshot, self.store.events)
+        scrubbed = scrub_snapshot(snapshot, self.store.events, read.user_ids)
+        texts = event_texts(e for e in read.texts if e.user_id in scrubbed.users)
         if texts and self.space.forget_texts(texts):
             self.store.checkpoint()
         return scrubbed

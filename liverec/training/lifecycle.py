@@ -88,7 +88,7 @@ class ModelLifecycle:
                                         self.states.build, self._features_for, progress)
         snapshot.centering = self.catalog.space.centering
         snapshot.manifest["erasure_epoch"] = epoch
-        self.erasure.scrub(snapshot, log.user_ids, log.texts)
+        self.erasure.scrub(snapshot, log)
         report.seconds["total"] = time.perf_counter() - t0
         manifest = {
             "report": report.to_dict(),
@@ -133,8 +133,7 @@ class ModelLifecycle:
 
     def _scrub(self, snapshot: ModelSnapshot, read: LogColumns | None = None) -> None:
         """Scrub a snapshot about to be served, and its copy on disk if it changed. Call with the lock held."""
-        scrubbed = self.erasure.scrub(snapshot, read.user_ids, read.texts) if read is not None else \
-            self.erasure.scrub(snapshot)
+        scrubbed = self.erasure.scrub(snapshot, read)
         if scrubbed.advanced:
             rewrite_snapshot(self.model_dir, snapshot, scrubbed.models)
 
