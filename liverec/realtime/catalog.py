@@ -246,18 +246,8 @@ class LiveCatalog:
             if prepared is None or self.version != version:
                 items = self.items()
                 prepared = self._prepare(items)
-            centering, vectors, index = prepared
-            self.space.recentre(centering)
-            self.content = index
-            self.version += 1
-        return [i.item_id for i in items], vectors
-
-    def _prepare(self, items: Sequence[Item]) -> tuple[LanguageCentering, np.ndarray, ContentModel]:
-        raw = self.space.raw_item_vectors(items)
-        languages = [item_language(i) for i in items]
-        centering = self.space.fit_centering(raw, languages)
-        vectors = centering.apply(raw, languages)
-        return centering, vectors, _text_index(items, vectors)
+            self._swap(prepared)
+        return [i.item_id for i in items], prepared[1]
 
     def recentre(self, centering: LanguageCentering) -> bool:
         """Serve ``centering`` (a snapshot's) if it is not the one served; whether it changed.
@@ -266,16 +256,25 @@ class LiveCatalog:
         """
         if centering == self.space.centering:
             return False
-        items = self.items()
-        self._serve(centering, items, self.space.raw_item_vectors(items))
+        self._swap(self._prepare(self.items(), centering))
         return True
 
-    def _serve(self, centering: LanguageCentering, items: Sequence[Item], raw: np.ndarray) -> np.ndarray:
-        vectors = centering.apply(raw, [item_language(i) for i in items])
+    def _prepare(self, items: Sequence[Item], centering: LanguageCentering | None = None
+                 ) -> tuple[LanguageCentering, np.ndarray, ContentModel]:
+        """The items' vectors in ``centering``'s space (fitted on them when None) and a text index of them."""
+        raw = self.space.raw_item_vectors(items)
+        languages = [item_language(i) for i in items]
+        if centering is None:
+            centering = self.space.fit_centering(raw, languages)
+        vectors = centering.apply(raw, languages)
+        return centering, vectors, _text_index(items, vectors)
+
+    def _swap(self, prepared: tuple[LanguageCentering, np.ndarray, ContentModel]) -> None:
+        """Serve a prepared space and index (call with the lock held)."""
+        centering, _, index = prepared
         self.space.recentre(centering)
-        self.content = _text_index(items, vectors)
+        self.content = index
         self.version += 1
-        return vectors
 
     # ------------------------------------------------------------------ reads
 
