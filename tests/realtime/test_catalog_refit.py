@@ -4,7 +4,6 @@ flowing), and an item written meanwhile is not lost from it."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from liverec.datasets.demo import DemoWorld, build_demo_world
 from liverec.engine import Engine
+from tests._hooks import before_first_call, free_on_another_thread
 from tests._worlds import world_engine
 
 
@@ -29,35 +29,12 @@ def engine(world: DemoWorld) -> Iterator[Engine]:
 
 def _during_prepare(engine: Engine, action: Any) -> None:
     """Run ``action`` once, while ``refit_centering`` builds its index from the catalog it read."""
-    catalog = engine.items
-    prepare = catalog._prepare
-    done = False
-
-    def hooked(items: Any) -> Any:
-        nonlocal done
-        if not done:
-            done = True
-            action()
-        return prepare(items)
-
-    catalog._prepare = hooked  # type: ignore[method-assign]
+    before_first_call(engine.items, "_prepare", action)
 
 
 def test_the_index_is_built_without_the_write_lock(engine: Engine) -> None:
     free: list[bool] = []
-
-    def try_lock() -> None:  # as an ingest on another thread would
-        def other() -> None:
-            got = engine.items.lock.acquire(timeout=2)
-            free.append(got)
-            if got:
-                engine.items.lock.release()
-
-        thread = threading.Thread(target=other)
-        thread.start()
-        thread.join()
-
-    _during_prepare(engine, try_lock)
+    _during_prepare(engine, lambda: free.append(free_on_another_thread(engine.items.lock)))
     ids, vectors = engine.items.refit_centering()
     assert free == [True]
     assert len(ids) == len(engine.items) == vectors.shape[0]

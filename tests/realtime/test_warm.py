@@ -4,15 +4,14 @@ lock for whole chunks of rebuilds, and requests and commits waited behind it).""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from liverec.datasets.demo import DemoWorld, build_demo_world
 from liverec.engine import Engine
+from tests._hooks import before_first_call, free_on_another_thread
 from tests._worlds import world_engine
 
 
@@ -31,17 +30,7 @@ def engine(world: DemoWorld) -> Iterator[Engine]:
 
 def _on_first_signals(engine: Engine, action: Callable[[], object]) -> None:
     """Run ``action`` when the warm-up has read its first chunk's histories, before it puts states."""
-    signals = engine.states.signals
-    done = False
-
-    def hooked(events: Any) -> Any:
-        nonlocal done
-        if not done:
-            done = True
-            action()
-        return signals(events)
-
-    engine.states.signals = hooked  # type: ignore[assignment]
+    before_first_call(engine.states, "signals", action)
 
 
 def test_warm_builds_every_users_state_as_a_rebuild_would(engine: Engine, world: DemoWorld) -> None:
@@ -56,15 +45,8 @@ def test_warm_builds_every_users_state_as_a_rebuild_would(engine: Engine, world:
 def test_warm_does_not_hold_the_write_lock_while_it_builds(engine: Engine) -> None:
     free: list[bool] = []
 
-    def try_lock() -> None:  # as a request or a commit on another thread would
-        def other() -> None:
-            got = engine.states.lock.acquire(timeout=1.0)
-            free.append(got)
-            if got:
-                engine.states.lock.release()
-        thread = threading.Thread(target=other)
-        thread.start()
-        thread.join()
+    def try_lock() -> None:
+        free.append(free_on_another_thread(engine.states.lock))
 
     _on_first_signals(engine, try_lock)
     engine.warm_states()
