@@ -337,8 +337,8 @@ _KINDS: tuple[EventType, ...] = (EventType.VIEW, *(t for t, _ in FUNNEL), EventT
 def _cumsum_by_group(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Running sums restarting at each group (groups of ``lengths`` consecutive values)."""
     total = np.cumsum(values)
-    offsets = np.repeat(total[np.cumsum(lengths) - lengths] - values[np.cumsum(lengths) - lengths], lengths)
-    return total - offsets
+    first = np.cumsum(lengths) - lengths
+    return total - np.repeat(total[first] - values[first], lengths)
 
 
 def load_world(
@@ -354,16 +354,15 @@ def load_world(
     ``progress(stage, done, total)`` is called after every batch. Nothing but one batch is held.
     """
     world = SyntheticWorld(spec)
-    done = 0
-    for items in world.item_batches(item_batch):
-        engine.ingest_items(items)
-        done += len(items)
-        if progress is not None:
-            progress("items", done, spec.items)
-    done = 0
-    for events in world.event_batches(event_batch):
-        engine.ingest_events(events)
-        done += len(events)
-        if progress is not None:
-            progress("events", done, spec.events)
+    stages: tuple[tuple[str, Iterator[list[Any]], Callable[[list[Any]], object], int], ...] = (
+        ("items", world.item_batches(item_batch), engine.ingest_items, spec.items),
+        ("events", world.event_batches(event_batch), engine.ingest_events, spec.events),
+    )
+    for stage, batches, ingest, total in stages:
+        done = 0
+        for batch in batches:
+            ingest(batch)
+            done += len(batch)
+            if progress is not None:
+                progress(stage, done, total)
     return world
