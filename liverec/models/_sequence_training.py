@@ -265,7 +265,7 @@ class Trainer:
         weights, stopping when ``seconds`` run out (a pass cut short keeps the steps it took)."""
         t0 = time.perf_counter()
         windows = _windows(sequences, self.model.max_len)
-        done = 0.0
+        done = 0
         for _ in range(passes):
             if not self._pass(windows, t0 + seconds):
                 break
