@@ -119,7 +119,7 @@ def fit_snapshot(
     for n, (user, target) in enumerate(sorted(held.targets.items())):
         # The user's events before the target, read back from the log: the same events in the same
         # order as the columns' rows (an event logged since the columns were read may shift them by one).
-        state = build_state(user, list(history(user))[: held.kept[user]])
+        state = build_state(user, history(user)[: held.kept[user]])
         cases.append((features(state), target))
         if n % 50 == 0:
             step("scoring validation users", 0.3 + 0.3 * n / max(1, len(held.targets)))
