@@ -38,6 +38,7 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_RUN = re.compile(f"[{_CJK}]+(?:[\\s·、]*[{_CJK}]+)*")
 _NUMBER = re.compile(r"^[+-]?[\d.,:/%-]+$")
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")  # what a Latin keyword may not run on into
 _EDGE_PUNCT = "\"'`.,;:!?()[]{}<>«»“”‘’-_/\\|*#&+=~"
 
 
@@ -168,7 +169,9 @@ def _select(keywords: Any, text: str, k: int) -> list[str]:
     uses on their own at least once (not only as part of a measurement or a hyphenated word)."""
     out: list[str] = []
     seen: set[str] = set()
-    lowered = text.lower()
+    # Keywords come back lower-cased with single spaces between words: match them against the
+    # text in the same form, by plain substring search (a regex per keyword cost more than yake).
+    lowered = " ".join(text.lower().split())
     for raw in keywords:
         keyword = _clean(str(raw))
         if keyword is None or keyword in seen or is_noise(keyword) or not _stands_alone(keyword, lowered):
@@ -181,22 +184,26 @@ def _select(keywords: Any, text: str, k: int) -> list[str]:
 
 
 def _stands_alone(keyword: str, text: str) -> bool:
-    """Whether lower-cased ``text`` has ``keyword`` once on its own: not inside a measurement nor
-    what one measures ("13-inch", "10kg load capacity", "5000毫安") and not part of a longer word
-    ("gore" of "gore-tex"). A keyword the text does not contain verbatim gets the benefit of the doubt."""
-    words = r"\s+".join(re.escape(w) for w in keyword.split())
+    """Whether ``text`` (lower-cased, single-spaced) has ``keyword`` once on its own: not inside a
+    measurement nor what one measures ("13-inch", "10kg load capacity", "5000毫安") and not part of
+    a longer word ("gore" of "gore-tex"). A keyword the text does not contain gets the benefit of
+    the doubt (yake rewrote the text)."""
     # Ideographs have no word boundaries; a Latin word may not run on into Latin letters, digits
     # or "-" (but may touch an ideograph: "vibram" of "vibram大底").
-    bounded = words if _CJK_CHAR.search(keyword) else rf"(?<![a-z0-9-]){words}(?![a-z0-9-])"
-    found = False
-    for match in re.finditer(bounded, text):
-        found = True
-        if not measured(text, match.start()):
+    bounded = _CJK_CHAR.search(keyword) is None
+    end = len(keyword)
+    at = text.find(keyword)
+    if at < 0:
+        return True
+    while at >= 0:
+        after = at + end
+        whole = not bounded or (
+            (at == 0 or text[at - 1] not in _WORD_CHARS) and (after == len(text) or text[after] not in _WORD_CHARS)
+        )
+        if whole and not measured(text, at):
             return True
-    if found:
-        return False
-    # No whole-word occurrence: either a fragment of longer words, or yake rewrote the text.
-    return re.search(words, text) is None
+        at = text.find(keyword, at + 1)
+    return False
 
 
 def _interleave(first: list[str], second: list[str], k: int) -> list[str]:
