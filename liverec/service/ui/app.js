@@ -91,6 +91,8 @@ async function signIn(key) {
 async function signOut() {
   await api("DELETE", "/session").catch(() => {});
   session = { auth_required: true, scopes: [], csrf_token: null };
+  // What the last key was shown goes with it: the next key's view starts empty, not stale.
+  for (const id of ["#recs", "#timeline", "#results"]) $(id).replaceChildren();
   askForKey("signed out");
 }
 
