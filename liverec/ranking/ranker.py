@@ -13,13 +13,14 @@ import numpy as np
 from liverec.core.settings import Settings
 from liverec.core.types import Reason, Recommendation
 from liverec.models.base import Ranked
+from liverec.models.content import FLAT_MAX_ITEMS
 from liverec.ranking.diversity import mmr
 from liverec.ranking.explain import Explainer, register_reason
 from liverec.ranking.features import Features, build_features
 from liverec.ranking.filters import Filters
 from liverec.ranking.fusion import LinearFusion
 from liverec.ranking.reasons import EVIDENCE_MIN_SIMILARITY
-from liverec.ranking.recalls import NOTHING, RecallContext, recall_names, run_recalls
+from liverec.ranking.recalls import NOTHING, ColdItems, RecallContext, recall_names, run_recalls
 from liverec.ranking.scoring import Scorer
 from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.catalog import LiveCatalog
@@ -79,19 +80,21 @@ class Ranker:
         self.items = catalog.table  # lookups straight from the table: filters ask per candidate
         self.explainer = Explainer(self.items, self.content, self.models, catalog.query_vector)
         self._memos: dict[str, dict[str, Any]] = {}  # each recall's, for this snapshot (RecallContext.memo)
-        self._cold: tuple[int, list[str], np.ndarray] | None = None
+        self._cold: tuple[int, ColdItems] | None = None
         self._newest: tuple[int, list[str]] | None = None
 
-    def cold(self) -> tuple[list[str], np.ndarray]:
-        """Catalog items added after the snapshot was trained, with their text vectors (cached as
-        one pair per catalog version, so a reader never sees ids and vectors of two catalogs)."""
+    def cold(self) -> ColdItems:
+        """Catalog items added after the snapshot was trained (cached per catalog version, so a
+        reader never sees ids and vectors of two catalogs); their vectors only while few enough
+        to scan per request (see :class:`ColdItems`)."""
         cold = self._cold
         version = self.catalog.version
         if cold is None or cold[0] != version:
             known = self.snapshot.catalog_items if self.snapshot else frozenset()
             ids = [i for i in self.catalog.ids() if i not in known]
-            cold = self._cold = (version, ids, self.content.vectors_of(ids))
-        return cold[1], cold[2]
+            scan = bool(known) and len(ids) <= FLAT_MAX_ITEMS
+            cold = self._cold = (version, ColdItems(ids, self.content.vectors_of(ids) if scan else None, known))
+        return cold[1]
 
     def session_vector(self, state: UserState | None) -> np.ndarray | None:
         """What the user is after right now: their last SESSION_ACTIONS positive actions (items or

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from liverec.realtime.state import Interest, RecentAction, UserState, unit
 __all__ = [
     "ALS_MEMO",
     "COVISIT_SEEDS",
+    "ColdItems",
     "NOTHING",
     "RECALLS",
     "Recall",
@@ -48,6 +49,18 @@ COVISIT_SEEDS = 5
 ALS_MEMO = 100_000  # users whose ALS fold-in is kept between their requests
 
 NOTHING: Ranked = ([], np.zeros(0))
+
+
+class ColdItems(NamedTuple):
+    """Catalog items the served snapshot was not trained on ("cold"), as one consistent triple."""
+
+    ids: list[str]
+    #: Their text vectors, or None when a request may not scan them: past FLAT_MAX_ITEMS items
+    #: (the size up to which exact search is the text index's choice too), or when every item is
+    #: cold (no snapshot), where the text index's own neighbours already are the cold ranking.
+    vectors: np.ndarray | None
+    #: The snapshot's catalog: an item not in it is cold.
+    known: Collection[str]
 
 
 class RecallContext:
@@ -70,7 +83,7 @@ class RecallContext:
     content
         The live text index.
     cold
-        Items added after the snapshot was trained and their text vectors, as one pair.
+        Items added after the snapshot was trained (:class:`ColdItems`), computed on first use.
     memos
         The ranker's memo per recall, kept between requests for one snapshot (see :meth:`memo`).
     items
@@ -88,7 +101,7 @@ class RecallContext:
         n: int,
         models: Mapping[str, Any],
         content: ContentModel,
-        cold: Callable[[], tuple[list[str], np.ndarray]],
+        cold: Callable[[], ColdItems],
         memos: dict[str, dict[str, Any]],
         items: ItemLookup | None = None,
         interest_half_life: float = 14 * 86400.0,
@@ -304,13 +317,22 @@ def _fresh(ctx: RecallContext) -> Ranked:
     """
     if ctx.interest is None:
         return NOTHING
-    cold, vectors = ctx.cold()
-    if not cold:
+    cold = ctx.cold()
+    if not cold.ids:
         return NOTHING
-    scores = vectors @ ctx.interest
-    top = np.argsort(-scores)[: ctx.n + len(ctx.blocked)]
-    keep = [i for i in top.tolist() if scores[i] > 0 and cold[i] not in ctx.blocked][: ctx.n]
-    return [cold[i] for i in keep], scores[keep].astype(np.float64)
+    if cold.vectors is None:
+        # Too many to scan per request: the cold ones among the content recall's neighbours (the
+        # same ranking, exactly so when every item is cold; past FLAT_MAX_ITEMS new items a
+        # retraining is overdue, and the few this finds still fill the fresh slot).
+        ids, scores = ctx.text_hits("content")
+        keep = [n for n, item_id in enumerate(ids) if item_id not in cold.known and scores[n] > 0]
+        return [ids[n] for n in keep], scores[keep].astype(np.float64)
+    scores = cold.vectors @ ctx.interest
+    want = min(ctx.n + len(ctx.blocked), scores.size)
+    top = np.argpartition(-scores, want - 1)[:want]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    keep = [i for i in top.tolist() if scores[i] > 0 and cold.ids[i] not in ctx.blocked][: ctx.n]
+    return [cold.ids[i] for i in keep], scores[keep].astype(np.float64)
 
 
 def _like_recent(kind: str, prefix: str = "") -> Explain:
