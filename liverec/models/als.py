@@ -26,6 +26,7 @@ from liverec.models._common import (
     write_params,
 )
 from liverec.models.base import Ranked, ScoredItems, TrainingData, as_scored
+from liverec.models.mips import INDEX_FILE, MaxInnerProduct
 
 
 class ALSRecommender:
@@ -134,7 +135,12 @@ class ALSRecommender:
         return self
 
     def _set_state(
-        self, item_ids: list[str], user_ids: list[str], item_factors: np.ndarray, user_factors: np.ndarray
+        self,
+        item_ids: list[str],
+        user_ids: list[str],
+        item_factors: np.ndarray,
+        user_factors: np.ndarray,
+        index: Path | None = None,
     ) -> None:
         self.item_ids_: list[str] = item_ids
         self.item_index_: dict[str, int] = {item_id: i for i, item_id in enumerate(item_ids)}
@@ -146,6 +152,7 @@ class ALSRecommender:
         norms = np.linalg.norm(item_factors, axis=1)
         self.item_known_: np.ndarray = norms > 0
         self._unit = item_factors / np.where(norms > 0, norms, 1.0)[:, None].astype(np.float32)
+        self._top = MaxInnerProduct(item_factors, self.item_known_, index=index)
 
     # -- fold-in --------------------------------------------------------------------------
 
@@ -189,7 +196,8 @@ class ALSRecommender:
     # -- queries --------------------------------------------------------------------------
 
     def score(self, user_vec: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> ScoredItems:
-        """Top ``k`` items by ``item_factors_ · user_vec``, brute force; items unseen in training never appear."""
+        """Top ``k`` items by ``item_factors_ · user_vec`` (exact, or from an HNSW graph past
+        FLAT_MAX_ITEMS items: see :mod:`liverec.models.mips`); items unseen in training never appear."""
         return as_scored(self.score_ranked(user_vec, k, exclude))
 
     def score_ranked(self, user_vec: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> Ranked:
@@ -203,12 +211,9 @@ class ALSRecommender:
             )
         if not vec.any():
             return [], np.zeros(0)
-        scores = self.item_factors_ @ vec
-        ranked = np.where(self.item_known_, scores, -np.inf)
-        ranked[indices_of(self.item_index_, exclusion_set(exclude))] = -np.inf
-        best = top_k(ranked, k)
+        best, scores = self._top.top(vec, k, indices_of(self.item_index_, exclusion_set(exclude)))
         ids = self.item_ids_
-        return [ids[i] for i in best.tolist()], scores[best].astype(np.float64)
+        return [ids[i] for i in best.tolist()], scores.astype(np.float64)
 
     def recommend(
         self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()
@@ -258,6 +263,7 @@ class ALSRecommender:
         write_ids(path / "item_ids.json", self.item_ids_)
         write_ids(path / "user_ids.json", self.user_ids_)
         np.savez(path / "factors.npz", item_factors=self.item_factors_, user_factors=self.user_factors_)
+        self._top.save(path / INDEX_FILE)
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -270,5 +276,6 @@ class ALSRecommender:
             [str(x) for x in read_ids(path / "user_ids.json")],
             item_factors,
             user_factors,
+            index=path / INDEX_FILE,
         )
         return model

@@ -32,13 +32,13 @@ from liverec.models.base import Ranked, ScoredItems, TrainingData, as_scored
 _omp = threading.local()
 
 
-def _one_omp_thread() -> None:
+def one_omp_thread() -> None:
     if not getattr(_omp, "set", False):
         faiss.omp_set_num_threads(1)
         _omp.set = True
 
 
-_one_omp_thread()
+one_omp_thread()
 
 INDEX_KINDS = ("auto", "flat", "hnsw")
 # "auto" is exact up to here and HNSW beyond: a flat scan reads n × d floats per query (measured
@@ -228,7 +228,7 @@ class ContentModel:
         """:meth:`search_many`, each result as an id list and a score array."""
         require_fitted(self, "index_")
         check_k(k)
-        _one_omp_thread()
+        one_omp_thread()
         queries = np.zeros((len(vectors), self.dim_), dtype=np.float32)
         for row, vector in enumerate(vectors):
             query = np.asarray(vector, dtype=np.float32).reshape(-1)

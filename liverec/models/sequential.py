@@ -37,6 +37,7 @@ from liverec.models._common import (
     write_params,
 )
 from liverec.models.base import EVENT_TYPES, TYPE_INDEX, Ranked, ScoredItems, TrainingData, as_scored
+from liverec.models.mips import INDEX_FILE, MaxInnerProduct
 
 __all__ = ["GAP_BUCKETS", "SequenceModel", "gap_bucket"]
 
@@ -229,13 +230,16 @@ class SequenceModel:
         self._set_state(list(data.item_ids), weights, {**self.report_, **more})
         return self
 
-    def _set_state(self, item_ids: list[str], weights: dict[str, np.ndarray], report: dict[str, Any]) -> None:
+    def _set_state(
+        self, item_ids: list[str], weights: dict[str, np.ndarray], report: dict[str, Any], index: Path | None = None
+    ) -> None:
         self.item_ids_ = item_ids
         self.item_index_ = {item_id: i for i, item_id in enumerate(item_ids)}
         self.weights_ = weights
         self.report_ = report
         table = weights["items"][1:]  # row i + 1 is item i (row 0 is padding)
         self._norms = np.maximum(np.linalg.norm(table, axis=1), 1e-12)
+        self._top = MaxInnerProduct(table, index=index)
 
     # -- serving --------------------------------------------------------------------------
 
@@ -285,11 +289,10 @@ class SequenceModel:
 
     def score_ranked(self, user_vector: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> Ranked:
         """The ``k`` best known items for a user vector, never one in ``exclude``."""
+        require_fitted(self, "weights_")
         check_k(k)
-        scores = self.scores(user_vector)
-        scores[indices_of(self.item_index_, exclude)] = -np.inf
-        best = top_k(scores, k)
-        return [self.item_ids_[i] for i in best.tolist()], scores[best]
+        best, scores = self._top.top(user_vector, k, indices_of(self.item_index_, exclude))
+        return [self.item_ids_[i] for i in best.tolist()], scores.astype(np.float64)
 
     def recommend(
         self, history: Sequence[tuple[str, float]], k: int = 10, exclude: Collection[str] = ()
@@ -328,6 +331,7 @@ class SequenceModel:
         with open(path / "weights.npz", "wb") as fh:
             np.savez(fh, **self.weights_)  # type: ignore[arg-type]  # numpy's stub takes **kwds as allow_pickle
         (path / "report.json").write_text(json.dumps(self.report_, indent=2))
+        self._top.save(path / INDEX_FILE)
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -336,7 +340,7 @@ class SequenceModel:
         with np.load(path / "weights.npz", allow_pickle=False) as z:
             weights = {key: z[key] for key in z.files}
         report = json.loads((path / "report.json").read_text()) if (path / "report.json").exists() else {}
-        model._set_state([str(x) for x in read_ids(path / "item_ids.json")], weights, report)
+        model._set_state([str(x) for x in read_ids(path / "item_ids.json")], weights, report, index=path / INDEX_FILE)
         return model
 
 
