@@ -200,6 +200,7 @@ def child_serve(db: str, users_sample: int, requests: int, seed: int) -> dict[st
         key = "1-9" if n < 10 else "10-49" if n < 50 else "50-199" if n < 200 else "200+"
         buckets.setdefault(key, []).append(s)
     recall = _index_recall(engine, users, rng)
+    model_recall = _model_recall(engine, users, rng)
     engine.close()
     base = _stats(baseline)
     recommend = _stats([s for _, s in rec])
@@ -217,6 +218,7 @@ def child_serve(db: str, users_sample: int, requests: int, seed: int) -> dict[st
         "ingest_one_event": _stats(ingest),
         "baseline": base,
         "index": recall,
+        "model_indexes": model_recall,
     }
 
 
@@ -242,6 +244,46 @@ def _index_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str
         total += len(truth)
     return {"kind": content.kind_, "recall_at_100": round(hits / total, 4) if total else None,
             "search": _stats(times) if times else None}
+
+
+def _model_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str, Any]:
+    """ALS's and the sequence model's top-100 from their inner-product search against exact search,
+    for users' own query vectors (each model's ``_top``: exact up to FLAT_MAX_ITEMS items)."""
+    from liverec.models.base import TYPE_INDEX
+    from liverec.models.mips import MaxInnerProduct
+
+    snapshot = engine.serving.snapshot
+    out: dict[str, Any] = {}
+    if snapshot is None:
+        return out
+    sample = rng.sample(users, min(100, len(users)))
+    for name, model in snapshot.models.items():
+        search = getattr(model, "_top", None)
+        if search is None:
+            continue
+        exact = MaxInnerProduct(search.table, search.usable, kind="flat")
+        hits, total, times = 0, 0, []
+        for u in sample:
+            state = engine.state(u)
+            if name == "als":
+                query = model.user_vector(list(state.liked().items()))
+            else:
+                actions = state.positive_item_actions(model.max_len)
+                known = [a for a in actions if a.item_id in model.item_index_]
+                query = model.user_vector([a.item_id for a in known], [TYPE_INDEX[a.type] for a in known],
+                                          [a.timestamp for a in known]) if known else None
+            if query is None or not np.any(query):
+                continue
+            none = np.empty(0, dtype=np.int64)
+            truth, _ = exact.top(query, 100, none)
+            t = time.perf_counter()
+            found, _ = search.top(query, 100, none)
+            times.append(time.perf_counter() - t)
+            hits += len(set(found.tolist()) & set(truth.tolist()))
+            total += len(truth)
+        out[name] = {"kind": search.kind, "recall_at_100": round(hits / total, 4) if total else None,
+                     "search": _stats(times) if times else None}
+    return out
 
 
 def child_encode(db: str, encoder: str, n: int) -> dict[str, Any]:
@@ -290,7 +332,9 @@ def _row(w: dict[str, Any]) -> str:
     if s:
         rec, one = s["recommend"], s["ingest_one_event"]
         cells += [f"{rec['p50_ms']} / {rec['p99_ms']}", f"{one['p50_ms']} / {one['p99_ms']}",
-                  f"{s['index']['recall_at_100']} ({s['index']['kind']})", str(s["kb_per_item"]),
+                  "; ".join(f"{name} {r['recall_at_100']} ({r['kind']})"
+                            for name, r in [("text", s["index"]), *s.get("model_indexes", {}).items()]),
+                  str(s["kb_per_item"]),
                   f"{s['state_bytes_median']:,} / {s.get('state_object_bytes_median', 0):,} / {s['kb_rss_per_state']}"]
     else:
         cells += ["—"] * 5
@@ -384,7 +428,7 @@ def main() -> None:
     result = {"cpu_count": os.cpu_count(), "worlds": worlds, "encoders": encoders,
               "load_average": round(os.getloadavg()[0], 2)}
     lines = ["| items | events | build items/s | ingest events/s (first → last batches) | train s (peak RSS MB) "
-             "| recommend p50 / p99 ms | ingest 1 event p50 / p99 ms | index recall@100 | KB per item "
+             "| recommend p50 / p99 ms | ingest 1 event p50 / p99 ms | recall@100 of each index vs exact | KB per item "
              "| state: stored bytes / object bytes / RSS KB |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for w in worlds:
