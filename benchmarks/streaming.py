@@ -21,6 +21,11 @@ the randomisation test's p-value (``liverec.evaluation.stats``). Prints JSON and
 both to benchmarks/results/streaming.{json,md}. Skips, saying why, without the data or ``.venv-rtrec``.
 
     python benchmarks/streaming.py [--data ../shared/data/movielens-100k] [--fraction 0.2] [--rtrec-batch 1]
+
+The same protocol on a synthetic stream (issue 16's second stream; rtrec's per-event update would
+take hours on it, so it takes batches, and a sample of held-out users is scored):
+
+    python benchmarks/streaming.py --synthetic 10000:1000000 --rtrec-batch 1000 --users 2000 --no-retrain
 """
 
 from __future__ import annotations
@@ -97,6 +102,25 @@ def split_stream(events: Sequence[Event], fraction: float = 0.2) -> StreamSplit:
     return StreamSplit(rest[:cut], rest[cut:], {user: events[n] for n, user in held.items()})
 
 
+def _synthetic_size(text: str) -> tuple[int, int]:
+    """``ITEMS:EVENTS`` as two positive integers (argparse reports a ValueError as a usage error)."""
+    items, sep, events = text.partition(":")
+    if not sep or not items.isdigit() or not events.isdigit() or int(items) < 1 or int(events) < 1:
+        raise argparse.ArgumentTypeError(f"expected ITEMS:EVENTS as two positive integers, got {text!r}")
+    return int(items), int(events)
+
+
+def synthetic_stream(items: int, events: int, seed: int = 0) -> tuple[list[Item], list[Event]]:
+    """A ``liverec synth`` world's catalog and its events in time order (held in memory: ~0.5 GB per 1M)."""
+    from liverec.datasets.synthetic import ScaleSpec, SyntheticWorld
+
+    world = SyntheticWorld(ScaleSpec(items=items, events=events, seed=seed))
+    catalog = [item for batch in world.item_batches() for item in batch]
+    stream = [e for batch in world.event_batches() for e in batch]
+    stream.sort(key=lambda e: e.timestamp)  # stable: batches are already in time order
+    return catalog, stream
+
+
 def write_peer_input(split: StreamSplit, path: Path) -> None:
     """The peer's TSV: train and stream rows in time order, then one row per test user without its item."""
     with path.open("w", encoding="utf-8") as f:
@@ -126,12 +150,12 @@ def rtrec_problem(python: Path = RTREC_PYTHON) -> str | None:
     return None
 
 
-def run_rtrec(split: StreamSplit, k: int, batch: int, seed: int) -> dict[str, Any]:
+def run_rtrec(split: StreamSplit, k: int, batch: int, seed: int, retrain: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="liverec-streaming-") as work:
         events, out = Path(work) / "events.tsv", Path(work) / "rtrec.json"
         write_peer_input(split, events)
         cmd = [str(RTREC_PYTHON), str(RTREC_PEER), "--events", str(events), "--out", str(out), "--k", str(k),
-               "--batch", str(batch), "--seed", str(seed), "--retrain"]
+               "--batch", str(batch), "--seed", str(seed)] + (["--retrain"] if retrain else [])
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL)  # its progress lines go straight to stderr
         if done.returncode != 0:
             raise SystemExit(f"streaming: the rtrec peer failed with exit code {done.returncode}")
@@ -155,7 +179,7 @@ def _rank_liverec(system: Any, users: Sequence[str], now: Mapping[str, float], k
     return {"lists": lists, "recommend_ms": _ms(times)}
 
 
-def run_liverec(items: Sequence[Item], split: StreamSplit, k: int, seed: int) -> dict[str, Any]:
+def run_liverec(items: Sequence[Item], split: StreamSplit, k: int, seed: int, retrain: bool = True) -> dict[str, Any]:
     from liverec.evaluation.systems import Liverec
 
     users = sorted(split.test)
@@ -173,13 +197,15 @@ def run_liverec(items: Sequence[Item], split: StreamSplit, k: int, seed: int) ->
         update_times.append(time.perf_counter() - started)
     stream_seconds = float(sum(update_times))
     streamed = _rank_liverec(system, users, now, k)
-    _log("liverec: retraining on everything streamed (the reference row)")
-    started = time.perf_counter()
-    system.engine.train()
-    retrain_seconds = time.perf_counter() - started
-    retrained = _rank_liverec(system, users, now, k)
+    out: dict[str, Any] = {}
+    if retrain:
+        _log("liverec: retraining on everything streamed (the reference row)")
+        started = time.perf_counter()
+        system.engine.train()
+        retrain_seconds = time.perf_counter() - started
+        out["retrained"] = {"fit_seconds": round(retrain_seconds, 3), **_rank_liverec(system, users, now, k)}
     system.close()
-    return {
+    return out | {
         "config": system.config,
         "update": "per event: observe([event])",
         "fit_seconds": round(fit_seconds, 3),
@@ -187,7 +213,6 @@ def run_liverec(items: Sequence[Item], split: StreamSplit, k: int, seed: int) ->
         "events_per_second": round(len(split.stream) / stream_seconds, 1),
         "update_ms": _ms(update_times),
         "streamed": streamed,
-        "retrained": {"fit_seconds": round(retrain_seconds, 3), **retrained},
     }
 
 
@@ -245,9 +270,18 @@ def main() -> None:
     parser.add_argument("--rtrec-batch", type=int, default=1,
                         help="stream events per rtrec update (1: every event, the protocol)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--synthetic", metavar="ITEMS:EVENTS", type=_synthetic_size,
+                        help="stream a `liverec synth` world of this size instead of MovieLens (e.g. 10000:1000000)")
+    parser.add_argument("--users", type=int, default=None,
+                        help="score a seeded sample of this many held-out users (default: every one)")
+    parser.add_argument("--no-retrain", dest="retrain", action="store_false",
+                        help="leave out the two retrained-at-the-end reference rows")
+    parser.add_argument("--name", default=None, help="results file name (default: streaming, or streaming-synthetic)")
     args = parser.parse_args()
+    if args.users is not None and args.users < 1:
+        parser.error(f"--users must be at least 1, got {args.users}")
 
-    if not (args.data / "u.data").is_file():
+    if args.synthetic is None and not (args.data / "u.data").is_file():
         print(f"streaming: skipped: no MovieLens-100k at {args.data} (u.data missing); pass --data")
         return
     problem = rtrec_problem()
@@ -256,28 +290,38 @@ def main() -> None:
         return
     from _report import publish  # benchmarks/ is the script's own directory
 
-    from liverec.datasets.readers import read_dataset
+    if args.synthetic is not None:
+        items, events = synthetic_stream(*args.synthetic, seed=args.seed)
+        source = f"synthetic {args.synthetic[0]:,} items x {args.synthetic[1]:,} events (seed {args.seed})"
+    else:
+        from liverec.datasets.readers import read_dataset
 
-    ds = read_dataset(args.data, "movielens")
-    split = split_stream(ds.events, args.fraction)
+        ds = read_dataset(args.data, "movielens")
+        items, events, source = ds.items, ds.events, str(args.data)
+    split = split_stream(events, args.fraction)
+    held_out = len(split.test)
+    if args.users is not None and args.users < held_out:
+        chosen = np.random.default_rng(args.seed).choice(sorted(split.test), size=args.users, replace=False)
+        split.test = {str(u): split.test[str(u)] for u in sorted(chosen)}
     users = sorted(split.test)
     had = split.had()
-    _log(f"{len(ds.events):,} events: {len(split.train):,} train, {len(split.stream):,} stream, "
-         f"{len(split.test):,} held out")
+    _log(f"{len(events):,} events: {len(split.train):,} train, {len(split.stream):,} stream, "
+         f"{held_out:,} held out, {len(users):,} scored")
 
     started = time.perf_counter()
-    liverec = run_liverec(ds.items, split, args.k, args.seed)
+    liverec = run_liverec(items, split, args.k, args.seed, args.retrain)
     liverec_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    rtrec = run_rtrec(split, args.k, args.rtrec_batch, args.seed)
+    rtrec = run_rtrec(split, args.k, args.rtrec_batch, args.seed, args.retrain)
     rtrec_seconds = time.perf_counter() - started
 
     runs = {
         "liverec": (liverec["streamed"], liverec["fit_seconds"], liverec["events_per_second"]),
         "rtrec": (rtrec["streamed"], rtrec["fit_seconds"], rtrec["events_per_second"]),
-        "liverec, retrained at end (reference)": (liverec["retrained"], liverec["retrained"]["fit_seconds"], None),
-        "rtrec, retrained at end (reference)": (rtrec["retrained"], rtrec["retrained"]["fit_seconds"], None),
     }
+    if args.retrain:
+        for system, run in (("liverec", liverec), ("rtrec", rtrec)):
+            runs[f"{system}, retrained at end (reference)"] = (run["retrained"], run["retrained"]["fit_seconds"], None)
     per_user = {name: score(run["lists"], split, users, args.k) for name, (run, _, _) in runs.items()}
     base = per_user["rtrec"]
     rows = []
@@ -299,6 +343,8 @@ def main() -> None:
     for a, b, label in (("liverec", "rtrec", "liverec − rtrec (streamed)"),
                         ("liverec, retrained at end (reference)", "rtrec, retrained at end (reference)",
                          "liverec − rtrec (both retrained at end)")):
+        if a not in per_user:
+            continue
         for metric in METRICS:
             test = paired_test(per_user[a][metric], per_user[b][metric], seed=args.seed)
             comparisons[f"{label}, {metric.upper()}"] = {
@@ -307,7 +353,7 @@ def main() -> None:
             }
     result = {
         "protocol": {
-            "data": str(args.data), "events": len(ds.events), "users": len(users),
+            "data": source, "events": len(events), "users_held_out": held_out, "users_scored": len(users),
             "held_out": "each user's last rating", "fraction_trained_once": args.fraction,
             "train_events": len(split.train), "stream_events": len(split.stream),
             "train_ends": split.train[-1].timestamp if split.train else None,
@@ -315,13 +361,14 @@ def main() -> None:
             "liverec_now": "the held-out event's timestamp", "cpu_count": os.cpu_count(),
         },
         "liverec": {key: v for key, v in liverec.items() if key not in ("streamed", "retrained")}
-        | {"retrain_seconds": liverec["retrained"]["fit_seconds"], "wall_seconds": round(liverec_seconds, 1)},
+        | {"wall_seconds": round(liverec_seconds, 1)},
         "rtrec": {key: v for key, v in rtrec.items() if key not in ("streamed", "retrained")}
-        | {"retrain_seconds": rtrec["retrained"]["fit_seconds"], "wall_seconds": round(rtrec_seconds, 1)},
+        | {"wall_seconds": round(rtrec_seconds, 1)},
         "results": rows,
         "paired": comparisons,
     }
-    publish("streaming", result, _table(rows, comparisons))
+    name = args.name or ("streaming-synthetic" if args.synthetic is not None else "streaming")
+    publish(name, result, _table(rows, comparisons))
 
 
 if __name__ == "__main__":

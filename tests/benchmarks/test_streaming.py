@@ -101,3 +101,21 @@ def test_the_peer_refuses_a_test_row_that_carries_an_item(tmp_path: Path) -> Non
     path.write_text(f"train\ta\ti1\t{T0}\t4.0\ntest\ta\ti2\t{T0 + 1}\t\n", encoding="utf-8")
     with pytest.raises(rtrec_peer.BadInput, match="test row must leave item_id"):
         rtrec_peer.read_events(path)
+
+
+def test_a_synthetic_stream_is_in_time_order_over_its_own_catalog_and_splits_like_movielens() -> None:
+    items, events = streaming.synthetic_stream(300, 4000, seed=2)
+    assert len(items) == 300 and len(events) == 4000
+    assert times(events) == sorted(times(events))
+    catalog = {item.item_id for item in items}
+    assert {e.item_id for e in events if e.item_id is not None} <= catalog
+    split = streaming.split_stream(events, 0.2)
+    assert split.test and len(split.train) + len(split.stream) + len(split.test) == 4000
+    assert streaming.synthetic_stream(300, 4000, seed=2)[1] == events  # seeded
+
+
+@pytest.mark.parametrize("text", ["10000", "0:5", "a:b", "10:-1", ":"])
+def test_a_synthetic_size_must_be_two_positive_integers(text: str) -> None:
+    with pytest.raises(streaming.argparse.ArgumentTypeError, match="ITEMS:EVENTS"):
+        streaming._synthetic_size(text)
+    assert streaming._synthetic_size("10:20") == (10, 20)
