@@ -14,7 +14,7 @@ from liverec.models.base import TrainingData
 from liverec.models.content import ContentModel
 from liverec.ranking.context_features import DAY, RECENT_ITEMS
 from liverec.ranking.features import FEATURES, FeatureInput
-from liverec.ranking.recalls import RecallContext
+from liverec.ranking.recalls import ColdItems, RecallContext
 from liverec.realtime.catalog import ItemTable
 from liverec.realtime.state import RecentAction, UserState
 
@@ -58,7 +58,7 @@ def state() -> UserState:
 def _features(items: ItemTable, state: UserState) -> tuple[np.ndarray, np.ndarray]:
     vectors = np.eye(len(TEXT_INDEXED), dtype=np.float32)
     content = ContentModel().fit(TrainingData.from_events([], TEXT_INDEXED, vectors, DEFAULT_EVENT_WEIGHTS))
-    no_cold_items = ([], np.zeros((0, len(TEXT_INDEXED))))
+    no_cold_items = ColdItems([], None, frozenset())
     ctx = RecallContext(state, None, None, set(), 10, {}, content, lambda: no_cold_items, {}, items)
     inp = FeatureInput(CANDIDATES, {i: r for r, i in enumerate(CANDIDATES)}, {}, ctx, NOW)
     return FEATURES["item"](inp).values[:, 1], FEATURES["affinity"](inp).values[:, [0, 1, 7]]
