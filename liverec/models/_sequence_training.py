@@ -78,11 +78,18 @@ class _Net(nn.Module):
         rows: torch.Tensor = self.item.weight
         return rows + self.proj(self.text) if self.use_text else rows
 
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` of :meth:`table`, computed for those rows alone: the whole table is an
+        (items × text dim) product per call, which past ~10k items was most of a training step."""
+        rows: torch.Tensor = self.item.weight[idx]
+        text: torch.Tensor = self.text  # type: ignore[assignment]  # a registered buffer
+        return rows + self.proj(text[idx]) if self.use_text else rows
+
     def forward(self, items: torch.Tensor, types: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         """Outputs [B, m, dim] for left-padded inputs (0 = padding; types and gaps shifted by one)."""
         b, m = items.shape
         pad = items == 0
-        x = (self.table()[items] + self.kind(types) + self.gap(gaps)
+        x = (self.embed(items) + self.kind(types) + self.gap(gaps)
              + self.pos(torch.arange(self.max_len - m, self.max_len)))
         x = self.drop(x)
         causal = torch.triu(torch.full((m, m), float("-inf")), diagonal=1)
@@ -144,13 +151,12 @@ def _loss(net: _Net, hidden: torch.Tensor, targets: torch.Tensor, model: Sequenc
     real = targets > 0
     h = hidden[real]
     target = targets[real] - 1
-    table = net.table()[1:]
-    n_items = table.shape[0]
+    n_items = net.item.num_embeddings - 1
     if n_items <= model.full_softmax_items:
-        return F.cross_entropy(h @ table.T, target)
+        return F.cross_entropy(h @ net.table()[1:].T, target)
     # Sampled softmax: the targets plus shared uniform negatives (a uniform proposal needs no logQ term).
     negatives = torch.randint(0, n_items, (model.negatives,), generator=generator)
-    logits = torch.cat([(h * table[target]).sum(-1, keepdim=True), h @ table[negatives].T], dim=1)
+    logits = torch.cat([(h * net.embed(target + 1)).sum(-1, keepdim=True), h @ net.embed(negatives + 1).T], dim=1)
     logits[:, 1:] = logits[:, 1:].masked_fill(negatives[None, :] == target[:, None], float("-inf"))
     return F.cross_entropy(logits, torch.zeros(len(target), dtype=torch.long))
 

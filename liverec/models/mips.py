@@ -9,7 +9,10 @@ The graph is built on the inner product itself (ip-NSW, Morozov & Babenko, NeurI
 L2 after the usual reduction (one more coordinate ``sqrt(M² − |x|²)`` so that every row has one
 length, Bachrach et al. 2014): on rows of lognormal lengths, 30,000 × 32, the reduction's graph
 found 0.64 (efSearch 128) and 0.83 (256) of the exact top 100, the inner-product graph 0.96 and
-0.99 at the same cost. Hits are re-scored exactly, so a score never carries the graph's error.
+0.99 at the same cost. The graph is built with efConstruction 200 (faiss's default is 40): on
+the sequence model's 100,000 × 64 item table of the synthetic world, the top 100 found at
+efSearch 256 went from 0.59 to 0.99 for 5.8 s of build instead of 2.2 (2 threads). Hits are
+re-scored exactly, so a score never carries the graph's error.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class MaxInnerProduct:
         kind: str = "auto",
         hnsw_m: int = 32,
         hnsw_ef_search: int = 256,
+        hnsw_ef_construction: int = 200,
         index: Path | None = None,
     ) -> None:
         if kind not in INDEX_KINDS:
@@ -71,10 +75,11 @@ class MaxInnerProduct:
                     raise InvalidInputError(f"{index} was built for another table", field="index", value=str(index))
                 self._graph = graph
             else:
-                self._graph = self._build(hnsw_m)
+                self._graph = self._build(hnsw_m, hnsw_ef_construction)
 
-    def _build(self, m: int) -> faiss.Index:
+    def _build(self, m: int, ef_construction: int) -> faiss.Index:
         graph = faiss.IndexHNSWFlat(self.table.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = ef_construction
         graph.add(np.ascontiguousarray(self.table[self._rows], dtype=np.float32))
         return graph
 

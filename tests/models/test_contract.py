@@ -45,3 +45,12 @@ class TestSequenceContract(ModelContract):
     def model_factory(self) -> ModelFactory:
         return lambda: SequenceModel(dim=16, heads=2, max_epochs=40, patience=40, validation_users=2, threads=1,
                                      dropout=0.1, lr=3e-3, seed=5)
+
+
+class TestSequenceSampledSoftmaxContract(ModelContract):
+    """The loss a large catalog trains with (sampled negatives, only the rows a step reads embedded)."""
+
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: SequenceModel(dim=16, heads=2, max_epochs=40, patience=40, validation_users=2, threads=1,
+                                     dropout=0.1, lr=3e-3, seed=5, full_softmax_items=1, negatives=8)

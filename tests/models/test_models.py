@@ -487,3 +487,17 @@ def test_content_flat_search_by_blocks_scores_as_one_pass(monkeypatch: pytest.Mo
     whole = model.search_many(queries, k=7, exclude={"a1"})
     monkeypatch.setattr(content_module, "FLAT_BLOCK", 3)  # 10 items: blocks of 3, 3, 3 and 1
     assert model.search_many(queries, k=7, exclude={"a1"}) == whole
+
+
+def test_the_sequence_network_embeds_selected_rows_as_the_whole_table_does() -> None:
+    """A step embeds only the rows it reads (inputs, targets, sampled negatives): the same rows."""
+    import torch
+
+    from liverec.models._sequence_training import _Net
+
+    data = checkerboard_data()
+    net = _Net(SequenceModel(dim=8, heads=1, seed=1), data.item_vectors, len(data.item_ids))
+    with torch.no_grad():
+        net.proj.weight.normal_()  # a projection that matters
+        idx = torch.tensor([[0, 3, 1], [10, 2, 2]])
+        torch.testing.assert_close(net.embed(idx), net.table()[idx], rtol=1e-5, atol=1e-6)
