@@ -9,6 +9,7 @@ Timings here are bounds generous enough for a loaded CI machine (a stalled body 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -162,6 +163,33 @@ def test_a_huge_request_line_gets_the_json_error_shape(keyed: tuple[Server, str]
         sock.close()
     assert _status(answer) == 431, answer[:200]
     assert b"content-type: application/json" in answer.lower() and b'"error"' in answer
+
+
+def test_a_large_body_sent_with_its_head_in_one_write_is_not_taken_for_a_huge_head(
+    keyed: tuple[Server, str], small_world: DemoWorld
+) -> None:
+    """A bulk POST written at once arrives as reads of head and body together; only the head may
+    count against the head limit (a 2 MB batch of events was refused with 431 before)."""
+    server, token = keyed
+    item = small_world.items[0].item_id
+    events = [{"event_id": f"one-write-{n}", "user_id": f"one-write-{n % 50}", "type": "view", "item_id": item}
+              for n in range(3000)]
+    body = json.dumps({"events": events}).encode()
+    assert len(body) > 3 * 65536
+    # The head's end also straddles two writes here: "\r\n" ends the first, "\r\n" starts the second.
+    head = (f"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"X-API-Key: {token}\r\nContent-Length: {len(body)}\r\n").encode()
+    for writes in ([head + b"\r\n" + body], [head, b"\r\n" + body]):
+        sock = _connect(server)
+        try:
+            for chunk in writes:
+                sock.sendall(chunk)
+            answer = _read_answer(sock)
+        finally:
+            sock.close()
+        assert _status(answer) == 200, answer[:300]
+    r = httpx.get(f"{server.base}/users/one-write-7/interests", headers={"X-API-Key": token}, timeout=10)
+    assert r.status_code == 200
 
 
 def test_a_client_gone_mid_body_logs_no_traceback(keyed: tuple[Server, str]) -> None:
