@@ -248,7 +248,7 @@ def _index_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str
 
 def _model_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str, Any]:
     """ALS's and the sequence model's top-100 from their inner-product search against exact search,
-    for users' own query vectors (each model's ``_top``: exact up to FLAT_MAX_ITEMS items)."""
+    for users' own query vectors (each model's ``item_search_``: exact up to FLAT_MAX_ITEMS items)."""
     from liverec.models.base import TYPE_INDEX
     from liverec.models.mips import MaxInnerProduct
 
@@ -258,7 +258,7 @@ def _model_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str
         return out
     sample = rng.sample(users, min(100, len(users)))
     for name, model in snapshot.models.items():
-        search = getattr(model, "_top", None)
+        search = getattr(model, "item_search_", None)
         if search is None:
             continue
         exact = MaxInnerProduct(search.table, search.usable, kind="flat")

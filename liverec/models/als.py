@@ -152,7 +152,8 @@ class ALSRecommender:
         norms = np.linalg.norm(item_factors, axis=1)
         self.item_known_: np.ndarray = norms > 0
         self._unit = item_factors / np.where(norms > 0, norms, 1.0)[:, None].astype(np.float32)
-        self._top = MaxInnerProduct(item_factors, self.item_known_, index=index)
+        # exact up to FLAT_MAX_ITEMS items, an inner-product graph beyond (liverec.models.mips)
+        self.item_search_: MaxInnerProduct = MaxInnerProduct(item_factors, self.item_known_, index=index)
 
     # -- fold-in --------------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class ALSRecommender:
             )
         if not vec.any():
             return [], np.zeros(0)
-        best, scores = self._top.top(vec, k, indices_of(self.item_index_, exclusion_set(exclude)))
+        best, scores = self.item_search_.top(vec, k, indices_of(self.item_index_, exclusion_set(exclude)))
         ids = self.item_ids_
         return [ids[i] for i in best.tolist()], scores.astype(np.float64)
 
@@ -263,7 +264,7 @@ class ALSRecommender:
         write_ids(path / "item_ids.json", self.item_ids_)
         write_ids(path / "user_ids.json", self.user_ids_)
         np.savez(path / "factors.npz", item_factors=self.item_factors_, user_factors=self.user_factors_)
-        self._top.save(path / INDEX_FILE)
+        self.item_search_.save(path / INDEX_FILE)
 
     @classmethod
     def load(cls, path: Path) -> Self:

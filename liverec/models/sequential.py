@@ -243,7 +243,7 @@ class SequenceModel:
         self.report_ = report
         table = weights["items"][1:]  # row i + 1 is item i (row 0 is padding)
         self._norms = np.maximum(np.linalg.norm(table, axis=1), 1e-12)
-        self._top = MaxInnerProduct(table, index=index)
+        self.item_search_: MaxInnerProduct = MaxInnerProduct(table, index=index)
 
     # -- serving --------------------------------------------------------------------------
 
@@ -285,17 +285,11 @@ class SequenceModel:
         gaps = gap_buckets([times[n] for n in kept]) if times is not None else np.zeros(len(kept), dtype=np.int64)
         return forward(self.weights_, self.heads, np.stack(rows), type_ids, gaps)
 
-    def scores(self, user_vector: np.ndarray) -> np.ndarray:
-        """Every known item's score for a user vector (float64, in ``item_ids_`` order)."""
-        require_fitted(self, "weights_")
-        scores: np.ndarray = (self.weights_["items"][1:] @ user_vector).astype(np.float64)
-        return scores
-
     def score_ranked(self, user_vector: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> Ranked:
         """The ``k`` best known items for a user vector, never one in ``exclude``."""
         require_fitted(self, "weights_")
         check_k(k)
-        best, scores = self._top.top(user_vector, k, indices_of(self.item_index_, exclude))
+        best, scores = self.item_search_.top(user_vector, k, indices_of(self.item_index_, exclude))
         return [self.item_ids_[i] for i in best.tolist()], scores.astype(np.float64)
 
     def recommend(
@@ -335,7 +329,7 @@ class SequenceModel:
         with open(path / "weights.npz", "wb") as fh:
             np.savez(fh, **self.weights_)  # type: ignore[arg-type]  # numpy's stub takes **kwds as allow_pickle
         (path / "report.json").write_text(json.dumps(self.report_, indent=2))
-        self._top.save(path / INDEX_FILE)
+        self.item_search_.save(path / INDEX_FILE)
 
     @classmethod
     def load(cls, path: Path) -> Self:

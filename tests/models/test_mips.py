@@ -87,7 +87,7 @@ def test_als_past_the_flat_bound_recommends_from_a_graph_it_saves_and_loads(
             rows.append((f"u{u}", items[j], 1.0, float(len(rows))))
     data = make_data(rows, items, now=float(len(rows)))
     model = ALSRecommender(factors=16, iterations=5, seed=1).fit(data)
-    assert model._top.kind == "hnsw"
+    assert model.item_search_.kind == "hnsw"
     history = [("i1", 1.0), ("i2", 1.0), ("i3", 1.0)]
     got = model.recommend(history, k=20)
     vector = model.user_vector(history)
@@ -99,4 +99,4 @@ def test_als_past_the_flat_bound_recommends_from_a_graph_it_saves_and_loads(
     model.save(tmp_path)
     assert (tmp_path / INDEX_FILE).exists()
     loaded = ALSRecommender.load(tmp_path)
-    assert loaded._top.kind == "hnsw" and loaded.recommend(history, k=20) == got
+    assert loaded.item_search_.kind == "hnsw" and loaded.recommend(history, k=20) == got
