@@ -85,15 +85,19 @@ class Ranker:
 
     def cold(self) -> ColdItems:
         """Catalog items added after the snapshot was trained (cached per catalog version, so a
-        reader never sees ids and vectors of two catalogs); their vectors only while few enough
-        to scan per request (see :class:`ColdItems`)."""
+        reader never sees ids and vectors of two catalogs), listed with their vectors only while
+        few enough to scan per request (see :class:`ColdItems`). With no snapshot nothing is
+        listed: every item is cold, and an untrained engine's catalog changes with every write."""
         cold = self._cold
         version = self.catalog.version
         if cold is None or cold[0] != version:
             known = self.snapshot.catalog_items if self.snapshot else frozenset()
-            ids = [i for i in self.catalog.ids() if i not in known]
-            scan = bool(known) and len(ids) <= FLAT_MAX_ITEMS
-            cold = self._cold = (version, ColdItems(ids, self.content.vectors_of(ids) if scan else None, known))
+            ids = [i for i in self.catalog.ids() if i not in known] if known else []
+            if known and len(ids) <= FLAT_MAX_ITEMS:
+                listed = ColdItems(ids, self.content.vectors_of(ids), known)
+            else:
+                listed = ColdItems([], None, known)
+            cold = self._cold = (version, listed)
         return cold[1]
 
     def session_vector(self, state: UserState | None) -> np.ndarray | None:

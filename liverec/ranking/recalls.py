@@ -52,12 +52,16 @@ NOTHING: Ranked = ([], np.zeros(0))
 
 
 class ColdItems(NamedTuple):
-    """Catalog items the served snapshot was not trained on ("cold"), as one consistent triple."""
+    """Catalog items the served snapshot was not trained on ("cold"), as one consistent triple.
+
+    Either the cold items are few enough to scan per request (``ids`` and their ``vectors``), or
+    the fresh recall keeps the items not in ``known`` among the text index's neighbours
+    (``vectors`` None, ``ids`` not listed): past FLAT_MAX_ITEMS cold items (the size up to which
+    exact search is the text index's choice too), or with no snapshot, where every item is cold
+    and the text neighbours already are the cold ranking.
+    """
 
     ids: list[str]
-    #: Their text vectors, or None when a request may not scan them: past FLAT_MAX_ITEMS items
-    #: (the size up to which exact search is the text index's choice too), or when every item is
-    #: cold (no snapshot), where the text index's own neighbours already are the cold ranking.
     vectors: np.ndarray | None
     #: The snapshot's catalog: an item not in it is cold.
     known: Collection[str]
@@ -318,8 +322,6 @@ def _fresh(ctx: RecallContext) -> Ranked:
     if ctx.interest is None:
         return NOTHING
     cold = ctx.cold()
-    if not cold.ids:
-        return NOTHING
     if cold.vectors is None:
         # Too many to scan per request: the cold ones among the content recall's neighbours (the
         # same ranking, exactly so when every item is cold; past FLAT_MAX_ITEMS new items a
@@ -327,6 +329,8 @@ def _fresh(ctx: RecallContext) -> Ranked:
         ids, scores = ctx.text_hits("content")
         keep = [n for n, item_id in enumerate(ids) if item_id not in cold.known and scores[n] > 0]
         return [ids[n] for n in keep], scores[keep].astype(np.float64)
+    if not cold.ids:
+        return NOTHING
     scores = cold.vectors @ ctx.interest
     want = min(ctx.n + len(ctx.blocked), scores.size)
     top = np.argpartition(-scores, want - 1)[:want]
