@@ -100,12 +100,14 @@ def http_bulk(store: Path, rows: list[list[dict[str, Any]]], clients: int) -> di
             return time.perf_counter() - t
 
         connections = [httpx.Client(base_url=server.url, timeout=300.0) for _ in range(clients)]
-        wall = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-            seconds = list(pool.map(lambda n: post(rows[n], connections[n % clients]), range(len(rows))))
-        wall = time.perf_counter() - wall
-        for c in connections:
-            c.close()
+        try:
+            wall = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+                seconds = list(pool.map(lambda n: post(rows[n], connections[n % clients]), range(len(rows))))
+            wall = time.perf_counter() - wall
+        finally:
+            for c in connections:
+                c.close()
     finally:
         server.stop()
     events = sum(len(b) for b in rows)

@@ -583,7 +583,7 @@ def unit(vec: np.ndarray | None) -> np.ndarray | None:
     """``vec`` scaled to length 1, or None when it is missing or (numerically) zero."""
     if vec is None:
         return None
-    n = float(np.linalg.norm(vec))
+    n = _norm(vec)
     if not math.isfinite(n) or n < 1e-9:
         return None
     return (vec / n).astype(np.float32)
