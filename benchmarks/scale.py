@@ -248,9 +248,10 @@ def _index_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str
 
 def _model_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str, Any]:
     """ALS's and the sequence model's top-100 from their inner-product search against exact search,
-    for users' own query vectors (each model's ``item_search_``: exact up to FLAT_MAX_ITEMS items)."""
-    from liverec.models.base import TYPE_INDEX
+    for the query vectors their recalls would send (each model's ``item_search_``: exact up to
+    FLAT_MAX_ITEMS items)."""
     from liverec.models.mips import MaxInnerProduct
+    from liverec.ranking.recalls import ColdItems, RecallContext, sequence_vector
 
     snapshot = engine.serving.snapshot
     out: dict[str, Any] = {}
@@ -266,12 +267,11 @@ def _model_recall(engine: Any, users: list[str], rng: random.Random) -> dict[str
         for u in sample:
             state = engine.state(u)
             if name == "als":
-                query = model.user_vector(list(state.liked().items()))
+                query = model.user_vector(list(state.liked().items()))  # the ALS recall's fold-in
             else:
-                actions = state.positive_item_actions(model.max_len)
-                known = [a for a in actions if a.item_id in model.item_index_]
-                query = model.user_vector([a.item_id for a in known], [TYPE_INDEX[a.type] for a in known],
-                                          [a.timestamp for a in known]) if known else None
+                ctx = RecallContext(state, None, None, set(), 100, snapshot.models, engine.items.content,
+                                    lambda: ColdItems([], None, ()), {})
+                query = sequence_vector(ctx)
             if query is None or not np.any(query):
                 continue
             none = np.empty(0, dtype=np.int64)
