@@ -57,3 +57,25 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
     return calls
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    """A PostgreSQL store URL of a schema of its own (dropped afterwards), snapshots under ``tmp_path``."""
+    from tests import _services
+
+    _services.require(_services.POSTGRES, "PostgreSQL")
+    schema = _services.unique("t_")
+    yield f"{_services.POSTGRES}?schema={schema}&snapshots={tmp_path / 'snapshots'}&pool=4"
+    _services.drop_schema(schema)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis state-store URL with a key prefix of its own (its keys deleted afterwards)."""
+    from tests import _services
+
+    _services.require(_services.REDIS, "Redis")
+    prefix = _services.unique("t_") + ":"
+    yield f"{_services.REDIS}?prefix={prefix}"
+    _services.drop_prefix(prefix)

@@ -10,7 +10,10 @@ rather than a new, empty store:
   are in memory too;
 * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — :class:`SqliteStore`, with
   its model snapshots, feedback log and keys in side files beside it (``path.db.models``,
-  ``path.db.feedback.db``, ``path.db.keys.db``).
+  ``path.db.feedback.db``, ``path.db.keys.db``);
+* ``postgresql://user@host:5432/database?schema=liverec&snapshots=/shared/dir`` —
+  :class:`~liverec.storage.postgres.PostgresStore`, for several workers on one or many machines:
+  events, items, vectors, feedback and keys in the database, snapshots in ``snapshots``.
 
 A new backend is one module and one :func:`register_backend` call.
 
@@ -22,10 +25,10 @@ A new backend is one module and one :func:`register_backend` call.
 ('shop.db', True, 'shop.db.keys.db')
 >>> locate("memory://").side(".models") is None
 True
->>> open_store("redis://localhost")
+>>> open_store("redis://localhost")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-liverec.core.errors.InvalidInputError: store URL 'redis://localhost' has unknown scheme 'redis'; known: memory://, sqlite://
+liverec.core.errors.InvalidInputError: store URL 'redis://localhost' has unknown scheme 'redis'; known: memory://, ...
 >>> open_store("sqlite:///no/such/shop.db", create=False)
 Traceback (most recent call last):
 ...
@@ -40,13 +43,14 @@ from pathlib import Path
 
 from liverec.core.errors import InvalidInputError, NotFoundError
 from liverec.core.redact import redact
-from liverec.storage import memory, sqlite
+from liverec.storage import memory, postgres, sqlite
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Store, StoreLocation, VectorCache
 from liverec.storage.feedback import FeedbackResult, VariantCounts
 from liverec.storage.keys import SCOPES, ApiKey
 from liverec.storage.memory import MemoryStore
 from liverec.storage.memory_feedback import MemoryFeedbackLog
 from liverec.storage.memory_keys import MemoryKeyStore
+from liverec.storage.postgres import PostgresStore
 from liverec.storage.sqlite import SqliteStore
 from liverec.storage.sqlite_feedback import SqliteFeedbackLog
 from liverec.storage.sqlite_keys import SqliteKeyStore
@@ -63,6 +67,7 @@ __all__ = [
     "MemoryFeedbackLog",
     "MemoryKeyStore",
     "MemoryStore",
+    "PostgresStore",
     "SqliteFeedbackLog",
     "SqliteKeyStore",
     "SqliteStore",
@@ -118,6 +123,9 @@ def register_backend(
 
 register_backend("memory", open=memory.open_url, locate=memory.locate_url)
 register_backend("sqlite", open=sqlite.open_url, locate=sqlite.locate_url, exists=sqlite.exists_url)
+# A server refuses a database that is not there, so every URL "exists"; the schema is created at open.
+register_backend("postgresql", open=postgres.open_url, locate=postgres.locate_url)
+register_backend("postgres", open=postgres.open_url, locate=postgres.locate_url)
 
 
 def _backend(url: str) -> tuple[Backend, str]:

@@ -3,8 +3,10 @@
 A feedback log remembers which variant served which list, and counts the impressions and clicks
 reported on those lists. It returns raw counts (:class:`VariantCounts`); the statistics over them
 (CTR, intervals, lift) are the experiments code's business. Implementations:
-:class:`~liverec.storage.memory_feedback.MemoryFeedbackLog` and
-:class:`~liverec.storage.sqlite_feedback.SqliteFeedbackLog`.
+:class:`~liverec.storage.memory_feedback.MemoryFeedbackLog`,
+:class:`~liverec.storage.sqlite_feedback.SqliteFeedbackLog` and
+:class:`~liverec.storage.postgres_feedback.PostgresFeedbackLog`; the durable two write served
+lists in batches through a :class:`ServedQueue`.
 
 Every check here runs before anything is stored, so a bad call counts nothing, in every backend.
 
@@ -16,19 +18,25 @@ ServedList(request_id='r1', variant='control', user_id='u1', item_ids=['a', 'b']
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, Self
 
-from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError
+from liverec.core.errors import ConflictError, InvalidInputError, LiveRecError, NotFoundError, StorageError
 
 __all__ = [
     "DEFAULT_CAPACITY",
     "FEEDBACK_KINDS",
+    "FLUSH_ROWS",
+    "FLUSH_SECONDS",
+    "BatchedLog",
     "FeedbackResult",
     "ServedList",
+    "ServedQueue",
     "VariantCounts",
     "check_capacity",
     "check_feedback",
@@ -43,6 +51,13 @@ FEEDBACK_KINDS = ("impression", "click")
 
 #: Served lists a log remembers for feedback unless told otherwise.
 DEFAULT_CAPACITY = 1_000_000
+
+# Measured on the demo world under 200 req/s: a synchronous write cost 0.16-0.3 ms of every
+# recommendation behind one lock; batched, a few hundred lists share one commit.
+FLUSH_SECONDS = 0.05
+FLUSH_ROWS = 512
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,3 +181,121 @@ def unknown_request(request_id: str) -> NotFoundError:
 def conflicting_list(request_id: str) -> ConflictError:
     """The error for a request recorded again with another variant, user or item list."""
     return ConflictError(f"request {request_id!r} was already recorded with another variant, user or item list")
+
+
+class ServedQueue:
+    """Served lists checked by ``serve_later`` and written in batches by a background thread.
+
+    A recommendation request only appends its list; a writer thread, started with the first,
+    hands everything queued to ``write`` every :data:`FLUSH_SECONDS` (sooner once
+    :data:`FLUSH_ROWS` wait), so one transaction commits a few hundred lists. A log calls
+    :meth:`flush` before every read and report, so nothing queued is ever missing from an answer.
+
+    Parameters
+    ----------
+    write
+        Writes a batch in one transaction; it drops a request id already recorded, without raising.
+    retain_failed
+        How many lists (the newest) stay queued when a write fails with :class:`StorageError`, to
+        be written by a later flush (a database server that went away and came back); with 0 a
+        failed batch is dropped.
+    """
+
+    def __init__(self, write: Callable[[list[ServedList]], object], *, retain_failed: int = 0) -> None:
+        self._write = write
+        self._retain_failed = retain_failed
+        self._queue: list[ServedList] = []
+        self._queue_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self.closed = False
+        self._writer: threading.Thread | None = None
+
+    def put(self, row: ServedList) -> None:
+        """Queue ``row``; :class:`StorageError` once the queue is closed."""
+        with self._queue_lock:
+            if self.closed:
+                raise StorageError("the feedback log is closed")
+            self._queue.append(row)
+            full = len(self._queue) >= FLUSH_ROWS
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_batches, name="liverec-feedback", daemon=True)
+                self._writer.start()
+        if full:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write every queued list now; how many were written.
+
+        One flush at a time, from taking the queue to the commit: a reader that flushes while the
+        writer thread holds lists it took must wait for that commit, or it would miss them.
+        """
+        with self._flush_lock:
+            with self._queue_lock:
+                rows, self._queue = self._queue, []
+            if rows:
+                try:
+                    self._write(rows)
+                except StorageError:
+                    self._put_back(rows)
+                    raise
+        return len(rows)
+
+    def _put_back(self, rows: list[ServedList]) -> None:
+        if not self._retain_failed:
+            return
+        with self._queue_lock:
+            waiting = rows + self._queue
+            self._queue = waiting[-self._retain_failed:]
+        if len(waiting) > self._retain_failed:
+            logger.warning("feedback log: dropped the %d oldest served lists waiting to be written",
+                           len(waiting) - self._retain_failed)
+
+    def _write_batches(self) -> None:
+        while not self.closed:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            try:
+                self.flush()
+            except LiveRecError:  # the log was closed under us, or the disk failed: retried next round
+                time.sleep(FLUSH_SECONDS)
+
+    def close(self) -> bool:
+        """Refuse further lists and stop the writer thread; whether the queue was open until now
+        (the caller then flushes what is left and closes its database). Safe to call twice."""
+        with self._queue_lock:
+            already, self.closed = self.closed, True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join()
+        return not already
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class BatchedLog:
+    """The lifetime of a feedback log that writes its served lists through a :class:`ServedQueue`
+    (``_queue``) into a database it closes last (``_db``): flushing, closing, the context manager."""
+
+    _queue: ServedQueue
+    _db: _Closable
+
+    def flush(self) -> int:
+        """Write every queued list now; how many were written."""
+        return self._queue.flush()
+
+    def close(self) -> None:
+        """Write what is queued and close; further calls raise :class:`StorageError`. Safe to call twice."""
+        if self._queue.close():
+            try:
+                self.flush()
+            finally:
+                self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -16,17 +16,18 @@ Schema (created if missing)::
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from liverec.core.errors import LiveRecError, StorageError
 from liverec.storage.feedback import (
     DEFAULT_CAPACITY,
+    FLUSH_ROWS,
+    FLUSH_SECONDS,
+    BatchedLog,
     FeedbackResult,
     ServedList,
+    ServedQueue,
     VariantCounts,
     check_capacity,
     check_feedback,
@@ -39,11 +40,6 @@ from liverec.storage.feedback import (
 from liverec.storage.sqlite import SqliteConnection
 
 __all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "SqliteFeedbackLog"]
-
-# Measured on the demo world under 200 req/s: a synchronous write cost 0.16-0.3 ms of every
-# recommendation behind one lock; batched, a few hundred lists share one commit.
-FLUSH_SECONDS = 0.05
-FLUSH_ROWS = 512
 
 # ``served`` holds the newest ``capacity`` lists, keyed by an ever-growing seq so eviction is a
 # range delete on every table. ``variants`` holds running totals, so evicting a list forgets
@@ -79,7 +75,7 @@ CREATE TABLE IF NOT EXISTS variants (
 """
 
 
-class SqliteFeedbackLog:
+class SqliteFeedbackLog(BatchedLog):
     """Which variant served which list, and the impressions and clicks reported on those lists,
     in a SQLite file so counts and served lists survive a restart.
 
@@ -96,6 +92,8 @@ class SqliteFeedbackLog:
     Every sqlite3 failure surfaces as :class:`StorageError`, and a failed call counts nothing.
     """
 
+    _db: SqliteConnection
+
     def __init__(self, path: str | Path, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = check_capacity(capacity)
         self.path = Path(path)
@@ -103,12 +101,7 @@ class SqliteFeedbackLog:
         # NORMAL in WAL mode survives a crash of this process and loses at most the last few
         # commits on power loss: fine for counters, and a click costs no fsync.
         self._db = SqliteConnection(self.path, "feedback log", synchronous="NORMAL")
-        self._queue: list[ServedList] = []
-        self._queue_lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        self._writer: threading.Thread | None = None
+        self._queue = ServedQueue(self._write_batch)
         try:
             with self._transaction("creating the schema") as c:
                 for statement in _SCHEMA.split(";"):
@@ -169,41 +162,12 @@ class SqliteFeedbackLog:
         recorded twice with other content is dropped at the write (ids are the service's own
         uuids, so that only happens on a bug), never failing the batch it is in.
         """
-        row = served_list(request_id, variant, user_id, item_ids, ts)
-        with self._queue_lock:
-            if self._closed:
-                raise StorageError("the feedback log is closed")
-            self._queue.append(row)
-            full = len(self._queue) >= FLUSH_ROWS
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_batches, name="liverec-feedback", daemon=True)
-                self._writer.start()
-        if full:
-            self._wake.set()
+        self._queue.put(served_list(request_id, variant, user_id, item_ids, ts))
 
-    def flush(self) -> int:
-        """Write every queued list now; how many were written.
-
-        One flush at a time, from taking the queue to the commit: a reader that flushes while the
-        writer thread holds lists it took must wait for that commit, or it would miss them.
-        """
-        with self._flush_lock:
-            with self._queue_lock:
-                rows, self._queue = self._queue, []
-            if rows:
-                with self._transaction(f"recording {len(rows)} served lists") as conn:
-                    for row in rows:
-                        self._write(conn, row, strict=False)
-        return len(rows)
-
-    def _write_batches(self) -> None:
-        while not self._closed:
-            self._wake.wait(FLUSH_SECONDS)
-            self._wake.clear()
-            try:
-                self.flush()
-            except LiveRecError:  # the log was closed under us, or the disk failed: retried next round
-                time.sleep(FLUSH_SECONDS)
+    def _write_batch(self, rows: list[ServedList]) -> None:
+        with self._transaction(f"recording {len(rows)} served lists") as conn:
+            for row in rows:
+                self._write(conn, row, strict=False)
 
     def _write(self, conn: sqlite3.Connection, row: ServedList, strict: bool) -> None:
         request_id, variant, user_id, items, when = row
@@ -303,25 +267,6 @@ class SqliteFeedbackLog:
                 "SELECT name, requests, impressions, clicks FROM variants ORDER BY first_seen, name"
             ).fetchall()
         return [VariantCounts(*row) for row in rows]
-
-    def close(self) -> None:
-        """Write what is queued and close; further calls raise :class:`StorageError`. Safe to call twice."""
-        with self._queue_lock:
-            already, self._closed = self._closed, True
-        self._wake.set()
-        if self._writer is not None:
-            self._writer.join()
-        if not already:
-            try:
-                self.flush()
-            finally:
-                self._db.close()
-
-    def __enter__(self) -> SqliteFeedbackLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SqliteFeedbackLog({str(self.path)!r}, capacity={self.capacity})"

@@ -140,7 +140,7 @@ class TestOpenStore:
     @pytest.mark.parametrize(
         ("url", "message"),
         [
-            ("postgres://localhost/liverec", "unknown scheme 'postgres'; known: memory://, sqlite://"),
+            ("mysql://localhost/liverec", "unknown scheme 'mysql'; known: memory://, sqlite://, postgresql://, postgres://"),
             ("foo", "'foo' has no scheme; expected one of memory://, sqlite://"),
             ("liverec.db", "'liverec.db' has no scheme"),
             ("sqlite://liverec.db", "has no file path; expected sqlite:///relative/path.db"),
@@ -210,7 +210,7 @@ class TestLocate:
             assert locate("fake://abc") == StoreLocation("fake://abc", None, "abc", shared=False)
             with pytest.raises(InvalidInputError, match="already registered"):
                 register_backend("fake", open=open_fake, locate=locate_fake)
-            with pytest.raises(InvalidInputError, match="known: memory://, sqlite://, fake://"):
+            with pytest.raises(InvalidInputError, match="known: memory://, sqlite://, postgresql://, postgres://, fake://"):
                 open_store("nope://")
         finally:
             del storage._BACKENDS["fake"]
