@@ -63,7 +63,8 @@ class LiveStates:
         if room is not None:
             del cold[room:]
         for start in range(0, len(cold), CHUNK):
-            self.rebuild(cold[start : start + CHUNK])
+            chunk = cold[start : start + CHUNK]
+            self.rebuild(chunk, {u: by_user[u] for u in chunk}, signals)
 
     def _room(self) -> int | None:
         """How many more states the store holds before it evicts; None for a store without a bound."""
@@ -79,17 +80,51 @@ class LiveStates:
             signals = self.signals(events)
         return self.updater.apply_many(state, events, [signals[e.event_id] for e in events])
 
-    def rebuild(self, user_ids: Sequence[str]) -> int:
+    def rebuild(self, user_ids: Sequence[str], applying: Mapping[str, Sequence[Event]] | None = None,
+                known: Mapping[str, EventSignal] | None = None) -> int:
         """Rebuild these users' states from the log; one signals call (one text encode, one vector
-        lookup) serves them all. Call with the lock held."""
+        lookup) serves them all. Call with the lock held.
+
+        ``applying`` holds, by user, the events this call was folding in when it found no state
+        (with their ``known`` signals): when another process put the user's state first (a shared
+        store), those events are folded into that state instead, unless it already holds them.
+        """
         histories = {user_id: self.events.by_user(user_id) for user_id in user_ids}
         signals = self.signals([e for history in histories.values() for e in history])
         built = 0
         for user_id, history in histories.items():
-            if history:  # empty only if another process erased the user meanwhile
-                self.store.put(self.build(user_id, history, signals))
+            if not history:  # empty only if another process erased the user meanwhile
+                continue
+            if self.put_new(self.build(user_id, history, signals)):
                 built += 1
+            elif applying and applying.get(user_id):
+                self._fold_missing(user_id, applying[user_id], {**signals, **(known or {})})
         return built
+
+    def put_new(self, state: UserState) -> bool:
+        """Store a rebuilt state unless the user has one already; whether it was stored.
+
+        Two processes sharing the store may rebuild one user at once: the first state stored
+        wins, so neither overwrites events the other has folded in since.
+        """
+        put_if_absent = getattr(self.store, "put_if_absent", None)
+        if put_if_absent is not None:
+            return bool(put_if_absent(state))
+        if state.user_id in self.store:
+            return False
+        self.store.put(state)
+        return True
+
+    def _fold_missing(self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal]) -> None:
+        """Fold into the user's stored state those of ``events`` it does not hold yet (a state
+        another process rebuilt from a log that may already have held them: its recent actions say)."""
+
+        def fold(state: UserState) -> UserState:
+            held = {action.event_id for action in state.recent}
+            missing = [e for e in events if e.event_id not in held]
+            return self.updater.apply_many(state, missing, [signals[e.event_id] for e in missing])
+
+        self.store.update(user_id, fold)
 
     def warm(self, user_ids: Sequence[str] | None = None, limit: int = 100_000) -> int:
         """Rebuild the states of users who have none (default: every user in the log, up to
@@ -118,10 +153,7 @@ class LiveStates:
             with self.lock:
                 if self.erasures != erasures:
                     continue
-                for state in states:
-                    if state.user_id not in self.store:
-                        self.store.put(state)
-                        built += 1
+                built += sum(self.put_new(state) for state in states)
         return built
 
     def get(self, user_id: str) -> UserState | None:
@@ -141,7 +173,8 @@ class LiveStates:
                 if not events:
                     return None
                 state = self.build(user_id, events)
-                self.store.put(state.copy())  # the store owns what it is given
+                if not self.put_new(state.copy()):  # the store owns what it is given
+                    return self.store.get(user_id) or state  # another process's, built meanwhile
         return state
 
     def forget(self, user_id: str) -> bool:

@@ -1,17 +1,21 @@
 """Where user states live: the :class:`StateStore` contract, the in-process store, and URLs.
 
 ``open_state_store(url)`` is the one place a state store is chosen, by the URL's scheme; a
-backend registers its scheme once with :func:`register_state_store` (a Redis store is one
-module and one registration, keeping states as :mod:`liverec.realtime.codec` bytes).
+backend registers its scheme once with :func:`register_state_store`. Known schemes:
+
+* ``memory://[?capacity=N]`` — :class:`MemoryStateStore`, in this process (the default);
+* ``redis://[user:password@]host:port/db?prefix=liverec:&ttl=SECONDS`` (``rediss://`` for TLS) —
+  :class:`~liverec.realtime.redis_store.RedisStateStore`, shared by every worker, keeping states
+  as :mod:`liverec.realtime.codec` bytes (needs ``liverec[redis]``).
 
 >>> store = open_state_store("memory://")
 >>> store.url, len(store)
 ('memory://', 0)
 >>> try:
-...     open_state_store("redis://localhost")
+...     open_state_store("memcached://localhost")
 ... except InvalidInputError as error:
 ...     print(error)
-state store URL 'redis://localhost' is not supported: unknown scheme 'redis'; known: memory://
+state store URL 'memcached://localhost' is not supported: unknown scheme 'memcached'; known: memory://, redis://, rediss://
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class StateStore(Protocol):
       None means the store holds no state for the user.
     * ``put(state)`` stores ``state`` under ``state.user_id``, replacing any. The store takes
       ownership of the object: the caller must not use it afterwards.
+    * ``put_if_absent(state)`` stores ``state`` only if the user has none, atomically, and says
+      whether it did (a rebuilt state must not overwrite one another process stored meanwhile).
     * ``update(user_id, fn)`` atomically replaces the stored state ``s`` by ``fn(s)`` and returns
       True; it returns False, without calling ``fn``, when the user has no stored state. ``fn``
       may change its argument in place and must return the state to store (of the same user).
@@ -68,6 +74,8 @@ class StateStore(Protocol):
     def get(self, user_id: str) -> UserState | None: ...
 
     def put(self, state: UserState) -> None: ...
+
+    def put_if_absent(self, state: UserState) -> bool: ...
 
     def update(self, user_id: str, fn: Callable[[UserState], UserState]) -> bool: ...
 
@@ -119,12 +127,23 @@ class MemoryStateStore:
     def put(self, state: UserState) -> None:
         with self._lock:
             self._check_open()
-            self._states[state.user_id] = state
-            self._states.move_to_end(state.user_id)
-            if self.capacity is not None:
-                while len(self._states) > self.capacity:
-                    self._states.popitem(last=False)
-                    self.evicted += 1
+            self._put(state)
+
+    def _put(self, state: UserState) -> None:
+        self._states[state.user_id] = state
+        self._states.move_to_end(state.user_id)
+        if self.capacity is not None:
+            while len(self._states) > self.capacity:
+                self._states.popitem(last=False)
+                self.evicted += 1
+
+    def put_if_absent(self, state: UserState) -> bool:
+        with self._lock:
+            self._check_open()
+            if state.user_id in self._states:
+                return False
+            self._put(state)
+            return True
 
     def update(self, user_id: str, fn: Callable[[UserState], UserState]) -> bool:
         with self._lock:
@@ -241,4 +260,13 @@ def _open_memory(url: str, rest: str) -> StateStore:
     return MemoryStateStore(capacity)
 
 
+def _open_redis(url: str, rest: str) -> StateStore:
+    # Imported on use, so `import liverec` never imports redis-py (an optional extra).
+    from liverec.realtime.redis_store import open_url
+
+    return open_url(url, rest)
+
+
 register_state_store("memory", _open_memory)
+register_state_store("redis", _open_redis)
+register_state_store("rediss", _open_redis)

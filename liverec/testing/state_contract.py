@@ -146,6 +146,27 @@ class StateContract:
         assert store.get("u1") == make_state()
         assert len(store) == 1
 
+    def test_put_if_absent_stores_only_the_first_state(self, store: StateStore) -> None:
+        assert store.put_if_absent(make_state()) is True
+        assert store.put_if_absent(UserState.empty("u1")) is False
+        assert store.get("u1") == make_state()
+        assert len(store) == 1
+
+    def test_of_racing_put_if_absent_exactly_one_wins(self, store: StateStore) -> None:
+        start = threading.Barrier(8)
+
+        def put(n: int) -> bool:
+            state = UserState.empty("u1")
+            state.version = n
+            start.wait()
+            return store.put_if_absent(state)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            won = list(pool.map(put, range(8)))
+        assert won.count(True) == 1
+        state = store.get("u1")
+        assert state is not None and state.version == won.index(True)
+
     def test_get_returns_a_copy_the_caller_owns(self, store: StateStore) -> None:
         store.put(make_state())
         got = store.get("u1")

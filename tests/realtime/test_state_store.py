@@ -62,10 +62,10 @@ _MEMORY_REST = "memory:// takes nothing after the scheme but an optional ?capaci
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("redis://x", "unknown scheme 'redis'; known: memory://"),
-        ("nonsense", "it has no scheme; known: memory://"),
-        ("://x", "it has no scheme; known: memory://"),
-        ("", "it has no scheme; known: memory://"),
+        ("memcached://x", "unknown scheme 'memcached'; known: memory://, redis://, rediss://"),
+        ("nonsense", "it has no scheme; known: memory://, redis://, rediss://"),
+        ("://x", "it has no scheme; known: memory://, redis://, rediss://"),
+        ("", "it has no scheme; known: memory://, redis://, rediss://"),
         ("memory://x", _MEMORY_REST),
         ("memory://?capacity=-1", _MEMORY_REST),
         ("memory://?size=5", _MEMORY_REST),
@@ -93,8 +93,8 @@ def test_a_registered_scheme_opens_through_its_opener(monkeypatch: pytest.Monkey
     assert isinstance(open_state_store("fake://host:1/0"), MemoryStateStore)
     assert isinstance(open_state_store("fake+tls://"), MemoryStateStore)
     assert opened == [("fake://host:1/0", "host:1/0"), ("fake+tls://", "")]
-    with pytest.raises(InvalidInputError, match=r"known: memory://, fake://, fake\+tls://$"):
-        open_state_store("redis://x")
+    with pytest.raises(InvalidInputError, match=r"known: memory://, redis://, rediss://, fake://, fake\+tls://$"):
+        open_state_store("memcached://x")
 
 
 @pytest.mark.parametrize("scheme", ["", "Redis", "re dis", "redis://", "1redis", "redis_x"])
