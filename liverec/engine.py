@@ -35,7 +35,7 @@ from liverec.ranking.lookup import search, similar_items
 from liverec.ranking.ranker import Serving
 from liverec.ranking.recalls import check_recall_names
 from liverec.ranking.scoring import Scorer, scorer_from_config
-from liverec.ranking.snapshot import ModelSnapshot
+from liverec.ranking.snapshot import ModelSnapshot, current_version
 from liverec.ranking.verdict import Verdict, verdict
 from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
@@ -44,13 +44,14 @@ from liverec.realtime.state import UserState
 from liverec.realtime.store import StateStore, check_state_store_url, open_state_store
 from liverec.storage import open_store
 from liverec.storage.base import Store
+from liverec.storage.locks import exclusive
 from liverec.text.sentiment import ReviewPolarity
 from liverec.text.space import TextSpace
 from liverec.training.erasure import Erasure, scrub_model_dir
 from liverec.training.fit import Progress, TrainReport
 from liverec.training.lifecycle import ModelLifecycle, current_snapshot
 
-__all__ = ["DEFAULT_STORE_URL", "Engine", "ForgetResult", "IngestResult", "check_settings"]
+__all__ = ["DEFAULT_STORE_URL", "Engine", "ForgetResult", "IngestResult", "SyncResult", "check_settings"]
 
 DEFAULT_STORE_URL = "sqlite:///liverec.db"
 
@@ -106,6 +107,23 @@ def _check_repeats(repeats: Iterable[Event], new: Mapping[str, Event], stored: M
 
 
 @dataclass(frozen=True)
+class SyncResult:
+    """What :meth:`Engine.sync` took in from other processes."""
+
+    erased: list[str]
+    items: int
+    adopted: str | None
+
+    def __bool__(self) -> bool:
+        return bool(self.erased or self.items or self.adopted)
+
+
+def _newer(version: str, than: str) -> bool:
+    """Whether snapshot ``version`` was written after ``than`` (``v0012`` after ``v0009``)."""
+    return int(version.lstrip("v") or 0) > int(than.lstrip("v") or 0)
+
+
+@dataclass(frozen=True)
 class ForgetResult:
     """What ``forget_user`` erased."""
 
@@ -139,6 +157,10 @@ class Engine:
         # Snapshots that predate an erasure (a crash came before they were rewritten) are rewritten first.
         scrub_model_dir(self.model_dir, store.events)
         snapshot = current_snapshot(self.model_dir)
+        # Where the catalog's change feed stands before the catalog is read: changes made while it
+        # loads are taken in again by the first sync (a feed is what a store shared by processes has).
+        changes = getattr(store.catalog, "changes_since", None)
+        self._catalog_position: int | None = changes(None)[0] if changes is not None else None
         space = TextSpace(settings.encoder, settings.encoder_threads, store.vectors,
                           snapshot.centering if snapshot is not None else None)
         self.erasure = Erasure(store, space, self.model_dir)
@@ -292,6 +314,32 @@ class Engine:
         self.erasure.checkpoint()
         return ForgetResult(user_id, removed, had_state)
 
+    def sync(self) -> SyncResult:
+        """Take in what other processes serving this store changed: erasures
+        (:meth:`sync_erasures`), items upserted or deleted (on a store with a change feed, such as
+        PostgreSQL) and a newer snapshot in the shared model directory (adopted). Cheap when
+        nothing changed: a service calls it every ``sync_interval`` seconds, and at once when the
+        store announces a change."""
+        erased = self.sync_erasures()
+        items = self._sync_items()
+        adopted = None
+        current = current_version(self.model_dir)
+        served = self.serving.snapshot
+        if current is not None and (served is None or _newer(current, served.version)):
+            adopted = self.adopt(current).version
+        return SyncResult(erased, items, adopted)
+
+    def _sync_items(self) -> int:
+        changes = getattr(self.store.catalog, "changes_since", None)
+        if changes is None:
+            return 0
+        position, changed = changes(self._catalog_position)
+        if changed is None:  # further behind than the feed keeps: read the whole catalog
+            changed = list(dict.fromkeys([*self.items.ids(), *(i.item_id for i in self.store.catalog.all())]))
+        reloaded = self.items.reload(changed) if changed else 0
+        self._catalog_position = position
+        return reloaded
+
     def sync_erasures(self) -> list[str]:
         """Apply erasures another process made in this store (``liverec forget`` while a service
         runs): drop those users' live states and what the served models keep of them, and rebuild
@@ -344,8 +392,18 @@ class Engine:
     # ------------------------------------------------------------------ training
 
     def train(self, progress: Progress | None = None) -> TrainReport:
-        """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
-        return self.models.train(progress)
+        """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot.
+
+        One training per store at a time, across every process and machine that serves it
+        (:func:`liverec.storage.locks.exclusive`): another is a :class:`ConflictError`. Other
+        processes are told a snapshot is out (:meth:`sync` adopts it).
+        """
+        with exclusive(self.store, self.model_dir, "training"):
+            report = self.models.train(progress)
+        announce = getattr(self.store, "notify", None)
+        if announce is not None:
+            announce("snapshot")
+        return report
 
     def adopt(self, version: str | None = None) -> ModelSnapshot:
         """Serve a snapshot another process trained into this engine's model directory."""

@@ -225,6 +225,26 @@ class LiveCatalog:
             self.version += 1
         return existed
 
+    def reload(self, item_ids: Sequence[str]) -> int:
+        """Serve these items as the store now holds them (another process upserted or deleted
+        them): present ones are loaded, with their text vectors from the store's cache (encoded
+        only if another process did not cache them), absent ones leave serving. How many changed."""
+        found = self.store.get_many(item_ids)
+        items = list(found.values())
+        self.space.raw_item_vectors(items)  # any encoding happens before the lock, as in upsert
+        with self.lock:
+            for start in range(0, len(items), CHUNK):
+                chunk = items[start : start + CHUNK]
+                self.content.add_items([i.item_id for i in chunk], self.space.item_vectors(chunk))
+                self.table.upsert(chunk, {i.item_id: interest_tags(i) for i in chunk})
+            gone = [item_id for item_id in item_ids if item_id not in found and item_id in self.table]
+            if gone:
+                self.content.remove_items(gone)
+                for item_id in gone:
+                    self.table.remove(item_id)
+            self.version += 1
+        return len(items) + len(gone)
+
     def refit_centering(self) -> tuple[list[str], np.ndarray]:
         """Fit the language centring on the current catalog and serve it, with a text index rebuilt
         in the new space. Returns the catalog's ids and their vectors in the new space, for training.

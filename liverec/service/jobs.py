@@ -29,6 +29,7 @@ from liverec.core.redact import redact
 from liverec.core.settings import Settings
 from liverec.engine import Engine
 from liverec.storage import open_store
+from liverec.storage.locks import exclusive
 
 log = logging.getLogger("liverec.service")
 
@@ -51,8 +52,9 @@ class TrainJob:
 
 
 class Syncer:
-    """Every ``interval`` seconds, applies what another process changed in the engine's store
-    (:meth:`Engine.sync_erasures`) on a daemon thread, until closed."""
+    """Every ``interval`` seconds, and at once when the store announces a change (a store shared
+    by workers, such as PostgreSQL, does), takes in what another process changed in the engine's
+    store (:meth:`Engine.sync`: erasures, items, a newer snapshot) on a daemon thread, until closed."""
 
     def __init__(self, engine: Engine, interval: float,
                  on_erased: Callable[[list[str]], None] | None = None) -> None:
@@ -63,16 +65,30 @@ class Syncer:
         self._thread.start()
 
     def _every(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+        wait = getattr(self.engine.store, "wait_for_change", None)
+        while not self._stop.is_set():
+            if wait is not None:
+                try:
+                    wait(interval)
+                except Exception:  # a closed store: the loop ends below, or the next wait retries
+                    self._stop.wait(interval)
+            elif self._stop.wait(interval):
+                return
+            if self._stop.is_set():
+                return
             try:
-                erased = self.engine.sync_erasures()
+                synced = self.engine.sync()
             except Exception:  # a closed or failing store: say so, keep the service up, try again
-                log.exception("checking the store for erasures made elsewhere failed")
+                log.exception("taking in what other processes changed in the store failed")
                 continue
-            if erased:
+            if synced.erased:
                 if self.on_erased is not None:
-                    self.on_erased(erased)
-                log.info("applied %d erasure(s) made by another process", len(erased))
+                    self.on_erased(synced.erased)
+                log.info("applied %d erasure(s) made by another process", len(synced.erased))
+            if synced.items:
+                log.info("took in %d item change(s) made by another process", synced.items)
+            if synced.adopted:
+                log.info("adopted snapshot %s trained by another process", synced.adopted)
 
     def close(self) -> None:
         self._stop.set()
@@ -113,6 +129,11 @@ class Trainer:
         with self._lock:
             if self._job is not None and self._job.status == "running":
                 raise ConflictError(f"training job {self._job.job_id} is already running")
+            # Another worker's training holds the store-wide lock: say so now (409), not as a failed
+            # job. The training itself takes the lock too, so two that pass this check at once still
+            # cannot both run.
+            with exclusive(self.engine.store, self.engine.model_dir, "training"):
+                pass
             job = TrainJob(uuid.uuid4().hex[:12], "running", trigger, time.time())
             self._job = job
             self._thread = threading.Thread(target=self._run, args=(job,), name="liverec-train", daemon=True)
