@@ -234,6 +234,90 @@ def ingest(
         console.print(f"ingested {len(rows)} {kind} into {redact(store)}")
 
 
+@app.command()
+def consume(
+    store: Annotated[str | None, typer.Option("--store", help="Store URL (default: settings, else sqlite:///liverec.db)"
+                                              "; it must exist and hold the items the events name.")] = None,
+    url: Annotated[str, typer.Option("--url", help="The NATS server (needs pip install 'liverec\\[nats]').")] = (
+        "nats://127.0.0.1:4222"),
+    subject: Annotated[str, typer.Option("--subject", help="The subject events are published on.")] = (
+        "liverec.events"),
+    stream: Annotated[str, typer.Option("--stream", help="The JetStream stream that keeps them.")] = "LIVEREC",
+    durable: Annotated[str, typer.Option("--durable", help="This consumer's name in the stream; a restart resumes "
+                                         "where it stands.")] = "liverec",
+    batch: Annotated[int, typer.Option("--batch", help="Messages fetched and stored in one commit.")] = 1000,
+    create_stream: Annotated[bool, typer.Option("--create-stream", help="Create the stream (taking --subject and "
+                                                "its dead-letter subject) if it does not exist.")] = False,
+    dead_letter: Annotated[str | None, typer.Option("--dead-letter", help="Where poison messages go, with the "
+                                                    "reason (default: <subject>.dlq).", show_default=False)] = None,
+    ack_wait: Annotated[float, typer.Option("--ack-wait", help="Seconds before the messages of a consumer that died "
+                                            "are redelivered.")] = 30.0,
+    max_events: Annotated[int | None, typer.Option("--max-events", help="Stop after this many events were stored "
+                                                   "or found stored (tests, benchmarks).", show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="The service's TOML settings: its \\[engine] table "
+                                                "and user_id_secret are used.")] = None,
+) -> None:
+    """Store events from a NATS JetStream stream as they arrive, until SIGTERM or Ctrl-C (both finish the batch).
+
+    A message holds an event, a list of events, or a POST /events body. docs/streams.md says all it promises.
+
+    Each message is acknowledged only after its events are durably stored; redelivered, it stores nothing twice.
+
+    A message that cannot be stored goes to the dead-letter subject with the reason; a storage failure is retried.
+    """
+    import logging
+
+    from liverec.engine import Engine
+    from liverec.service.privacy import Pseudonymizer
+    from liverec.service.settings import load_settings
+    from liverec.streams import ConsumeStats, open_source, stop_on_signals
+    from liverec.streams import consume as run_consumer
+
+    logger = logging.getLogger("liverec.streams")
+    if console.is_terminal:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=console, show_path=False)
+    else:  # a service's log: plain lines on stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    with ExitStack() as opened, _errors():
+        opened.callback(logger.removeHandler, handler)
+        opened.callback(logger.setLevel, level)
+        for name, value in (("batch", batch), ("max_events", max_events)):
+            if value is not None and value < 1:
+                raise InvalidInputError(f"--{name.replace('_', '-')} must be at least 1, got {value}", field=name,
+                                        value=value)
+        settings = load_settings(config, overrides={"store": store})
+        pseudonyms = Pseudonymizer(settings.user_id_secret)
+        engine = Engine(_open(settings.store, create=False), settings.engine_settings)
+        opened.callback(engine.close)
+        source = open_source(url, subject=subject, stream=stream, durable=durable, create_stream=create_stream,
+                             dead_letter=dead_letter, ack_wait=ack_wait, batch=batch)
+        opened.callback(source.close)
+        shown = f"{source.name} into {redact(settings.store)}"
+        status = opened.enter_context(console.status(f"consuming {shown}")) if console.is_terminal else None
+        last = [time.monotonic()]
+
+        def progress(stats: ConsumeStats) -> None:
+            line = (f"{stats.events:,} events ({stats.rate:,.0f}/s): {stats.stored:,} stored, {stats.duplicates:,} "
+                    f"already stored, {stats.dead_letters:,} dead-lettered, {stats.retries:,} retried")
+            if status is not None:
+                status.update(f"consuming {shown}: {line}")
+            elif time.monotonic() - last[0] >= 10:
+                last[0] = time.monotonic()
+                logger.info("%s", line)
+
+        logger.info("consuming %s", shown)
+        with stop_on_signals() as stop:
+            stats = run_consumer(engine, source, batch=batch, max_events=max_events, stop=stop, on_progress=progress,
+                                 user_id=pseudonyms.user_id if pseudonyms.enabled else None)
+    console.print(f"consumed {stats.summary()}", highlight=False, soft_wrap=True)
+
+
 @app.command(name="train")
 def train_cmd(store: StoreOpt = DEFAULT_STORE) -> None:
     """Train every model on the event log, tune recall weights, and swap in a new snapshot."""
@@ -453,9 +537,10 @@ def synth(
 
 
 def _serve(overrides: dict[str, Any], config: Path | None, create: bool,
-           llm: tuple[str | None, str | None] = (None, None)) -> None:
+           llm: tuple[str | None, str | None] = (None, None), workers: int = 1) -> None:
     """Load settings (defaults ← TOML ← LIVEREC_* ← options), check exposure, then run uvicorn.
-    ``llm`` (--llm, --llm-model) goes into the ``[generation]`` table, over what the file set."""
+    ``llm`` (--llm, --llm-model) goes into the ``[generation]`` table, over what the file set.
+    ``workers`` > 1 runs that many worker processes on the one port (:mod:`liverec.service.workers`)."""
     from dataclasses import replace
 
     from liverec.service.app import build_services, check_exposure, close_services, create_app
@@ -470,6 +555,14 @@ def _serve(overrides: dict[str, Any], config: Path | None, create: bool,
         _check_store(settings, create=create)  # first: a store that is not there is the first thing to fix
         with _key_store(settings.store, settings.keys_file, create=create, flag=True) as keys:
             check_exposure(settings, keys)
+        if workers != 1:
+            from liverec.service.workers import check_workers
+
+            check_workers(workers, settings.store, settings.engine_settings.state_store)
+    if workers != 1:
+        _serve_workers(settings, workers, overrides, config, given)
+        return
+    with _errors():
         # Opened before uvicorn starts, so that a store or snapshot that cannot be opened is one
         # line and exit 2 here, not a traceback from the server's startup.
         services = build_services(settings)
@@ -483,6 +576,23 @@ def _serve(overrides: dict[str, Any], config: Path | None, create: bool,
         run(create_app(on_ready=ready, services=services), settings)
     finally:
         close_services(services, engine=True)  # if the server never started, its lifespan did not
+
+
+def _serve_workers(settings: Any, workers: int, overrides: dict[str, Any], config: Path | None,
+                   generation: dict[str, Any]) -> None:
+    """``serve --workers N``: N processes, each opening the service itself, on one socket."""
+    from liverec.service.workers import serve_workers, worker_main
+
+    url = f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}"
+    with _errors():
+        try:
+            serve_workers(workers, settings.host, settings.port, worker_main, (config, overrides, generation),
+                          on_ready=lambda: console.print(
+                              f"[bold green]liverec is starting {workers} workers on {redact(settings.store)} at "
+                              f"{url}[/] (each answers once its models are loaded; Ctrl-C stops)", soft_wrap=True))
+        except OSError as exc:
+            raise InvalidInputError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+                                    field="port", value=settings.port) from None
 
 
 @app.command()
@@ -501,10 +611,13 @@ def serve(
     create: CreateOpt = False,
     llm: LlmOpt = None,
     llm_model: LlmModelOpt = None,
+    workers: Annotated[int, typer.Option("--workers", help="API worker processes on the one port (default 1); "
+                                         "more than 1 needs a store every process opens (sqlite or postgresql) "
+                                         "and a shared state store ([engine] state_store = \"redis://…\").")] = 1,
 ) -> None:
     """Serve the engine over HTTP (settings: defaults, then --config TOML, then LIVEREC_* variables, then options)."""
     _serve({"store": store, "host": host, "port": port, "tls_cert": tls_cert, "tls_key": tls_key,
-            "behind_proxy": behind_proxy}, config, create, llm=(llm, llm_model))
+            "behind_proxy": behind_proxy}, config, create, llm=(llm, llm_model), workers=workers)
 
 
 def _csv(value: str) -> list[str]:

@@ -71,13 +71,17 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "liverec.storage": [
         "ApiKey", "Backend", "Catalog", "EventLog", "FeedbackLog", "FeedbackResult", "KeyStore", "MemoryFeedbackLog",
-        "MemoryKeyStore", "MemoryStore", "SCOPES", "SqliteFeedbackLog", "SqliteKeyStore", "SqliteStore", "Store",
+        "MemoryKeyStore", "MemoryStore", "PostgresStore", "SCOPES", "SqliteFeedbackLog", "SqliteKeyStore", "SqliteStore", "Store",
         "StoreLocation", "VariantCounts", "VectorCache", "locate", "open_key_store", "open_store",
         "register_backend",
     ],
     "liverec.testing": [
         "encoder_contract", "feedback_contract", "keystore_contract", "model_contract", "scorer_contract",
         "state_contract", "store_contract",
+    ],
+    "liverec.streams": [
+        "ConsumeStats", "DEFAULT_BATCH", "MAX_EVENTS_PER_MESSAGE", "Message", "Source", "StreamError", "consume",
+        "open_source", "parse_body", "register_source", "stop_on_signals",
     ],
     "liverec.text": [
         "CachedEncoder", "E5Encoder", "Encoder", "KeywordExtractor", "Language", "LanguageCentering",

@@ -1,0 +1,1 @@
+"""Streaming ingest: the NATS JetStream source and the consume loop."""
