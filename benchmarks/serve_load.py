@@ -85,7 +85,7 @@ def _store_url(root: Path) -> str:
     return f"sqlite:///{root.resolve() / DB}"  # an absolute path: four slashes
 
 
-def _build_store(root: str, seed: int) -> None:
+def _build_store(url: str, seed: int) -> None:
     """Ingest and train the demo world; runs in a child process so torch never shares the generator's."""
     from liverec.datasets.demo import REFERENCE_TIME, build_demo_world
     from liverec.engine import Engine
@@ -93,11 +93,28 @@ def _build_store(root: str, seed: int) -> None:
     # A fixed clock: the workload rebuilds this world later (or days later, with --reuse), and an
     # event id sent again with another time is a conflict.
     world = build_demo_world(seed=seed, now=REFERENCE_TIME)
-    with Engine.open(_store_url(Path(root))) as engine:
+    with Engine.open(url) as engine:
         engine.ingest_items(world.items)
         for start in range(0, len(world.events), 5000):
             engine.ingest_events(world.events[start : start + 5000])
         engine.train()
+
+
+def prepare_postgres(workdir: Path, postgres: str, seed: int) -> tuple[str, str, float]:
+    """The demo world trained into a fresh schema ``bench_serve_load`` of ``postgres`` (its snapshots in
+    ``workdir``); built every run, since a schema is not copied as cheaply as a file."""
+    import psycopg
+
+    t = time.perf_counter()
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS bench_serve_load CASCADE")
+    url = f"{postgres}?schema=bench_serve_load&snapshots={workdir / 'snapshots'}"
+    proc = multiprocessing.get_context("spawn").Process(target=_build_store, args=(url, seed))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"building the demo store in PostgreSQL failed (exit code {proc.exitcode})")
+    return url, "built", time.perf_counter() - t
 
 
 def prepare_store(workdir: Path, reuse: Path | None, seed: int) -> tuple[Path, str, float]:
@@ -108,7 +125,7 @@ def prepare_store(workdir: Path, reuse: Path | None, seed: int) -> tuple[Path, s
     if reuse is None or not (reuse / DB).exists():
         source = target if reuse is None else reuse
         source.mkdir(parents=True, exist_ok=True)
-        proc = multiprocessing.get_context("spawn").Process(target=_build_store, args=(str(source), seed))
+        proc = multiprocessing.get_context("spawn").Process(target=_build_store, args=(_store_url(source), seed))
         proc.start()
         try:
             proc.join()
@@ -159,8 +176,10 @@ def _die_with_parent() -> None:
 class Server:
     """``liverec serve`` as a subprocess, in its own session (Ctrl-C reaches us; we stop it)."""
 
-    def __init__(self, store: Path, log_path: Path) -> None:
-        self.store_url = _store_url(store)
+    def __init__(self, store_url: str, log_path: Path, workers: int = 1, config: Path | None = None) -> None:
+        self.store_url = store_url
+        self.workers = workers
+        self.config = config
         self.log_path = log_path
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -169,7 +188,8 @@ class Server:
     def start(self, timeout: float = 300.0) -> float:
         exe = Path(sys.executable).with_name("liverec")
         cmd = [str(exe) if exe.exists() else "liverec", "serve", "--store", self.store_url,
-               "--host", "127.0.0.1", "--port", str(self.port)]
+               "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+               *(["--config", str(self.config)] if self.config else [])]
         t = time.perf_counter()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -179,11 +199,22 @@ class Server:
                 raise RuntimeError(f"the server exited with code {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=2.0).status_code == 200:
+                    if self.workers > 1:
+                        self._settle(timeout - (time.perf_counter() - t))
                     return time.perf_counter() - t
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def _settle(self, timeout: float) -> None:
+        """One worker answering is not all of them: wait until the process tree is idle (every
+        worker has loaded its models) for two seconds in a row."""
+        deadline, quiet = time.perf_counter() + timeout, 0
+        while time.perf_counter() < deadline and quiet < 2:
+            before = _cpu_seconds(self.pid, tree=True)
+            time.sleep(1.0)
+            quiet = quiet + 1 if _cpu_seconds(self.pid, tree=True) - before < 0.2 else 0
 
     @property
     def pid(self) -> int:
@@ -208,13 +239,37 @@ class Server:
             return self.proc.wait()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a whole process (all threads), from /proc."""
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``serve --workers N``: the supervisor and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(current := todo.pop())
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _cpu_seconds(pid: int, tree: bool = False) -> float:
+    """utime + stime of a whole process (all threads), from /proc; with ``tree``, of its descendants too."""
+    total = 0.0
+    for member in _tree(pid) if tree else [pid]:
+        fields = _stat(member)
+        if fields is None:
+            if member == pid:
+                return float("nan")
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 # ---------------------------------------------------------------------------- the generator
@@ -485,13 +540,13 @@ class CpuMeter:
     def __init__(self, server_pid: int) -> None:
         self.pid = server_pid
         self.t = time.perf_counter()
-        self.server = _cpu_seconds(server_pid)
+        self.server = _cpu_seconds(server_pid, tree=True)
         self.me = _cpu_seconds(os.getpid())
         self.machine = _machine_busy_seconds()
 
     def read(self) -> dict[str, Any]:
         wall = time.perf_counter() - self.t
-        server = _cpu_seconds(self.pid) - self.server
+        server = _cpu_seconds(self.pid, tree=True) - self.server
         me = _cpu_seconds(os.getpid()) - self.me
         machine = _machine_busy_seconds() - self.machine
         return {"wall_s": round(wall, 2),
@@ -780,11 +835,12 @@ async def run_phases(server: Server, work: Workload, args: argparse.Namespace) -
         if name not in args.phases:
             return
         print(f"phase {name} ...", flush=True)
-        metrics = await scrape(server.url)
+        one = server.workers == 1  # with several, /metrics answers from whichever worker takes the connection
+        metrics = await scrape(server.url) if one else {}
         meter = CpuMeter(server.pid)
         result = await run()
         result["cpu"] = cpu = meter.read()
-        result["server_side"] = server_side(metrics, await scrape(server.url))
+        result["server_side"] = server_side(metrics, await scrape(server.url)) if one else None
         answered = (result.get("all") or result).get("ok") or 0
         cpu["server_cpu_ms_per_request"] = round(10 * cpu["server_cpu_pct"] * cpu["wall_s"] / answered, 2) \
             if answered else None
@@ -929,6 +985,33 @@ def tables(results: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- main
 
 
+def workers_table(backend: str, runs: dict[str, Any]) -> str:
+    """One row per worker count and phase: answered/s, p50/p99, failed requests, server CPU (all workers)."""
+    lines = ["| backend | workers | phase | answered/s | p50 ms | p99 ms | failed | server CPU % |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for workers, run in runs.items():
+        for phase, s in run["phases"].items():
+            summary = s.get("all", s) if isinstance(s, dict) else None
+            if phase == "warm_up" or not summary or "p99_ms" not in summary:
+                continue
+            failed = summary.get("requests", 0) - summary.get("ok", 0)
+            lines.append(f"| {backend} | {workers} | {phase} | {summary.get('answered_per_s')} | "
+                         f"{_ms(summary.get('p50_ms'))} | {_ms(summary.get('p99_ms'))} | {failed} | "
+                         f"{(s.get('cpu') or {}).get('server_cpu_pct', '–')} |")
+    return "\n".join(lines)
+
+
+def _drop_redis_prefix(url: str) -> None:
+    import redis
+
+    base, _, prefix = url.partition("?prefix=")
+    client = redis.Redis.from_url(base)
+    keys = list(client.scan_iter(match=f"{prefix or 'bench-serve-load:'}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -949,7 +1032,14 @@ def main() -> None:
     parser.add_argument("--retrain-lead", type=float, default=3.0, help="seconds of load before and after training")
     parser.add_argument("--retrain-cap", type=float, default=600.0, help="give up waiting for training after this")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite",
+                        help="sqlite: one file, in-process states; postgres: PostgreSQL store + Redis states")
+    parser.add_argument("--postgres", default="postgresql://127.0.0.1:5432/test", help="with --backend postgres")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0?prefix=bench-serve-load:",
+                        help="the state store with --backend postgres")
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts, one run each (1,2,4)")
     args = parser.parse_args()
+    args.workers = [int(w) for w in str(args.workers).split(",") if w]
     if args.quick:
         args.duration = min(args.duration, 3.0)
         args.bulk_duration = min(args.bulk_duration, 3.0)
@@ -972,16 +1062,29 @@ def main() -> None:
     results_dir = Path(__file__).parent / "results"
     server: Server | None = None
     try:
-        store, how, store_s = prepare_store(workdir, args.reuse.resolve() if args.reuse else None, args.seed)
-        print(f"store {how} in {store_s:.1f} s: {store}", flush=True)
+        config = None
+        if args.backend == "postgres":
+            store_url, how, store_s = prepare_postgres(workdir, args.postgres, args.seed)
+            _drop_redis_prefix(args.redis)
+            config = workdir / "liverec.toml"
+            config.write_text(f'[engine]\nstate_store = "{args.redis}"\n')
+        else:
+            store, how, store_s = prepare_store(workdir, args.reuse.resolve() if args.reuse else None, args.seed)
+            store_url = _store_url(store)
+        print(f"store {how} in {store_s:.1f} s: {store_url}", flush=True)
         work = workload(args.seed)
         results_dir.mkdir(exist_ok=True)
-        server = Server(store, results_dir / "serve_load.server.log")
-        startup_s = server.start()
-        print(f"server pid {server.pid} at {server.url} (ready in {startup_s:.1f} s)", flush=True)
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            results = runner.run(run_phases(server, work, args))
-        exit_code = server.stop()
+        runs: dict[str, Any] = {}
+        for workers in args.workers:
+            server = Server(store_url, results_dir / f"serve_load.server-{workers}.log", workers, config)
+            startup_s = server.start()
+            print(f"server pid {server.pid} at {server.url}, {workers} worker(s) (ready in {startup_s:.1f} s)",
+                  flush=True)
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runs[str(workers)] = {"phases": runner.run(run_phases(server, work, args)),
+                                      "startup_s": round(startup_s, 1)}
+            exit_code = server.stop()
+        results = runs[str(args.workers[0])]["phases"] if len(args.workers) == 1 else runs
         result = {
             "world": {"seed": args.seed, "users": len(work.users), "items": len(work.items),
                       "events": len(work.events)},
@@ -994,11 +1097,16 @@ def main() -> None:
                           "same_machine_as_server": True},
             "settings": {k: v for k, v in vars(args).items() if k != "reuse"},
             "targets": TARGETS,
-            "phases": results,
+            "phases" if len(args.workers) == 1 else "runs_by_workers": results,
         }
-        table = tables(results)
-        (results_dir / "serve_load.json").write_text(json.dumps(result, indent=2))
-        (results_dir / "serve_load.md").write_text(table + "\n")
+        if len(args.workers) == 1:
+            table = tables(results)
+        else:
+            table = workers_table(args.backend, runs)
+        name = "serve_load" if args.backend == "sqlite" and args.workers == [1] else \
+            f"serve_load-{args.backend}-w{'-'.join(map(str, args.workers))}"
+        (results_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+        (results_dir / f"{name}.md").write_text(table + "\n")
         print(json.dumps(result, indent=2))
         print()
         print(table)

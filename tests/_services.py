@@ -2,7 +2,7 @@
 namespace (a PostgreSQL schema, a Redis key prefix, a NATS stream name) that is dropped afterwards.
 
 Where a service does not answer, its tests skip saying which and where, unless
-``LIVEREC_REQUIRE_SERVICES=1`` (set by ``.ci/run`` after checking that they answer): then they fail.
+``REQUIRE_SERVICES=1`` (set by ``.ci/run`` after checking that they answer): then they fail.
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ from urllib.parse import urlsplit
 
 import pytest
 
-POSTGRES = os.environ.get("LIVEREC_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
-REDIS = os.environ.get("LIVEREC_TEST_REDIS", "redis://127.0.0.1:6379/0")
-NATS = os.environ.get("LIVEREC_TEST_NATS", "nats://127.0.0.1:4222")
+POSTGRES = os.environ.get("TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+REDIS = os.environ.get("TEST_REDIS", "redis://127.0.0.1:6379/0")
+NATS = os.environ.get("TEST_NATS", "nats://127.0.0.1:4222")
 
 
 def require(url: str, what: str) -> None:
-    """Skip (or fail, under ``LIVEREC_REQUIRE_SERVICES=1``) unless ``url``'s host accepts a connection."""
+    """Skip (or fail, under ``REQUIRE_SERVICES=1``) unless ``url``'s host accepts a connection."""
     parts = urlsplit(url)
     default = {"postgresql": 5432, "redis": 6379, "nats": 4222}[parts.scheme]
     try:
         socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default), timeout=2).close()
     except OSError as exc:
         message = f"{what} at {parts.hostname}:{parts.port or default} does not answer ({exc})"
-        if os.environ.get("LIVEREC_REQUIRE_SERVICES") == "1":
+        if os.environ.get("REQUIRE_SERVICES") == "1":
             pytest.fail(message)
         pytest.skip(message)
 

@@ -89,7 +89,8 @@ def test_a_real_serve_process_with_a_bad_store_exits_2_without_a_traceback(tmp_p
     done = subprocess.run([sys.executable, "-m", "liverec.cli", "serve", "--store", "bogus://x",
                            "--port", str(_free_port())], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
-    assert done.stderr == "error: store URL 'bogus://x' has unknown scheme 'bogus'; known: memory://, sqlite://\n"
+    assert done.stderr == ("error: store URL 'bogus://x' has unknown scheme 'bogus'; "
+                           "known: memory://, sqlite://, postgresql://, postgres://\n")
 
 
 # ---------------------------------------------------------------- secrets

@@ -71,9 +71,9 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "liverec.storage": [
         "ApiKey", "Backend", "Catalog", "EventLog", "FeedbackLog", "FeedbackResult", "KeyStore", "MemoryFeedbackLog",
-        "MemoryKeyStore", "MemoryStore", "PostgresStore", "SCOPES", "SqliteFeedbackLog", "SqliteKeyStore", "SqliteStore", "Store",
-        "StoreLocation", "VariantCounts", "VectorCache", "locate", "open_key_store", "open_store",
-        "register_backend",
+        "MemoryKeyStore", "MemoryStore", "PostgresStore", "SCOPES", "SqliteFeedbackLog", "SqliteKeyStore",
+        "SqliteStore", "Store", "StoreLocation", "VariantCounts", "VectorCache", "locate", "open_key_store",
+        "open_store", "register_backend",
     ],
     "liverec.testing": [
         "encoder_contract", "feedback_contract", "keystore_contract", "model_contract", "scorer_contract",

@@ -50,6 +50,9 @@ __all__ = ["DEFAULT_POOL", "DEFAULT_SCHEMA", "PostgresDatabase", "PostgresStore"
 
 DEFAULT_SCHEMA = "liverec"
 DEFAULT_POOL = 8
+# Seconds a call waits for a connection (all busy, or the server unreachable) before it fails with
+# StorageError (HTTP 503): long enough to ride out a burst, short enough for a client to hear of an outage.
+BORROW_TIMEOUT = 5.0
 PAGE_SIZE = 5000  # rows per page when streaming events or items: a few MB, one round trip each
 SALT_BYTES = 32
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # an unquoted identifier, so no quoting surprises
@@ -147,7 +150,7 @@ class PostgresDatabase:
             self._pool = psycopg_pool.ConnectionPool(
                 url.conninfo, min_size=1, max_size=min(url.pool, max_size or url.pool), kwargs=kwargs,
                 configure=configure,
-                check=psycopg_pool.ConnectionPool.check_connection, timeout=wait, open=True,
+                check=psycopg_pool.ConnectionPool.check_connection, timeout=BORROW_TIMEOUT, open=True,
                 name=f"liverec-{label}",
             )
             self._pool.wait(timeout=wait)

@@ -308,7 +308,7 @@ def test_finding11_a_storage_failure_answers_503_without_the_stores_path(
     assert str(path) in caplog.text  # the operator still learns where
 
 
-@pytest.mark.parametrize("url", ["postgres://ann:hunter2hunter2@db.example:5432/shop",
+@pytest.mark.parametrize("url", ["mysql://ann:hunter2hunter2@db.example:5432/shop",
                                  "redis://:hunter2hunter2@cache/0", "sqlite://ann:hunter2hunter2@x"])
 def test_finding11_a_store_url_is_never_echoed_with_its_password(url: str) -> None:
     for call in (open_store, locate):

@@ -183,7 +183,7 @@ iterations = 4
     for table, field in (("[engine.models.als]\nfactor = 16\n", "models.als.factor"),
                          ("[engine.models.bm25]\nk1 = 1.2\n", "models.bm25"),
                          ("[engine]\nscorer = { kind = 'xgboost' }\n", "scorer.kind"),
-                         ("[engine]\nstate_store = 'redis://x'\n", "state_store")):
+                         ("[engine]\nstate_store = 'memcached://x'\n", "state_store")):
         with pytest.raises(InvalidInputError) as info:
             load_settings(_toml(tmp_path, table), env={})
         assert info.value.field == field
