@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,8 @@ from liverec.training.lifecycle import ModelLifecycle, current_snapshot
 __all__ = ["DEFAULT_STORE_URL", "Engine", "ForgetResult", "IngestResult", "SyncResult", "check_settings"]
 
 DEFAULT_STORE_URL = "sqlite:///liverec.db"
+# Event ids remembered as folded into the online models, so another process's log read never folds one twice.
+OBSERVED_WINDOW = 200_000
 
 
 def check_settings(settings: Settings) -> None:
@@ -161,6 +164,11 @@ class Engine:
         # loads are taken in again by the first sync (a feed is what a store shared by processes has).
         changes = getattr(store.catalog, "changes_since", None)
         self._catalog_position: int | None = changes(None)[0] if changes is not None else None
+        # Likewise the event log: events other processes store from now on reach the online models.
+        since = getattr(store.events, "since", None)
+        self._event_position: int | None = since(None)[0] if since is not None else None
+        self._observed: set[str] = set()
+        self._observed_order: deque[str] = deque(maxlen=OBSERVED_WINDOW)
         space = TextSpace(settings.encoder, settings.encoder_threads, store.vectors,
                           snapshot.centering if snapshot is not None else None)
         self.erasure = Erasure(store, space, self.model_dir)
@@ -266,6 +274,7 @@ class Engine:
             snapshot = self.serving.snapshot
             if snapshot is not None:
                 snapshot.observe(new, self.settings.event_weights)
+            self._observe_ids(fresh_ids)
             self.states.apply(new, signals)
         return IngestResult(len(parsed), stored, fresh_ids)
 
@@ -322,12 +331,43 @@ class Engine:
         store announces a change."""
         erased = self.sync_erasures()
         items = self._sync_items()
+        self._sync_events()
         adopted = None
         current = current_version(self.model_dir)
         served = self.serving.snapshot
         if current is not None and (served is None or _newer(current, served.version)):
             adopted = self.adopt(current).version
         return SyncResult(erased, items, adopted)
+
+    def _sync_events(self) -> int:
+        """Fold events other processes stored into the served snapshot's online models (trending,
+        co-visitation), so those learn from every worker's traffic; how many were folded in."""
+        since = getattr(self.store.events, "since", None)
+        if since is None:
+            return 0
+        folded = 0
+        while True:
+            position, events = since(self._event_position)
+            fresh = [e for e in events if e.event_id not in self._observed]
+            self._event_position = position
+            self._observe_ids(e.event_id for e in fresh)
+            snapshot = self.serving.snapshot
+            if fresh and snapshot is not None:
+                with self._lock:
+                    snapshot.observe(sorted(fresh, key=lambda e: e.timestamp), self.settings.event_weights)
+            folded += len(fresh)
+            if len(events) < 5000 or not fresh:
+                return folded
+
+    def _observe_ids(self, event_ids: Iterable[str]) -> None:
+        """Remember event ids this process folded into its online models (a bounded window)."""
+        if self._event_position is None:
+            return
+        for event_id in event_ids:
+            if len(self._observed_order) == self._observed_order.maxlen:
+                self._observed.discard(self._observed_order[0])
+            self._observed_order.append(event_id)
+            self._observed.add(event_id)
 
     def _sync_items(self) -> int:
         changes = getattr(self.store.catalog, "changes_since", None)
@@ -400,6 +440,7 @@ class Engine:
         """
         with exclusive(self.store, self.model_dir, "training"):
             report = self.models.train(progress)
+        self._caught_up()
         announce = getattr(self.store, "notify", None)
         if announce is not None:
             announce("snapshot")
@@ -407,7 +448,16 @@ class Engine:
 
     def adopt(self, version: str | None = None) -> ModelSnapshot:
         """Serve a snapshot another process trained into this engine's model directory."""
-        return self.models.adopt(version)
+        snapshot = self.models.adopt(version)
+        self._caught_up()
+        return snapshot
+
+    def _caught_up(self) -> None:
+        """A snapshot just served has folded in the whole log (catch-up): other processes' events
+        are taken in from here on, not again (one stored while it caught up may be left out)."""
+        since = getattr(self.store.events, "since", None)
+        if since is not None:
+            self._event_position = since(None)[0]
 
     # ------------------------------------------------------------------ reading
 

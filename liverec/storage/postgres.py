@@ -53,7 +53,9 @@ DEFAULT_POOL = 8
 # Seconds a call waits for a connection (all busy, or the server unreachable) before it fails with
 # StorageError (HTTP 503): long enough to ride out a burst, short enough for a client to hear of an outage.
 BORROW_TIMEOUT = 5.0
-PAGE_SIZE = 5000  # rows per page when streaming events or items: a few MB, one round trip each
+PAGE_SIZE = 5000
+# Log positions read again by PostgresEventLog.since: an insert commits well within this many later ones.
+LOOKBACK = 2000  # rows per page when streaming events or items: a few MB, one round trip each
 SALT_BYTES = 32
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # an unquoted identifier, so no quoting surprises
 _OWN_PARAMETERS = ("schema", "snapshots", "pool")
@@ -370,6 +372,22 @@ class PostgresEventLog:
                 )
                 conn.execute("SELECT pg_notify(%s, 'erasures')", (self._db.channel,))
             return removed
+
+    def since(self, position: int | None, limit: int = PAGE_SIZE) -> tuple[int, list[Event]]:
+        """The log's position now and up to ``limit`` events stored after ``position`` (None: just
+        the position), in arrival order: how a worker sees what the others ingest.
+
+        Positions are given at insert and transactions commit in any order, so an event may become
+        visible below a position already read: the last :data:`LOOKBACK` positions are read again,
+        and the caller drops what it has seen (by event id).
+        """
+        with self._db.access("reading new events") as conn:
+            if position is None:
+                return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]), []
+            rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
+                                (max(0, position - LOOKBACK), limit)).fetchall()
+        newest = max(position, rows[-1][0]) if rows else position
+        return int(newest), [_event(row) for row in rows]
 
     def erasure_epoch(self) -> int:
         with self._db.access("reading the erasure epoch") as conn:
