@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import operator
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -207,12 +207,7 @@ class LiveCatalog:
         # the cached raw vectors make the centring under the lock cheap.
         self.space.raw_item_vectors(enriched)
         with self.lock:
-            for start in range(0, len(enriched), CHUNK):
-                chunk = enriched[start : start + CHUNK]
-                vectors = self.space.item_vectors(chunk)
-                self.store.upsert(chunk)
-                self.content.add_items([i.item_id for i in chunk], vectors)
-                self.table.upsert(chunk, {i.item_id: interest_tags(i) for i in chunk})
+            self._serve(enriched, self.store.upsert)
             self.version += 1
         return len(enriched)
 
@@ -220,10 +215,25 @@ class LiveCatalog:
         """Remove the item from the store and from serving; whether the store had it."""
         with self.lock:
             existed = self.store.delete(item_id)
-            self.content.remove_items([item_id])
-            self.table.remove(item_id)
+            self._unserve([item_id])
             self.version += 1
         return existed
+
+    def _serve(self, items: Sequence[Item], store: Callable[[Sequence[Item]], object] | None = None) -> None:
+        """Index and table ``items`` a chunk at a time, each chunk ``store``d first. Call with the lock held."""
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            vectors = self.space.item_vectors(chunk)
+            if store is not None:
+                store(chunk)
+            self.content.add_items([i.item_id for i in chunk], vectors)
+            self.table.upsert(chunk, {i.item_id: interest_tags(i) for i in chunk})
+
+    def _unserve(self, item_ids: Sequence[str]) -> None:
+        """Take ``item_ids`` out of the index and the table. Call with the lock held."""
+        self.content.remove_items(item_ids)
+        for item_id in item_ids:
+            self.table.remove(item_id)
 
     def reload(self, item_ids: Sequence[str]) -> int:
         """Serve these items as the store now holds them (another process upserted or deleted
@@ -233,15 +243,10 @@ class LiveCatalog:
         items = list(found.values())
         self.space.raw_item_vectors(items)  # any encoding happens before the lock, as in upsert
         with self.lock:
-            for start in range(0, len(items), CHUNK):
-                chunk = items[start : start + CHUNK]
-                self.content.add_items([i.item_id for i in chunk], self.space.item_vectors(chunk))
-                self.table.upsert(chunk, {i.item_id: interest_tags(i) for i in chunk})
+            self._serve(items)
             gone = [item_id for item_id in item_ids if item_id not in found and item_id in self.table]
             if gone:
-                self.content.remove_items(gone)
-                for item_id in gone:
-                    self.table.remove(item_id)
+                self._unserve(gone)
             self.version += 1
         return len(items) + len(gone)
 

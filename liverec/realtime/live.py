@@ -64,7 +64,7 @@ class LiveStates:
             del cold[room:]
         for start in range(0, len(cold), CHUNK):
             chunk = cold[start : start + CHUNK]
-            self.rebuild(chunk, {u: by_user[u] for u in chunk}, signals)
+            self.rebuild(chunk, {u: by_user[u] for u in chunk})
 
     def _room(self) -> int | None:
         """How many more states the store holds before it evicts; None for a store without a bound."""
@@ -80,14 +80,13 @@ class LiveStates:
             signals = self.signals(events)
         return self.updater.apply_many(state, events, [signals[e.event_id] for e in events])
 
-    def rebuild(self, user_ids: Sequence[str], applying: Mapping[str, Sequence[Event]] | None = None,
-                known: Mapping[str, EventSignal] | None = None) -> int:
+    def rebuild(self, user_ids: Sequence[str], applying: Mapping[str, Sequence[Event]] | None = None) -> int:
         """Rebuild these users' states from the log; one signals call (one text encode, one vector
         lookup) serves them all. Call with the lock held.
 
-        ``applying`` holds, by user, the events this call was folding in when it found no state
-        (with their ``known`` signals): when another process put the user's state first (a shared
-        store), those events are folded into that state instead, unless it already holds them.
+        ``applying`` holds, by user, the events (already stored, so in the log read here) this
+        call was folding in when it found no state: when another process put the user's state
+        first (a shared store), those are folded into that state instead, unless it holds them.
         """
         histories = {user_id: self.events.by_user(user_id) for user_id in user_ids}
         signals = self.signals([e for history in histories.values() for e in history])
@@ -98,7 +97,7 @@ class LiveStates:
             if self.put_new(self.build(user_id, history, signals)):
                 built += 1
             elif applying and applying.get(user_id):
-                self._fold_missing(user_id, applying[user_id], {**signals, **(known or {})})
+                self._fold_missing(user_id, applying[user_id], signals)
         return built
 
     def put_new(self, state: UserState) -> bool:
@@ -107,13 +106,7 @@ class LiveStates:
         Two processes sharing the store may rebuild one user at once: the first state stored
         wins, so neither overwrites events the other has folded in since.
         """
-        put_if_absent = getattr(self.store, "put_if_absent", None)
-        if put_if_absent is not None:
-            return bool(put_if_absent(state))
-        if state.user_id in self.store:
-            return False
-        self.store.put(state)
-        return True
+        return self.store.put_if_absent(state)
 
     def _fold_missing(self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal]) -> None:
         """Fold into the user's stored state those of ``events`` it does not hold yet (a state

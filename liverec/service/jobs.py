@@ -65,15 +65,13 @@ class Syncer:
         self._thread.start()
 
     def _every(self, interval: float) -> None:
-        wait = getattr(self.engine.store, "wait_for_change", None)
+        # A store that announces changes wakes the loop early; any other is looked at every interval.
+        wait: Callable[[float], object] = getattr(self.engine.store, "wait_for_change", self._stop.wait)
         while not self._stop.is_set():
-            if wait is not None:
-                try:
-                    wait(interval)
-                except Exception:  # a closed store: the loop ends below, or the next wait retries
-                    self._stop.wait(interval)
-            elif self._stop.wait(interval):
-                return
+            try:
+                wait(interval)
+            except Exception:  # a closed store: the loop ends below, or the next wait retries
+                self._stop.wait(interval)
             if self._stop.is_set():
                 return
             try:
