@@ -20,7 +20,6 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +35,11 @@ from liverec.ranking.lookup import search, similar_items
 from liverec.ranking.ranker import Serving
 from liverec.ranking.recalls import check_recall_names
 from liverec.ranking.scoring import Scorer, scorer_from_config
-from liverec.ranking.snapshot import ModelSnapshot, current_version
+from liverec.ranking.snapshot import ModelSnapshot, current_version, version_number
 from liverec.ranking.verdict import Verdict, verdict
 from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
+from liverec.realtime.peers import Peers
 from liverec.realtime.signals import EventSignals
 from liverec.realtime.state import UserState
 from liverec.realtime.store import StateStore, check_state_store_url, open_state_store
@@ -55,8 +55,6 @@ from liverec.training.lifecycle import ModelLifecycle, current_snapshot
 __all__ = ["DEFAULT_STORE_URL", "Engine", "ForgetResult", "IngestResult", "SyncResult", "check_settings"]
 
 DEFAULT_STORE_URL = "sqlite:///liverec.db"
-# Event ids remembered as folded into the online models, so another process's log read never folds one twice.
-OBSERVED_WINDOW = 200_000
 
 
 def check_settings(settings: Settings) -> None:
@@ -121,11 +119,6 @@ class SyncResult:
         return bool(self.erased or self.items or self.adopted)
 
 
-def _newer(version: str, than: str) -> bool:
-    """Whether snapshot ``version`` was written after ``than`` (``v0012`` after ``v0009``)."""
-    return int(version.lstrip("v") or 0) > int(than.lstrip("v") or 0)
-
-
 @dataclass(frozen=True)
 class ForgetResult:
     """What ``forget_user`` erased."""
@@ -160,18 +153,10 @@ class Engine:
         # Snapshots that predate an erasure (a crash came before they were rewritten) are rewritten first.
         scrub_model_dir(self.model_dir, store.events)
         snapshot = current_snapshot(self.model_dir)
-        # Where the catalog's change feed stands before the catalog is read: changes made while it
-        # loads are taken in again by the first sync (a feed is what a store shared by processes has).
-        changes = getattr(store.catalog, "changes_since", None)
-        self._catalog_position: int | None = changes(None)[0] if changes is not None else None
-        # Likewise the event log: events other processes store from now on reach the online models.
-        since = getattr(store.events, "since", None)
-        self._event_position: int | None = since(None)[0] if since is not None else None
-        self._observed: set[str] = set()
-        self._observed_order: deque[str] = deque(maxlen=OBSERVED_WINDOW)
         space = TextSpace(settings.encoder, settings.encoder_threads, store.vectors,
                           snapshot.centering if snapshot is not None else None)
         self.erasure = Erasure(store, space, self.model_dir)
+        self.peers = Peers(store)  # before the catalog is read: what changes meanwhile is taken in
         self.items = LiveCatalog(store.catalog, space, self._lock)
         signals = EventSignals(self.items, ReviewPolarity(space.encoder))
         self._owns_states = state_store is None
@@ -274,7 +259,7 @@ class Engine:
             snapshot = self.serving.snapshot
             if snapshot is not None:
                 snapshot.observe(new, self.settings.event_weights)
-            self._observe_ids(fresh_ids)
+            self.peers.folded(fresh_ids)
             self.states.apply(new, signals)
         return IngestResult(len(parsed), stored, fresh_ids)
 
@@ -325,60 +310,24 @@ class Engine:
 
     def sync(self) -> SyncResult:
         """Take in what other processes serving this store changed: erasures
-        (:meth:`sync_erasures`), items upserted or deleted (on a store with a change feed, such as
-        PostgreSQL) and a newer snapshot in the shared model directory (adopted). Cheap when
-        nothing changed: a service calls it every ``sync_interval`` seconds, and at once when the
-        store announces a change."""
+        (:meth:`sync_erasures`), items upserted or deleted and the events they stored (on a store
+        with feeds, such as PostgreSQL: :class:`~liverec.realtime.peers.Peers`; the events reach
+        the online models), and a newer snapshot in the shared model directory (adopted). Cheap
+        when nothing changed: a service calls it every ``sync_interval`` seconds, and at once when
+        the store announces a change."""
         erased = self.sync_erasures()
-        items = self._sync_items()
-        self._sync_events()
+        items = self.peers.items(self.items)
+        events = self.peers.events()
+        snapshot = self.serving.snapshot
+        if events and snapshot is not None:
+            with self._lock:
+                snapshot.observe(sorted(events, key=lambda e: e.timestamp), self.settings.event_weights)
         adopted = None
         current = current_version(self.model_dir)
-        served = self.serving.snapshot
-        if current is not None and (served is None or _newer(current, served.version)):
+        if current is not None and (snapshot is None or (version_number(current) or 0) > (
+                version_number(snapshot.version) or 0)):
             adopted = self.adopt(current).version
         return SyncResult(erased, items, adopted)
-
-    def _sync_events(self) -> int:
-        """Fold events other processes stored into the served snapshot's online models (trending,
-        co-visitation), so those learn from every worker's traffic; how many were folded in."""
-        since = getattr(self.store.events, "since", None)
-        if since is None:
-            return 0
-        folded = 0
-        while True:
-            position, events = since(self._event_position)
-            fresh = [e for e in events if e.event_id not in self._observed]
-            self._event_position = position
-            self._observe_ids(e.event_id for e in fresh)
-            snapshot = self.serving.snapshot
-            if fresh and snapshot is not None:
-                with self._lock:
-                    snapshot.observe(sorted(fresh, key=lambda e: e.timestamp), self.settings.event_weights)
-            folded += len(fresh)
-            if len(events) < 5000 or not fresh:
-                return folded
-
-    def _observe_ids(self, event_ids: Iterable[str]) -> None:
-        """Remember event ids this process folded into its online models (a bounded window)."""
-        if self._event_position is None:
-            return
-        for event_id in event_ids:
-            if len(self._observed_order) == self._observed_order.maxlen:
-                self._observed.discard(self._observed_order[0])
-            self._observed_order.append(event_id)
-            self._observed.add(event_id)
-
-    def _sync_items(self) -> int:
-        changes = getattr(self.store.catalog, "changes_since", None)
-        if changes is None:
-            return 0
-        position, changed = changes(self._catalog_position)
-        if changed is None:  # further behind than the feed keeps: read the whole catalog
-            changed = list(dict.fromkeys([*self.items.ids(), *(i.item_id for i in self.store.catalog.all())]))
-        reloaded = self.items.reload(changed) if changed else 0
-        self._catalog_position = position
-        return reloaded
 
     def sync_erasures(self) -> list[str]:
         """Apply erasures another process made in this store (``liverec forget`` while a service
@@ -440,7 +389,7 @@ class Engine:
         """
         with exclusive(self.store, self.model_dir, "training"):
             report = self.models.train(progress)
-        self._caught_up()
+        self.peers.caught_up()
         announce = getattr(self.store, "notify", None)
         if announce is not None:
             announce("snapshot")
@@ -449,15 +398,8 @@ class Engine:
     def adopt(self, version: str | None = None) -> ModelSnapshot:
         """Serve a snapshot another process trained into this engine's model directory."""
         snapshot = self.models.adopt(version)
-        self._caught_up()
+        self.peers.caught_up()
         return snapshot
-
-    def _caught_up(self) -> None:
-        """A snapshot just served has folded in the whole log (catch-up): other processes' events
-        are taken in from here on, not again (one stored while it caught up may be left out)."""
-        since = getattr(self.store.events, "since", None)
-        if since is not None:
-            self._event_position = since(None)[0]
 
     # ------------------------------------------------------------------ reading
 

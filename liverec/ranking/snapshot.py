@@ -51,7 +51,8 @@ from liverec.storage.files import PRIVATE_FILE, private_dir, private_tree
 from liverec.text.centering import LanguageCentering
 
 __all__ = ["FORMAT", "KEEP_SNAPSHOTS", "ModelSnapshot", "current_version", "kept_versions", "load_snapshot",
-           "read_manifest", "rewrite_snapshot", "snapshot_lock", "user_keyed_models", "write_snapshot"]
+           "read_manifest", "rewrite_snapshot", "snapshot_lock", "user_keyed_models", "version_number",
+           "write_snapshot"]
 
 KEEP_SNAPSHOTS = 3
 FORMAT = 2
@@ -204,9 +205,15 @@ def _recover(root: Path) -> None:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+def version_number(version: str) -> int | None:
+    """The number of a snapshot version (``v0012`` → 12), None for a name that is not one."""
+    match = re.fullmatch(r"v(\d+)", version)
+    return int(match.group(1)) if match else None
+
+
 def _versions(root: Path) -> list[tuple[int, Path]]:
     """Snapshot directories by version number, oldest first (numeric: v10000 follows v9999)."""
-    found = [(int(m.group(1)), p) for p in root.glob("v*") if p.is_dir() and (m := re.fullmatch(r"v(\d+)", p.name))]
+    found = [(n, p) for p in root.glob("v*") if p.is_dir() and (n := version_number(p.name)) is not None]
     return sorted(found)
 
 
