@@ -23,6 +23,7 @@ restart, and while it is away every call fails with :class:`~liverec.core.errors
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import math
@@ -46,7 +47,7 @@ from liverec.storage.codecs import as_vector, check_events, decode_item, encode_
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_POOL", "DEFAULT_SCHEMA", "PostgresDatabase", "PostgresStore", "PostgresUrl", "check_storable",
-           "migrate"]
+           "database_for", "migrate"]
 
 DEFAULT_SCHEMA = "liverec"
 DEFAULT_POOL = 8
@@ -135,8 +136,10 @@ class PostgresDatabase:
         psycopg, psycopg_pool = _driver()
         self.url = url
         self.label = label
-        self._errors: tuple[type[BaseException], ...] = (psycopg.Error, psycopg_pool.PoolTimeout)
+        self._psycopg = psycopg
+        self.errors: tuple[type[BaseException], ...] = (psycopg.Error, psycopg_pool.PoolTimeout)
         self._data_error = psycopg.DataError
+        self._owner = True
         self.where = f"{label} {redact(url.url)}"
         schema = url.schema
         self.channel = f"liverec_{schema}"  # what NOTIFY wakes the workers of this schema on
@@ -147,8 +150,8 @@ class PostgresDatabase:
         kwargs: dict[str, Any] = {"autocommit": True}
         if "application_name=" not in url.conninfo:  # what pg_stat_activity shows an operator
             kwargs["application_name"] = f"liverec-{schema}"
+        self._create_schema()
         try:
-            self._create_schema(psycopg)
             self._pool = psycopg_pool.ConnectionPool(
                 url.conninfo, min_size=1, max_size=min(url.pool, max_size or url.pool), kwargs=kwargs,
                 configure=configure,
@@ -156,18 +159,38 @@ class PostgresDatabase:
                 name=f"liverec-{label}",
             )
             self._pool.wait(timeout=wait)
-        except self._errors as exc:
+        except self.errors as exc:
             raise StorageError(f"cannot open {self.where}: {_message(exc)}") from None
         self._closed = False
 
-    def _create_schema(self, psycopg: Any) -> None:
-        with psycopg.connect(self.url.conninfo, autocommit=True, connect_timeout=10) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.url.schema,)).fetchone()
-            if exists is None:
-                # IF NOT EXISTS still races another worker's creation (a unique violation): serialise.
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(f"{self.url.schema}/schema"),))
-                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.url.schema}")
+    def _create_schema(self) -> None:
+        try:
+            with self.connect("creating the schema", prefix="cannot open") as conn:
+                exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.url.schema,)).fetchone()
+                if exists is None:
+                    # IF NOT EXISTS still races another worker's creation (a unique violation): serialise.
+                    with conn.transaction():
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(f"{self.url.schema}/schema"),))
+                        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.url.schema}")
+        except self.errors as exc:
+            raise StorageError(f"cannot open {self.where}: {_message(exc)}") from None
+
+    def connect(self, action: str, timeout: int = 10, prefix: str = "") -> Any:
+        """A connection of its own, outside the pool (autocommit), for what must hold one for long:
+        a session lock, ``LISTEN``. The caller closes it. :class:`StorageError` naming ``action``."""
+        try:
+            return self._psycopg.connect(self.url.conninfo, autocommit=True, connect_timeout=timeout)
+        except self._psycopg.Error as exc:
+            if prefix:
+                raise StorageError(f"{prefix} {self.where}: {_message(exc)}") from None
+            raise StorageError(f"{self.where}: {action} failed: {_message(exc)}") from None
+
+    def share(self, label: str) -> PostgresDatabase:
+        """This pool for another part of the store (the feedback log, the key store), named
+        ``label`` in messages: one pool per process, and closing the share leaves the pool open."""
+        shared = copy.copy(self)
+        shared.label, shared.where, shared._owner = label, f"{label} {redact(self.url.url)}", False
+        return shared
 
     @contextmanager
     def access(self, action: str) -> Iterator[Any]:
@@ -180,7 +203,7 @@ class PostgresDatabase:
         except self._data_error as exc:
             raise InvalidInputError(f"{self.label}: {action} refused: {_message(exc)}", field="text",
                                     value=None) from None
-        except self._errors as exc:
+        except self.errors as exc:
             raise StorageError(f"{self.where}: {action} failed: {_message(exc)}") from None
 
     @contextmanager
@@ -191,10 +214,19 @@ class PostgresDatabase:
             yield conn
 
     def close(self) -> None:
-        """Close every pooled connection; further use raises :class:`StorageError`. Safe to call twice."""
+        """Close every pooled connection (a share only stops using them); further use raises
+        :class:`StorageError`. Safe to call twice."""
         if not self._closed:
             self._closed = True
-            self._pool.close()
+            if self._owner:
+                self._pool.close()
+
+
+def database_for(where: PostgresUrl | PostgresDatabase, label: str, max_size: int | None = None) -> PostgresDatabase:
+    """``where``'s pool shared under ``label`` (the store's own), or a pool of its own for a URL."""
+    if isinstance(where, PostgresDatabase):
+        return where.share(label)
+    return PostgresDatabase(where, label, max_size=max_size)
 
 
 def _message(exc: BaseException) -> str:
@@ -458,11 +490,10 @@ class PostgresCatalog:
         ``position`` (None: just the position, to start from). The list is None when changes
         after ``position`` were already forgotten: reload the whole catalog."""
         with self._db.access("reading catalog changes") as conn:
-            if position is None:
-                return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM item_changes").fetchone()[0]), []
             pruned = conn.execute("SELECT value FROM meta WHERE key = 'changes_pruned'").fetchone()
-            if pruned is not None and position < int(bytes(pruned[0])):
-                return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM item_changes").fetchone()[0]), None
+            if position is None or (pruned is not None and position < int(bytes(pruned[0]))):
+                latest = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM item_changes").fetchone()[0])
+                return latest, [] if position is None else None
             rows = conn.execute("SELECT seq, item_id FROM item_changes WHERE seq > %s ORDER BY seq",
                                 (position,)).fetchall()
         if not rows:
@@ -605,7 +636,7 @@ class PostgresStore:
 
     @property
     def database(self) -> PostgresDatabase:
-        """The connection pool (the feedback log, the key store and the cluster signals share it)."""
+        """The connection pool (the store's feedback log and key store use it too)."""
         return self._db
 
     def feedback_log(self, path: Path | None = None) -> FeedbackLog:
@@ -616,7 +647,7 @@ class PostgresStore:
             return SqliteFeedbackLog(path)
         from liverec.storage.postgres_feedback import PostgresFeedbackLog
 
-        return PostgresFeedbackLog(self._url)
+        return PostgresFeedbackLog(self._db)
 
     def key_store(self, path: Path | None = None) -> KeyStore:
         """The API keys in this database, or in the SQLite file ``path``."""
@@ -626,7 +657,7 @@ class PostgresStore:
             return SqliteKeyStore(path)
         from liverec.storage.postgres_keys import PostgresKeyStore
 
-        return PostgresKeyStore(self._url)
+        return PostgresKeyStore(self._db)
 
     def notify(self, what: str) -> None:
         """Wake every worker of this store (:meth:`wait_for_change`): ``what`` changed (``snapshot``)."""
@@ -650,16 +681,16 @@ class PostgresStore:
         return woke
 
     def _listen(self) -> None:
-        psycopg, _ = _driver()
+        failures: tuple[type[BaseException], ...] = (StorageError, *self._db.errors)
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self._url.conninfo, autocommit=True, connect_timeout=5) as conn:
+                with self._db.connect("listening for changes", timeout=5) as conn:
                     conn.execute(f"LISTEN {self._db.channel}")
                     self._announced.set()
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=1.0):
                             self._announced.set()
-            except psycopg.Error as exc:
+            except failures as exc:
                 logger.warning("%s: listening for changes failed (%s); retrying", self._db.where, _message(exc))
                 self._stopping.wait(1.0)
 
@@ -668,12 +699,8 @@ class PostgresStore:
         """Hold the store-wide lock ``name`` (every process and machine of this store) for the block:
         a session advisory lock on a connection of its own, released when the block ends or the
         process dies. :class:`ConflictError` at once when another process holds it."""
-        psycopg, _ = _driver()
         key = _lock_key(f"{self._url.schema}/{name}")
-        try:
-            conn = psycopg.connect(self._url.conninfo, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise StorageError(f"{self._db.where}: taking the {name} lock failed: {_message(exc)}") from None
+        conn = self._db.connect(f"taking the {name} lock")
         try:
             if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
                 raise ConflictError(f"another process of this store holds the {name} lock (is a {name} running?)")

@@ -48,7 +48,7 @@ from liverec.storage.feedback import (
     served_list,
     unknown_request,
 )
-from liverec.storage.postgres import PostgresDatabase, PostgresUrl, check_storable, migrate
+from liverec.storage.postgres import PostgresDatabase, PostgresUrl, check_storable, database_for, migrate
 
 __all__ = ["RETAIN_FAILED", "PostgresFeedbackLog"]
 
@@ -135,8 +135,8 @@ class PostgresFeedbackLog(BatchedLog):
     Parameters
     ----------
     url
-        The store's parsed URL; the log opens a connection pool of its own (``pool`` of the URL
-        at most, opened as needed) and migrates its tables.
+        The store's connection pool (the log shares it), or its parsed URL (the log opens a pool
+        of its own, ``pool`` of the URL at most); the log migrates its tables.
     capacity
         How many served lists the database remembers for feedback, over all workers. Past it the
         oldest are forgotten and feedback on them is :class:`NotFoundError`; their counts stay in
@@ -149,10 +149,10 @@ class PostgresFeedbackLog(BatchedLog):
 
     _db: PostgresDatabase
 
-    def __init__(self, url: PostgresUrl, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, url: PostgresUrl | PostgresDatabase, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = check_capacity(capacity)
-        self.url = url
-        self._db = PostgresDatabase(url, "feedback log")
+        self._db = database_for(url, "feedback log")
+        self.url = self._db.url
         self._queue = ServedQueue(self._write_batch, retain_failed=RETAIN_FAILED)
         try:
             migrate(self._db, "feedback", _MIGRATIONS)

@@ -39,7 +39,7 @@ from liverec.storage.keys import (
     oldest_first,
     verify_token,
 )
-from liverec.storage.postgres import PostgresDatabase, PostgresUrl, check_storable, migrate
+from liverec.storage.postgres import PostgresDatabase, PostgresUrl, check_storable, database_for, migrate
 
 __all__ = ["PostgresKeyStore"]
 
@@ -87,19 +87,18 @@ class PostgresKeyStore:
     Parameters
     ----------
     url
-        The store's parsed URL; the key store opens a pool of its own (a connection or two are
-        ever used: the reloading thread's, and one to create or revoke).
+        The store's connection pool (shared), or its parsed URL (a pool of its own: a connection
+        or two are ever used, the reloading thread's and one to create or revoke).
     reload_interval
         Seconds between checks for keys created or revoked by another worker.
     """
 
-    def __init__(self, url: PostgresUrl, *, reload_interval: float = 1.0) -> None:
+    def __init__(self, url: PostgresUrl | PostgresDatabase, *, reload_interval: float = 1.0) -> None:
         if isinstance(reload_interval, bool) or not isinstance(reload_interval, int | float) or not (
             math.isfinite(reload_interval) and reload_interval > 0
         ):
             raise InvalidInputError(f"reload_interval {reload_interval!r} must be a positive number of seconds",
                                     field="reload_interval", value=reload_interval)
-        self.url = url
         self.reload_interval = float(reload_interval)
         self._lock = threading.Lock()  # orders replacements of the table, never held by verify
         self._entries: dict[str, KeyEntry] = {}
@@ -107,7 +106,8 @@ class PostgresKeyStore:
         self._closed = False
         self._failing = False
         self._stop = threading.Event()
-        self._db = PostgresDatabase(url, "key store", max_size=2)  # a reload thread and a writer
+        self._db = database_for(url, "key store", max_size=2)  # of its own: a reload thread and a writer
+        self.url = self._db.url
         try:
             migrate(self._db, "keys", _MIGRATIONS)
             self._reload()

@@ -176,3 +176,21 @@ def test_the_training_lock_admits_one_process_of_the_store_at_a_time(postgres_ur
         pass
     a.close()
     b.close()
+
+
+def test_the_feedback_log_and_key_store_share_the_stores_pool_and_leave_it_open(postgres_url: str) -> None:
+    url = postgres_url.replace("pool=4", "pool=1")
+    store = PostgresStore(url)
+    log, keys = store.feedback_log(), store.key_store()
+    schema = PostgresUrl(url).schema
+    log.record_served("r1", "control", "u1", ["i1"])
+    keys.create("ops", ["admin"])
+    with store.database.access("counting connections") as conn:
+        opened = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                              (f"liverec-{schema}",)).fetchone()[0]
+    assert opened == 1  # one pool of one connection for the three (three pools would hold three)
+    log.close()
+    keys.close()
+    store.events.append(make_events()[:1])  # closing the shares left the store's pool open
+    assert store.events.count() == 1
+    store.close()
