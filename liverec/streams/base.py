@@ -31,11 +31,9 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
-
+from liverec.core.bodies import batch, load_json, string_ids
 from liverec.core.errors import ConflictError, InvalidInputError, LiveRecError, StorageError
 from liverec.core.redact import redact
-from liverec.core.types import MAX_JSON_DEPTH, check_json_depth
 
 if TYPE_CHECKING:
     from liverec.engine import Engine
@@ -62,7 +60,6 @@ MAX_EVENTS_PER_MESSAGE = 10_000
 # A storage failure redelivers after 1, 2, 4, ... seconds, never more than this apart.
 MAX_RETRY_DELAY = 30.0
 _ID_FIELDS = ("event_id", "user_id", "item_id", "session_id")
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class StreamError(LiveRecError):
@@ -173,40 +170,19 @@ def parse_body(data: bytes) -> list[dict[str, Any]]:
 
 
 def _parse(data: bytes) -> tuple[list[dict[str, Any]], bool]:
-    """:func:`parse_body`, and whether the body was one event object (not a list of them)."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"the message is not valid JSON: {exc}", field="body") from None
-    if isinstance(value, dict) and "events" in value:
-        extra = sorted(set(value) - {"events"})
-        if extra:
-            raise InvalidInputError(f"unknown field(s) next to 'events': {', '.join(extra)}", field=extra[0])
-        value = value["events"]
-        if not isinstance(value, list):
-            raise InvalidInputError("events must be a list", field="events")
-    single = isinstance(value, dict)
-    rows = [value] if single else value
-    if not isinstance(rows, list):
-        raise InvalidInputError(f"a message holds an event object, a list of events or {{\"events\": [...]}}, "
-                                f"not {type(value).__name__} {str(value)[:40]!r}", field="body")
-    if not rows:
-        raise InvalidInputError("the message holds no events", field="body")
-    if len(rows) > MAX_EVENTS_PER_MESSAGE:
-        raise InvalidInputError(f"the message holds {len(rows)} events; at most {MAX_EVENTS_PER_MESSAGE} are "
-                                "accepted in one", field="body", value=len(rows))
+    """:func:`parse_body`, and whether the body was one event object (not a list of them).
+
+    Read as the HTTP API reads a ``POST /events`` body (:mod:`liverec.core.bodies`), and a
+    top-level list too; each row must be an object, since ids are named into it before the engine
+    validates it."""
+    value = load_json(data, "the message")
+    rows = batch(value, "events", single_ok=True, list_ok=True, limit=MAX_EVENTS_PER_MESSAGE, what="the message")
+    single = isinstance(value, dict) and "events" not in value
     for n, row in enumerate(rows):
-        where = f"events[{n}]" if len(rows) > 1 else "event"
         if not isinstance(row, dict):
+            where = f"events[{n}]" if not single else "event"
             raise InvalidInputError(f"{where} must be an object, got {str(row)[:40]!r}", field=where)
-        # As the HTTP API: the engine would read 42 as "42", but a pseudonymised user id
-        # (keyed on the text) would then be stored as sent.
-        for name in _ID_FIELDS:
-            if (given := row.get(name)) is not None and not isinstance(given, str):
-                raise InvalidInputError(f"{where}.{name} must be a string, got {given!r}", field=name, value=given)
-        if not _SCALARS.issuperset(map(type, row.values())):
-            for name, given in row.items():  # before anything walks a value recursively (a repr, an error)
-                check_json_depth(given, f"{where}.{name}", MAX_JSON_DEPTH)
+    string_ids(rows, "events", _ID_FIELDS, located=not single)
     return rows, single
 
 

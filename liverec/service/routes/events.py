@@ -11,11 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from liverec.core.bodies import batch, load_json, string_ids
 from liverec.core.types import Event
 from liverec.service.deps import IngestKey, Services, ServicesDep
 from liverec.service.errors import CONFLICT, ERROR_RESPONSES, ServiceError
 from liverec.service.ingest import Overloaded
-from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
+from liverec.service.routes._body import json_body, validated
 from liverec.service.schemas import EventBatch, EventIn, IngestAnswer
 
 router = APIRouter(tags=["events"])

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from liverec.core.bodies import batch, load_json, string_ids
 from liverec.core.errors import NotFoundError
 from liverec.core.types import MAX_ID_LENGTH, Item
 from liverec.service.deps import IngestKey, ReadKey, Services, ServicesDep
 from liverec.service.errors import ERROR_RESPONSES, NOT_FOUND
 from liverec.service.params import KQuery
 from liverec.service.privacy import naming_raw
-from liverec.service.routes._body import batch, json_body, load_json, string_ids, validated
+from liverec.service.routes._body import json_body, validated
 from liverec.service.routes._out import items_out, json_response
 from liverec.service.schemas import NOT_BLANK, DeleteItemAnswer, ItemBatch, ItemDetail, ItemsOut, UpsertAnswer
 
