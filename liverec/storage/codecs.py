@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import Event, Item
 
-__all__ = ["as_vector", "check_events", "decode_item", "encode_item", "erasure_digest"]
+__all__ = ["as_vector", "check_events", "decode_item", "encode_item", "erased_among", "erasure_digest"]
 
 
 def check_events(events: Sequence[Event]) -> list[Event]:
@@ -90,3 +90,11 @@ def erasure_digest(salt: bytes, user_id: str) -> bytes:
     """
     return hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), key=salt, digest_size=16,
                            person=b"liverec-erasure").digest()
+
+
+def erased_among(salt: bytes, digests: Collection[bytes], user_ids: Iterable[str]) -> set[str]:
+    """Those of ``user_ids`` whose :func:`erasure_digest` is among ``digests`` (a durable store's
+    erasures since an epoch): how every such store answers ``erased_since``."""
+    if not digests:
+        return set()
+    return {user_id for user_id in user_ids if erasure_digest(salt, user_id) in digests}

@@ -40,7 +40,7 @@ from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
 from liverec.core.redact import redact
 from liverec.core.types import Event, EventType, Item, parse_event_type
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
-from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erasure_digest
+from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
 from liverec.storage.files import private_file
 
 logger = logging.getLogger(__name__)
@@ -347,10 +347,7 @@ class SqliteEventLog:
     def erased_since(self, epoch: int, user_ids: Iterable[str]) -> set[str]:
         with self._db.access("reading erasures") as conn:
             digests = {bytes(row[0]) for row in conn.execute("SELECT digest FROM erasures WHERE seq > ?", (epoch,))}
-        if not digests:
-            return set()
-        salt = self._db.salt
-        return {user_id for user_id in user_ids if erasure_digest(salt, user_id) in digests}
+        return erased_among(self._db.salt, digests, user_ids)
 
     def count(self) -> int:
         with self._db.access("counting events") as conn:
