@@ -195,9 +195,31 @@ def test_serve_workers_runs_several_processes_on_one_port(workers: tuple[Server,
                                                                 "item_id": item}).status_code == 200
             assert call("GET", f"{server.base}/users/w2/interests", headers={"connection": "close"}
                         ).json()["events"] == n + 1
+        first = _workers_of(server.proc.pid)
+        assert len(first) == 2
+        os.kill(first[0], 9)  # a worker that dies is started again; the other answers meanwhile
+        assert call("GET", f"{server.base}/users/w2/interests").json()["events"] == 20
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(set(_workers_of(server.proc.pid)) - {first[0]}) < 2:
+            time.sleep(0.2)
+        assert len(set(_workers_of(server.proc.pid)) - {first[0]}) == 2
     finally:
         server.stop()
     assert "starting 2 workers" in server.log.read_text()
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes ``serve --workers`` (process ``pid``) spawned, by /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def test_serve_workers_refuses_states_only_one_process_holds(postgres_url: str, tmp_path: Path) -> None:
