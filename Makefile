@@ -10,7 +10,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXA
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 LLM ?=
 
-.PHONY: install demo test lint typecheck browser bench bench-serve clean peers evaluate
+.PHONY: install demo test lint typecheck browser spark bench bench-serve clean peers evaluate
 
 # torch goes first, pinned to the local CPU wheel: any other torch request pulls gigabytes of CUDA.
 $(VENV)/.installed: pyproject.toml
@@ -77,7 +77,15 @@ browser:
 		|| (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null); }; } \
 		|| echo "chromium or a CJK font is not installed and cannot be here: browser tests skip or show boxes"
 
-test: install lint typecheck browser
+# Spark's JDBC reads of a PostgreSQL store use Debian's PostgreSQL JDBC driver (/usr/share/java/postgresql.jar),
+# installed here when missing and we may (root, as in CI). Without it the JDBC test skips, saying why.
+spark:
+	@test -e /usr/share/java/postgresql.jar || { [ "$$(id -u)" = 0 ] \
+		&& { apt-get install -y -qq libpostgresql-jdbc-java >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq libpostgresql-jdbc-java >/dev/null); }; } \
+		|| echo "the PostgreSQL JDBC driver is not installed and cannot be here: the Spark JDBC test skips"
+
+test: install lint typecheck browser spark
 	$(BIN)/pytest -q -p no:cacheprovider --durations=25  # the 25 slowest, so every CI log shows where the time goes
 
 bench: install

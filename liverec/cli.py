@@ -319,12 +319,84 @@ def consume(
 
 
 @app.command(name="train")
-def train_cmd(store: StoreOpt = DEFAULT_STORE) -> None:
-    """Train every model on the event log, tune recall weights, and swap in a new snapshot."""
+def train_cmd(
+    store: Annotated[str | None, typer.Option("--store", help="Store URL (default: settings, else "
+                                              "sqlite:///liverec.db).")] = None,
+    engine_name: Annotated[str | None, typer.Option("--engine", help="Where the batch stages run: local (this "
+                                                    "process) or spark (needs pip install 'liverec\\[spark]' and "
+                                                    "Java 17). Default: settings, else local.",
+                                                    show_default=False)] = None,
+    master: Annotated[str | None, typer.Option("--master", help="Spark's master: local[2], spark://host:7077, yarn, "
+                                               "k8s://… (default: settings, else local[2]).",
+                                               show_default=False)] = None,
+    conf: Annotated[list[str] | None, typer.Option("--conf", help="A Spark setting KEY=VALUE (repeatable), "
+                                                   "e.g. spark.executor.memory=8g.", show_default=False)] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Where Spark reads the events: auto (JDBC from "
+                                               "a PostgreSQL store, else a Parquet export), jdbc, or parquet:PATH "
+                                               "(a `liverec export-events` file).", show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="The service's TOML settings: its \\[engine] "
+                                                "table (and \\[engine.training]) are used.")] = None,
+) -> None:
+    """Train every model on the event log, tune the scorer, and swap in a new snapshot.
+
+    With --engine spark, co-visitation, trending, ALS and item texts the vector cache lacks are computed on Spark;
+    the snapshot is the one the local engine writes, and a running service adopts it (docs/deployment.md).
+    """
+    from dataclasses import replace
+
+    from liverec.engine import Engine
+    from liverec.service.settings import load_settings
+
     with _errors():
-        engine = _engine(store)
-        report = _train(engine)
+        settings = load_settings(config, overrides={"store": store})
+        training = dict(settings.engine_settings.training)
+        for key, value in (("engine", engine_name), ("master", master), ("source", source)):
+            if value is not None:
+                training[key] = value
+        if conf:
+            pairs = dict(training.get("conf", {}))
+            for entry in conf:
+                key, sep, value = entry.partition("=")
+                if not sep or not key.strip():
+                    raise InvalidInputError(f"--conf takes KEY=VALUE, got {entry!r}", field="conf", value=entry)
+                pairs[key.strip()] = value
+            training["conf"] = pairs
+        if master is not None or conf or source is not None:
+            training.setdefault("engine", "spark")
+        engine_settings = replace(settings.engine_settings, training=training)
+        opened = _open(settings.store, create=False)
+        if training.get("engine") == "spark":
+            from liverec.training.spark import encode_catalog
+
+            # Before the engine opens (it encodes any item the cache lacks, here, one at a time).
+            with console.status("encoding item texts the vector cache lacks on Spark"):
+                encoded = encode_catalog(opened, engine_settings)
+            if encoded:
+                console.print(f"encoded {encoded} item texts on Spark")
+        engine = Engine(opened, engine_settings)
+        try:
+            report = _train(engine)
+        finally:
+            engine.close()
         console.print_json(json.dumps(report.to_dict()))
+
+
+@app.command(name="export-events")
+def export_events_cmd(
+    out: Annotated[Path, typer.Option("--out", help="The Parquet file to write (replaced when it exists).")],
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Write the event log to one Parquet file, in log order, for Spark (liverec train --source parquet:PATH)."""
+    from liverec.training.spark.source import export_events
+
+    with _errors():
+        opened = _open(store, create=False)
+        try:
+            with console.status(f"exporting events to {out}"):
+                count = export_events(opened.events.all(), out)
+        finally:
+            opened.close()
+        console.print(f"exported {count} events to {out}")
 
 
 def _train(engine: Any) -> Any:

@@ -48,6 +48,7 @@ from liverec.storage.base import Store
 from liverec.storage.locks import exclusive
 from liverec.text.sentiment import ReviewPolarity
 from liverec.text.space import TextSpace
+from liverec.training.engines import training_engine, training_settings
 from liverec.training.erasure import Erasure, scrub_model_dir
 from liverec.training.fit import Progress, TrainReport
 from liverec.training.lifecycle import ModelLifecycle, current_snapshot
@@ -59,12 +60,14 @@ DEFAULT_STORE_URL = "sqlite:///liverec.db"
 
 def check_settings(settings: Settings) -> None:
     """What core's own checks cannot know: that ``models`` and ``scorer`` name registered models,
-    parameters and scorer kinds, and that ``state_store`` is a URL a state store opens. A misspelt
+    parameters and scorer kinds, that ``state_store`` is a URL a state store opens and that
+    ``training`` names a training engine. A misspelt
     name stops the engine (or a service's start) with an error naming it."""
     check_model_settings(settings.models, settings.models_off)
     check_recall_names(settings.recalls_off, "recalls_off")
     scorer_from_config(settings.scorer)
     check_state_store_url(settings.state_store)
+    training_settings(settings)
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,8 @@ class Engine:
         self.states = LiveStates(store.events, states, signals, settings, self._lock)
         self.serving = Serving(self.items, snapshot, settings)
         self.models = ModelLifecycle(store.events, self.items, self.states, self.serving, settings,
-                                     self.model_dir, self._lock, self.erasure)
+                                     self.model_dir, self._lock, self.erasure,
+                                     training_engine(settings, store, self.model_dir))
         if snapshot is not None:
             self.models.catch_up(snapshot)
 

@@ -90,8 +90,12 @@ PUBLIC: dict[str, list[str]] = {
         "lexicon_polarity", "query_tags", "rating_polarity", "text_key",
     ],
     "liverec.training": [
-        "Holdout", "LogColumns", "ModelLifecycle", "POSITIVE_ITEM_TYPES", "Progress", "TrainReport",
-        "current_snapshot", "fit_models", "fit_snapshot", "refit_models",
+        "Holdout", "LocalTraining", "LogColumns", "ModelLifecycle", "POSITIVE_ITEM_TYPES", "Progress", "ReadLog",
+        "TrainReport", "TrainingEngine", "current_snapshot", "fit_models", "fit_snapshot", "refit_models",
+    ],
+    "liverec.training.spark": [
+        "SparkLog", "SparkTraining", "encode_catalog", "encode_missing", "export_events", "jdbc_options",
+        "read_events", "spark_session",
     ],
 }
 

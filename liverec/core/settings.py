@@ -81,6 +81,11 @@ class Settings:
         Seconds an event's ``timestamp`` may lie ahead of the wall clock when it is ingested (a
         client's clock running fast); later is refused. ``inf`` turns the bound off. The bound is
         the wall clock's, not the log's: a replay of years-old data passes it.
+    training
+        Where training's batch stages run, a ``[training]`` table: ``{"engine": "local"}`` (this
+        process, the default) or ``{"engine": "spark", "master": "local[2]", "conf": {...},
+        "source": "auto"}`` (Apache Spark; see :mod:`liverec.training.spark` and docs/deployment.md).
+        Checked when the engine opens.
     timestamp_floor
         The earliest ``timestamp`` an event may carry: seconds since the epoch or an ISO-8601
         time (default 1990-01-01, before any research data set's first event); 0 turns it off.
@@ -109,6 +114,7 @@ class Settings:
     # (issue 12): a day of skew admits any real clock, and nothing the web sends predates 1990.
     timestamp_future_skew: float = 86400.0
     timestamp_floor: float = 631_152_000.0  # 1990-01-01T00:00:00Z
+    training: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         weights = dict(DEFAULT_EVENT_WEIGHTS)
@@ -145,7 +151,7 @@ class Settings:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise InvalidInputError(f"{name} must be a list of names", field=name, value=value)
             object.__setattr__(self, name, tuple(value))
-        for name in ("models", "scorer"):
+        for name in ("models", "scorer", "training"):
             if not isinstance(getattr(self, name), Mapping):
                 raise InvalidInputError(f"{name} must be a table", field=name, value=getattr(self, name))
         # Which models and scorers exist is known only above core (their registries): the engine

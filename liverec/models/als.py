@@ -134,6 +134,19 @@ class ALSRecommender:
         self._set_state(list(data.item_ids), list(data.user_ids), item_factors, user_factors)
         return self
 
+    def assign(self, item_ids: list[str], user_ids: list[str], item_factors: np.ndarray,
+               user_factors: np.ndarray) -> Self:
+        """Take factors trained elsewhere (the Spark engine's MLlib ALS): ``[items, factors]`` and
+        ``[users, factors]``, rows in the order of the ids; fold-in and search work unchanged."""
+        self._validate()
+        if item_factors.shape != (len(item_ids), self.factors) or user_factors.shape != (len(user_ids), self.factors):
+            raise InvalidInputError(f"factors {item_factors.shape} and {user_factors.shape} do not match "
+                                    f"{len(item_ids)} items, {len(user_ids)} users and {self.factors} factors",
+                                    field="factors")
+        self._set_state(list(item_ids), list(user_ids), np.ascontiguousarray(item_factors, dtype=np.float32),
+                        np.ascontiguousarray(user_factors, dtype=np.float32))
+        return self
+
     def _set_state(
         self,
         item_ids: list[str],

@@ -139,6 +139,19 @@ class CoVisitation:
         self._set_state(list(data.item_ids), counts, item_weight, _tails(data, self.max_gap_items))
         return self
 
+    def assign(self, item_ids: list[str], counts: sp.csr_matrix, item_weight: np.ndarray,
+               tails: dict[str, list[tuple[int, float, float]]]) -> Self:
+        """Take a fit computed elsewhere (the Spark engine): what :meth:`fit` computes from the log —
+        the counts, each item's weight and each user's last ``max_gap_items`` events (item code,
+        weight, time; oldest first)."""
+        self._validate()
+        n = len(item_ids)
+        if counts.shape != (n, n) or len(item_weight) != n:
+            raise InvalidInputError(f"counts {counts.shape} and item_weight ({len(item_weight)}) must match "
+                                    f"{n} item ids", field="counts")
+        self._set_state(list(item_ids), counts, item_weight, tails)
+        return self
+
     def _set_state(self, item_ids: list[str], counts: sp.csr_matrix, item_weight: np.ndarray,
                    tails: dict[str, list[tuple[int, float, float]]]) -> None:
         self.item_ids_: list[str] = item_ids

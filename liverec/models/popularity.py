@@ -73,12 +73,7 @@ class TrendingPopularity:
     def fit(self, data: TrainingData) -> Self:
         """Sum the decayed positive event weights per item, with ``data.now`` as reference time
         (events after it count as made at ``data.now``)."""
-        if not (isinstance(self.half_life, int | float) and math.isfinite(self.half_life) and self.half_life > 0):
-            raise InvalidInputError(
-                f"half_life must be a positive number of seconds, got {self.half_life!r}",
-                field="half_life",
-                value=self.half_life,
-            )
+        self._validate()
         n_items = len(data.item_ids)
         keep = (data.event_item >= 0) & (data.event_weight > 0)
         exponent = (np.minimum(data.event_time[keep], data.now) - data.now) / self.half_life
@@ -89,6 +84,23 @@ class TrendingPopularity:
         )
         self._set_state(list(data.item_ids), sums, t_ref=float(data.now), now=float(data.now))
         return self
+
+    def assign(self, item_ids: list[str], sums: np.ndarray, now: float) -> Self:
+        """Take a fit computed elsewhere (the Spark engine): each item's decayed sum with ``now``
+        as reference time, as :meth:`fit` computes them."""
+        self._validate()
+        if len(sums) != len(item_ids):
+            raise InvalidInputError(f"{len(sums)} sums for {len(item_ids)} item ids", field="sums")
+        self._set_state(list(item_ids), np.asarray(sums, dtype=np.float64), t_ref=float(now), now=float(now))
+        return self
+
+    def _validate(self) -> None:
+        if not (isinstance(self.half_life, int | float) and math.isfinite(self.half_life) and self.half_life > 0):
+            raise InvalidInputError(
+                f"half_life must be a positive number of seconds, got {self.half_life!r}",
+                field="half_life",
+                value=self.half_life,
+            )
 
     def _set_state(self, item_ids: list[str], sums: np.ndarray, *, t_ref: float, now: float) -> None:
         self.item_ids_: list[str] = item_ids

@@ -57,6 +57,7 @@ class TextSpace:
         query_cache: int = QUERY_CACHE,
     ) -> None:
         raw = get_encoder(encoder, threads=threads)
+        self.encoder_name = encoder  # as settings name it (``use``): what another process loads it by
         self.encoder = CachedEncoder(raw, cache)
         self._query_encoder = CachedEncoder(raw, None, memory_items=0)  # cached centred, below
         self.centering = centering or LanguageCentering()

@@ -22,6 +22,7 @@ import random
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class Holdout:
     user's target event and what they did after it.
     """
 
-    train: np.ndarray  # bool [n_events]
+    train: Any  # what the validation models learn from: LogColumns' bool [n_events]; another engine's own
     targets: dict[str, str]  # user id -> held-out item id
     kept: dict[str, int]  # user id -> their events before the target
 

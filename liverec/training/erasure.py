@@ -37,7 +37,7 @@ from liverec.ranking.snapshot import (
 from liverec.storage.base import EventLog, Store
 from liverec.text.base import TextKind
 from liverec.text.space import TextSpace
-from liverec.training.columns import LogColumns
+from liverec.training.fit import ReadLog
 
 __all__ = ["Erasure", "Scrubbed", "event_texts", "scrub_model_dir", "scrub_snapshot"]
 
@@ -123,7 +123,7 @@ class Erasure:
             self.space.forget_texts(texts)
         return removed
 
-    def scrub(self, snapshot: ModelSnapshot, read: LogColumns | None = None) -> Scrubbed:
+    def scrub(self, snapshot: ModelSnapshot, read: ReadLog | None = None) -> Scrubbed:
         """Scrub ``snapshot`` in memory (see :func:`scrub_snapshot`). ``read`` is what a training read
         from the log: the vectors of erased users' texts among it are dropped again, as training
         may have encoded (and cached) them after the erasure deleted them."""

@@ -30,9 +30,8 @@ from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.state import UserState
 from liverec.storage.base import EventLog
-from liverec.training.columns import LogColumns
 from liverec.training.erasure import Erasure
-from liverec.training.fit import Progress, TrainReport, fit_snapshot
+from liverec.training.fit import LocalTraining, Progress, ReadLog, TrainingEngine, TrainReport, fit_snapshot
 
 __all__ = ["CHUNK", "ModelLifecycle", "current_snapshot"]
 
@@ -49,7 +48,7 @@ class ModelLifecycle:
 
     ``lock`` is the engine's write lock: the swaps happen under it, the fit does not. ``erasure``
     scrubs what is trained or adopted of users erased meanwhile (erasures take the same lock, so
-    none slips between the last scrub and a swap).
+    none slips between the last scrub and a swap). ``engine`` runs the batch stages (default: here).
     """
 
     def __init__(
@@ -62,6 +61,7 @@ class ModelLifecycle:
         model_dir: Path,
         lock: threading.RLock,
         erasure: Erasure,
+        engine: TrainingEngine | None = None,
     ) -> None:
         self.events = events
         self.catalog = catalog
@@ -71,21 +71,31 @@ class ModelLifecycle:
         self.model_dir = model_dir
         self.lock = lock
         self.erasure = erasure
+        self.engine: TrainingEngine = engine or LocalTraining()
 
     def train(self, progress: Progress | None = None) -> TrainReport:
         """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
         t0, started = time.perf_counter(), time.time()
         epoch = self.erasure.epoch()  # before reading: whoever is erased after it is scrubbed below
-        log = LogColumns.read(self.events.all(), self.states.signals.polarities)
-        if not len(log):
-            raise InvalidInputError("there are no events to train on; ingest events first", field="events")
-        item_ids, vectors = self.catalog.refit_centering()  # builds outside the lock, swaps under it
-        with self.lock:
-            self.states.clear()  # states of the old space; rebuilt in the new one
-            self.serving.swap(self.serving.snapshot)
-        self.states.warm()  # in the new space, before training's own work, so requests meet warm states
-        snapshot, report = fit_snapshot(log, item_ids, vectors, self.settings, self.events.by_user,
-                                        self.states.build, self._features_for, progress)
+        log = self.engine.read(self.events, self.states.signals.polarities)
+        try:
+            if not len(log):
+                raise InvalidInputError("there are no events to train on; ingest events first", field="events")
+            encode = getattr(self.engine, "encode_items", None)
+            if encode is not None:  # texts the vector cache lacks, encoded where the engine runs
+                encode(self.catalog.items(), self.catalog.space)
+            item_ids, vectors = self.catalog.refit_centering()  # builds outside the lock, swaps under it
+            with self.lock:
+                self.states.clear()  # states of the old space; rebuilt in the new one
+                self.serving.swap(self.serving.snapshot)
+            self.states.warm()  # in the new space, before training's own work, so requests meet warm states
+            snapshot, report = fit_snapshot(self.engine, log, item_ids, vectors, self.settings, self.events.by_user,
+                                            self.states.build, self._features_for, progress)
+        finally:
+            close = getattr(log, "close", None)
+            if close is not None:
+                close()
+        report.stages = dict(getattr(self.engine, "seconds", {}))
         snapshot.centering = self.catalog.space.centering
         snapshot.manifest["erasure_epoch"] = epoch
         self.erasure.scrub(snapshot, log)
@@ -94,6 +104,7 @@ class ModelLifecycle:
             "report": report.to_dict(),
             "encoder": self.catalog.space.name,
             "params": self._params(snapshot),
+            "engine": self.engine.name,
             "trained_until": self._trained_until(log, started),
             "erasure_epoch": snapshot.erasure_epoch,
         }
@@ -122,7 +133,7 @@ class ModelLifecycle:
         self.states.warm()
         return snapshot
 
-    def _trained_until(self, log: LogColumns, started: float) -> float:
+    def _trained_until(self, log: ReadLog, started: float) -> float:
         """The latest event time training saw, among times ingest could accept when the log was read.
 
         An event stored before the bound existed (dated 1e12) is left out: catching up from it
@@ -131,7 +142,7 @@ class ModelLifecycle:
         latest = started + self.settings.timestamp_future_skew
         return log.latest(latest, default=started)
 
-    def _scrub(self, snapshot: ModelSnapshot, read: LogColumns | None = None) -> None:
+    def _scrub(self, snapshot: ModelSnapshot, read: ReadLog | None = None) -> None:
         """Scrub a snapshot about to be served, and its copy on disk if it changed. Call with the lock held."""
         scrubbed = self.erasure.scrub(snapshot, read)
         if scrubbed.advanced:

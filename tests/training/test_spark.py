@@ -1,0 +1,168 @@
+"""The Spark training engine in ``local[2]``: the same counts as the local engine, a snapshot a
+running engine adopts, the PostgreSQL log read through JDBC, and the CLI's errors."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from liverec.cli import app
+from liverec.core.settings import Settings
+from liverec.datasets.demo import REFERENCE_TIME, build_demo_world
+from liverec.engine import Engine
+from liverec.training.engines import training_engine
+from liverec.training.fit import LocalTraining
+
+pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (pip install 'liverec[spark]')")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs Java 17 (`java` is not on PATH)", allow_module_level=True)
+
+pytestmark = pytest.mark.spark
+SPARK = Settings(training={"engine": "spark", "master": "local[2]"})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, object, object]]:
+    """One small world trained by each engine in turn: (engine, local snapshot, Spark snapshot)."""
+    world = build_demo_world(seed=7, now=REFERENCE_TIME, n_items=600, n_users=80)
+    path = tmp_path_factory.mktemp("spark") / "world.db"
+    engine = Engine.open(f"sqlite:///{path}")
+    engine.ingest_items(world.items)
+    engine.ingest_events(world.events)
+    engine.train()
+    local = engine.snapshot
+    engine.models.engine = training_engine(SPARK, engine.store, engine.model_dir)
+    engine.train()
+    yield engine, local, engine.snapshot
+    engine.close()
+
+
+def test_spark_snapshot_has_the_local_counts(trained: tuple[Engine, object, object]) -> None:
+    engine, local, spark = trained
+    assert spark.manifest["engine"] == "spark" and local.manifest["engine"] == "local"
+    a, b = local.models["covisit"], spark.models["covisit"]
+    assert a.item_ids_ == b.item_ids_
+    assert a.counts().nnz > 1000 and (a.counts() != b.counts()).nnz == 0  # every pair, to the bit
+    assert np.array_equal(a.item_weight_, b.item_weight_)
+    assert a.tails_ == b.tails_  # what the next event of each user pairs with
+    t, u = local.models["trending"], spark.models["trending"]
+    assert t.t_ref_ == u.t_ref_ and t.item_ids_ == u.item_ids_
+    # 2^x is Java's pow on Spark, numpy's exp2 here: equal to the last bit or two.
+    np.testing.assert_allclose(u.reference_sums_, t.reference_sums_, rtol=1e-12, atol=0)
+    assert [x for x, _ in t.recommend([], k=20)] == [x for x, _ in u.recommend([], k=20)]
+    als = spark.models["als"]
+    assert als.item_factors_.shape == local.models["als"].item_factors_.shape and np.abs(als.item_factors_).sum() > 0
+
+
+def test_spark_read_holds_out_the_same_users_and_rows(trained: tuple[Engine, object, object]) -> None:
+    engine, _, _ = trained
+    spark = training_engine(SPARK, engine.store, engine.model_dir)
+    polarities = engine.states.signals.polarities
+    mine, theirs = LocalTraining().read(engine.store.events, polarities), spark.read(engine.store.events, polarities)
+    try:
+        assert len(mine) == len(theirs) and sorted(mine.user_ids) == sorted(theirs.user_ids)
+        assert {e.event_id for e in mine.texts} == {e.event_id for e in theirs.texts}
+        held, their_held = mine.holdout(30, 3), theirs.holdout(30, 3)
+        assert held.targets == their_held.targets and held.kept == their_held.kept and len(held.targets) == 30
+        assert mine.latest(REFERENCE_TIME, 0.0) == theirs.latest(REFERENCE_TIME, 0.0)
+    finally:
+        theirs.close()
+
+
+def test_a_running_engine_adopts_the_spark_snapshot(trained: tuple[Engine, object, object],
+                                                     tmp_path: Path) -> None:
+    engine, _, spark = trained
+    serving = Engine.open(engine.store.url)  # another process's engine on the same store and model directory
+    try:
+        if serving.snapshot is None or serving.snapshot.version != spark.version:
+            serving.sync()
+        assert serving.snapshot is not None and serving.snapshot.version == spark.version
+        assert serving.snapshot.manifest["engine"] == "spark"
+        user = next(iter(spark.models["covisit"].tails_))
+        recs = serving.recommend(user, k=10)
+        assert len(recs) == 10 and all(r.reasons for r in recs)
+    finally:
+        serving.close()
+
+
+@pytest.mark.services
+def test_jdbc_reads_the_postgresql_log_as_the_store_does(postgres_url: str) -> None:
+    from liverec.training.spark.session import POSTGRES_JDBC_JARS
+
+    if not any(p.exists() for p in POSTGRES_JDBC_JARS):
+        pytest.skip("the PostgreSQL JDBC driver is not installed (make spark installs libpostgresql-jdbc-java)")
+    world = build_demo_world(seed=3, now=REFERENCE_TIME, n_items=280, n_users=12)
+    engine = Engine.open(postgres_url)
+    try:
+        engine.ingest_items(world.items)
+        engine.ingest_events(world.events)
+        spark = training_engine(SPARK, engine.store, engine.model_dir)
+        polarities = engine.states.signals.polarities
+        mine, theirs = LocalTraining().read(engine.store.events, polarities), spark.read(engine.store.events,
+                                                                                        polarities)
+        try:
+            assert len(theirs) == len(mine) == len(world.events)
+            held, their_held = mine.holdout(5, 0), theirs.holdout(5, 0)
+            assert held.targets == their_held.targets and held.kept == their_held.kept
+        finally:
+            theirs.close()
+    finally:
+        engine.close()
+
+
+def test_cli_refuses_bad_spark_options(tmp_path: Path) -> None:
+    runner = CliRunner()
+    store = f"sqlite:///{tmp_path / 'none.db'}"
+    result = runner.invoke(app, ["train", "--store", store, "--engine", "spark"])
+    assert result.exit_code == 2 and "no store" in result.output and result.output.count("\n") == 1
+    world = build_demo_world(seed=3, now=REFERENCE_TIME, n_items=280, n_users=12)
+    engine = Engine.open(f"sqlite:///{tmp_path / 'w.db'}")
+    engine.ingest_items(world.items)
+    engine.ingest_events(world.events)
+    engine.close()
+    store = f"sqlite:///{tmp_path / 'w.db'}"
+    for args, named in ((["--engine", "hadoop"], "training.engine"), (["--conf", "spark.executor.memory"], "--conf"),
+                        (["--source", "csv:/x"], "training.source")):
+        result = runner.invoke(app, ["train", "--store", store, *args])
+        assert result.exit_code == 2, result.output
+        assert named in result.output and result.output.count("\n") == 1
+
+
+def test_export_events_writes_the_log_in_order(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    world = build_demo_world(seed=3, now=REFERENCE_TIME, n_items=280, n_users=12)
+    engine = Engine.open(f"sqlite:///{tmp_path / 'w.db'}")
+    engine.ingest_items(world.items)
+    engine.ingest_events(world.events)
+    engine.close()
+    out = tmp_path / "events.parquet"
+    result = CliRunner().invoke(app, ["export-events", "--store", f"sqlite:///{tmp_path / 'w.db'}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out).to_pydict()
+    assert table["seq"] == list(range(1, len(world.events) + 1))
+    assert table["ts"] == sorted(table["ts"]) and set(table["event_id"]) == {e.event_id for e in world.events}
+
+
+def test_item_texts_the_cache_lacks_are_encoded_on_spark(trained: tuple[Engine, object, object]) -> None:
+    from liverec.text.cache import CachedEncoder
+    from liverec.text.encoders import get_encoder
+    from liverec.training.spark import encode_catalog
+
+    engine, _, _ = trained
+    cached = CachedEncoder(get_encoder(engine.settings.encoder), engine.store.vectors)
+    items = list(engine.store.catalog.all())[:40]
+    keys = [cached.key(item.text) for item in items]
+    before = engine.store.vectors.get_many(cached.name, keys)
+    assert len(before) == len(set(keys))
+    assert engine.store.vectors.delete(keys) == len(set(keys))  # as if the catalog were bulk-loaded
+    assert encode_catalog(engine.store, SPARK) == len(set(keys))
+    after = engine.store.vectors.get_many(cached.name, keys)
+    for key in set(keys):  # the executors' encoder is the driver's: the same vectors
+        np.testing.assert_allclose(after[key], before[key], atol=1e-5)
+    assert encode_catalog(engine.store, SPARK) == 0  # the cache honoured: nothing encoded twice
