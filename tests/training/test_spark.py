@@ -76,11 +76,12 @@ def test_spark_read_holds_out_the_same_users_and_rows(trained: tuple[Engine, obj
 
 def test_a_running_engine_adopts_the_spark_snapshot(trained: tuple[Engine, object, object],
                                                      tmp_path: Path) -> None:
-    engine, _, spark = trained
+    engine, local, spark = trained
     serving = Engine.open(engine.store.url)  # another process's engine on the same store and model directory
     try:
-        if serving.snapshot is None or serving.snapshot.version != spark.version:
-            serving.sync()
+        serving.adopt(local.version)  # serving the local snapshot when the Spark one is written
+        assert serving.snapshot is not None and serving.snapshot.version == local.version
+        serving.sync()  # what a service's syncer runs every second
         assert serving.snapshot is not None and serving.snapshot.version == spark.version
         assert serving.snapshot.manifest["engine"] == "spark"
         user = next(iter(spark.models["covisit"].tails_))

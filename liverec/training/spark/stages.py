@@ -103,9 +103,8 @@ def holdout(events: Any, max_users: int, seed: int) -> tuple[Any, dict[str, str]
     spark = events.sparkSession
     cuts = spark.createDataFrame([(u, float(by_user[u].cut_ts), int(by_user[u].cut_seq)) for u in chosen],
                                  "user_id string, cut_ts double, cut_seq long")
-    before = (F.col("ts") < F.col("cut_ts")) | ((F.col("ts") == F.col("cut_ts")) & (F.col("seq") < F.col("cut_seq")))
     kept = {row.user_id: int(row["count"]) for row in
-            events.join(F.broadcast(cuts), "user_id").where(before).groupBy("user_id").count().collect()}
+            events.join(F.broadcast(cuts), "user_id").where(_before_cut()).groupBy("user_id").count().collect()}
     return cuts, {u: by_user[u].target for u in chosen}, {u: kept.get(u, 0) for u in chosen}
 
 
@@ -113,9 +112,13 @@ def before_cuts(frame: Any, cuts: Any) -> Any:
     """``frame`` without each held-out user's events from their cut on."""
     F = _f()
     joined = frame.join(F.broadcast(cuts), "user_id", "left")
-    keep = F.col("cut_ts").isNull() | (F.col("ts") < F.col("cut_ts")) | \
-        ((F.col("ts") == F.col("cut_ts")) & (F.col("seq") < F.col("cut_seq")))
-    return joined.where(keep).drop("cut_ts", "cut_seq")
+    return joined.where(F.col("cut_ts").isNull() | _before_cut()).drop("cut_ts", "cut_seq")
+
+
+def _before_cut() -> Any:
+    """A row comes before its user's cut in log order: ``(ts, seq) < (cut_ts, cut_seq)``."""
+    F = _f()
+    return (F.col("ts") < F.col("cut_ts")) | ((F.col("ts") == F.col("cut_ts")) & (F.col("seq") < F.col("cut_seq")))
 
 
 def covisitation(model: CoVisitation, frame: Any, item_ids: Sequence[str], users: Sequence[str],
