@@ -18,6 +18,7 @@ import numpy as np
 from liverec.core.types import Event, Item
 from liverec.storage.feedback import FeedbackResult, VariantCounts
 from liverec.storage.keys import ApiKey
+from liverec.storage.quarantine import Quarantine
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,7 @@ class Store(Protocol):
     events: EventLog
     catalog: Catalog
     vectors: VectorCache
+    quarantine: Quarantine
 
     @property
     def location(self) -> StoreLocation:

@@ -31,6 +31,7 @@ from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Store
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item
 from liverec.storage.memory_feedback import MemoryFeedbackLog
 from liverec.storage.memory_keys import MemoryKeyStore
+from liverec.storage.quarantine import Quarantine, Quarantined, check_kind, new_entries
 
 
 class _State:
@@ -215,6 +216,48 @@ class MemoryVectorCache:
         return len(gone)
 
 
+class MemoryQuarantine:
+    """Quarantined users and events, by (kind, key), in the order they were quarantined."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+        self._held: dict[tuple[str, str], Quarantined] = {}
+        self._version = 0
+
+    def add(self, entries: Sequence[Quarantined]) -> int:
+        with self._state.guard():
+            new = new_entries(self._held, entries)
+            for entry in new:
+                self._held[entry.kind, entry.key] = entry
+            self._version += bool(new)
+            return len(new)
+
+    def release(self, kind: str, key: str) -> Quarantined | None:
+        with self._state.guard():
+            entry = self._held.pop((check_kind(kind), key), None)
+            self._version += entry is not None
+            return entry
+
+    def entries(self, kind: str | None = None) -> list[Quarantined]:
+        with self._state.guard():
+            return [e for e in self._held.values() if kind is None or e.kind == check_kind(kind)]
+
+    def keys(self, kind: str) -> set[str]:
+        return {e.key for e in self.entries(kind)}
+
+    def forget_user(self, user_id: str) -> int:
+        with self._state.guard():
+            gone = [k for k, e in self._held.items() if e.user_id == user_id]
+            for k in gone:
+                del self._held[k]
+            self._version += bool(gone)
+            return len(gone)
+
+    def version(self) -> int:
+        with self._state.guard():
+            return self._version
+
+
 def locate_url(url: str, rest: str) -> StoreLocation:
     """Where a ``memory://`` store lives: nowhere on disk, and in no other process."""
     return StoreLocation(url=url, directory=None, name="memory", shared=False)
@@ -234,6 +277,7 @@ class MemoryStore:
         self.events: EventLog = MemoryEventLog(self._state)
         self.catalog: Catalog = MemoryCatalog(self._state)
         self.vectors: VectorCache = MemoryVectorCache(self._state)
+        self.quarantine: Quarantine = MemoryQuarantine(self._state)
         self._keys = MemoryKeyStore()
         self._location = locate_url(url, "")
 

@@ -43,6 +43,8 @@ from liverec.core.redact import redact
 from liverec.core.types import Event, EventType, Item, parse_event_type
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
+from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
+from liverec.storage.quarantine import Quarantine, SqlQuarantine
 
 logger = logging.getLogger(__name__)
 
@@ -291,6 +293,8 @@ _MIGRATIONS = [
     """,
     # Every catalog write is logged, so other workers load what changed (PostgresCatalog.changes_since).
     "CREATE TABLE item_changes (seq BIGSERIAL PRIMARY KEY, item_id TEXT NOT NULL)",
+    # Users and events cleaning keeps out of learning (liverec.storage.quarantine).
+    QUARANTINE_SCHEMA + "CREATE TABLE quarantine_changes (seq BIGSERIAL PRIMARY KEY)",
 ]
 
 # Change-log rows kept: a worker further behind than this reloads the whole catalog instead.
@@ -627,6 +631,7 @@ class PostgresStore:
         self.events: EventLog = PostgresEventLog(self._db, salt)
         self.catalog: Catalog = PostgresCatalog(self._db)
         self.vectors: VectorCache = PostgresVectorCache(self._db, salt)
+        self.quarantine: Quarantine = SqlQuarantine(self._db, "%s")
 
     @property
     def location(self) -> StoreLocation:

@@ -42,6 +42,8 @@ from liverec.core.types import Event, EventType, Item, parse_event_type
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
 from liverec.storage.files import private_file
+from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
+from liverec.storage.quarantine import Quarantine, SqlQuarantine
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +93,14 @@ CREATE TABLE IF NOT EXISTS erasures (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     digest BLOB UNIQUE NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantine_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) WITHOUT ROWID;
 """
+
+_SCHEMA += QUARANTINE_SCHEMA
 
 _INSERT_COLUMNS = "event_id, user_id, type, item_id, value, text, ts, session_id"
 _EVENT_COLUMNS = f"seq, {_INSERT_COLUMNS}"
@@ -540,6 +545,7 @@ class SqliteStore:
         self.events: EventLog = SqliteEventLog(self._db)
         self.catalog: Catalog = SqliteCatalog(self._db)
         self.vectors: VectorCache = SqliteVectorCache(self._db)
+        self.quarantine: Quarantine = SqlQuarantine(self._db, "?")
         try:
             if self._checkpointed() < self.events.erasure_epoch():
                 self.checkpoint()  # an erasure was interrupted before its checkpoint

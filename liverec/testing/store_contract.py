@@ -27,6 +27,7 @@ from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
 from liverec.core.types import Event, EventType, Item
 from liverec.storage import locate, open_store
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Store, StoreLocation, VectorCache
+from liverec.storage.quarantine import Quarantined
 
 StoreFactory = Callable[[], Store]
 
@@ -391,6 +392,33 @@ class StoreContract:
         with pytest.raises(InvalidInputError, match="'k'"):
             store.vectors.put_many("use", {"ok": np.ones(2), "k": np.ones((2, 2))})
         assert store.vectors.get_many("use", ["ok", "k"]) == {}
+
+    # --- quarantine ----------------------------------------------------------------------------
+
+    def test_quarantine_adds_once_releases_and_versions(self, store: Store) -> None:
+        q = store.quarantine
+        v0 = q.version()
+        bot = Quarantined("user", "bot", "bot", "burst: 61 events", 5.0)
+        spam = Quarantined("event", "e6", "u3", "spam: a link", 6.0)
+        assert q.add([bot, spam, Quarantined("user", "bot", "bot", "again", 7.0)]) == 2
+        assert q.add([bot]) == 0  # held already: the first reason stays
+        v1 = q.version()
+        assert v1 > v0
+        assert q.entries() == [bot, spam]
+        assert q.entries("event") == [spam]
+        assert q.keys("user") == {"bot"} and q.keys("event") == {"e6"}
+        assert q.release("user", "bot") == bot
+        assert q.release("user", "bot") is None
+        assert q.version() > v1 and q.keys("user") == set()
+        with pytest.raises(InvalidInputError, match="kind"):
+            q.release("robot", "bot")
+
+    def test_quarantine_forgets_an_erased_user(self, store: Store) -> None:
+        q = store.quarantine
+        q.add([Quarantined("user", "u3", "u3", "why", 1.0), Quarantined("event", "e6", "u3", "why", 1.0),
+               Quarantined("user", "u1", "u1", "why", 1.0)])
+        assert q.forget_user("u3") == 2
+        assert [e.key for e in q.entries()] == ["u1"]
 
     # --- lifetime ------------------------------------------------------------------------------
 
