@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import tempfile
 import threading
@@ -25,8 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from liverec.cleaning import Cleaner, CleanLog, cleaning_settings
+from liverec.cleaning.reviews import review_check
 from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError
-from liverec.core.params import check_diversity, check_id, check_k
+from liverec.core.params import check_diversity, check_id, check_k, check_share
 from liverec.core.settings import Settings
 from liverec.core.types import Event, EventType, Item, Recommendation, check_event_times
 from liverec.models.registry import check_model_settings
@@ -46,6 +49,7 @@ from liverec.realtime.store import StateStore, check_state_store_url, open_state
 from liverec.storage import open_store
 from liverec.storage.base import Store
 from liverec.storage.locks import exclusive
+from liverec.storage.quarantine import Quarantined, check_kind
 from liverec.text.sentiment import ReviewPolarity
 from liverec.text.space import TextSpace
 from liverec.training.engines import training_engine, training_settings
@@ -61,13 +65,14 @@ DEFAULT_STORE_URL = "sqlite:///liverec.db"
 def check_settings(settings: Settings) -> None:
     """What core's own checks cannot know: that ``models`` and ``scorer`` name registered models,
     parameters and scorer kinds, that ``state_store`` is a URL a state store opens and that
-    ``training`` names a training engine. A misspelt
+    ``training`` names a training engine (and ``cleaning`` holds known rules). A misspelt
     name stops the engine (or a service's start) with an error naming it."""
     check_model_settings(settings.models, settings.models_off)
     check_recall_names(settings.recalls_off, "recalls_off")
     scorer_from_config(settings.scorer)
     check_state_store_url(settings.state_store)
     training_settings(settings)
+    cleaning_settings(settings.cleaning)
 
 
 @dataclass(frozen=True)
@@ -162,11 +167,14 @@ class Engine:
         self.peers = Peers(store)  # before the catalog is read: what changes meanwhile is taken in
         self.items = LiveCatalog(store.catalog, space, self._lock)
         signals = EventSignals(self.items, ReviewPolarity(space.encoder))
+        cleaning = cleaning_settings(settings.cleaning)
+        self.cleaning = Cleaner(cleaning, store.quarantine, review_check(self.items) if cleaning.reviews else None)
+        learned = CleanLog(store.events, self.cleaning.view, cleaning)  # what states and models learn from
         self._owns_states = state_store is None
         states = state_store if state_store is not None else open_state_store(settings.state_store)
-        self.states = LiveStates(store.events, states, signals, settings, self._lock)
+        self.states = LiveStates(learned, states, signals, settings, self._lock)
         self.serving = Serving(self.items, snapshot, settings)
-        self.models = ModelLifecycle(store.events, self.items, self.states, self.serving, settings,
+        self.models = ModelLifecycle(learned, self.items, self.states, self.serving, settings,
                                      self.model_dir, self._lock, self.erasure,
                                      training_engine(settings, store, self.model_dir))
         if snapshot is not None:
@@ -246,6 +254,9 @@ class Engine:
         are the same time), but an event sent without a timestamp is stamped on arrival and its
         retry carries a new time: for those (a mapping without ``timestamp``, or an id in
         ``stamped``) the time is not compared.
+        Every new event is stored; cleaning (:mod:`liverec.cleaning`) decides which are learned
+        from: duplicates, events of users whose traffic looks robotic and spam reviews are stored
+        but quarantined, and a user quarantined now has what their earlier events taught taken back.
         When this returns, the next ``recommend`` for each user reflects the events.
         """
         rows = events if isinstance(events, list) else list(events)
@@ -257,14 +268,22 @@ class Engine:
             if not new:
                 return IngestResult(len(parsed), 0)
             fresh_ids = frozenset(e.event_id for e in new)
-            signals = self.states.signals(new)
+            screened = self.cleaning.screen(new)
+            learn = screened.learn
+            signals = self.states.signals(learn)
             stored = self.store.events.append(new)
-            new.sort(key=lambda e: e.timestamp)
+            if screened.quarantine:  # after the events: an entry never names what is not stored
+                self.store.quarantine.add(screened.quarantine)
+                self.cleaning.view.refresh()
             snapshot = self.serving.snapshot
             if snapshot is not None:
-                snapshot.observe(new, self.settings.event_weights)
+                snapshot.observe(learn, self.settings.event_weights)
             self.peers.folded(fresh_ids)
-            self.states.apply(new, signals)
+            self.states.apply(learn, signals)
+            for user_id in screened.users:
+                self.states.forget(user_id)
+        if screened.users:
+            self._retract(screened.users)  # what their earlier events added to co-visitation and trending goes
         return IngestResult(len(parsed), stored, fresh_ids)
 
     def check_event_ids(self, events: Sequence[Event], *, stamped: Collection[str] = ()) -> None:
@@ -304,6 +323,8 @@ class Engine:
         check_id(user_id, "user_id")
         with self._lock:
             removed = self.erasure.erase_events(user_id)
+            self.store.quarantine.forget_user(user_id)
+            self.cleaning.released(user_id)
             had_state = self.states.forget(user_id)
             self.serving.ranker.forget(user_id)
         self.erasure.scrub_kept()  # outside the lock: rewriting snapshots must not hold up ingest
@@ -320,12 +341,13 @@ class Engine:
         when nothing changed: a service calls it every ``sync_interval`` seconds, and at once when
         the store announces a change."""
         erased = self.sync_erasures()
+        self._sync_quarantine()
         items = self.peers.items(self.items)
         events = self.peers.events()
         snapshot = self.serving.snapshot
         if events and snapshot is not None:
             with self._lock:
-                snapshot.observe(sorted(events, key=lambda e: e.timestamp), self.settings.event_weights)
+                snapshot.observe(self.cleaning.learnable(events), self.settings.event_weights)
         adopted = None
         current = current_version(self.model_dir)
         if current is not None and (snapshot is None or (version_number(current) or 0) > (
@@ -352,6 +374,69 @@ class Engine:
         if erased:
             self.models.refold_online()  # what their events added since training goes too
         return sorted(erased)
+
+    # ------------------------------------------------------------------ cleaning
+
+    def quarantined(self, kind: str | None = None) -> list[Quarantined]:
+        """The users and events (of ``kind``) kept from learning, oldest first, with why."""
+        return self.store.quarantine.entries(kind)
+
+    def quarantine_user(self, user_id: str, reason: str = "quarantined by an admin") -> bool:
+        """Keep the user's events, past and future, from learning (stored, not deleted); whether
+        they were not quarantined already. What their events taught the live models is taken back."""
+        check_id(user_id, "user_id")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+            raise InvalidInputError("reason must be a non-empty text of at most 500 characters", field="reason",
+                                    value=reason)
+        added = self.store.quarantine.add([Quarantined("user", user_id, user_id, reason, time.time())])
+        if added:
+            self._quarantine_changed({user_id})
+        return bool(added)
+
+    def release(self, kind: str, key: str) -> Quarantined:
+        """Take a user or an event out of quarantine: learning sees their events again (the live
+        state at once, the online models at once, trained models at the next training). Raises
+        NotFoundError when it is not quarantined."""
+        check_kind(kind)
+        check_id(key, "key")
+        entry = self.store.quarantine.release(kind, key)
+        if entry is None:
+            raise NotFoundError(f"{kind} {key!r} is not quarantined", kind="quarantine", key=key)
+        self.cleaning.released(entry.user_id)
+        self._quarantine_changed({entry.user_id})
+        return entry
+
+    def _sync_quarantine(self) -> None:
+        """Take in what another process quarantined or released."""
+        view = self.cleaning.view
+        before = (view.users, view.events)
+        if view.refresh():
+            events = self.store.events.get_many(before[1] ^ view.events)
+            moved = set(before[0] ^ view.users) | {e.user_id for e in events.values()}
+            self._quarantine_changed(moved, refreshed=True)
+
+    def _quarantine_changed(self, user_ids: set[str], refreshed: bool = False) -> None:
+        """The users whose learnable events changed: their states are rebuilt from what learning
+        now sees, and the online models replayed from the log."""
+        if not refreshed:
+            self.cleaning.view.refresh()
+        with self._lock:
+            for user_id in user_ids:
+                self.states.forget(user_id)
+        self._retract(user_ids)
+
+    def _retract(self, user_ids: Collection[str]) -> None:
+        """Make the online models again what the log as learning reads it gives: replayed from the
+        trained copy when these users' events all came after its training (the usual case: a bot
+        caught live), else fitted anew (the training saw events now quarantined, or missed released ones)."""
+        snapshot = self.serving.snapshot
+        if snapshot is None:
+            return
+        trained_until = float(snapshot.manifest.get("trained_until", math.inf))
+        if any(e.timestamp <= trained_until for u in user_ids for e in self.store.events.by_user(u)):
+            self.models.refit_online()
+        else:
+            self.models.refold_online()
 
     # ------------------------------------------------------------------ live states
 
@@ -415,18 +500,21 @@ class Engine:
         diversity: float | None = None,
         now: float | None = None,
         scorer: Scorer | Mapping[str, Any] | None = None,
+        exposure: float | None = None,
     ) -> list[Recommendation]:
         """The ``k`` best items for the user now, each with the reasons that put it there.
 
         A user with no events gets what is popular now. A list the scored candidates leave
         short is filled with popular, then new, then any available items that pass ``filters``:
         it holds ``k`` items whenever the catalog has ``k`` the filters allow, trained or not.
-        ``scorer`` replaces the trained one: a scorer or its configuration (an A/B variant's).
+        ``scorer`` replaces the trained one: a scorer or its configuration (an A/B variant's);
+        ``exposure`` the settings' popularity calibration (0 to 1, :mod:`liverec.ranking.exposure`).
         """
         k, diversity, scorer = _request(user_id, k, diversity, scorer)
+        strength = None if exposure is None else check_share(exposure, "exposure")
         state = self.states.view(user_id)
         return self.serving.ranker.recommend(state, k, Filters.coerce(filters), diversity, now or time.time(),
-                                             scorer)
+                                             scorer, strength)
 
     def explain(
         self,

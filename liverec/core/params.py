@@ -15,7 +15,7 @@ from typing import Any
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import MAX_ID_LENGTH
 
-__all__ = ["DEFAULT_DIVERSITY", "MAX_K", "check_diversity", "check_id", "check_k"]
+__all__ = ["DEFAULT_DIVERSITY", "MAX_K", "check_diversity", "check_id", "check_k", "check_share"]
 
 MAX_K = 1000  # items one list may hold
 DEFAULT_DIVERSITY = 0.2  # MMR's 1 − λ when neither the request nor an A/B variant says
@@ -44,7 +44,11 @@ def check_diversity(diversity: Any) -> float:
     """``diversity`` as a float in [0, 1]; None means :data:`DEFAULT_DIVERSITY`."""
     if diversity is None:
         return DEFAULT_DIVERSITY
-    if isinstance(diversity, bool) or not isinstance(diversity, int | float) or not 0.0 <= diversity <= 1.0:
-        raise InvalidInputError(f"diversity {diversity!r} must be between 0 and 1", field="diversity",
-                                value=diversity)
-    return float(diversity)
+    return check_share(diversity, "diversity")
+
+
+def check_share(value: Any, name: str) -> float:
+    """``value`` as a float in [0, 1] (MMR's diversity, the exposure control's strength)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"{name} {value!r} must be between 0 and 1", field=name, value=value)
+    return float(value)

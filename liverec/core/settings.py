@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from liverec.core.errors import InvalidInputError
+from liverec.core.params import check_share
 from liverec.core.types import DEFAULT_EVENT_WEIGHTS, EventType, parse_event_type, parse_timestamp
 
 
@@ -86,6 +87,15 @@ class Settings:
         process, the default) or ``{"engine": "spark", "master": "local[2]", "conf": {...},
         "source": "auto"}`` (Apache Spark; see :mod:`liverec.training.spark` and docs/deployment.md).
         Checked when the engine opens.
+    cleaning
+        What ingest keeps from learning, a ``[cleaning]`` table: duplicates, robotic users, spam
+        reviews (:class:`liverec.cleaning.CleaningSettings`; ``{"enabled": false}`` learns from
+        every event). Checked when the engine opens.
+    exposure
+        Exposure control, in [0, 1]: how strongly each list's mix of head, middle and tail items
+        (by what trends now) is drawn to the mix of its user's recent actions
+        (:mod:`liverec.ranking.exposure`). 0 (the default) is off; choose it on validation
+        (``liverec evaluate`` reports the accuracy it costs).
     timestamp_floor
         The earliest ``timestamp`` an event may carry: seconds since the epoch or an ISO-8601
         time (default 1990-01-01, before any research data set's first event); 0 turns it off.
@@ -115,6 +125,8 @@ class Settings:
     timestamp_future_skew: float = 86400.0
     timestamp_floor: float = 631_152_000.0  # 1990-01-01T00:00:00Z
     training: Mapping[str, Any] = field(default_factory=dict)
+    cleaning: Mapping[str, Any] = field(default_factory=dict)
+    exposure: float = 0.0
 
     def __post_init__(self) -> None:
         weights = dict(DEFAULT_EVENT_WEIGHTS)
@@ -127,6 +139,7 @@ class Settings:
         object.__setattr__(self, "event_weights", weights)
         if isinstance(self.interests, bool) or not isinstance(self.interests, int) or self.interests < 0:
             raise InvalidInputError("interests must be an integer >= 0", field="interests", value=self.interests)
+        object.__setattr__(self, "exposure", check_share(self.exposure, "exposure"))
         for name in ("interest_similarity", "similar_min_similarity"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not -1.0 <= value <= 1.0:
@@ -151,7 +164,7 @@ class Settings:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise InvalidInputError(f"{name} must be a list of names", field=name, value=value)
             object.__setattr__(self, name, tuple(value))
-        for name in ("models", "scorer", "training"):
+        for name in ("models", "scorer", "training", "cleaning"):
             if not isinstance(getattr(self, name), Mapping):
                 raise InvalidInputError(f"{name} must be a table", field=name, value=getattr(self, name))
         # Which models and scorers exist is known only above core (their registries): the engine

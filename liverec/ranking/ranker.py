@@ -14,8 +14,10 @@ from liverec.core.settings import Settings
 from liverec.core.types import Reason, Recommendation
 from liverec.models.base import Ranked
 from liverec.models.content import FLAT_MAX_ITEMS
+from liverec.models.popularity import TrendingPopularity
 from liverec.ranking.diversity import mmr
 from liverec.ranking.explain import Explainer, register_reason
+from liverec.ranking.exposure import Calibration, groups_of, shares
 from liverec.ranking.features import Features, build_features
 from liverec.ranking.filters import Filters
 from liverec.ranking.fusion import LinearFusion
@@ -161,8 +163,10 @@ class Ranker:
         diversity: float,
         now: float,
         scorer: Scorer | None = None,
+        exposure: float | None = None,
     ) -> list[Recommendation]:
-        """The request path; ``scorer`` replaces the snapshot's (an A/B variant's)."""
+        """The request path; ``scorer`` replaces the snapshot's (an A/B variant's), ``exposure``
+        the settings' popularity calibration (:mod:`liverec.ranking.exposure`)."""
         scorer = scorer or self.scorer
         interest = unit(state.short_vec) if state is not None else None
         recent = self.recent_vectors(state, RUN_WINDOW)
@@ -172,7 +176,14 @@ class Ranker:
         features = build_features(raw, ctx, now, recall_names())
         candidates = features.item_ids
         totals = scorer.score(features)
-        pool = max(50, 5 * k)
+        strength = self.settings.exposure if exposure is None else exposure
+        # The exposure control needs what trends now and a history whose mix the list is drawn to.
+        history = [a.item_id for a in state.positive_actions() if a.item_id] if strength > 0 and state else []
+        trending = self.models.get("trending") if history else None
+        if not isinstance(trending, TrendingPopularity):
+            trending = None  # the ranker as without the control
+        # Calibration picks from the pool only: a deeper one gives the tail room to rise.
+        pool = max(50, 5 * k) if trending is None else max(100, 10 * k)
         rows: list[int] = []
         order = np.argsort(-totals, kind="stable")
         for row, total in zip(order.tolist(), totals[order].tolist(), strict=True):
@@ -187,7 +198,9 @@ class Ranker:
         vectors = self.content.vectors_of(ids)
         scores = self._push_down_rejected(state, vectors, scores)
         scores = self._push_down_ignored(state, ids, scores)
-        final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity)]
+        calibration = Calibration(groups_of(trending.quantiles(ids)), shares(groups_of(trending.quantiles(history))),
+                                  strength) if trending is not None and ids else None
+        final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity, calibration)]
         placed: dict[str, str] = {}
         slots = _interest_slots(ctx, recent, k)
         for recall, item_ids in self._reserved(interest, session, raw, slots, k).items():

@@ -21,7 +21,7 @@ from liverec.core.errors import InvalidInputError
 from liverec.core.settings import Settings
 from liverec.core.types import Event
 from liverec.models.base import OnlineModel
-from liverec.models.registry import model_hyperparameters
+from liverec.models.registry import build_model, model_hyperparameters
 from liverec.ranking.features import Features
 from liverec.ranking.filters import Filters
 from liverec.ranking.ranker import Ranker, Serving
@@ -30,6 +30,7 @@ from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.state import UserState
 from liverec.storage.base import EventLog
+from liverec.training.columns import LogColumns
 from liverec.training.erasure import Erasure
 from liverec.training.fit import LocalTraining, Progress, ReadLog, TrainingEngine, TrainReport, fit_snapshot
 
@@ -170,11 +171,38 @@ class ModelLifecycle:
             self.serving.swap(snapshot)
             self.catch_up(snapshot)
 
-    def catch_up(self, snapshot: ModelSnapshot) -> None:
-        """Fold events newer than the snapshot's training into its online models, as the live
-        process had done. Call with the lock held. Events dated past what ingest accepts now are
-        stored clock errors that training already counted: they are not folded in again."""
-        trained_until = float(snapshot.manifest.get("trained_until", math.inf))
+    def refit_online(self) -> None:
+        """Fit the served snapshot's online models (co-visitation, trending) anew on the log as
+        learning reads it now, and swap them in.
+
+        After the quarantine took back, or gave back, events the snapshot's training had seen (or
+        not): replaying from the trained copy (:meth:`refold_online`) cannot subtract them. The
+        read and the fit run outside the lock; events stored meanwhile are folded in under it.
+        """
+        served = self.serving.snapshot
+        if served is None or not served.online:
+            return
+        names = [name for name, model in served.models.items() if isinstance(model, OnlineModel)]
+        started = time.time()
+        log = LogColumns.read(self.events.all(), self.states.signals.polarities)
+        item_ids = self.catalog.ids()
+        data = log.training_data(item_ids, self.catalog.vectors_of(item_ids), self.settings.event_weights)
+        fresh = {name: build_model(name, self.settings.models.get(name, {}), seed=self.settings.seed).fit(data)
+                 for name in names}
+        read_until = self._trained_until(log, started)
+        with self.lock:
+            if self.serving.snapshot is not served:
+                return  # a training or adoption swapped in a snapshot read from the log since
+            snapshot = ModelSnapshot(served.version, {**served.models, **fresh}, served.scorer,
+                                     served.catalog_items, served.centering, served.manifest)
+            self.serving.swap(snapshot)
+            self.catch_up(snapshot, read_until)
+
+    def catch_up(self, snapshot: ModelSnapshot, since: float | None = None) -> None:
+        """Fold events newer than the snapshot's training (or ``since``) into its online models, as
+        the live process had done. Call with the lock held. Events dated past what ingest accepts now
+        are stored clock errors that training already counted: they are not folded in again."""
+        trained_until = float(snapshot.manifest.get("trained_until", math.inf)) if since is None else since
         chunk: list[Event] = []
         weights = self.settings.event_weights
         latest = time.time() + self.settings.timestamp_future_skew
