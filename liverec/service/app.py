@@ -20,7 +20,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic.json_schema import models_json_schema
 from threadpoolctl import threadpool_limits
 
@@ -163,12 +163,22 @@ def _warm_then_freeze(engine: Engine, warmed: threading.Event) -> None:
 
 
 
-def _live_gauges(services: Services) -> Iterator[GaugeMetricFamily]:
+def _live_gauges(services: Services) -> Iterator[Metric]:
     engine = services.engine
     snapshot = engine.snapshot
     yield gauge("liverec_user_states", "Users with a live state in memory", len(engine.states))
     yield gauge("liverec_catalog_items", "Items in the catalog", len(engine.items))
     yield gauge("liverec_commit_queue_events", "Events waiting for a group commit", services.committer.pending_events)
+    cleaning = CounterMetricFamily("liverec_cleaning_events", "Events this process screened at ingest, by the "
+                                   "cleaning rule that decided them (learned: none)", labels=["rule"])
+    for rule, count in engine.cleaning.snapshot_counts().items():
+        cleaning.add_metric([rule], count)
+    yield cleaning
+    view = engine.cleaning.view
+    held = GaugeMetricFamily("liverec_quarantined", "Users and events kept from learning", labels=["kind"])
+    held.add_metric(["user"], len(view.users))
+    held.add_metric(["event"], len(view.events))
+    yield held
     version = snapshot.version if snapshot is not None else "none"
     yield gauge("liverec_model_info", "The model snapshot being served", 1, {"version": version})
     yield gauge("liverec_model_version", "Number of the snapshot being served (0: none)",

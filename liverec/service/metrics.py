@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from liverec.service.timeline import Timeline
@@ -21,10 +21,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.
 class _Callback(Collector):
     """Gauges read at scrape time from the live objects."""
 
-    def __init__(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+    def __init__(self, collect: Callable[[], Iterator[Metric]]) -> None:
         self._collect = collect
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         yield from self._collect()
 
 
@@ -59,7 +59,7 @@ class Metrics:
         self._gauges: _Callback | None = None
         self.timeline = Timeline()  # the last hour in windows, for the operator view (GET /stats)
 
-    def add_gauges(self, collect: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+    def add_gauges(self, collect: Callable[[], Iterator[Metric]]) -> None:
         """Read ``collect`` at each scrape; it replaces the previous one, so an app can start again."""
         if self._gauges is not None:
             self.registry.unregister(self._gauges)
