@@ -701,7 +701,8 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", help="The data set's directory.")],
     fmt: Annotated[str, typer.Option("--format", help="movielens, unisrec, mind or csv (items + events files).")],
     out: Annotated[Path, typer.Option("--out", help="Where results.json, results.md and the plots go.")],
-    protocol: Annotated[str, typer.Option(help="Comma-separated: loo, temporal, replay, coldstart.")] = "loo",
+    protocol: Annotated[str, typer.Option(help="Comma-separated: loo, temporal, replay, coldstart, noise (liverec "
+                                          "on leave-one-out with noise injected, cleaning off and on).")] = "loo",
     systems: Annotated[str, typer.Option(help="Comma-separated: liverec, sasrec, gru4rec, rectools, als, pop, or "
                                          "an ablation liverec-no-text, -no-sequence, -one-interest, -linear, "
                                          "-no-RECALL (e.g. liverec-no-covisit).")] = (
@@ -716,6 +717,10 @@ def evaluate(
     peer_minutes: Annotated[float | None, typer.Option(help="Sequential peers (RecBole, RecTools): a training time "
                                                        "budget in minutes each; a peer it stops is reported as "
                                                        "under-trained.")] = None,
+    noise: Annotated[str, typer.Option(help="The noise protocol's kinds, comma-separated: farm (a click farm), "
+                                       "duplicates, spam (spam reviews).")] = "farm,duplicates,spam",
+    config: Annotated[Path | None, typer.Option("--config", help="A TOML settings file: liverec's systems run with "
+                                                "its \\[engine] table (not the replay protocol's engines).")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed rows (counted in the report) "
                                            "instead of stopping at the first.")] = False,
 ) -> None:
@@ -730,11 +735,13 @@ def evaluate(
     from liverec.evaluation.harness import Options
     from liverec.evaluation.harness import evaluate as run_evaluation
     from liverec.evaluation.report import write_report
+    from liverec.service.settings import load_settings
 
     with _errors():
         options = Options(protocols=_csv(protocol), systems=_csv(systems), seed=seed, cadence_days=cadence_days,
                           replay_fraction=replay_fraction, replay_max_events=replay_max_events,
-                          peer_epochs=peer_epochs, peer_minutes=peer_minutes)
+                          peer_epochs=peer_epochs, peer_minutes=peer_minutes, noise=_csv(noise),
+                          engine=dict(load_settings(config).engine) if config else {})
         options.check()
         if not data.is_dir():
             raise InvalidInputError(f"{data}: no such directory", field="data", value=str(data))

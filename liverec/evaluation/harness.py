@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from liverec.core.errors import InvalidInputError, LiveRecError
+from liverec.core.settings import Settings
 from liverec.datasets.base import Dataset
 from liverec.evaluation.metrics import KS, metric_table
+from liverec.evaluation.noise import NOISE_KINDS, run_noise
 from liverec.evaluation.protocols import PLANS, Plan, beyond_accuracy, run_system, score_lists
 from liverec.evaluation.recbole_peers import PeerRun, peer_environment_problem, run_recbole, write_atomic_split
 from liverec.evaluation.rectools_peers import rectools_environment_problem, run_rectools, write_rectools_split
@@ -27,7 +29,7 @@ from liverec.evaluation.report import config_text
 from liverec.evaluation.results import EvaluationResult, SystemResult
 from liverec.evaluation.systems import RECBOLE_MODELS, RECTOOLS_MODELS, check_system, item_events
 
-PROTOCOLS = ("loo", "temporal", "replay", "coldstart")
+PROTOCOLS = ("loo", "temporal", "replay", "coldstart", "noise")
 # The sequential peers, run in their own environments: system name -> (library, model), and per library
 # its environment check, split writer, runner and the suffix of its split files' folder.
 PEERS = {**{name: ("RecBole", model) for name, model in RECBOLE_MODELS.items()},
@@ -54,6 +56,8 @@ class Options:
     peer_epochs: int | None = None  # None: RecBole's early stopping decides
     peer_minutes: float | None = None  # a training time budget per peer (None: none)
     work_dir: Path | None = None  # where peer split files and logs go (default: <out>/work)
+    noise: Sequence[str] = NOISE_KINDS  # the noise protocol's kinds of noise
+    engine: dict[str, Any] = field(default_factory=dict)  # liverec's engine settings (``--config``), not replay's
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -63,6 +67,11 @@ class Options:
                                         value=p)
         for s in self.systems:
             check_system(s)
+        Settings.from_mapping(self.engine)  # a misspelt setting stops the run before anything is fitted
+        for kind in self.noise:
+            if kind not in NOISE_KINDS:
+                raise InvalidInputError(f"noise {kind!r} is not one of {', '.join(NOISE_KINDS)}", field="noise",
+                                        value=kind)
         if not self.protocols or not self.systems:
             raise InvalidInputError("give at least one protocol and one system", field="systems")
 
@@ -87,12 +96,25 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
         counts = {"users": len({e.user_id for e in ds.events}), "items": len(ds.items), "events": len(ds.events)}
         settings = {"ks": list(options.ks), "seed": options.seed, "systems": list(options.systems)}
         run = EvaluationResult(ds.name, protocol, counts, settings=settings, notes=list(ds.notes))
-        if protocol == "replay":
+        if protocol == "noise":
+            plan = PLANS[protocol](ds)
+            chosen = _chosen_on_loo(runs)
+            config = {k: v for k, v in (chosen or {}).items() if k in ("diversity", "ratings", "exposure")}
+            settings.update(liverec_config=config or "defaults", noise=list(options.noise))
+            run.notes += plan.notes + [
+                "noise: the leave-one-out split's training events with noise added (a click farm of 20 bots and "
+                "10,000 clicks on 3 long-tail items; 20% of item events sent twice; 50 spam accounts reviewing the "
+                "farm's items), each learned with cleaning off and on; the validation and test events stay real. "
+                "liverec only, one configuration for every condition: "
+                + (f"{config_text(config)} (chosen on leave-one-out's validation)" if config else "its defaults")]
+            for res, lists in run_noise(ds, plan, config, options.noise, ks=options.ks, seed=options.seed,
+                                        progress=progress, log=log, engine=options.engine):
+                beyond_accuracy(res, lists, ds, plan.train, vectors)
+                run.systems.append(res)
+        elif protocol == "replay":
             settings.update(cadence_days=options.cadence_days, fraction=options.replay_fraction,
                             max_events=options.replay_max_events)
-            # liverec's configuration as chosen on leave-one-out's validation when that ran first.
-            chosen = next((s.config for r in runs if r.protocol == "loo" for s in r.systems if s.system == "liverec"),
-                          None)
+            chosen = _chosen_on_loo(runs)
             settings.update(liverec_config=chosen or "defaults")
             run.replay = replay(ds, fraction=options.replay_fraction, cadence=options.cadence_days * DAY,
                                 max_events=options.replay_max_events, config=chosen, seed=options.seed,
@@ -118,6 +140,11 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
     return runs
 
 
+def _chosen_on_loo(runs: Sequence[EvaluationResult]) -> dict[str, Any] | None:
+    """liverec's configuration as chosen on leave-one-out's validation, when that ran first."""
+    return next((s.config for r in runs if r.protocol == "loo" for s in r.systems if s.system == "liverec"), None)
+
+
 def _run_one(name: str, ds: Dataset, plan: Plan, options: Options, work: Path, progress: Progress,
              run: EvaluationResult, log: Log) -> tuple[SystemResult, dict[str, list[str]]] | None:
     if name in PEERS:
@@ -130,7 +157,7 @@ def _run_one(name: str, ds: Dataset, plan: Plan, options: Options, work: Path, p
         except LiveRecError as exc:
             run.notes.append(f"{name}: could not run here — {exc}")
             return None
-    return run_system(name, ds, plan, ks=options.ks, seed=options.seed, progress=progress)
+    return run_system(name, ds, plan, ks=options.ks, seed=options.seed, progress=progress, engine=options.engine)
 
 
 def _run_peer(name: str, ds: Dataset, plan: Plan, options: Options, work: Path,

@@ -117,3 +117,114 @@ def by_history_length(values: np.ndarray, lengths: np.ndarray) -> dict[str, tupl
         if mask.any():
             out[label] = (float(values[mask].mean()), int(mask.sum()))
     return out
+
+
+# ---------------------------------------------------------------------------- exposure and fairness
+
+
+def exposure_counts(lists: Mapping[str, Sequence[str]], k: int = 10) -> dict[str, int]:
+    """How many users' top ``k`` each item is in."""
+    counts: dict[str, int] = {}
+    for ranked in lists.values():
+        for item in ranked[:k]:
+            counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+def exposure_gini(lists: Mapping[str, Sequence[str]], n_items: int, k: int = 10) -> float:
+    """Gini coefficient of the items' exposure in the top ``k`` over the whole catalog (an item
+    never shown counts as exposed 0 times): 0 when every item is shown equally, near 1 when a
+    few take every slot.
+
+    >>> round(exposure_gini({"u": ["a", "b"], "v": ["a", "b"]}, n_items=2, k=2), 3)
+    0.0
+    >>> round(exposure_gini({"u": ["a"], "v": ["a"]}, n_items=4, k=1), 3)
+    0.75
+    """
+    if n_items <= 0:
+        return 0.0
+    shown = np.sort(np.fromiter(exposure_counts(lists, k).values(), dtype=np.float64))
+    values = np.concatenate([np.zeros(max(0, n_items - shown.size)), shown])
+    total = values.sum()
+    if total == 0:
+        return 0.0
+    ranks = np.arange(1, values.size + 1)
+    return float(((2 * ranks - values.size - 1) * values).sum() / (values.size * total))
+
+
+def head_items(popularity: Mapping[str, int], n_items: int, share: float = 0.2) -> set[str]:
+    """The most popular ``share`` of the catalog by ``popularity`` (ties broken by id, so the
+    head is the same on every run)."""
+    size = int(round(share * n_items))
+    ranked = sorted(popularity.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {item for item, count in ranked[:size] if count > 0}
+
+
+def long_tail_share(lists: Mapping[str, Sequence[str]], head: Collection[str], k: int = 10) -> float:
+    """Share of the top-``k`` slots given to items outside ``head`` (:func:`head_items`)."""
+    slots = [item for ranked in lists.values() for item in ranked[:k]]
+    return sum(item not in head for item in slots) / len(slots) if slots else 0.0
+
+
+def category_exposure(
+    lists: Mapping[str, Sequence[str]], categories: Mapping[str, Sequence[str]], k: int = 10,
+) -> dict[str, tuple[float, float]]:
+    """Per category: its share of the top-``k`` slots and its share of the catalog. An item of
+    several categories counts a fraction to each; an item with none counts to "(none)".
+
+    >>> out = category_exposure({"u": ["a", "a2"]}, {"a": ["x"], "a2": ["x"], "b": ["y"], "c": ["x", "y"]}, k=2)
+    >>> {c: (round(e, 3), round(s, 3)) for c, (e, s) in sorted(out.items())}
+    {'x': (1.0, 0.625), 'y': (0.0, 0.375)}
+    """
+    def shares(items: Sequence[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for item in items:
+            cats = categories.get(item) or ("(none)",)
+            for cat in cats:
+                out[cat] = out.get(cat, 0.0) + 1.0 / len(cats)
+        total = sum(out.values()) or 1.0
+        return {c: v / total for c, v in out.items()}
+
+    catalog = shares(list(categories))
+    shown = shares([item for ranked in lists.values() for item in ranked[:k]])
+    return {c: (shown.get(c, 0.0), catalog.get(c, 0.0)) for c in catalog.keys() | shown.keys()}
+
+
+def miscalibration(shares: Mapping[str, tuple[float, float]]) -> float:
+    """Total variation distance between exposure and catalog shares (:func:`category_exposure`):
+    0 when lists show each category as often as the catalog holds it, 1 at most."""
+    return 0.5 * sum(abs(shown - catalog) for shown, catalog in shares.values())
+
+
+def popularity_groups(popularity: Mapping[str, int], item_ids: Sequence[str]) -> dict[str, int]:
+    """Each catalog item's popularity group by its share of training users (0 head: the top 20% of
+    items, 2 tail: the bottom half, 1 between; :mod:`liverec.ranking.exposure`'s cut-offs)."""
+    from liverec.ranking.exposure import groups_of
+
+    counts = np.array([popularity.get(i, 0) for i in item_ids], dtype=np.float64)
+    ordered = np.sort(counts)
+    quantiles = np.searchsorted(ordered, counts, side="left") / max(1, counts.size)
+    return dict(zip(item_ids, groups_of(quantiles).tolist(), strict=True))
+
+
+def popularity_miscalibration(lists: Mapping[str, Sequence[str]], histories: Mapping[str, Sequence[str]],
+                              groups: Mapping[str, int], k: int = 10) -> float:
+    """Mean over users with a history of the Jensen–Shannon divergence (bits) between the shares of
+    head, middle and tail items in their history and in their top ``k`` (Abdollahpouri et al.,
+    UMAP 2021): 0 when every list has its user's popularity mix.
+
+    >>> groups = {"h": 0, "m": 1, "t": 2, "t2": 2}
+    >>> popularity_miscalibration({"u": ["t", "t2"]}, {"u": ["t"]}, groups, k=2)
+    0.0
+    >>> round(popularity_miscalibration({"u": ["h", "m"]}, {"u": ["t"]}, groups, k=2), 3)
+    1.0
+    """
+    from liverec.ranking.exposure import js_divergence, shares
+
+    values = []
+    for user, ranked in lists.items():
+        had = [groups[i] for i in histories.get(user, ()) if i in groups]
+        shown = [groups[i] for i in ranked[:k] if i in groups]
+        if had and shown:
+            values.append(float(js_divergence(shares(np.array(had)), shares(np.array(shown))[None, :])[0]))
+    return float(np.mean(values)) if values else 0.0

@@ -28,15 +28,33 @@ import numpy as np
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import Event, EventType, Item
 from liverec.datasets.base import Dataset
-from liverec.evaluation.metrics import KS, catalog_coverage, intra_list_diversity, metric_table, novelty
+from liverec.evaluation.metrics import (
+    KS,
+    catalog_coverage,
+    category_exposure,
+    exposure_gini,
+    head_items,
+    intra_list_diversity,
+    long_tail_share,
+    metric_table,
+    miscalibration,
+    novelty,
+    popularity_groups,
+    popularity_miscalibration,
+)
 from liverec.evaluation.results import SystemResult
 from liverec.evaluation.splits import LeaveOneOut, leave_one_out
 from liverec.evaluation.systems import EvalSystem, build, grid_of, item_events
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
-SERVE_KEYS = frozenset({"diversity"})  # configuration that changes serving only: no refit needed
+SERVE_KEYS = frozenset({"diversity", "exposure"})  # configuration that changes serving only: no refit needed
 CHUNK = 500
 DIVERSITY_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)  # MMR λ values the trade-off curve is drawn at
+# The exposure control's strengths tried on validation once the rest is chosen (the strongest whose
+# NDCG@10 validation cannot tell from the best is taken), and those its trade-off curve is drawn at.
+EXPOSURE_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)
+EXPOSURE_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+CATEGORIES_SHOWN = 12  # the catalog's largest categories a report lists exposure for
 
 
 def _quiet(task: str, done: int, total: int) -> None:
@@ -175,7 +193,9 @@ def coldstart_plan(ds: Dataset, fraction: float = 0.2, seed: int = 0) -> Plan:
     return Plan("coldstart", train, stage(valid_items), stage(test_items), observe=[], late_items=late, notes=notes)
 
 
-PLANS: dict[str, Callable[[Dataset], Plan]] = {"loo": loo_plan, "temporal": temporal_plan, "coldstart": coldstart_plan}
+# noise: leave-one-out, its training events with noise added (liverec.evaluation.noise)
+PLANS: dict[str, Callable[[Dataset], Plan]] = {"loo": loo_plan, "temporal": temporal_plan, "coldstart": coldstart_plan,
+                                               "noise": loo_plan}
 
 
 def _configs(name: str, ds_has_ratings: bool) -> list[dict[str, Any]]:
@@ -185,7 +205,7 @@ def _configs(name: str, ds_has_ratings: bool) -> list[dict[str, Any]]:
     return grid
 
 
-def _rank(system: EvalSystem, stage: Stage, k: int, task: str, progress: Progress) -> dict[str, list[str]]:
+def rank_stage(system: EvalSystem, stage: Stage, k: int, task: str, progress: Progress) -> dict[str, list[str]]:
     lists: dict[str, list[str]] = {}
     for start in range(0, len(stage.users), CHUNK):
         users = stage.users[start : start + CHUNK]
@@ -194,7 +214,7 @@ def _rank(system: EvalSystem, stage: Stage, k: int, task: str, progress: Progres
     return lists
 
 
-def _fit(system: EvalSystem, items: Sequence[Item], late: Sequence[Item], events: Sequence[Event]) -> None:
+def fit_system(system: EvalSystem, items: Sequence[Item], late: Sequence[Item], events: Sequence[Event]) -> None:
     add_items = getattr(system, "add_items", None)
     if late and add_items is not None:
         late_ids = {i.item_id for i in late}
@@ -206,8 +226,10 @@ def _fit(system: EvalSystem, items: Sequence[Item], late: Sequence[Item], events
 
 def run_system(
     name: str, ds: Dataset, plan: Plan, *, ks: Sequence[int] = KS, seed: int = 0, progress: Progress = _quiet,
+    engine: Mapping[str, Any] | None = None,
 ) -> tuple[SystemResult, dict[str, list[str]]]:
-    """Choose ``name``'s configuration on validation, then rank the test users once.
+    """Choose ``name``'s configuration on validation, then rank the test users once (a liverec
+    system with the engine settings ``engine``).
 
     Returns the result and the test lists (for beyond-accuracy measures and reports).
     """
@@ -223,63 +245,84 @@ def run_system(
         system = fitted.get(key)
         if system is None:
             progress(f"{name}: fitting {n + 1}/{len(configs)}", 0, 1)
-            system = build(name, config, seed)
-            _fit(system, ds.items, plan.late_items, plan.train)
+            system = build(name, config, seed, engine)
+            fit_system(system, ds.items, plan.late_items, plan.train)
             fitted[key] = system
             progress(f"{name}: fitting {n + 1}/{len(configs)}", 1, 1)
         system.config.update({a: b for a, b in config.items() if a in SERVE_KEYS})
-        lists = _rank(system, plan.valid, k, f"{name}: validation {n + 1}/{len(configs)}", progress)
+        lists = rank_stage(system, plan.valid, k, f"{name}: validation {n + 1}/{len(configs)}", progress)
         # Chosen on NDCG@10 whatever the reported Ks: one criterion for every system and run.
         values = metric_table(lists, plan.valid.relevant, plan.valid.users, (10,))["ndcg@10"] \
             if plan.valid.users else np.zeros(1)
         per_user.append(np.asarray(values, dtype=np.float64))
         tried.append({"config": dict(config), "valid_ndcg@10": round(float(per_user[-1].mean()), 5)})
     chosen = dict(configs[choose_config(configs, per_user)])
-    seconds = {"tune": time.perf_counter() - t0}
-    t1 = time.perf_counter()
     key = tuple(sorted((a, b) for a, b in chosen.items() if a not in SERVE_KEYS))
     for other_key, other in fitted.items():
         if other_key != key:
             _close(other)
     system = fitted[key]
     system.config.update({a: b for a, b in chosen.items() if a in SERVE_KEYS})
+    if "exposure" in system.config and plan.valid.users:  # the exposure control, at the chosen rest
+        options = [{**chosen, "exposure": beta} for beta in EXPOSURE_GRID]
+        ndcgs = []
+        for n, option in enumerate(options):
+            system.config["exposure"] = option["exposure"]
+            lists = rank_stage(system, plan.valid, k, f"{name}: validation, exposure {n + 1}/{len(options)}", progress)
+            ndcgs.append(metric_table(lists, plan.valid.relevant, plan.valid.users, (10,))["ndcg@10"])
+            tried.append({"config": dict(option), "valid_ndcg@10": round(float(ndcgs[-1].mean()), 5)})
+        chosen = options[choose_config(options, ndcgs, knob="exposure")]
+        system.config["exposure"] = chosen["exposure"]
+    seconds = {"tune": time.perf_counter() - t0}
+    t1 = time.perf_counter()
     if plan.refit is not None:
         _close(system)
-        system = build(name, chosen, seed)
+        system = build(name, chosen, seed, engine)
         progress(f"{name}: refitting for test", 0, 1)
-        _fit(system, ds.items, plan.late_items, plan.refit)
+        fit_system(system, ds.items, plan.late_items, plan.refit)
         progress(f"{name}: refitting for test", 1, 1)
     elif plan.observe:
         system.observe(plan.observe)
-    lists = _rank(system, plan.test, k, f"{name}: test", progress)
+    lists = rank_stage(system, plan.test, k, f"{name}: test", progress)
     seconds["test"] = time.perf_counter() - t1
-    sweep: dict[float, dict[str, list[str]]] = {}
-    if name == "liverec" and "diversity" in chosen:  # the accuracy–diversity curve as MMR's λ moves
-        for lam in DIVERSITY_SWEEP:
-            system.config["diversity"] = lam
-            sweep[lam] = lists if lam == chosen["diversity"] else \
-                _rank(system, plan.test, k, f"{name}: test at diversity {lam:g}", progress)
-        system.config["diversity"] = chosen["diversity"]
-    _close(system)
     result = score_lists(name, chosen, lists, plan.test, ks)
-    if sweep:
-        result.extra["tradeoff"] = [
-            {"diversity_lambda": lam, "ndcg@10": float(metric_table(at, plan.test.relevant, plan.test.users,
-                                                                    (10,))["ndcg@10"].mean())}
-            for lam, at in sorted(sweep.items())]
-        result.extra["tradeoff_lists"] = sweep  # beyond_accuracy adds each λ's diversity@10, then drops them
+    if name == "liverec":  # the accuracy curves as MMR's λ and the exposure control move
+        for knob, points, label in (("diversity", DIVERSITY_SWEEP, "tradeoff"),
+                                    ("exposure", EXPOSURE_SWEEP, "exposure_tradeoff")):
+            if knob in chosen:
+                sweep = _sweep(system, plan.test, k, knob, points, chosen[knob], lists, name, progress)
+                result.extra[label] = [
+                    {knob if knob == "exposure" else "diversity_lambda": at,
+                     "ndcg@10": float(metric_table(swept, plan.test.relevant, plan.test.users,
+                                                   (10,))["ndcg@10"].mean())}
+                    for at, swept in sorted(sweep.items())]
+                result.extra[f"{label}_lists"] = sweep  # beyond_accuracy adds each point's beyond, then drops them
+    _close(system)
     result.validation = tried
     result.seconds = seconds
     return result, lists
 
 
-def choose_config(configs: Sequence[Mapping[str, Any]], ndcg: Sequence[np.ndarray]) -> int:
+def _sweep(system: EvalSystem, stage: Stage, k: int, knob: str, values: Sequence[float], chosen: float,
+           lists: dict[str, list[str]], name: str, progress: Progress) -> dict[float, dict[str, list[str]]]:
+    """The test lists at each of ``values`` of a serving ``knob`` (``lists`` at the chosen one)."""
+    sweep: dict[float, dict[str, list[str]]] = {}
+    for value in values:
+        system.config[knob] = value
+        sweep[value] = lists if value == chosen else rank_stage(system, stage, k, f"{name}: test at {knob} {value:g}",
+                                                           progress)
+    system.config[knob] = chosen
+    return sweep
+
+
+def choose_config(configs: Sequence[Mapping[str, Any]], ndcg: Sequence[np.ndarray], knob: str = "diversity") -> int:
     """The index of the configuration to run on test, from each one's per-user validation NDCG@10.
 
-    The best mean wins, except that among configurations that differ from it only in MMR's λ, the most
-    diverse one whose validation NDCG@10 is within one standard error of the best (the paired per-user
-    difference's) is taken: the one-standard-error rule, so that accuracy differences validation cannot
-    tell apart are spent on broader lists rather than on noise.
+    The best mean wins, except that among configurations that differ from it only in ``knob`` (MMR's
+    λ, or the exposure control's strength), the one with the most of it whose validation NDCG@10 is
+    within one standard error of the best (the paired per-user difference's) is taken: the
+    one-standard-error rule, so that accuracy differences validation cannot tell apart are spent on
+    broader lists rather than on noise.
 
     >>> import numpy as np
     >>> best, close = np.array([0.5, 0.4, 0.6, 0.5]), np.array([0.52, 0.38, 0.6, 0.5])
@@ -290,14 +333,14 @@ def choose_config(configs: Sequence[Mapping[str, Any]], ndcg: Sequence[np.ndarra
     """
     means = [float(v.mean()) for v in ndcg]
     top = max(range(len(configs)), key=lambda n: (means[n], -n))  # the first of equal bests
-    base = {k: v for k, v in configs[top].items() if k != "diversity"}
+    base = {k: v for k, v in configs[top].items() if k != knob}
     chosen = top
     for n, config in enumerate(configs):
-        if n == top or {k: v for k, v in config.items() if k != "diversity"} != base:
+        if n == top or {k: v for k, v in config.items() if k != knob} != base:
             continue
         diff = ndcg[top] - ndcg[n]
         se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
-        if diff.mean() <= se and config.get("diversity", 0.0) > configs[chosen].get("diversity", 0.0):
+        if diff.mean() <= se and config.get(knob, 0.0) > configs[chosen].get(knob, 0.0):
             chosen = n
     return chosen
 
@@ -318,21 +361,45 @@ def beyond_accuracy(
     result: SystemResult, lists: dict[str, list[str]], ds: Dataset, train: Sequence[Event],
     vectors: Callable[[Sequence[str]], np.ndarray], n_items: int | None = None, k: int = 10,
 ) -> None:
-    """Fill ``result.beyond``: catalog coverage, intra-list diversity and novelty of the top ``k``."""
+    """Fill ``result.beyond`` with measures of the top ``k``: catalog coverage, intra-list diversity,
+    novelty, and who is exposed: the Gini of item exposure, the long tail's share of the slots (items
+    outside the top 20% by training users) and miscalibration (total variation between the categories'
+    shares of the slots and of the catalog; each category's pair is in ``result.extra``) and popularity
+    miscalibration (how far each list's mix of head, middle and tail items is from its user's history's)."""
     popularity: dict[str, set[str]] = {}
     for e in item_events(train):
         popularity.setdefault(e.item_id or "", set()).add(e.user_id)
     counts = {i: len(u) for i, u in popularity.items()}
     n_users = len({e.user_id for e in train}) or 1
+    n = n_items or len(ds.items)
+    head = head_items(counts, n)
+    shares = category_exposure(lists, {i.item_id: i.categories for i in ds.items}, k)
+    groups = popularity_groups(counts, [i.item_id for i in ds.items])
+    histories: dict[str, list[str]] = {}
+    for e in item_events(train):
+        histories.setdefault(e.user_id, []).append(e.item_id or "")
     result.beyond = {
-        f"coverage@{k}": catalog_coverage(lists, n_items or len(ds.items), k),
+        f"coverage@{k}": catalog_coverage(lists, n, k),
         f"diversity@{k}": intra_list_diversity(lists, vectors, k),
         f"novelty@{k}": novelty(lists, counts, n_users, k),
+        f"gini@{k}": exposure_gini(lists, n, k),
+        f"long_tail@{k}": long_tail_share(lists, head, k),
+        f"miscalibration@{k}": miscalibration(shares),
+        f"popularity_miscalibration@{k}": popularity_miscalibration(lists, histories, groups, k),
     }
+    top = sorted(shares.items(), key=lambda kv: -kv[1][1])[:CATEGORIES_SHOWN]
+    result.extra["category_exposure"] = {c: {"exposure": round(e, 5), "catalog": round(s, 5)} for c, (e, s) in top}
     sweep = result.extra.pop("tradeoff_lists", None)
     if sweep:  # (λ, NDCG@10) from run_system; the diversity of each λ's lists needs the item vectors
         for point in result.extra["tradeoff"]:
             point[f"diversity@{k}"] = intra_list_diversity(sweep[point["diversity_lambda"]], vectors, k)
+    sweep = result.extra.pop("exposure_tradeoff_lists", None)
+    if sweep:
+        for point in result.extra["exposure_tradeoff"]:
+            at = sweep[point["exposure"]]
+            point |= {f"long_tail@{k}": long_tail_share(at, head, k), f"gini@{k}": exposure_gini(at, n, k),
+                      f"coverage@{k}": catalog_coverage(at, n, k),
+                      f"popularity_miscalibration@{k}": popularity_miscalibration(at, histories, groups, k)}
 
 
 def _close(system: EvalSystem) -> None:

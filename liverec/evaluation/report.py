@@ -35,6 +35,8 @@ def write_report(runs: Sequence[EvaluationResult], out: Path, seed: int = 0) -> 
             plots[f"{stem}-history"] = plot_history(summary, out / f"{stem}-ndcg-by-history.png")
             if any(s.get("extra", {}).get("tradeoff") for s in summary["systems"].values()):
                 plots[f"{stem}-tradeoff"] = plot_tradeoff(summary, out / f"{stem}-tradeoff.png")
+            if any(s.get("extra", {}).get("exposure_tradeoff") for s in summary["systems"].values()):
+                plots[f"{stem}-exposure"] = plot_exposure(summary, out / f"{stem}-exposure.png")
         if run.replay:
             plots[f"{stem}-replay"] = plot_replay(run.replay, out / f"{stem}-replay.png", run.dataset)
     files["markdown"].write_text(markdown(data, {k: v.name for k, v in plots.items()}))
@@ -63,11 +65,15 @@ def markdown(data: Sequence[dict[str, Any]], plots: dict[str, str]) -> str:
         lines += [f"- {note}" for note in run["notes"]] + ([""] if run["notes"] else [])
         if run["systems"]:
             lines += _system_table(run)
+            lines += _noise_table(run)
             lines += _paired_table(run)
             lines += _history_table(run)
+            lines += _category_table(run)
+            lines += _exposure_table(run)
             lines += _choices(run)
             for kind, caption in (("metrics", "metrics with 95% CIs"), ("history", "NDCG@10 by history length"),
-                                  ("tradeoff", "NDCG@10 against intra-list diversity as MMR's λ moves")):
+                                  ("tradeoff", "NDCG@10 against intra-list diversity as MMR's λ moves"),
+                                  ("exposure", "NDCG@10 against popularity miscalibration, exposure control swept")):
                 if f"{stem}-{kind}" in plots:
                     lines += [f"![{caption}]({plots[f'{stem}-{kind}']})", ""]
         if "replay" in run:
@@ -98,7 +104,72 @@ def _system_table(run: dict[str, Any]) -> list[str]:
     if any(s.get("extra", {}).get("budget_stopped") for s in systems.values()):
         lines += ["", "† stopped by the training time budget before early stopping ended it: under-trained."]
     lines += ["", "Brackets: 95% bootstrap intervals over users. Coverage, diversity (1 − mean pairwise cosine of item "
-              "texts) and novelty (mean −log2 of an item's share of training users) are of the top 10.", ""]
+              "texts) and novelty (mean −log2 of an item's share of training users) are of the top 10, as is who "
+              "is exposed: gini (of item exposure over the catalog; 0 even, 1 a few items take every slot), "
+              "long_tail (the slots given to items outside the top 20% by training users) and miscalibration "
+              "(total variation between the categories' shares of the slots and of the catalog; 0 matches it); "
+              "popularity_miscalibration: the mean JS divergence (bits) between each user's mix of head, middle "
+              "and tail items in their history and in their list.", ""]
+    return lines
+
+
+def _noise_table(run: dict[str, Any]) -> list[str]:
+    """The noise protocol's conditions: accuracy against the clean run, trending, and what cleaning caught."""
+    rows = {n: s for n, s in run["systems"].items() if "noise" in s.get("extra", {})}
+    if not rows:
+        return []
+    clean = next((s["metrics"]["ndcg@10"]["mean"] for s in rows.values() if s["extra"]["noise"]["kind"] == "none"),
+                 None)
+    lines = ["| condition | events injected | NDCG@10 | vs clean | coverage@10 | trending top-10 shared with clean | "
+             "noise items in trending top-10 | users quarantined: noise / real | events not learned (duplicates) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, s in rows.items():
+        noise = s["extra"]["noise"]
+        ndcg = s["metrics"]["ndcg@10"]["mean"]
+        change = f"{ndcg / clean - 1:+.1%}" if clean else "n/a"
+        lines.append(f"| {name} | {noise['injected']:,} | {_fmt(ndcg)} | {change} | "
+                     f"{_fmt(s['beyond'].get('coverage@10', 0.0))} | {noise['trending_overlap_with_clean']}/10 | "
+                     f"{noise['targets_in_trending_top10']}/{len(noise['targets'])} | "
+                     f"{noise['noise_users_quarantined']} / {noise['real_users_quarantined']} | "
+                     f"{sum(noise['not_learned'].values()):,} ({noise['not_learned'].get('duplicate', 0):,}) |")
+    return lines + ["", "vs clean: NDCG@10 relative to the clean log learned with cleaning on (the paired tests below "
+                        "give its interval). Noise items: the long-tail items the farm and the spam promote.", ""]
+
+
+def _category_table(run: dict[str, Any]) -> list[str]:
+    """Each of the catalog's largest categories: its share of the catalog and of each system's slots."""
+    systems = {n: s["extra"]["category_exposure"] for n, s in run["systems"].items()
+               if s.get("extra", {}).get("category_exposure")}
+    if not systems:
+        return []
+    first = next(iter(systems.values()))
+    lines = ["Exposure by category (share of the top-10 slots; the catalog's share first):", "",
+             "| category | catalog | " + " | ".join(systems) + " |", "|---|---:|" + "---:|" * len(systems)]
+    for cat, row in first.items():
+        cells = [f"{row['catalog']:.1%}"] + [f"{shares[cat]['exposure']:.1%}" if cat in shares else ""
+                                             for shares in systems.values()]
+        lines.append(f"| {cat} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _exposure_table(run: dict[str, Any]) -> list[str]:
+    """The exposure control's test curve: accuracy against who is exposed, per strength."""
+    lines: list[str] = []
+    for name, s in run["systems"].items():
+        curve = s.get("extra", {}).get("exposure_tradeoff")
+        if not curve:
+            continue
+        chosen = s["config"].get("exposure")
+        base = curve[0]["ndcg@10"]
+        lines += [f"{name}'s exposure control on test (popularity calibration β; β = {chosen:g} chosen on validation):",
+                  "", "| β | NDCG@10 | change | popularity miscalibration@10 | long_tail@10 | gini@10 | coverage@10 |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for p in curve:
+            change = f"{p['ndcg@10'] / base - 1:+.1%}" if base else "n/a"
+            lines.append(f"| {p['exposure']:g}{' ←' if p['exposure'] == chosen else ''} | {_fmt(p['ndcg@10'])} | "
+                         f"{change} | {_fmt(p['popularity_miscalibration@10'])} | {_fmt(p['long_tail@10'])} | "
+                         f"{_fmt(p['gini@10'])} | {_fmt(p['coverage@10'])} |")
+        lines.append("")
     return lines
 
 
@@ -255,6 +326,34 @@ def plot_tradeoff(run: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("intra-list diversity@10 (mean pairwise cosine distance of item texts)")
     ax.set_ylabel("NDCG@10")
     ax.set_title(f"{run['dataset']} — {run['protocol']}: accuracy against diversity", fontsize=10)
+    ax.legend(fontsize=7)
+    return _save(plt, fig, path)
+
+
+def plot_exposure(run: dict[str, Any], path: Path) -> Path:
+    """NDCG@10 against popularity miscalibration@10 (how far lists are from their users' mix of
+    popular and long-tail items): a curve per system swept over the exposure control's strength
+    (the one validation chose ringed), every other system a point."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = "popularity_miscalibration@10"
+    for name, s in run["systems"].items():
+        curve = s.get("extra", {}).get("exposure_tradeoff")
+        if curve:
+            ax.plot([p[x] for p in curve], [p["ndcg@10"] for p in curve], marker="o",
+                    label=f"{_label(name, s)}, calibration β swept (numbers)")
+            for p in curve:
+                ax.annotate(f"{p['exposure']:g}", (p[x], p["ndcg@10"]), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+            at = [p for p in curve if p["exposure"] == s["config"].get("exposure")]
+            if at:
+                ax.scatter([at[0][x]], [at[0]["ndcg@10"]], s=160, facecolors="none", edgecolors="k",
+                           label=f"β = {at[0]['exposure']:g}, chosen on validation")
+        elif x in s.get("beyond", {}):
+            ax.scatter([s["beyond"][x]], [s["metrics"]["ndcg@10"]["mean"]], marker="s", label=_label(name, s))
+    ax.set_xlabel("popularity miscalibration@10 (JS divergence of head/middle/tail shares, list vs history)")
+    ax.set_ylabel("NDCG@10")
+    ax.set_title(f"{run['dataset']} — {run['protocol']}: accuracy against popularity calibration", fontsize=10)
     ax.legend(fontsize=7)
     return _save(plt, fig, path)
 

@@ -193,11 +193,12 @@ class Liverec:
     name = "liverec"
 
     def __init__(self, diversity: float = 0.0, encoder: str = "use", ratings: str = "signed",
-                 validation_users: int = 2000, seed: int = 0, settings: Mapping[str, Any] | None = None) -> None:
+                 validation_users: int = 2000, seed: int = 0, settings: Mapping[str, Any] | None = None,
+                 exposure: float = 0.0) -> None:
         if ratings not in ("signed", "positive"):
             raise InvalidInputError(f"ratings {ratings!r} is not one of signed, positive", field="ratings")
-        self.config: dict[str, Any] = {"diversity": diversity, "encoder": encoder, "ratings": ratings,
-                       "validation_users": validation_users, "seed": seed}
+        self.config: dict[str, Any] = {"diversity": diversity, "exposure": exposure, "encoder": encoder,
+                                       "ratings": ratings, "validation_users": validation_users, "seed": seed}
         self.settings = dict(settings or {})  # engine settings beyond the defaults (an ablation's)
 
     def _events(self, events: Iterable[Event]) -> list[Event]:
@@ -249,7 +250,8 @@ class Liverec:
             if left_out or extra:
                 filters["exclude_items"] = left_out + extra
             when = None if now is None else now.get(user)
-            recs = self.engine.recommend(user, k, filters, diversity=self.config["diversity"], now=when)
+            recs = self.engine.recommend(user, k, filters, diversity=self.config["diversity"], now=when,
+                                         exposure=self.config["exposure"])
             out[user] = [r.item_id for r in recs]
         return out
 
@@ -303,15 +305,16 @@ def check_system(name: str) -> None:
     raise InvalidInputError(f"system {name!r} is not one of {', '.join(known)}", field="systems", value=name)
 
 
-def build(name: str, config: Mapping[str, Any], seed: int = 0) -> EvalSystem:
-    """A fresh system ``name`` with ``config`` (one entry of its grid, :func:`grid_of`)."""
+def build(name: str, config: Mapping[str, Any], seed: int = 0, engine: Mapping[str, Any] | None = None) -> EvalSystem:
+    """A fresh system ``name`` with ``config`` (one entry of its grid, :func:`grid_of`); a liverec
+    system's engine also gets the settings ``engine`` (``liverec evaluate --config``), an ablation's on top."""
     if name == "pop":
         return Popularity()
     if name == "als":
         return ImplicitALS(seed=seed, **config)
     if name == "liverec":
-        return Liverec(seed=seed, **config)
+        return Liverec(seed=seed, settings=engine, **config)
     check_system(name)
     if name.startswith("liverec-"):
-        return Liverec(seed=seed, settings=ablations()[name.removeprefix("liverec-")], **config)
+        return Liverec(seed=seed, settings={**(engine or {}), **ablations()[name.removeprefix("liverec-")]}, **config)
     raise InvalidInputError(f"system {name!r} is not built in this process", field="systems", value=name)

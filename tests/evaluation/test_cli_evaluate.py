@@ -66,6 +66,7 @@ def test_an_evaluation_run_writes_json_markdown_and_plots(tmp_path: Path) -> Non
         (("--systems", "liverec-no-magic"),
          "liverec-no-text, liverec-no-sequence, liverec-one-interest, liverec-linear, liverec-no-content"),
         (("--replay-fraction", "1.5", "--protocol", "replay"), "replay fraction 1.5 must be between 0 and 1"),
+        (("--protocol", "noise", "--noise", "flood"), "noise 'flood' is not one of farm, duplicates, spam"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
@@ -77,6 +78,17 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, args: tuple[str, ...
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_a_misspelt_engine_setting_in_the_config_exits_2_before_any_fit(tmp_path: Path) -> None:
+    data = tiny_csv(tmp_path / "data")
+    config = tmp_path / "liverec.toml"
+    config.write_text("[engine]\nexposur = 0.3\n")
+    result = runner.invoke(app, ["evaluate", "--data", str(data), "--format", "csv", "--systems", "liverec",
+                                 "--config", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "unknown setting(s): exposur" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out" / "results.json").exists()
 
 
 def test_a_missing_directory_exits_2(tmp_path: Path) -> None:

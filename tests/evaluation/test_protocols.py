@@ -19,6 +19,8 @@ from liverec.evaluation import replay as replay_module
 from liverec.evaluation.harness import Options, evaluate
 from liverec.evaluation.protocols import (
     DIVERSITY_SWEEP,
+    EXPOSURE_GRID,
+    EXPOSURE_SWEEP,
     choose_config,
     coldstart_plan,
     loo_plan,
@@ -140,7 +142,9 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert [s.system for s in loo.systems] == ["liverec", "pop", "liverec-no-sequence"]
     liverec, pop, ablated = loo.systems
     # the ablation is tuned on validation like the full system, without the sequence model
-    assert [t["config"] for t in ablated.validation] == [t["config"] for t in liverec.validation]
+    grid = [{"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    assert [t["config"] for t in ablated.validation[: len(grid)]] == [t["config"] for t in liverec.validation][
+        : len(grid)]
     # the accuracy–diversity curve: every swept λ, the chosen one equal to the reported result
     curve = {p["diversity_lambda"]: p for p in liverec.extra["tradeoff"]}
     assert sorted(curve) == sorted(DIVERSITY_SWEEP) and "tradeoff_lists" not in liverec.extra
@@ -152,22 +156,62 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     # the engine reads text and sequences: it must beat popularity on its own demo world
     assert liverec.mean("ndcg@10") > pop.mean("ndcg@10")
     # the demo world has ratings, so how to read them is chosen on validation too
-    assert [t["config"] for t in liverec.validation] == [
-        {"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
-    best = max(liverec.validation, key=lambda t: t["valid_ndcg@10"])["config"]
+    assert [t["config"] for t in liverec.validation[: len(grid)]] == grid
+    best = max(liverec.validation[: len(grid)], key=lambda t: t["valid_ndcg@10"])["config"]
     assert liverec.config["ratings"] == best["ratings"] and liverec.config["diversity"] >= best["diversity"]
+    # then the exposure control's strengths, at the rest of the chosen configuration
+    tried = liverec.validation[len(grid) :]
+    assert [t["config"]["exposure"] for t in tried] == list(EXPOSURE_GRID)
+    assert all(t["config"]["diversity"] == liverec.config["diversity"] for t in tried)
+    assert liverec.config["exposure"] in EXPOSURE_GRID
     assert 0 < liverec.beyond["coverage@10"] <= 1 and liverec.beyond["diversity@10"] > 0
+    # who is exposed, for every system: popularity shows everyone the same few items
+    for system in (liverec, pop):
+        assert {"gini@10", "long_tail@10", "miscalibration@10", "popularity_miscalibration@10"} <= set(system.beyond)
+        shares = list(system.extra["category_exposure"].values())  # the catalog's largest categories first
+        assert 0 < len(shares) <= 12 and sum(c["catalog"] for c in shares) <= 1.0001
+        assert [c["catalog"] for c in shares] == sorted((c["catalog"] for c in shares), reverse=True)
+    assert pop.beyond["gini@10"] > liverec.beyond["gini@10"] and pop.beyond["long_tail@10"] == 0.0
+    # the exposure control's curve: calibration brings lists to their users' popularity mix
+    exposure = {p["exposure"]: p for p in liverec.extra["exposure_tradeoff"]}
+    assert sorted(exposure) == sorted(EXPOSURE_SWEEP) and "exposure_tradeoff_lists" not in liverec.extra
+    assert exposure[liverec.config["exposure"]]["ndcg@10"] == pytest.approx(liverec.mean("ndcg@10"))
+    assert exposure[1.0]["popularity_miscalibration@10"] < exposure[0.0]["popularity_miscalibration@10"]
+    assert {"long_tail@10", "gini@10", "coverage@10"} <= set(exposure[0.5])
     files = write_report(runs, tmp_path)
     data = json.loads(files["json"].read_text())
     assert data["runs"][0]["paired_tests"]["liverec vs pop"]["ndcg@10"]["p_value"] > 0
     text = files["markdown"].read_text()
     assert "| liverec | 40 |" in text and "liverec vs pop" in text
-    for kind in ("metrics", "history", "tradeoff"):
+    assert "Exposure by category" in text and "exposure control on test" in text and "miscalibration@10" in text
+    for kind in ("metrics", "history", "tradeoff", "exposure"):
         assert files[f"demo-small-loo-{kind}"].stat().st_size > 10_000  # a real PNG, not an empty file
     cold = runs[1]
     assert [s.system for s in cold.systems] == ["liverec", "pop", "liverec-no-sequence"]
     # new items are found by their text alone; popularity knows nothing of them
     assert cold.systems[0].mean("recall@10") > cold.systems[1].mean("recall@10")
+
+
+def test_noise_protocol_runs_every_condition_and_cleaning_keeps_the_farm_out(small_world: Dataset,
+                                                                              tmp_path: Path) -> None:
+    runs = evaluate(small_world, Options(protocols=("noise",), systems=("liverec",), noise=("farm", "duplicates")),
+                    tmp_path)
+    systems = {s.system: s for s in runs[0].systems}
+    assert list(systems) == ["liverec", "liverec farm, cleaning off", "liverec farm, cleaning on",
+                             "liverec duplicates, cleaning off", "liverec duplicates, cleaning on"]
+    clean = systems["liverec"].extra["noise"]
+    assert clean["injected"] == 0 and clean["real_users_quarantined"] == 0  # the clean log loses nobody
+    off, on = (systems[f"liverec farm, cleaning {x}"].extra["noise"] for x in ("off", "on"))
+    assert off["injected"] == on["injected"] == 10_000
+    assert off["targets_in_trending_top10"] >= 1 and off["quarantined_users"] == 0
+    assert on["targets_in_trending_top10"] == 0 and on["noise_users_quarantined"] == 20
+    assert on["real_users_quarantined"] == 0 and on["trending_overlap_with_clean"] == 10
+    dup_on = systems["liverec duplicates, cleaning on"].extra["noise"]
+    assert dup_on["not_learned"]["duplicate"] >= dup_on["injected"] > 10 * clean["not_learned"]["duplicate"]
+    assert dup_on["real_users_quarantined"] == 0
+    assert all(s.users == systems["liverec"].users for s in systems.values())
+    text = write_report(runs, tmp_path)["markdown"].read_text()
+    assert "| liverec farm, cleaning on | 10,000 |" in text and "liverec vs liverec farm, cleaning off" in text
 
 
 def test_a_sequential_peer_is_reported_not_run_outside_leave_one_out(small_world: Dataset, tmp_path: Path) -> None:
