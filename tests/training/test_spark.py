@@ -167,3 +167,40 @@ def test_item_texts_the_cache_lacks_are_encoded_on_spark(trained: tuple[Engine, 
     for key in set(keys):  # the executors' encoder is the driver's: the same vectors
         np.testing.assert_allclose(after[key], before[key], atol=1e-5)
     assert encode_catalog(engine.store, SPARK) == 0  # the cache honoured: nothing encoded twice
+
+
+def test_spark_reads_an_export_as_learning_does_without_quarantine_and_duplicates(tmp_path: Path) -> None:
+    """A raw export (``parquet:``) holds a bot's clicks and double submits; training on Spark must
+    drop exactly what the local engine's clean log drops."""
+    from liverec.core.types import Event, EventType
+    from liverec.training.spark.source import export_events
+
+    world = build_demo_world(seed=3, now=REFERENCE_TIME, n_items=280, n_users=12)
+    engine = Engine.open(f"sqlite:///{tmp_path / 'dirty.db'}")
+    try:
+        engine.ingest_items(world.items)
+        engine.ingest_events(world.events)
+        end = max(e.timestamp for e in world.events)
+        item = world.items[0].item_id
+        engine.ingest_events([Event(f"bot-{n}", "bot", EventType.CLICK, item, timestamp=end + n * 0.1)
+                              for n in range(200)])
+        doubles = [Event(f"{e.event_id}-again", e.user_id, e.type, e.item_id, e.value, e.text, e.timestamp + 1.0,
+                         e.session_id) for e in world.events[::50]]
+        engine.ingest_events(doubles)
+        assert [q.key for q in engine.quarantined("user")] == ["bot"]
+        export = tmp_path / "raw.parquet"
+        export_events(engine.store.events.all(), export)  # the raw log: the bot and the doubles in it
+        settings = Settings(training={"engine": "spark", "master": "local[2]", "source": f"parquet:{export}"})
+        spark = training_engine(settings, engine.store, engine.model_dir)
+        learned = engine.models.events
+        polarities = engine.states.signals.polarities
+        mine, theirs = LocalTraining().read(learned, polarities), spark.read(learned, polarities)
+        try:
+            kept = {e.event_id for e in learned.all()}
+            assert kept <= {e.event_id for e in world.events} and len(kept) > 0.95 * len(world.events)
+            assert len(theirs) == len(mine) == len(kept)
+            assert sorted(theirs.user_ids) == sorted(mine.user_ids) and "bot" not in theirs.user_ids
+        finally:
+            theirs.close()
+    finally:
+        engine.close()

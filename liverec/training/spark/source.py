@@ -22,7 +22,7 @@ from liverec.core.errors import InvalidInputError
 from liverec.core.types import Event
 from liverec.storage.base import EventLog
 
-__all__ = ["COLUMNS", "SCHEMA", "export_events", "jdbc_options", "read_events"]
+__all__ = ["COLUMNS", "SCHEMA", "clean", "export_events", "jdbc_options", "read_events"]
 
 COLUMNS = ("seq", "event_id", "user_id", "type", "item_id", "value", "text", "ts", "session_id")
 SCHEMA = ("seq long, event_id string, user_id string, type string, item_id string, value double, text string, "
@@ -102,10 +102,10 @@ def read_events(spark: Any, source: str, events: EventLog, store_url: str, model
         if not postgres:
             raise InvalidInputError("training.source = jdbc needs a PostgreSQL store; this one is "
                                     f"{store_url.split(':', 1)[0]}", field="training.source", value=source)
-        return _read_jdbc(spark, store_url, partitions)
+        return clean(spark, _read_jdbc(spark, store_url, partitions), events)
     if source == "auto":
         path = model_dir / "spark" / "events.parquet"
-        export_events(events.all(), path)
+        export_events(events.all(), path)  # ``events`` as learning reads it: cleaned already
         return spark.read.parquet(str(path)).select(*COLUMNS)
     location = source[len("parquet:"):]
     frame = spark.read.parquet(location)
@@ -113,7 +113,30 @@ def read_events(spark: Any, source: str, events: EventLog, store_url: str, model
     if missing:
         raise InvalidInputError(f"{location} lacks the column(s) {', '.join(missing)} of a liverec event export "
                                 "(liverec export-events)", field="training.source", value=source)
-    return frame.select(*COLUMNS)
+    return clean(spark, frame.select(*COLUMNS), events)
+
+
+def clean(spark: Any, frame: Any, events: EventLog) -> Any:
+    """``frame`` (the raw log) as learning reads it when ``events`` is a
+    :class:`~liverec.cleaning.CleanLog`: without quarantined users and events (anti-joins on the
+    quarantine's ids, broadcast), then without duplicates: an event whose key (user, type, item,
+    value, text) came less than the window before it, the previous one by ``lag`` over ``(ts, seq)``,
+    the rule :class:`~liverec.cleaning.rules.Duplicates` applies event by event."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    view, settings = getattr(events, "quarantine", None), getattr(events, "settings", None)
+    if view is None or settings is None or not settings.enabled:
+        return frame
+    view.refresh()
+    for column, ids in (("user_id", view.users), ("event_id", view.events)):
+        if ids:
+            held = spark.createDataFrame([(i,) for i in sorted(ids)], f"{column} string")
+            frame = frame.join(F.broadcast(held), column, "left_anti")
+    previous = F.lag("ts").over(Window.partitionBy("user_id", "type", "item_id", "value", "text").orderBy("ts", "seq"))
+    frame = frame.withColumn("_previous", previous)
+    return frame.where(F.col("_previous").isNull() | (F.col("ts") - F.col("_previous") >= settings.duplicate_seconds)) \
+        .select(*COLUMNS)
 
 
 def _read_jdbc(spark: Any, store_url: str, partitions: int) -> Any:
