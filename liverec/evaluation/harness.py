@@ -20,7 +20,7 @@ from liverec.core.errors import InvalidInputError, LiveRecError
 from liverec.core.settings import Settings
 from liverec.datasets.base import Dataset
 from liverec.evaluation.metrics import KS, metric_table
-from liverec.evaluation.noise import NOISE_KINDS, run_noise
+from liverec.evaluation.noise import NOISE_DESCRIPTIONS, NOISE_KINDS, run_noise
 from liverec.evaluation.protocols import PLANS, Plan, beyond_accuracy, run_system, score_lists
 from liverec.evaluation.recbole_peers import PeerRun, peer_environment_problem, run_recbole, write_atomic_split
 from liverec.evaluation.rectools_peers import rectools_environment_problem, run_rectools, write_rectools_split
@@ -96,16 +96,19 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
         counts = {"users": len({e.user_id for e in ds.events}), "items": len(ds.items), "events": len(ds.events)}
         settings = {"ks": list(options.ks), "seed": options.seed, "systems": list(options.systems)}
         run = EvaluationResult(ds.name, protocol, counts, settings=settings, notes=list(ds.notes))
+        if options.engine:
+            settings["engine"] = options.engine
+            run.notes.append(f"liverec's engine settings (--config): {options.engine}")
         if protocol == "noise":
             plan = PLANS[protocol](ds)
             chosen = _chosen_on_loo(runs)
             config = {k: v for k, v in (chosen or {}).items() if k in ("diversity", "ratings", "exposure")}
             settings.update(liverec_config=config or "defaults", noise=list(options.noise))
+            described = "; ".join(NOISE_DESCRIPTIONS[kind] for kind in options.noise)
             run.notes += plan.notes + [
-                "noise: the leave-one-out split's training events with noise added (a click farm of 20 bots and "
-                "10,000 clicks on 3 long-tail items; 20% of item events sent twice; 50 spam accounts reviewing the "
-                "farm's items), each learned with cleaning off and on; the validation and test events stay real. "
-                "liverec only, one configuration for every condition: "
+                f"noise: the leave-one-out split's training events with noise added ({described}), each learned "
+                "with cleaning off and on; the validation and test events stay real. liverec only, one "
+                "configuration for every condition: "
                 + (f"{config_text(config)} (chosen on leave-one-out's validation)" if config else "its defaults")]
             for res, lists in run_noise(ds, plan, config, options.noise, ks=options.ks, seed=options.seed,
                                         progress=progress, log=log, engine=options.engine):

@@ -33,9 +33,14 @@ from liverec.evaluation.protocols import Plan, Progress, fit_system, rank_stage,
 from liverec.evaluation.results import SystemResult
 from liverec.evaluation.systems import item_events
 
-__all__ = ["NOISE_KINDS", "Noise", "inject", "noise_conditions", "run_noise"]
+__all__ = ["NOISE_DESCRIPTIONS", "NOISE_KINDS", "Noise", "inject", "noise_conditions", "run_noise"]
 
 NOISE_KINDS = ("farm", "duplicates", "spam")
+NOISE_DESCRIPTIONS = {
+    "farm": "a click farm of 20 bots and 10,000 clicks on 3 long-tail items",
+    "duplicates": "20% of item events sent twice",
+    "spam": "50 spam accounts viewing and reviewing the farm's items",
+}
 FARM_BOTS = 20
 FARM_CLICKS = 500  # per bot: 10,000 clicks in all
 FARM_TARGETS = 3
