@@ -93,6 +93,10 @@ PUBLIC: dict[str, list[str]] = {
         "Holdout", "LocalTraining", "LogColumns", "ModelLifecycle", "POSITIVE_ITEM_TYPES", "Progress", "ReadLog",
         "TrainReport", "TrainingEngine", "current_snapshot", "fit_models", "fit_snapshot", "refit_models",
     ],
+    "liverec.cleaning": [
+        "BotDetector", "CleanLog", "Cleaner", "CleaningSettings", "Duplicates", "QuarantineView", "RULES", "Screened",
+        "cleaning_settings", "duplicate_key",
+    ],
     "liverec.training.spark": [
         "SparkLog", "SparkTraining", "encode_catalog", "encode_missing", "export_events", "jdbc_options",
         "read_events", "spark_session",
