@@ -16,6 +16,7 @@ from liverec.core.errors import NotFoundError
 from liverec.core.types import Event, EventType
 from liverec.datasets.demo import REFERENCE_TIME, DemoWorld, build_demo_world
 from liverec.engine import Engine
+from tests._worlds import world_engine
 
 BOT = "bot-7"
 CLICKS = 10_000
@@ -29,11 +30,7 @@ def world() -> DemoWorld:
 @pytest.fixture(scope="module")
 def trained(world: DemoWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     path: Path = tmp_path_factory.mktemp("bot") / "shop.db"
-    eng = Engine.open(f"sqlite:///{path}")
-    eng.ingest_items(world.items)
-    for start in range(0, len(world.events), 5000):
-        eng.ingest_events(world.events[start : start + 5000])
-    eng.train()
+    eng = world_engine(world, train=True, url=f"sqlite:///{path}")
     yield eng
     eng.close()
 

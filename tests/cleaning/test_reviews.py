@@ -13,6 +13,7 @@ import pytest
 from liverec.core.types import Event, EventType
 from liverec.datasets.demo import REFERENCE_TIME, DemoWorld, build_demo_world
 from liverec.engine import Engine
+from tests._worlds import world_engine
 
 SPAM = {
     "en": "Great!!! Buy cheap followers at www.best-deals-4u.biz, use promo code WIN50, WhatsApp +1 555 0100",
@@ -27,9 +28,7 @@ def world() -> DemoWorld:
 
 @pytest.fixture
 def engine(world: DemoWorld) -> Iterator[Engine]:
-    eng = Engine.open("memory://")
-    eng.ingest_items(world.items)
-    eng.ingest_events(world.events)
+    eng = world_engine(world)
     yield eng
     eng.close()
 
