@@ -12,9 +12,13 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from liverec.cleaning.settings import CleaningSettings
-from liverec.core.types import Event
+from liverec.core.types import Event, EventType
 
-__all__ = ["BotDetector", "Duplicates", "duplicate_key"]
+__all__ = ["UNDEDUPLICATED", "BotDetector", "Duplicates", "duplicate_key"]
+
+# An impression records one showing: the same list shown twice is shown twice (fatigue counts the
+# showings), and a retried report keeps its event id, which the store already refuses twice.
+UNDEDUPLICATED = frozenset({EventType.IMPRESSION})
 
 
 def duplicate_key(event: Event) -> Hashable:
@@ -39,7 +43,10 @@ class Duplicates:
         self._newest = -math.inf
 
     def seen(self, event: Event) -> bool:
-        """Whether ``event`` duplicates an earlier one; remembers it either way."""
+        """Whether ``event`` duplicates an earlier one; remembers it either way (impressions are
+        never duplicates: :data:`UNDEDUPLICATED`)."""
+        if event.type in UNDEDUPLICATED:
+            return False
         key, ts = duplicate_key(event), event.timestamp
         last = self._last.get(key)
         self._last[key] = ts if last is None else max(last, ts)
@@ -115,8 +122,8 @@ class BotDetector:
         if len(times) > s.regular_events:
             gaps = [b - a for a, b in zip(list(times)[-1 - s.regular_events:-1], list(times)[-s.regular_events:],
                                           strict=True)]
-            if min(gaps) >= 1.0:
-                mean = sum(gaps) / len(gaps)
+            mean = sum(gaps) / len(gaps)
+            if min(gaps) >= 1.0 and mean <= s.regular_max_gap:
                 cv = math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) / mean
                 if cv < s.regular_cv:
                     return (f"regularity: {len(gaps)} gaps of {mean:.1f} s varying by {cv:.2%} "

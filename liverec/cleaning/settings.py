@@ -40,15 +40,22 @@ class CleaningSettings:
     breadth_items, breadth_seconds
         More than ``breadth_items`` distinct items touched by one user within ``breadth_seconds``
         is robotic (a scraper).
-    regular_events, regular_cv
-        ``regular_events`` gaps in a row between one user's events, each at least a second, whose
-        coefficient of variation is below ``regular_cv``: a timer, not a person.
+    regular_events, regular_cv, regular_max_gap
+        ``regular_events`` gaps in a row between one user's events, each at least a second and on
+        average at most ``regular_max_gap`` seconds, whose coefficient of variation is below
+        ``regular_cv``: a timer, not a person. Slower paces are left alone: a log stamped by the day
+        (Amazon's reviews) spaces a daily reviewer's events evenly, and a person cannot be told from
+        a timer there.
     item_burst_events, item_burst_seconds, item_burst_focus
         An item receiving more than ``item_burst_events`` events within ``item_burst_seconds`` is
         under a burst; a user behind at least five of those events whose events (within
         ``repeat_seconds``) fall on it for ``item_burst_focus`` or more is a farmed account.
     reviews
         Screen review texts for spam, abuse and off-topic text (:mod:`liverec.cleaning.reviews`).
+    spam_reviews
+        A user with this many reviews screened as spam is a spam account: quarantined whole, for
+        the views and purchases around a promotion are as fake as its text (abuse and off-topic
+        reviews are quarantined alone: a rude person's clicks are still a person's).
     """
 
     enabled: bool = True
@@ -61,10 +68,12 @@ class CleaningSettings:
     breadth_seconds: float = 86400.0
     regular_events: int = 40
     regular_cv: float = 0.02
+    regular_max_gap: float = 3600.0
     item_burst_events: int = 600
     item_burst_seconds: float = 60.0
     item_burst_focus: float = 0.9
     reviews: bool = True
+    spam_reviews: int = 2
 
     def __post_init__(self) -> None:
         for f in fields(self):

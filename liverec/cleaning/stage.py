@@ -7,7 +7,8 @@ decides which of them states and models learn from:
 * an event that trips a robotic-traffic rule quarantines its user: it and every later event of
   theirs are kept from learning, and what their earlier events taught is taken back (``robotic``);
 * a duplicate (:class:`~liverec.cleaning.rules.Duplicates`) is not learned again (``duplicate``);
-* a review whose text is spam, abuse or off-topic is quarantined on its own (:mod:`.reviews`).
+* a review whose text is spam, abuse or off-topic is quarantined on its own (:mod:`.reviews`),
+  and a user whose ``spam_reviews``-th review is spam is quarantined whole (a spam account).
 
 Counts per rule are kept for ``/metrics`` (``liverec_cleaning_events_total``).
 """
@@ -30,6 +31,8 @@ __all__ = ["RULES", "Cleaner", "Screened"]
 
 # Every rule an event can be counted under; ``learned`` are the events that passed.
 RULES = ("learned", "duplicate", "robotic", "quarantined", "spam", "abuse", "off_topic")
+
+SPAM_USERS = 1_000_000  # users whose spam reviews are counted at most
 
 # Reviews to screen -> for each, the rule it breaks (spam, abuse, off_topic) and why, or None.
 ReviewCheck = Callable[[Sequence[Event]], list[tuple[str, str] | None]]
@@ -60,6 +63,10 @@ class Cleaner:
         self.bots = BotDetector(settings)
         self.counts: Counter[str] = Counter(dict.fromkeys(RULES, 0))
         self._counting = threading.Lock()
+        # Spam reviews per user: those the store holds, then this process's (another worker's
+        # reach this one at its next start).
+        self.spam: Counter[str] = Counter(q.user_id for q in quarantine.entries("event")
+                                          if q.reason.startswith("spam:"))
 
     def screen(self, events: Sequence[Event], now: float | None = None) -> Screened:
         """Which of ``events`` (new, about to be stored) to learn from, and what to quarantine."""
@@ -93,16 +100,31 @@ class Cleaner:
         reviews = [e for e in learn if e.type is EventType.REVIEW and e.text]
         if reviews and self.reviews is not None:
             flagged: set[str] = set()
+            spammers: set[str] = set()
             for e, verdict in zip(reviews, self.reviews(reviews), strict=True):
                 if verdict is not None:
                     rule, why = verdict
                     counts[rule] += 1
                     flagged.add(e.event_id)
                     entries.append(Quarantined("event", e.event_id, e.user_id, f"{rule}: {why}", now))
-            learn = [e for e in learn if e.event_id not in flagged]
+                    if rule == "spam" and self._spam_review(e.user_id):
+                        spammers.add(e.user_id)
+            for user_id in sorted(spammers):
+                entries.append(Quarantined("user", user_id, user_id, f"spam account: {self.spam[user_id]} reviews "
+                                           f"screened as spam (limit {self.settings.spam_reviews - 1})", now))
+            kept = [e for e in learn if e.event_id not in flagged and e.user_id not in spammers]
+            counts["quarantined"] += len(learn) - len(kept) - len(flagged)
+            learn = kept
         counts["learned"] += len(learn)
         self._count(counts)
         return Screened(learn, entries)
+
+    def _spam_review(self, user_id: str) -> bool:
+        """Count one more spam review of the user; whether that makes them a spam account."""
+        self.spam[user_id] += 1
+        if len(self.spam) > SPAM_USERS:  # bounded: the oldest counted users go first
+            del self.spam[next(iter(self.spam))]
+        return self.spam.get(user_id, 0) >= self.settings.spam_reviews
 
     def learnable(self, events: Sequence[Event]) -> list[Event]:
         """Those of ``events`` (stored by another process, which screened them) to learn from: not
@@ -115,8 +137,9 @@ class Cleaner:
                 if not holds(e) and not self.duplicates.seen(e)]
 
     def released(self, user_id: str) -> None:
-        """Start the user's windows afresh (after an admin released them, or an erasure)."""
+        """Start the user's windows and spam count afresh (after an admin released them, or an erasure)."""
         self.bots.forget(user_id)
+        self.spam.pop(user_id, None)
 
     def _count(self, counts: Counter[str]) -> None:
         with self._counting:

@@ -19,6 +19,7 @@ import pytest
 from liverec.core.types import Event, EventType
 from liverec.engine import Engine
 from liverec.generation import GenerationError, GenerationSettings, Message, Narrator
+from tests._worlds import paced
 
 
 class Scripted:
@@ -79,9 +80,13 @@ def wait_for(predicate: Callable[[], bool], seconds: float = 10) -> None:
         time.sleep(0.01)
 
 
+_CLOCK = iter(paced(100_000, start=time.time() - 30 * 86400))  # one search and one view again would be duplicates
+
+
 def act(engine: Engine, user: str, n: int, query: str = "trail running shoes") -> None:
-    events = [Event.create(user, EventType.SEARCH, text=query)]
-    events += [Event.create(user, EventType.VIEW, item_id) for item_id in engine.items.ids()[: n - 1]]
+    events = [Event.create(user, EventType.SEARCH, text=query, timestamp=next(_CLOCK))]
+    events += [Event.create(user, EventType.VIEW, item_id, timestamp=next(_CLOCK))
+               for item_id in engine.items.ids()[: n - 1]]
     engine.ingest_events(events)
 
 

@@ -22,6 +22,7 @@ from liverec.models.popularity import TrendingPopularity
 from liverec.ranking.features import Features, build_features
 from liverec.ranking.fusion import WEIGHT_GRID, LinearFusion
 from liverec.ranking.recalls import recall_names
+from tests._worlds import paced
 
 HOUR = 3600.0
 FAR_FUTURE = 1e12  # year 33658: what a millisecond timestamp looks like as seconds
@@ -170,10 +171,10 @@ def test_an_unavailable_item_never_fills_a_list(world: DemoWorld) -> None:
 
 
 def test_a_user_who_saw_most_of_the_catalog_gets_only_unseen_items_to_fill(trained: Engine, world: DemoWorld) -> None:
-    t = max(e.timestamp for e in world.events)
     seen = [i.item_id for i in world.items[:-12]]
-    trained.ingest_events([Event.create("glutton", EventType.VIEW, item, timestamp=t + n)
-                           for n, item in enumerate(seen)])
+    times = paced(len(seen))  # a person's pace: a view a second for 40 minutes is a timer, quarantined
+    trained.ingest_events([Event.create("glutton", EventType.VIEW, item, timestamp=ts)
+                           for ts, item in zip(times, seen, strict=True)])
     recs = trained.recommend("glutton", k=10, scorer=TRENDING_ZERO)
     assert len(recs) == 10
     assert not {r.item_id for r in recs} & set(seen)

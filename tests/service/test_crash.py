@@ -147,7 +147,7 @@ def _event(rng: random.Random, event_id: str, n: int, item_ids: list[str]) -> di
         "user_id": f"u{rng.randrange(40):03d}",
         "type": kind,
         "item_id": rng.choice(item_ids),
-        "timestamp": BASE_TS + n + rng.random(),
+        "timestamp": BASE_TS + 10 * n + rng.random(),  # 10 s apart: two alike are never duplicates to cleaning
     }
     if kind == "rate":
         event["value"] = float(rng.randint(1, 5))
@@ -165,7 +165,7 @@ def _client(load: Load, worker: int, base: str) -> None:
             events = []
             for _ in range(size):
                 n += 1
-                events.append(_event(rng, f"w{worker}-{n:06d}", worker * 1_000_000 + n, load.item_ids))
+                events.append(_event(rng, f"w{worker}-{n:06d}", worker * 100_000 + n, load.item_ids))
             single = size == 1 and rng.random() < 0.5
             batch = Batch(events[0] if single else {"events": events}, [e["event_id"] for e in events])
             with load.lock:

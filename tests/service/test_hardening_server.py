@@ -29,6 +29,7 @@ from liverec.engine import Engine
 from liverec.service.app import check_exposure
 from liverec.service.settings import ServiceSettings
 from liverec.storage import MemoryKeyStore
+from tests._worlds import paced
 from tests.service._api import as_json, assert_error
 from tests.service._server import Server, trained_store
 from tests.service.conftest import create_key, make_client
@@ -171,9 +172,10 @@ def test_a_large_body_sent_with_its_head_in_one_write_is_not_taken_for_a_huge_he
     """A bulk POST written at once arrives as reads of head and body together; only the head may
     count against the head limit (a 2 MB batch of events was refused with 431 before)."""
     server, token = keyed
-    item = small_world.items[0].item_id
-    events = [{"event_id": f"one-write-{n}", "user_id": f"one-write-{n % 50}", "type": "view", "item_id": item}
-              for n in range(3000)]
+    items = [item.item_id for item in small_world.items]
+    times = paced(60)  # each user's 60 views at a person's pace, on different items: no cleaning rule applies
+    events = [{"event_id": f"one-write-{n}", "user_id": f"one-write-{n % 50}", "type": "view",
+               "item_id": items[n // 50 % len(items)], "timestamp": times[n // 50]} for n in range(3000)]
     body = json.dumps({"events": events}).encode()
     assert len(body) > 3 * 65536
     # The head's end also straddles two writes here: "\r\n" ends the first, "\r\n" starts the second.

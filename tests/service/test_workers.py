@@ -17,6 +17,7 @@ from liverec.datasets.demo import DemoWorld, build_demo_world
 from liverec.engine import Engine
 from liverec.storage import open_store
 from tests import _services
+from tests._worlds import paced
 from tests.service._server import Server
 
 pytestmark = pytest.mark.services
@@ -99,11 +100,13 @@ def test_an_event_taken_by_one_worker_is_in_the_next_answer_of_the_other(workers
 
 def test_events_of_one_user_from_both_workers_are_all_kept(workers: tuple[Server, Server], world: DemoWorld) -> None:
     items = [item.item_id for item in world.items]
+    times = paced(600)  # a person's pace: cleaning would quarantine 600 views in seconds as a bot
 
     def send(server: Server, offset: int) -> None:
         for n in range(300):
             answer = call("POST", f"{server.base}/events", json={"event_id": f"both-{offset + n}", "user_id": "both",
-                                                                 "type": "view", "item_id": items[n % len(items)]})
+                                                                 "type": "view", "item_id": items[n % len(items)],
+                                                                 "timestamp": times[2 * n + offset // 1000]})
             assert answer.status_code in (200, 201), answer.text
 
     threads = [threading.Thread(target=send, args=(server, 1000 * k)) for k, server in enumerate(workers)]
@@ -167,12 +170,14 @@ def test_redis_emptied_under_load_rebuilds_states_without_errors(workers: tuple[
     items = [item.item_id for item in world.items]
     statuses: list[int] = []
     seconds: list[float] = []
+    times = paced(200)
     for n in range(200):
         if n == 100:
             _services.drop_prefix(redis_url.split("prefix=", 1)[1])  # what Redis restarting empty leaves
         server = (a, b)[n % 2]
         statuses.append(call("POST", f"{server.base}/events", json={"event_id": f"flush-{n}", "user_id": "flushed",
-                                                                     "type": "view", "item_id": items[n]}).status_code)
+                                                                     "type": "view", "item_id": items[n],
+                                                                     "timestamp": times[n]}).status_code)
         t = time.perf_counter()
         statuses.append(call("GET", f"{server.base}/users/flushed/recommendations").status_code)
         seconds.append(time.perf_counter() - t)
@@ -190,9 +195,11 @@ def test_serve_workers_runs_several_processes_on_one_port(workers: tuple[Server,
     try:
         server.wait_healthy()
         item = world.items[0].item_id
+        times = paced(20)  # views of one item seconds apart would be duplicates, learned once
         for n in range(20):  # connections spread over both processes; each answer reads the shared state
             assert call("POST", f"{server.base}/events", json={"event_id": f"w2-{n}", "user_id": "w2", "type": "view",
-                                                                "item_id": item}).status_code == 200
+                                                                "item_id": item, "timestamp": times[n]}
+                        ).status_code == 200
             assert call("GET", f"{server.base}/users/w2/interests", headers={"connection": "close"}
                         ).json()["events"] == n + 1
         first = _workers_of(server.proc.pid)

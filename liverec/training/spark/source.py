@@ -121,9 +121,11 @@ def clean(spark: Any, frame: Any, events: EventLog) -> Any:
     :class:`~liverec.cleaning.CleanLog`: without quarantined users and events (anti-joins on the
     quarantine's ids, broadcast), then without duplicates: an event whose key (user, type, item,
     value, text) came less than the window before it, the previous one by ``lag`` over ``(ts, seq)``,
-    the rule :class:`~liverec.cleaning.rules.Duplicates` applies event by event."""
+    impressions excepted: the rule :class:`~liverec.cleaning.rules.Duplicates` applies event by event."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+
+    from liverec.cleaning.rules import UNDEDUPLICATED
 
     view, settings = getattr(events, "quarantine", None), getattr(events, "settings", None)
     if view is None or settings is None or not settings.enabled:
@@ -135,8 +137,9 @@ def clean(spark: Any, frame: Any, events: EventLog) -> Any:
             frame = frame.join(F.broadcast(held), column, "left_anti")
     previous = F.lag("ts").over(Window.partitionBy("user_id", "type", "item_id", "value", "text").orderBy("ts", "seq"))
     frame = frame.withColumn("_previous", previous)
-    return frame.where(F.col("_previous").isNull() | (F.col("ts") - F.col("_previous") >= settings.duplicate_seconds)) \
-        .select(*COLUMNS)
+    kept = F.col("_previous").isNull() | (F.col("ts") - F.col("_previous") >= settings.duplicate_seconds)
+    kept = kept | F.col("type").isin([t.value for t in UNDEDUPLICATED])
+    return frame.where(kept).select(*COLUMNS)
 
 
 def _read_jdbc(spark: Any, store_url: str, partitions: int) -> Any:
