@@ -8,8 +8,11 @@ for the text stage (``mapInPandas``): there, ``liverec`` and its encoder package
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -67,6 +70,12 @@ def spark_session(master: str, conf: dict[str, Any], partitions: int, app: str =
             # A local master's shuffles: a few partitions per core, not the cluster default of 200.
             settings["spark.sql.shuffle.partitions"] = str(partitions)
             settings["spark.driver.memory"] = "4g"
+            # ALS checkpoints its factors every few iterations (stages.als): without a directory the
+            # lineage grows with each one until serialising a task overflows the stack. A cluster
+            # sets its own (spark.checkpoint.dir on shared storage: docs/deployment.md).
+            checkpoints = tempfile.mkdtemp(prefix="liverec-spark-checkpoints-")
+            atexit.register(shutil.rmtree, checkpoints, True)
+            settings["spark.checkpoint.dir"] = checkpoints
         if not {"spark.jars", "spark.jars.packages"} & set(conf):
             jars = [str(p) for p in POSTGRES_JDBC_JARS if p.exists()]
             if jars:

@@ -169,6 +169,11 @@ def trending(model: TrendingPopularity, frame: Any, item_ids: Sequence[str], use
     return model.assign(list(item_ids), out, now)
 
 
+# ALS checkpoints its factors (where spark.checkpoint.dir is set) every this many iterations; MLlib's
+# default of 10 let 15 iterations' lineage overflow the stack of a task's serialisation on local[2].
+CHECKPOINT_EVERY = 5
+
+
 def als(model: ALSRecommender, frame: Any, item_ids: Sequence[str], users: Sequence[str],
         now: float) -> ALSRecommender:
     """MLlib's implicit ALS on the summed positive weights (confidence ``1 + alpha · w``, as locally).
@@ -191,7 +196,7 @@ def als(model: ALSRecommender, frame: Any, item_ids: Sequence[str], users: Seque
         per_user = n_ratings / max(1, ratings.select("user").distinct().count())
         fitted = ALS(rank=model.factors, maxIter=model.iterations, regParam=model.regularization / per_user,
                      alpha=float(model.alpha), implicitPrefs=True, userCol="user", itemCol="item",
-                     ratingCol="rating", seed=model.seed).fit(ratings)
+                     ratingCol="rating", seed=model.seed, checkpointInterval=CHECKPOINT_EVERY).fit(ratings)
         for target, factors in ((item_factors, fitted.itemFactors), (user_factors, fitted.userFactors)):
             table: Any = factors.toPandas()
             if len(table):
