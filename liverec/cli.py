@@ -705,7 +705,8 @@ def evaluate(
                                           "on leave-one-out with noise injected, cleaning off and on).")] = "loo",
     systems: Annotated[str, typer.Option(help="Comma-separated: liverec, sasrec, gru4rec, rectools, als, pop, or "
                                          "an ablation liverec-no-text, -no-sequence, -one-interest, -linear, "
-                                         "-no-RECALL (e.g. liverec-no-covisit).")] = (
+                                         "-no-RECALL (e.g. liverec-no-covisit), or liverec-spark (trained on "
+                                         "Spark, paired against liverec).")] = (
         "liverec,als,pop"
     ),
     seed: Annotated[int, typer.Option(help="Seed of every system and of the bootstrap.")] = 0,
@@ -729,7 +730,8 @@ def evaluate(
     Hyperparameters are chosen on validation, the test set is read once per run.
 
     RecBole's SASRec and GRU4Rec and RecTools' SASRec need their own environments (`make peers`); without them they
-    are reported as not run. An ablation (liverec-no-text, ...) is paired against the full liverec in the report.
+    are reported as not run. An ablation (liverec-no-text, ...) or liverec-spark is paired against the full liverec in
+    the report.
     """
     from liverec.datasets.readers import read_dataset
     from liverec.evaluation.harness import Options

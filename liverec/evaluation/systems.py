@@ -14,6 +14,9 @@ validation only.
 * ``liverec-ABLATION`` — the engine with one part taken away (:func:`ablations`): ``no-text``,
   ``no-sequence``, ``one-interest``, ``linear`` (fusion instead of the learned ranker) and
   ``no-RECALL`` for each registered recall; tuned on validation like the full system.
+* ``liverec-spark`` — the engine trained by the Spark engine (``local[2]`` unless ``--config``'s
+  ``[engine.training]`` names a master): its NDCG against ``liverec``'s, paired, is the parity of
+  the two training engines.
 
 RecBole's SASRec and GRU4Rec (``sasrec``, ``gru4rec``; ``recbole_peers``) and RecTools' SASRec
 configured as eSASRec (``rectools``; ``rectools_peers``) run in their own environments, not here.
@@ -292,6 +295,14 @@ def ablations() -> dict[str, dict[str, Any]]:
     return out
 
 
+def variants(engine: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """liverec-VARIANT systems, by name: every ablation, and ``spark`` (the Spark training engine,
+    on ``engine``'s ``training`` master and conf when it gives them): the settings each changes."""
+    training = dict((engine or {}).get("training") or {})
+    spark = {"training": {"master": "local[2]", **training, "engine": "spark"}}
+    return {**ablations(), "spark": spark}
+
+
 def grid_of(name: str) -> list[dict[str, Any]]:
     """The validation grid of system ``name`` (an ablation of liverec shares liverec's)."""
     return GRIDS["liverec" if name.startswith("liverec-") else name]
@@ -299,15 +310,15 @@ def grid_of(name: str) -> list[dict[str, Any]]:
 
 def check_system(name: str) -> None:
     """Refuse a system the harness cannot build or run (naming what it can)."""
-    if name in SYSTEMS or (name.startswith("liverec-") and name.removeprefix("liverec-") in ablations()):
+    if name in SYSTEMS or (name.startswith("liverec-") and name.removeprefix("liverec-") in variants()):
         return
-    known = [*SYSTEMS, *(f"liverec-{a}" for a in ablations())]
+    known = [*SYSTEMS, *(f"liverec-{a}" for a in variants())]
     raise InvalidInputError(f"system {name!r} is not one of {', '.join(known)}", field="systems", value=name)
 
 
 def build(name: str, config: Mapping[str, Any], seed: int = 0, engine: Mapping[str, Any] | None = None) -> EvalSystem:
     """A fresh system ``name`` with ``config`` (one entry of its grid, :func:`grid_of`); a liverec
-    system's engine also gets the settings ``engine`` (``liverec evaluate --config``), an ablation's on top."""
+    system's engine also gets the settings ``engine`` (``liverec evaluate --config``), a variant's on top."""
     if name == "pop":
         return Popularity()
     if name == "als":
@@ -316,5 +327,6 @@ def build(name: str, config: Mapping[str, Any], seed: int = 0, engine: Mapping[s
         return Liverec(seed=seed, settings=engine, **config)
     check_system(name)
     if name.startswith("liverec-"):
-        return Liverec(seed=seed, settings={**(engine or {}), **ablations()[name.removeprefix("liverec-")]}, **config)
+        return Liverec(seed=seed, settings={**(engine or {}), **variants(engine)[name.removeprefix("liverec-")]},
+                       **config)
     raise InvalidInputError(f"system {name!r} is not built in this process", field="systems", value=name)

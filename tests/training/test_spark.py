@@ -204,3 +204,22 @@ def test_spark_reads_an_export_as_learning_does_without_quarantine_and_duplicate
             theirs.close()
     finally:
         engine.close()
+
+
+def test_the_harness_liverec_spark_system_trains_on_spark_and_ranks() -> None:
+    """``liverec evaluate --systems liverec,liverec-spark`` pairs the two engines on one split (the
+    NDCG parity of issue 18): the variant trains on Spark, on --config's training table if given."""
+    from liverec.evaluation.systems import build, grid_of
+
+    world = build_demo_world(seed=5, now=REFERENCE_TIME, n_items=300, n_users=40)
+    system = build("liverec-spark", grid_of("liverec-spark")[0],
+                   engine={"training": {"conf": {"spark.sql.shuffle.partitions": "2"}}})
+    try:
+        system.fit(world.items, world.events)
+        snapshot = system.engine.snapshot  # type: ignore[attr-defined]
+        assert snapshot is not None and snapshot.manifest["engine"] == "spark"
+        users = sorted({e.user_id for e in world.events})[:5]
+        lists = system.recommend(users, 10)
+        assert all(len(lists[u]) == 10 for u in users)
+    finally:
+        system.close()
