@@ -1,10 +1,10 @@
 """What cleaning does, a ``[cleaning]`` table of the settings (every key optional).
 
 The defaults are set against real logs, not guessed: on the MovieLens-1M ratings (2,999 users,
-some rating 1,442 films in one day and 33 within ten seconds) and on Amazon Scientific they
-quarantine nobody (``liverec evaluate --protocol noise`` reports who each rule caught, in the
-clean run and under injected noise), while a click bot, a double
-submit or a scraper crossing the catalog is caught within its first hundred events.
+some rating 1,442 films in one day and 33 within ten seconds), Amazon Scientific (a day between a
+user's items) and MIND they quarantine nobody (``liverec evaluate --protocol noise`` reports who
+each rule caught, in the clean run and under injected noise), while a click bot, a double submit
+or a scraper crossing the catalog is caught within its first hundred events.
 """
 
 from __future__ import annotations
