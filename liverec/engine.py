@@ -453,6 +453,9 @@ class Engine:
         """A copy of the user's state; raises NotFoundError for a user with no events."""
         state = self.states.view(user_id)
         if state is None:
+            if user_id in self.cleaning.view.users:  # stored events, none learned from: say why
+                raise NotFoundError(f"user {user_id!r} is quarantined: none of their events is learned from "
+                                    "(GET /admin/quarantine says why)", kind="user", key=user_id)
             raise NotFoundError(f"user {user_id!r} has no events", kind="user", key=user_id)
         return state
 

@@ -26,6 +26,8 @@ def test_admin_reviews_and_releases_the_quarantine(small_engine: Engine, small_w
         metrics = c.get("/metrics").text
         assert 'liverec_cleaning_events_total{rule="robotic"} 1.0' in metrics
         assert 'liverec_quarantined{kind="user"}' in metrics
+        held = c.get("/users/http-bot/interests")  # stored, none learned: a 404 that says why
+        assert held.status_code == 404 and "quarantined" in held.json()["error"]["message"]
 
         assert c.post("/admin/quarantine/users/http-bot/release").json()["key"] == "http-bot"
         gone = c.post("/admin/quarantine/users/http-bot/release")
