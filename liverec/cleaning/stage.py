@@ -121,10 +121,11 @@ class Cleaner:
 
     def _spam_review(self, user_id: str) -> bool:
         """Count one more spam review of the user; whether that makes them a spam account."""
-        self.spam[user_id] += 1
-        if len(self.spam) > SPAM_USERS:  # bounded: the oldest counted users go first
+        count = self.spam.pop(user_id, 0) + 1
+        self.spam[user_id] = count  # last: the least recently counted users go first
+        if len(self.spam) > SPAM_USERS:
             del self.spam[next(iter(self.spam))]
-        return self.spam.get(user_id, 0) >= self.settings.spam_reviews
+        return count >= self.settings.spam_reviews
 
     def learnable(self, events: Sequence[Event]) -> list[Event]:
         """Those of ``events`` (stored by another process, which screened them) to learn from: not
