@@ -35,7 +35,9 @@ class ALSRecommender:
     Confidence follows the paper, ``C = 1 + alpha · w`` with preference 1 for a positive summed
     weight ``w``. implicit 0.7.3 multiplies its input by its own ``alpha`` and uses the result
     *as* ``C`` (so a weight below ``1/alpha`` would get less than the unobserved confidence 1);
-    we therefore hand it ``1 + alpha · w`` with its ``alpha`` left at 1.
+    we therefore hand it ``sign(w) · (1 + alpha · |w|)`` with its ``alpha`` left at 1 (a negative
+    weight read as fold-in reads a dismissal, below). Training data holds positive sums only
+    (:meth:`TrainingData.from_arrays`), as Spark's stage does, so training never sees one today.
 
     A user is never looked up: :meth:`user_vector` folds the user's history in at request time
     with the exact least-squares solve implicit's ``recalculate_user`` uses, so a user unseen at
@@ -95,10 +97,12 @@ class ALSRecommender:
             raise InvalidInputError(f"seed must be an integer, got {self.seed!r}", field="seed", value=self.seed)
 
     def confidence_matrix(self, data: TrainingData) -> sp.csr_matrix:
-        """The CSR ``[n_users, n_items]`` of confidences ``1 + alpha · w`` handed to implicit."""
+        """The CSR ``[n_users, n_items]`` of confidences ``sign(w) · (1 + alpha · |w|)`` handed to
+        implicit (a negative one is preference 0: ``1 + alpha · w`` would turn a mild dislike,
+        ``-1/alpha < w < 0``, into a weak like)."""
         conf = data.user_items.tocsr().astype(np.float32, copy=True)
         conf.eliminate_zeros()
-        conf.data = (1.0 + self.alpha * conf.data).astype(np.float32)
+        conf.data = (np.sign(conf.data) * (1.0 + self.alpha * np.abs(conf.data))).astype(np.float32)
         return conf
 
     def fit(self, data: TrainingData) -> Self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -294,6 +295,19 @@ def test_als_fold_in_matches_implicit_recalculate_user(als: ALSRecommender, als_
     history = [("i1", 1.0), ("i2", 5.0), ("i3", -3.0)]
     negative = sp.csr_matrix(([3.0, 11.0, -7.0], ([0, 0, 0], [1, 2, 3])), shape=(1, 30), dtype=np.float32)
     np.testing.assert_allclose(als.user_vector(history), twin.recalculate_user(0, negative), atol=1e-4)  # type: ignore[attr-defined]
+
+
+def test_als_confidences_read_a_negative_weight_as_fold_in_does(als: ALSRecommender,
+                                                                  als_data: TrainingData) -> None:
+    # training data holds positive sums today, but a negative one must not become a weak like
+    # (1 + alpha·w is positive for -1/alpha < w < 0): sign(w)·(1 + alpha·|w|), implicit's preference 0
+    signed = dataclasses.replace(als_data, user_items=sp.csr_matrix(
+        ([1.0, 5.0, -0.25, -3.0], ([0, 0, 0, 0], [1, 2, 3, 4])), shape=als_data.user_items.shape, dtype=np.float32))
+    row = als.confidence_matrix(signed)[0]
+    np.testing.assert_allclose(row.data, [3.0, 11.0, -1.5, -7.0])
+    history = [("i1", 1.0), ("i2", 5.0), ("i3", -0.25), ("i4", -3.0)]
+    np.testing.assert_allclose(als.user_vector(history), _implicit_twin(als).recalculate_user(0, row),  # type: ignore[attr-defined]
+                               atol=1e-4)
 
 
 def test_als_batch_fold_in_equals_one_at_a_time(als: ALSRecommender) -> None:

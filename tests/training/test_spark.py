@@ -3,6 +3,7 @@ running engine adopts, the PostgreSQL log read through JDBC, and the CLI's error
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,49 @@ def test_a_running_engine_adopts_the_spark_snapshot(trained: tuple[Engine, objec
         assert len(recs) == 10 and all(r.reasons for r in recs)
     finally:
         serving.close()
+
+
+def test_a_running_service_adopts_what_the_spark_cli_trains(tmp_path: Path) -> None:
+    """The whole path an operator takes: ``liverec serve`` on a store, then ``liverec train --engine
+    spark`` from another process; the service moves to the Spark snapshot and serves from it."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.service._server import Server, trained_store
+
+    world = build_demo_world(seed=11, now=REFERENCE_TIME, n_items=280, n_users=30)
+    store = trained_store(tmp_path, world)  # trained by the local engine
+    server = Server(tmp_path, store, sync_interval=0.5)
+    try:
+        server.wait_healthy()
+        served = httpx.get(f"{server.base}/healthz").json()["model_version"]
+        assert served is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEREC_")} | {"HF_HUB_OFFLINE": "1"}
+        train = subprocess.run([sys.executable, "-m", "liverec.cli", "train", "--store", store, "--engine", "spark",
+                                "--master", "local[2]"], capture_output=True, text=True, env=env, timeout=600)
+        assert train.returncode == 0, train.stdout + train.stderr
+        trained = Engine.open(store, create=False)
+        try:
+            assert trained.snapshot is not None and trained.snapshot.manifest["engine"] == "spark"
+            spark_version = trained.snapshot.version
+        finally:
+            trained.close()
+        assert spark_version != served
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.base}/healthz").json()["model_version"] != spark_version:
+            assert time.monotonic() < deadline, "the service did not adopt the Spark snapshot within 30 s"
+            time.sleep(0.2)
+        user = world.events[-1].user_id
+        answer = httpx.get(f"{server.base}/users/{user}/recommendations", params={"k": 10})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["model_version"] == spark_version and len(body["items"]) == 10
+        assert all(item["reasons"] for item in body["items"])
+    finally:
+        server.stop()
 
 
 @pytest.mark.services
