@@ -432,3 +432,44 @@ def test_an_item_shown_three_times_without_an_action_drops_in_the_next_list(engi
     assert engine.state(user).shown == {top: 3}
     engine.ingest_events([Event.create(user, EventType.CLICK, top, timestamp=last + 4.0)])
     assert engine.state(user).shown == {}
+
+
+def test_impressions_and_clicks_move_the_click_through_the_ranker_reads(engine: Engine, world: DemoWorld,
+                                                                       engine_path: Path) -> None:
+    snapshot = engine.snapshot
+    assert snapshot is not None
+    ctr = snapshot.models["ctr"]
+    liked, ignored = sorted(engine.items.ids())[:2]
+    now = max(ctr.shown_.now_, ctr.clicked_.now_, world.events[-1].timestamp)
+    for n in range(12):
+        user, t = f"ctr-{n}", now + 60.0 * (n + 1)  # after training: the replay starts past its last event time
+        engine.ingest_events([Event.create(user, EventType.IMPRESSION, liked, timestamp=t),
+                              Event.create(user, EventType.IMPRESSION, ignored, timestamp=t),
+                              Event.create(user, EventType.CLICK, liked, timestamp=t + 20.0)])
+    (after_liked, after_ignored), shown = ctr.rates([liked, ignored])
+    catalogue = ctr.rates(["never-shown"])[0][0]  # an item never shown has the catalogue's rate
+    assert 0.0 <= after_ignored < catalogue < after_liked <= 1.0 and shown.min() >= 11.0
+    # the learned ranker reads them for every candidate (and the trend beside them)
+    from liverec.ranking.filters import Filters
+
+    features = engine.serving.ranker.features(engine.state("ctr-0"), Filters(), now=now)
+    block = features.block("item")
+    rates, shown = ctr.rates(features.item_ids)
+    np.testing.assert_allclose(block.values[:, block.columns.index("ctr")], rates)
+    np.testing.assert_allclose(block.values[:, block.columns.index("impressions")], np.log1p(shown))
+    trend = block.values[:, block.columns.index("trend")]
+    assert ((trend >= 0) & (trend <= 1)).all() and trend.max() > 0
+    # an erasure replays the log since training into the models that learn live: counted once, and
+    # what a restart rebuilds
+    at = now + 3600.0
+    live = ctr.rates([liked, ignored], at)
+    engine.ingest_events([Event.create("ctr-erased", EventType.VIEW, liked, timestamp=now + 1000.0)])
+    engine.forget_user("ctr-erased")
+    for a, b in zip(engine.serving.snapshot.models["ctr"].rates([liked, ignored], at), live, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    reopened = Engine.open(f"sqlite:///{engine_path}")
+    try:
+        for a, b in zip(reopened.serving.snapshot.models["ctr"].rates([liked, ignored], at), live, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9)
+    finally:
+        reopened.close()

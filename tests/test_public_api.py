@@ -50,7 +50,8 @@ PUBLIC: dict[str, list[str]] = {
         "Rejected", "Text", "check", "collect", "open_generator",
     ],
     "liverec.models": [
-        "ALSRecommender", "CoVisitation", "ContentModel", "MODELS", "Model", "OnlineModel", "Ranked", "ScoredItems",
+        "ALSRecommender", "ClickThrough", "CoVisitation", "ContentModel", "ExposureModel", "MODELS", "Model",
+        "OnlineModel", "Ranked", "ScoredItems",
         "SequenceModel", "TrainingData", "TrendingPopularity", "as_scored", "build_model", "check_model_settings",
         "covisit_counts", "model_class", "register_model", "snapshot_models", "unregister_model",
     ],

@@ -8,7 +8,8 @@ module plus one ``register_model`` call.
 from __future__ import annotations
 
 from liverec.models.als import ALSRecommender
-from liverec.models.base import Model, OnlineModel, Ranked, ScoredItems, TrainingData, as_scored
+from liverec.models.base import ExposureModel, Model, OnlineModel, Ranked, ScoredItems, TrainingData, as_scored
+from liverec.models.clickthrough import ClickThrough
 from liverec.models.content import ContentModel
 from liverec.models.covisit import CoVisitation, covisit_counts
 from liverec.models.popularity import TrendingPopularity
@@ -28,13 +29,16 @@ register_model(TrendingPopularity)
 register_model(CoVisitation)
 register_model(ALSRecommender)
 register_model(SequenceModel)
+register_model(ClickThrough)
 register_model(ContentModel, snapshot=False)  # the live text index: the catalog keeps it current
 
 __all__ = [
     "MODELS",
     "ALSRecommender",
+    "ClickThrough",
     "CoVisitation",
     "ContentModel",
+    "ExposureModel",
     "Model",
     "OnlineModel",
     "Ranked",

@@ -187,6 +187,18 @@ class UserKeyedModel(Protocol):
 
 
 @runtime_checkable
+class ExposureModel(Protocol):
+    """A model that learns from what users were shown and clicked (impressions carry no weight, so
+    :class:`OnlineModel` never sees them): the engine folds every impression and click in as it
+    arrives, as it does positive events for online models."""
+
+    def observe_exposure(self, item_ids: Sequence[str], types: Sequence[EventType],
+                         timestamps: Sequence[float]) -> None:
+        """Fold ``impression`` and ``click`` events (in time order) in, in place."""
+        ...
+
+
+@runtime_checkable
 class OnlineModel(Protocol):
     """A model that also learns between trainings, from every positive item event as it arrives.
 

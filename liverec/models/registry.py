@@ -5,7 +5,7 @@ snapshot model with the hyperparameters of its ``[models.NAME]`` settings table,
 saves and loads each through its class found here, and nothing else names models one by one.
 
 >>> sorted(snapshot_models())
-['als', 'covisit', 'sequential', 'trending']
+['als', 'covisit', 'ctr', 'sequential', 'trending']
 >>> build_model("als", {"factors": 8}).factors
 8
 >>> build_model("als", {"factor": 8})  # doctest: +ELLIPSIS

@@ -1,7 +1,9 @@
 """Feature blocks that read the user and the item, for a learned ranker (registered on import).
 
 * ``sequence`` — the sequence model's score of the item after the user's recent actions;
-* ``item`` — the item's popularity now (log of its decayed count) and its age in days;
+* ``item`` — the item's popularity now (log of its decayed count), its age in days, its trend (the
+  share of its popularity ever that is recent), and its recent click-through rate from what users
+  were shown (:class:`~liverec.models.clickthrough.ClickThrough`) with the impressions behind it;
 * ``affinity`` — how the item fits this user: the share of their interest-tag weight it carries,
   the share of their recent items in its category, the cosine of its text with their decayed
   interest, their session and their last item, the best cosine with one of their interests and
@@ -48,10 +50,23 @@ def _sequence(inp: FeatureInput) -> FeatureBlock:
 
 def _item(inp: FeatureInput) -> FeatureBlock:
     n = len(inp.item_ids)
-    values = np.zeros((n, 2))
+    values = np.zeros((n, len(_ITEM)))
     trending = inp.models.get("trending")
     if trending is not None:
-        values[:, 0] = np.log1p(trending.score_of(inp.item_ids))
+        recent = trending.score_of(inp.item_ids)
+        values[:, 0] = np.log1p(recent)
+        covisit = inp.models.get("covisit")
+        if covisit is not None:
+            # the trend: the share of the item's popularity ever that is recent (1: all of it new)
+            index = covisit.item_index_
+            rows = np.fromiter(map(index.get, inp.item_ids, itertools.repeat(-1)), dtype=np.int64, count=n)
+            total = np.where(rows >= 0, covisit.item_weight_[np.maximum(rows, 0)], 0.0)
+            values[:, 2] = np.where(total > 0, np.minimum(1.0, recent / np.where(total > 0, total, 1.0)), 0.0)
+    clickthrough = inp.models.get("ctr")
+    if clickthrough is not None:
+        rate, impressions = clickthrough.rates(inp.item_ids)
+        values[:, 3] = rate
+        values[:, 4] = np.log1p(impressions)
     items = inp.context.items if inp.context is not None else None
     values[:, 1] = -1.0  # unknown age
     if items is not None:
@@ -59,7 +74,10 @@ def _item(inp: FeatureInput) -> FeatureBlock:
         created = arrays.created_at[arrays.rows_of(inp.item_ids)]
         dated = created > 0
         values[dated, 1] = np.log1p(np.maximum(0.0, inp.now - created[dated]) / DAY)
-    return FeatureBlock("item", ("popularity", "age_days"), ("trending", "fresh"), values)
+    return FeatureBlock("item", _ITEM, ("trending", "fresh", "trending", "feedback", "feedback"), values)
+
+
+_ITEM = ("popularity", "age_days", "trend", "ctr", "impressions")
 
 
 def _affinity(inp: FeatureInput) -> FeatureBlock:

@@ -20,7 +20,6 @@ from typing import Any
 from liverec.core.errors import InvalidInputError
 from liverec.core.settings import Settings
 from liverec.core.types import Event
-from liverec.models.base import OnlineModel
 from liverec.models.registry import build_model, model_hyperparameters
 from liverec.ranking.features import Features
 from liverec.ranking.filters import Filters
@@ -158,9 +157,9 @@ class ModelLifecycle:
         The load runs outside the lock; the replay of events logged since training runs under it.
         """
         served = self.serving.snapshot
-        if served is None or not served.online:
+        names = served.live_model_names() if served is not None else []
+        if served is None or not names:
             return
-        names = [name for name, model in served.models.items() if isinstance(model, OnlineModel)]
         fresh = load_snapshot(self.model_dir, served.version, names)
         with self.lock:
             if self.serving.snapshot is not served:
@@ -172,7 +171,7 @@ class ModelLifecycle:
             self.catch_up(snapshot)
 
     def refit_online(self) -> None:
-        """Fit the served snapshot's online models (co-visitation, trending) anew on the log as
+        """Fit the served snapshot's online models (co-visitation, trending, click-through) anew on the log as
         learning reads it now, and swap them in.
 
         After the quarantine took back, or gave back, events the snapshot's training had seen (or
@@ -180,9 +179,9 @@ class ModelLifecycle:
         read and the fit run outside the lock; events stored meanwhile are folded in under it.
         """
         served = self.serving.snapshot
-        if served is None or not served.online:
+        names = served.live_model_names() if served is not None else []
+        if served is None or not names:
             return
-        names = [name for name, model in served.models.items() if isinstance(model, OnlineModel)]
         started = time.time()
         log = LogColumns.read(self.events.all(), self.states.signals.polarities)
         item_ids = self.catalog.ids()

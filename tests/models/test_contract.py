@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from liverec.models import ALSRecommender, ContentModel, CoVisitation, SequenceModel, TrendingPopularity
-from liverec.testing.model_contract import ModelContract, ModelFactory
+from liverec.core.types import DEFAULT_EVENT_WEIGHTS, Event, EventType
+from liverec.models import (
+    ALSRecommender,
+    ClickThrough,
+    ContentModel,
+    CoVisitation,
+    SequenceModel,
+    TrendingPopularity,
+)
+from liverec.models.base import TrainingData
+from liverec.testing.model_contract import (
+    CHECKERBOARD_NOW,
+    GROUP_A,
+    GROUP_B,
+    ModelContract,
+    ModelFactory,
+    checkerboard_events,
+    checkerboard_vectors,
+)
 
 
 class TestTrendingContract(ModelContract):
@@ -14,6 +31,25 @@ class TestTrendingContract(ModelContract):
     @pytest.fixture
     def model_factory(self) -> ModelFactory:
         return lambda: TrendingPopularity(half_life=3600.0)
+
+
+class TestClickThroughContract(ModelContract):
+    separates_groups = False
+
+    @pytest.fixture
+    def model_factory(self) -> ModelFactory:
+        return lambda: ClickThrough(half_life=3600.0)
+
+    @pytest.fixture
+    def data(self) -> TrainingData:
+        """The checkerboard with every item shown a few times and some clicked, so there are rates."""
+        extra = [Event.create(f"u{n % 7}", EventType.IMPRESSION, item, timestamp=80_000.0 + 10 * n + k)
+                 for n, item in enumerate(GROUP_A + GROUP_B) for k in range(3)]
+        extra += [Event.create("u1", EventType.CLICK, item, timestamp=80_500.0 + n)
+                  for n, item in enumerate(GROUP_A[:3])]
+        events = sorted(checkerboard_events() + extra, key=lambda e: e.timestamp)
+        return TrainingData.from_events(events, list(GROUP_A + GROUP_B), checkerboard_vectors(),
+                                        DEFAULT_EVENT_WEIGHTS, now=CHECKERBOARD_NOW)
 
 
 class TestCoVisitationContract(ModelContract):

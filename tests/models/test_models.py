@@ -17,6 +17,7 @@ from liverec.core.types import DEFAULT_EVENT_WEIGHTS, Event, EventType
 from liverec.models import (
     MODELS,
     ALSRecommender,
+    ClickThrough,
     ContentModel,
     CoVisitation,
     SequenceModel,
@@ -59,6 +60,7 @@ def test_registry_names_every_model() -> None:
         "covisit": CoVisitation,
         "als": ALSRecommender,
         "sequential": SequenceModel,
+        "ctr": ClickThrough,
         "content": ContentModel,
     }
 
@@ -515,3 +517,70 @@ def test_the_sequence_network_embeds_selected_rows_as_the_whole_table_does() -> 
         net.proj.weight.normal_()  # a projection that matters
         idx = torch.tensor([[0, 3, 1], [10, 2, 2]])
         torch.testing.assert_close(net.embed(idx), net.table()[idx], rtol=1e-5, atol=1e-6)
+
+
+# -- click-through ----------------------------------------------------------------------------
+
+
+def _exposure_data(rows: list[tuple[str, str, EventType, float]], item_ids: list[str], now: float) -> TrainingData:
+    events = [Event.create(u, t, i, timestamp=ts) for u, i, t, ts in rows]
+    vectors = np.eye(len(item_ids), 4, dtype=np.float32)
+    return TrainingData.from_events(events, item_ids, vectors, DEFAULT_EVENT_WEIGHTS, now=now)
+
+
+def _exposure_log(n: int = 400, seed: int = 2) -> list[tuple[str, str, EventType, float]]:
+    """Impressions of five items with click-through 0.5, 0.2, 0.1, 0.02 and 0, a click after some, views between."""
+    rng = np.random.default_rng(seed)
+    rates = {"i0": 0.5, "i1": 0.2, "i2": 0.1, "i3": 0.02, "i4": 0.0}
+    rows: list[tuple[str, str, EventType, float]] = []
+    t = 1_000.0
+    for n_ in range(n):
+        item = f"i{rng.integers(5)}"
+        user = f"u{n_ % 37}"
+        t += float(rng.uniform(5, 200))
+        rows.append((user, item, EventType.IMPRESSION, t))
+        if rng.random() < rates[item]:
+            t += 3.0
+            rows.append((user, item, EventType.CLICK, t))
+        if rng.random() < 0.3:
+            rows.append((user, item, EventType.VIEW, t + 1.0))  # a view is not a click
+    return rows
+
+
+def test_click_through_orders_items_by_their_rate_and_shrinks_the_rarely_shown() -> None:
+    items = ["i0", "i1", "i2", "i3", "i4", "never", "once"]
+    rows = _exposure_log() + [("u1", "once", EventType.IMPRESSION, 90_000.0), ("u1", "once", EventType.CLICK, 90_001.0)]
+    model = ClickThrough(half_life=1e9, prior_impressions=20.0).fit(_exposure_data(rows, items, now=90_002.0))
+    rate, impressions = model.rates(items)
+    assert list(np.argsort(-rate[:5])) == [0, 1, 2, 3, 4]
+    catalogue = sum(1 for r in rows if r[2] == EventType.CLICK) / sum(1 for r in rows if r[2] == EventType.IMPRESSION)
+    assert rate[5] == pytest.approx(catalogue) and impressions[5] == 0.0  # never shown: the catalogue's rate
+    # one impression, one click: pulled most of the way back to the catalogue's rate, not 1.0
+    assert rate[6] == pytest.approx((1 + 20 * catalogue) / 21, rel=1e-6) and rate[6] < 0.3
+    ranked = [x for x, _ in model.recommend([], k=10)]
+    assert ranked[0] == "i0" and "never" not in ranked and len(ranked) == 6  # only items that were shown
+    with pytest.raises(InvalidInputError, match="prior_impressions"):
+        ClickThrough(prior_impressions=-1.0).fit(_exposure_data(rows, items, now=90_002.0))
+
+
+def test_click_through_learned_live_equals_a_fit_on_the_whole_log() -> None:
+    items = [f"i{j}" for j in range(5)]
+    rows = _exposure_log(600, seed=5)
+    cut = len(rows) // 3
+    now = rows[-1][3]
+    whole = ClickThrough(half_life=7200.0).fit(_exposure_data(rows, items, now=now))
+    live = ClickThrough(half_life=7200.0).fit(_exposure_data(rows[:cut], items, now=rows[cut - 1][3]))
+    later = rows[cut:]
+    live.observe_exposure([r[1] for r in later], [r[2] for r in later], [r[3] for r in later])
+    for a, b in zip(live.rates(items, at=now), whole.rates(items, at=now), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+def test_clicks_without_impressions_never_push_a_rate_past_one() -> None:
+    rows = [("u1", "a", EventType.IMPRESSION, 10.0)] + [(f"u{n}", "a", EventType.CLICK, 20.0 + n) for n in range(9)]
+    rows += [("u2", "b", EventType.IMPRESSION, 40.0), ("u3", "c", EventType.CLICK, 41.0)]  # c: found by search
+    model = ClickThrough(half_life=1e9, prior_impressions=1.0).fit(_exposure_data(rows, ["a", "b", "c"], now=50.0))
+    rate, impressions = model.rates(["a", "b", "c"])
+    # one click per impression at most: the catalogue's rate is 1 of 2, a's (1 + 0.5) / 2
+    np.testing.assert_allclose(rate, [0.75, 0.25, 0.5], rtol=1e-6)
+    assert impressions.tolist() == pytest.approx([1.0, 1.0, 0.0])
