@@ -102,7 +102,8 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
         if protocol == "noise":
             plan = PLANS[protocol](ds)
             chosen = _chosen_on_loo(runs)
-            config = {k: v for k, v in (chosen or {}).items() if k in ("diversity", "ratings", "exposure")}
+            config = {k: v for k, v in (chosen or {}).items() if k in ("diversity", "ratings", "exposure",
+                                                                      "interest_similarity")}
             settings.update(liverec_config=config or "defaults", noise=list(options.noise))
             described = "; ".join(NOISE_DESCRIPTIONS[kind] for kind in options.noise)
             run.notes += plan.notes + [

@@ -30,7 +30,7 @@ from liverec.evaluation.protocols import (
 from liverec.evaluation.replay import DAY, replay
 from liverec.evaluation.report import write_report
 from liverec.evaluation.splits import leave_one_out
-from liverec.evaluation.systems import Liverec
+from liverec.evaluation.systems import Liverec, grid_of
 
 T0 = 1_700_000_000.0
 
@@ -142,7 +142,9 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert [s.system for s in loo.systems] == ["liverec", "pop", "liverec-no-sequence"]
     liverec, pop, ablated = loo.systems
     # the ablation is tuned on validation like the full system, without the sequence model
-    grid = [{"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    grid = [{"diversity": d, "ratings": r, "interest_similarity": s}
+            for r in ("signed", "positive") for s in (0.3, 0.5) for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    assert grid == grid_of("liverec")
     assert [t["config"] for t in ablated.validation[: len(grid)]] == [t["config"] for t in liverec.validation][
         : len(grid)]
     # the accuracy–diversity curve: every swept λ, the chosen one equal to the reported result
@@ -155,10 +157,12 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert liverec.users == pop.users and len(liverec.users) == 40
     # the engine reads text and sequences: it must beat popularity on its own demo world
     assert liverec.mean("ndcg@10") > pop.mean("ndcg@10")
-    # the demo world has ratings, so how to read them is chosen on validation too
+    # the demo world has ratings, so how to read them is chosen on validation too, and the interest
+    # threshold (the engine is fitted once per threshold and reading)
     assert [t["config"] for t in liverec.validation[: len(grid)]] == grid
     best = max(liverec.validation[: len(grid)], key=lambda t: t["valid_ndcg@10"])["config"]
     assert liverec.config["ratings"] == best["ratings"] and liverec.config["diversity"] >= best["diversity"]
+    assert liverec.config["interest_similarity"] == best["interest_similarity"]
     # then the exposure control's strengths, at the rest of the chosen configuration
     tried = liverec.validation[len(grid) :]
     assert [t["config"]["exposure"] for t in tried] == list(EXPOSURE_GRID)
@@ -309,3 +313,16 @@ def test_validation_spends_only_noise_on_diversity() -> None:
     # without λ in the grid the best mean wins, the first of equals
     assert choose_config([{"factors": 64}, {"factors": 128}], [best, best]) == 0
     assert choose_config([{"factors": 64}, {"factors": 128}], [best, best + 0.01]) == 1
+
+
+def test_validation_chooses_the_interest_threshold_except_where_one_interest_makes_it_moot() -> None:
+    from liverec.evaluation.protocols import _configs
+
+    full = _configs("liverec", False)  # no ratings: nothing to read them as
+    assert {c["interest_similarity"] for c in full} == {0.3, 0.5} and all("ratings" not in c for c in full)
+    one = _configs("liverec-one-interest", True)
+    assert one and all("interest_similarity" not in c for c in one)
+    assert len(one) == len({tuple(sorted(c.items())) for c in one}) == len(_configs("liverec", True)) // 2
+    # the chosen threshold is the system's configuration, which its engine's settings take
+    assert Liverec(interest_similarity=0.5).config["interest_similarity"] == 0.5
+    assert "interest_similarity" not in Liverec().config
