@@ -28,7 +28,7 @@ import itertools
 import math
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +36,9 @@ from threadpoolctl import threadpool_limits
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.types import Event, EventType, Item
+
+if TYPE_CHECKING:
+    from liverec.core.settings import Settings
 
 Progress = Any  # a callable (description, fraction) -> None, as in liverec.training
 
@@ -213,21 +216,26 @@ class Liverec:
         return [Event.trusted(e.event_id, e.user_id, EventType.VIEW, e.item_id, None, None, e.timestamp, e.session_id)
                 if e.type is EventType.RATE else e for e in events]
 
-    def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None:
+    def engine_settings(self, model_dir: str) -> Settings:
+        """The engine's settings: this configuration's, then the engine settings given (``--config``,
+        an ablation's), which win over the grid's (a pinned interest threshold, say)."""
         from liverec.core.settings import Settings
+
+        # A data set is replayed in its own time (MovieLens from 1997, synthetic clocks from 0): the
+        # ingest bounds on event times guard a live service's clients, not a replay.
+        replay: dict[str, Any] = {"timestamp_floor": 0.0, "timestamp_future_skew": math.inf}
+        if "interest_similarity" in self.config:
+            replay["interest_similarity"] = self.config["interest_similarity"]
+        return Settings(encoder=self.config["encoder"], model_dir=model_dir,
+                        validation_users=self.config["validation_users"], seed=self.config["seed"],
+                        **{**replay, **self.settings})
+
+    def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None:
         from liverec.engine import Engine
         from liverec.storage import open_store
 
         self._tmp = tempfile.TemporaryDirectory(prefix="liverec-eval-")
-        # A data set is replayed in its own time (MovieLens from 1997, synthetic clocks from 0): the
-        # ingest bounds on event times guard a live service's clients, not a replay.
-        replay = {"timestamp_floor": 0.0, "timestamp_future_skew": math.inf}
-        # The grid's interest threshold, unless the engine settings (--config, an ablation) pin one.
-        chosen = {k: self.config[k] for k in ("interest_similarity",) if k in self.config}
-        settings = Settings(encoder=self.config["encoder"], model_dir=self._tmp.name,
-                            validation_users=self.config["validation_users"], seed=self.config["seed"],
-                            **{**replay, **chosen, **self.settings})
-        self.engine = Engine(open_store("memory://"), settings)
+        self.engine = Engine(open_store("memory://"), self.engine_settings(self._tmp.name))
         self.engine.ingest_items(items)
         batch = self._events(events)
         for start in range(0, len(batch), 10_000):

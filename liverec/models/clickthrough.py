@@ -43,6 +43,7 @@ from liverec.models.popularity import TrendingPopularity
 __all__ = ["ClickThrough"]
 
 _COUNTED = {EventType.IMPRESSION: "shown_", EventType.CLICK: "clicked_"}
+_RECOUNT_BELOW = 1e-30  # a decay of the kept totals past which they are counted afresh
 
 
 class ClickThrough:
@@ -59,7 +60,11 @@ class ClickThrough:
     name: ClassVar[str] = "ctr"
     shown_: TrendingPopularity  # decayed impressions per item (set by fit or load)
     clicked_: TrendingPopularity  # decayed clicks per item
-    _cached: tuple[tuple[int, int], float]  # the catalogue's rate, keyed by both counters' changes
+    # The catalogue's rate's two sums (capped clicks, impressions) decayed to time ``_totals_at``:
+    # counted over every item at fit and load, then moved by the items each batch touches, so no
+    # request pays for a pass over the catalogue.
+    _totals: tuple[float, float]
+    _totals_at: float
 
     def __init__(self, half_life: float = 3 * 86400.0, prior_impressions: float = 20.0) -> None:
         self.half_life = half_life
@@ -82,31 +87,48 @@ class ClickThrough:
                 mask = (data.event_type == TYPE_INDEX[event_type]) & (data.event_item >= 0)
             counted = dataclasses.replace(data, event_weight=mask.astype(np.float32))
             setattr(self, attr, TrendingPopularity(self.half_life).fit(counted))
-        self._cached = ((-1, -1), 0.0)
+        self._count_totals()
         return self
 
     def observe_exposure(self, item_ids: Sequence[str], types: Sequence[EventType],
                          timestamps: Sequence[float]) -> None:
         """Fold impressions and clicks in (in time order, as the engine ingests them), in place."""
         require_fitted(self, "shown_")
+        if not len(item_ids):
+            return
+        # The totals change only where an item's capped clicks or impressions did: its two sums
+        # read before and after the batch, at one time (both decay alike, so any time will do).
+        at = max(self._totals_at, max(timestamps))
+        touched = list(dict.fromkeys(item_ids))
+        before = self._sums(touched, at)
         for event_type, attr in _COUNTED.items():
             picked = [j for j, t in enumerate(types) if t == event_type]
             if picked:
                 getattr(self, attr).update_many([item_ids[j] for j in picked], [1.0] * len(picked),
                                                 [timestamps[j] for j in picked])
+        after = self._sums(touched, at)
+        decay = math.exp2(-(at - self._totals_at) / self.half_life)
+        if decay < _RECOUNT_BELOW:  # so long a gap that the kept sums would lose their digits
+            self._count_totals()
+            return
+        self._totals = (self._totals[0] * decay + after[0] - before[0], self._totals[1] * decay + after[1] - before[1])
+        self._totals_at = at
+
+    def _sums(self, item_ids: Sequence[str], at: float) -> tuple[float, float]:
+        """The capped clicks and the impressions of ``item_ids`` at ``at``, summed."""
+        impressions = self.shown_.score_of(item_ids, at)
+        clicks = np.minimum(self.clicked_.score_of(item_ids, at), impressions)
+        return float(clicks.sum()), float(impressions.sum())
+
+    def _count_totals(self) -> None:
+        """The catalogue's sums over every item shown (at fit and load: one pass over the catalogue)."""
+        at = max(self.shown_.now_, self.clicked_.now_)
+        self._totals, self._totals_at = self._sums(self.shown_.item_ids_, at), at
 
     def _prior(self) -> float:
-        """The catalogue's rate: capped clicks over impressions, summed over every item. Both counts
-        decay alike, so it changes only with an event: cached by the counters' event counts."""
-        key = (self.shown_.changes, self.clicked_.changes)
-        if self._cached[0] != key:
-            ids = self.shown_.item_ids_
-            at = max(self.shown_.now_, self.clicked_.now_)
-            impressions = self.shown_.score_of(ids, at)
-            clicks = np.minimum(self.clicked_.score_of(ids, at), impressions)
-            total = float(impressions.sum())
-            self._cached = (key, float(clicks.sum()) / total if total > 0 else 0.0)
-        return self._cached[1]
+        """The catalogue's rate: capped clicks over impressions, summed over every item."""
+        clicks, impressions = self._totals
+        return clicks / impressions if impressions > 0 else 0.0
 
     def rates(self, item_ids: Sequence[str], at: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Each item's shrunk click-through rate and its decayed impressions, at ``at`` (default the
@@ -155,5 +177,5 @@ class ClickThrough:
         model = cls(**read_params(cls, path))
         for attr in _COUNTED.values():
             setattr(model, attr, TrendingPopularity.load(path / attr.rstrip("_")))
-        model._cached = ((-1, -1), 0.0)
+        model._count_totals()
         return model

@@ -121,11 +121,6 @@ class TrendingPopularity:
         self._sorted: tuple[int, float, float, np.ndarray] = (-1, t_ref, 0.0, np.empty(0))  # changes, t_ref, at
 
     @property
-    def changes(self) -> int:
-        """How many updates the sums have taken since the fit (a cache key for what is read off them)."""
-        return self._changes
-
-    @property
     def reference_sums_(self) -> np.ndarray:
         """``s_ref`` per item (a view; read-only by convention)."""
         require_fitted(self, "item_ids_")

@@ -18,6 +18,7 @@ most of their time is the text vectors' cosines.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -40,12 +41,15 @@ def _sequence(inp: FeatureInput) -> FeatureBlock:
     if model is not None and inp.context is not None:
         vector = sequence_vector(inp.context)
         if vector is not None:
-            index = model.item_index_
-            rows = np.fromiter(map(index.get, inp.item_ids, itertools.repeat(-1)), dtype=np.int64,
-                               count=len(inp.item_ids))
+            rows = _rows(model.item_index_, inp.item_ids)
             known = rows >= 0
             values[known, 0] = model.weights_["items"][rows[known] + 1] @ vector
     return FeatureBlock("sequence", ("score",), ("sequential",), values)
+
+
+def _rows(index: Mapping[str, int], item_ids: Sequence[str]) -> np.ndarray:
+    """Each item's row in a model's ``index``, -1 for an item the model does not know."""
+    return np.fromiter(map(index.get, item_ids, itertools.repeat(-1)), dtype=np.int64, count=len(item_ids))
 
 
 def _item(inp: FeatureInput) -> FeatureBlock:
@@ -58,8 +62,7 @@ def _item(inp: FeatureInput) -> FeatureBlock:
         covisit = inp.models.get("covisit")
         if covisit is not None:
             # the trend: the share of the item's popularity ever that is recent (1: all of it new)
-            index = covisit.item_index_
-            rows = np.fromiter(map(index.get, inp.item_ids, itertools.repeat(-1)), dtype=np.int64, count=n)
+            rows = _rows(covisit.item_index_, inp.item_ids)
             total = np.where(rows >= 0, covisit.item_weight_[np.maximum(rows, 0)], 0.0)
             values[:, 2] = np.where(total > 0, np.minimum(1.0, recent / np.where(total > 0, total, 1.0)), 0.0)
     clickthrough = inp.models.get("ctr")

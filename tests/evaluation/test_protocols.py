@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from liverec.core.errors import InvalidInputError
+from liverec.core.settings import Settings
 from liverec.core.types import Event, Item
 from liverec.datasets.base import Dataset, FixedSplit
 from liverec.datasets.demo import build_demo_world
@@ -323,6 +324,8 @@ def test_validation_chooses_the_interest_threshold_except_where_one_interest_mak
     one = _configs("liverec-one-interest", True)
     assert one and all("interest_similarity" not in c for c in one)
     assert len(one) == len({tuple(sorted(c.items())) for c in one}) == len(_configs("liverec", True)) // 2
-    # the chosen threshold is the system's configuration, which its engine's settings take
-    assert Liverec(interest_similarity=0.5).config["interest_similarity"] == 0.5
-    assert "interest_similarity" not in Liverec().config
+    # the chosen threshold reaches the engine's settings; one the engine settings pin wins over it
+    assert Liverec(interest_similarity=0.5).engine_settings("m").interest_similarity == 0.5
+    assert Liverec(interest_similarity=0.5, settings={"interest_similarity": 0.4}).engine_settings(
+        "m").interest_similarity == 0.4
+    assert Liverec().engine_settings("m").interest_similarity == Settings().interest_similarity
