@@ -8,6 +8,7 @@ so a state rebuilt here, a model trained on Spark and the live process drop the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -69,8 +70,20 @@ class CleanLog:
             if start is None or event.timestamp >= start:
                 yield event
 
-    def all(self) -> Iterator[Event]:
-        return self.clean(self.raw.all())
+    def all(self, through: int | None = None) -> Iterator[Event]:
+        return self.clean(self.raw.all(through))
+
+    def arrived_after(self, position: int, until: float = math.inf) -> Iterator[Event]:
+        """Late events (see ``EventLog.arrived_after``) as learning reads them. Whether one repeats
+        another is judged on its user's whole log in time order, as training judges it: its
+        duplicates may lie anywhere in time. Late events are few, so a read per user is cheap."""
+        late = list(self.raw.arrived_after(position, until))
+        if not self.settings.enabled or not late:
+            return iter(late)
+        holds = self.quarantine.holds
+        users = dict.fromkeys(e.user_id for e in late if not holds(e))
+        kept = {e.event_id for user_id in users for e in self.clean(self.raw.by_user(user_id))}
+        return iter([e for e in late if e.event_id in kept])
 
     def between(self, start: float, end: float) -> Iterator[Event]:
         lead = self.settings.duplicate_seconds if self.settings.enabled else 0.0

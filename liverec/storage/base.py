@@ -8,6 +8,7 @@ implementation (``liverec.testing.store_contract``, ``feedback_contract``, ``key
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,20 @@ class EventLog(Protocol):
         """Events with ``start <= timestamp < end`` in time order."""
         ...
 
-    def all(self) -> Iterator[Event]:
-        """Every event in time order."""
+    def all(self, through: int | None = None) -> Iterator[Event]:
+        """Every event in time order; with ``through`` (a :meth:`position`), only those stored by
+        the time it was read: what training reads, so what it missed is exactly what came after."""
+        ...
+
+    def position(self) -> int:
+        """Where the log's arrivals stand (0 before any): every event stored before this call is at
+        or below it, every event stored after it is above it, whatever their timestamps."""
+        ...
+
+    def arrived_after(self, position: int, until: float = math.inf) -> Iterator[Event]:
+        """The events stored after ``position`` (a :meth:`position`) dated at or before ``until``, in
+        arrival order: a client's late events, which a replay by time from the newest event training
+        read would miss."""
         ...
 
     def delete_user(self, user_id: str) -> int:

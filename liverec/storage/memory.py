@@ -17,6 +17,7 @@ Its feedback log and key store are the in-memory ones too (:class:`MemoryFeedbac
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -102,11 +103,22 @@ class MemoryEventLog:
             selected = [entry[2] for entry in self._timeline[low:high]] if low < high else []
         return iter(selected)
 
-    def all(self) -> Iterator[Event]:
-        """Every event, as they were when the call was made."""
+    def all(self, through: int | None = None) -> Iterator[Event]:
+        """Every event (stored by ``through``), as they were when the call was made."""
         with self._state.guard():
-            snapshot = [entry[2] for entry in self._timeline]
+            last = self._arrivals if through is None else through
+            snapshot = [entry[2] for entry in self._timeline if entry[1] <= last]
         return iter(snapshot)
+
+    def position(self) -> int:
+        with self._state.guard():
+            return self._arrivals
+
+    def arrived_after(self, position: int, until: float = math.inf) -> Iterator[Event]:
+        with self._state.guard():
+            late = sorted((entry for entry in self._timeline if entry[1] > position and entry[0] <= until),
+                          key=_arrival)
+        return iter([entry[2] for entry in late])
 
     def delete_user(self, user_id: str) -> int:
         with self._state.guard():
@@ -141,6 +153,10 @@ class MemoryEventLog:
 
 def _timestamp(entry: _Entry) -> float:
     return entry[0]
+
+
+def _arrival(entry: _Entry) -> int:
+    return entry[1]
 
 
 class MemoryCatalog:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-import math
 import os
 import re
 import threading
@@ -40,11 +39,15 @@ import numpy as np
 
 from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from liverec.core.redact import redact
-from liverec.core.types import Event, EventType, Item, parse_event_type
+from liverec.core.types import Event, EventType, Item
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
 from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
 from liverec.storage.quarantine import Quarantine, SqlQuarantine
+from liverec.storage.sql_events import EVENT_COLUMNS as _EVENT_COLUMNS
+from liverec.storage.sql_events import INSERT_COLUMNS as _INSERT_COLUMNS
+from liverec.storage.sql_events import SqlEventReads
+from liverec.storage.sql_events import event_from_row as _event
 
 logger = logging.getLogger(__name__)
 
@@ -300,19 +303,11 @@ _MIGRATIONS = [
 # Change-log rows kept: a worker further behind than this reloads the whole catalog instead.
 KEPT_CHANGES = 100_000
 
-_INSERT_COLUMNS = "event_id, user_id, type, item_id, value, text, ts, session_id"
-_EVENT_COLUMNS = f"seq, {_INSERT_COLUMNS}"
 # One statement per batch, whatever its size: the columns travel as eight arrays (binary), and the
 # rows are inserted in array order, so arrival order (seq) is the batch's order.
 _APPEND = (f"INSERT INTO events ({_INSERT_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[],"
            " %s::text[], %s::float8[], %s::text[], %s::float8[], %s::text[]) ON CONFLICT (event_id) DO NOTHING")
 _TYPE_NAMES = {t: t.value for t in EventType}
-
-
-def _event(row: tuple[Any, ...]) -> Event:
-    # Every field was validated before it was stored: skip re-validation.
-    _, event_id, user_id, type_, item_id, value, text, ts, session_id = row
-    return Event.trusted(event_id, user_id, parse_event_type(type_), item_id, value, text, ts, session_id)
 
 
 def check_storable(field: str, values: Iterable[str | None]) -> None:
@@ -332,12 +327,16 @@ def check_storable(field: str, values: Iterable[str | None]) -> None:
                                         field=field, value=value[:40]) from None
 
 
-class PostgresEventLog:
+class PostgresEventLog(SqlEventReads):
     """The ``events`` table."""
+
+    placeholder = "%s"
+    page_size = PAGE_SIZE
 
     def __init__(self, db: PostgresDatabase, salt: bytes) -> None:
         self._db = db
         self._salt = salt
+        self._arrivals = _lock_key(f"{db.url.schema}/arrivals")
 
     def append(self, events: Sequence[Event]) -> int:
         batch = check_events(events)
@@ -350,6 +349,8 @@ class PostgresEventLog:
         for column, field in ((0, "event_id"), (1, "user_id"), (3, "item_id"), (5, "text"), (7, "session_id")):
             check_storable(field, columns[column])
         with self._db.transaction(f"appending {len(batch)} events") as conn:
+            # Shared with every other append, exclusive with :meth:`position`: see there.
+            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self._arrivals,))
             return int(conn.execute(_APPEND, columns).rowcount)
 
     def existing(self, event_ids: Sequence[str]) -> set[str]:
@@ -374,25 +375,14 @@ class PostgresEventLog:
                                 (user_id,)).fetchall()
         return [_event(row) for row in rows]
 
-    def between(self, start: float, end: float) -> Iterator[Event]:
-        """Events with ``start <= timestamp < end`` in time order, a page per query (keyset on
-        ``(ts, seq)``), so no connection is held between pages and the store may be used meanwhile."""
-        after: tuple[float, int] = (start, 0)  # seq starts at 1, so this admits ts == start
-        while True:
-            with self._db.access("reading events by time") as conn:
-                rows = conn.execute(
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE (ts, seq) > (%s, %s) AND ts < %s"
-                    " ORDER BY ts, seq LIMIT %s",
-                    (*after, end, PAGE_SIZE),
-                ).fetchall()
-            for row in rows:
-                yield _event(row)
-            if len(rows) < PAGE_SIZE:
-                return
-            after = (rows[-1][7], rows[-1][0])
-
-    def all(self) -> Iterator[Event]:
-        return self.between(-math.inf, math.inf)
+    def position(self) -> int:
+        """Transactions take seq at insert and commit in any order, so MAX(seq) alone could stand
+        above an event that commits later. Appends hold a shared lock until they commit; this
+        takes it exclusively, so it waits for every append in flight, and every later one numbers
+        its events above what it reads."""
+        with self._db.transaction("reading the log's position") as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._arrivals,))
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
     def delete_user(self, user_id: str) -> int:
         with self._db.transaction(f"deleting the events of user {user_id!r}") as conn:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -38,12 +37,16 @@ import numpy as np
 
 from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
 from liverec.core.redact import redact
-from liverec.core.types import Event, EventType, Item, parse_event_type
+from liverec.core.types import Event, EventType, Item
 from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
 from liverec.storage.files import private_file
 from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
 from liverec.storage.quarantine import Quarantine, SqlQuarantine
+from liverec.storage.sql_events import EVENT_COLUMNS as _EVENT_COLUMNS
+from liverec.storage.sql_events import INSERT_COLUMNS as _INSERT_COLUMNS
+from liverec.storage.sql_events import SqlEventReads
+from liverec.storage.sql_events import event_from_row as _event
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +105,6 @@ CREATE TABLE IF NOT EXISTS meta (
 
 _SCHEMA += QUARANTINE_SCHEMA
 
-_INSERT_COLUMNS = "event_id, user_id, type, item_id, value, text, ts, session_id"
-_EVENT_COLUMNS = f"seq, {_INSERT_COLUMNS}"
 
 
 class SqliteConnection:
@@ -253,12 +254,6 @@ def _event_row(event: Event) -> tuple[Any, ...]:
     )
 
 
-def _event(row: tuple[Any, ...]) -> Event:
-    # Every field was validated before it was stored: skip re-validation (4x faster reads).
-    _, event_id, user_id, type_, item_id, value, text, ts, session_id = row
-    return Event.trusted(event_id, user_id, parse_event_type(type_), item_id, value, text, ts, session_id)
-
-
 @functools.lru_cache(maxsize=8)
 def _insert_events_sql(rows: int) -> str:
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
@@ -270,8 +265,11 @@ def _chunks(values: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[s
         yield values[start : start + size]
 
 
-class SqliteEventLog:
+class SqliteEventLog(SqlEventReads):
     """The ``events`` table."""
+
+    placeholder = "?"
+    page_size = PAGE_SIZE
 
     def __init__(self, db: _Database) -> None:
         self._db = db
@@ -312,29 +310,10 @@ class SqliteEventLog:
             ).fetchall()
         return [_event(row) for row in rows]
 
-    def between(self, start: float, end: float) -> Iterator[Event]:
-        """Events with ``start <= timestamp < end`` in time order, fetched a page at a time.
-
-        Each page is its own query, so the lock is free between pages and the caller may use the
-        store while iterating; events appended meanwhile may or may not appear.
-        """
-        after: tuple[float, int] = (start, 0)  # seq starts at 1, so this admits ts == start
-        while True:
-            with self._db.access("reading events by time") as conn:
-                rows = conn.execute(
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE (ts, seq) > (?, ?) AND ts < ? ORDER BY ts, seq LIMIT ?",
-                    (*after, end, PAGE_SIZE),
-                ).fetchall()
-            for row in rows:
-                yield _event(row)
-            if len(rows) < PAGE_SIZE:
-                return
-            last = rows[-1]
-            after = (last[7], last[0])
-
-    def all(self) -> Iterator[Event]:
-        """Every event in time order, fetched a page at a time (see :meth:`between`)."""
-        return self.between(-math.inf, math.inf)
+    def position(self) -> int:
+        # One writer at a time: seq is taken in commit order, so no event below MAX(seq) commits later.
+        with self._db.access("reading the log's position") as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
     def delete_user(self, user_id: str) -> int:
         with self._db.transaction(f"deleting the events of user {user_id!r}") as conn:

@@ -228,6 +228,40 @@ class StoreContract:
         assert len(window) == 2200
         assert _ids(store.events.between(1000.0, 2100.0)) == _ids(window)
 
+    def test_a_read_through_a_position_holds_exactly_what_was_stored_by_then(self, store: Store) -> None:
+        assert store.events.position() == 0
+        store.events.append(make_events()[:4])
+        read = store.events.position()
+        # stored later: one dated before everything, one between, one after, and a retry of a stored one
+        late = [Event("late-early", "u2", EventType.VIEW, "i3", timestamp=1.0),
+                Event("late-between", "u1", EventType.CLICK, "i1", timestamp=8.0),
+                Event("late-after", "u3", EventType.VIEW, "i1", timestamp=99.0)]
+        assert store.events.append([*late[:2], make_events()[0]]) == 2
+        store.events.append(make_events()[4:])
+        store.events.append(late[2:])
+        assert _ids(store.events.all(read)) == ["e2", "e3", "e1", "e4"]
+        assert _ids(store.events.all()) == ["late-early", "e2", "e3", "late-between", "e1", "e4", "e5", "e6",
+                                            "late-after"]
+        # what came after the read, in arrival order, up to a time
+        assert _ids(store.events.arrived_after(read)) == ["late-early", "late-between", "e5", "e6", "late-after"]
+        assert _ids(store.events.arrived_after(read, 10.0)) == ["late-early", "late-between", "e5"]
+        now = store.events.position()
+        assert now > read and _ids(store.events.arrived_after(now)) == []
+        assert store.events.append([make_events()[5]]) == 0 and store.events.position() == now  # a retry stores nothing
+        # an erasure takes the user's late events with it; what is stored next is still above every read
+        store.events.delete_user("u3")
+        assert _ids(store.events.arrived_after(read)) == ["late-early", "late-between", "e5"]
+        store.events.append([Event("next", "u4", EventType.VIEW, "i1", timestamp=2.0)])
+        assert _ids(store.events.arrived_after(now)) == ["next"]
+
+    def test_late_events_past_a_page_come_back_in_arrival_order(self, store: Store) -> None:
+        store.events.append([Event("first", "u0", EventType.VIEW, "i0", timestamp=1e6)])
+        read = store.events.position()
+        events = [Event(f"x{n}", f"u{n % 7}", EventType.VIEW, f"i{n % 11}", timestamp=float(5000 - n))
+                  for n in range(5000)]
+        store.events.append(events)
+        assert _ids(store.events.arrived_after(read, 1e6)) == _ids(events)
+
     def test_delete_user_returns_the_count_and_spares_other_users(self, store: Store) -> None:
         store.events.append(make_events())
         assert store.events.delete_user("u1") == 3

@@ -138,7 +138,9 @@ class TrainingEngine(Protocol):
 
     name: str
 
-    def read(self, events: EventLog, polarities: Polarities) -> ReadLog: ...
+    def read(self, events: EventLog, polarities: Polarities, through: int | None = None) -> ReadLog:
+        """The log as learning reads it, only events stored by ``through`` (an ``EventLog.position``)."""
+        ...
 
     def fit(self, log: ReadLog, item_ids: Sequence[str], item_vectors: np.ndarray, settings: Settings,
             held: Holdout | None = None, fitted: Mapping[str, Model] | None = None) -> tuple[dict[str, Model], int]: ...
@@ -152,9 +154,9 @@ class LocalTraining:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}  # wall time per stage of the last training
 
-    def read(self, events: EventLog, polarities: Polarities) -> LogColumns:
+    def read(self, events: EventLog, polarities: Polarities, through: int | None = None) -> LogColumns:
         t0 = time.perf_counter()
-        log = LogColumns.read(events.all(), polarities)
+        log = LogColumns.read(events.all(through), polarities)
         self.seconds = {"read": time.perf_counter() - t0}
         return log
 

@@ -10,6 +10,7 @@ and users erased after its events were read are scrubbed from it first (:mod:`.e
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -77,7 +78,8 @@ class ModelLifecycle:
         """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
         t0, started = time.perf_counter(), time.time()
         epoch = self.erasure.epoch()  # before reading: whoever is erased after it is scrubbed below
-        log = self.engine.read(self.events, self.states.signals.polarities)
+        position = self.events.position()  # training reads what was stored by now, a catch-up what came after
+        log = self.engine.read(self.events, self.states.signals.polarities, position)
         try:
             if not len(log):
                 raise InvalidInputError("there are no events to train on; ingest events first", field="events")
@@ -106,6 +108,7 @@ class ModelLifecycle:
             "params": self._params(snapshot),
             "engine": self.engine.name,
             "trained_until": self._trained_until(log, started),
+            "read_position": position,
             "erasure_epoch": snapshot.erasure_epoch,
         }
         snapshot = write_snapshot(self.model_dir, snapshot, manifest)
@@ -183,7 +186,8 @@ class ModelLifecycle:
         if served is None or not names:
             return
         started = time.time()
-        log = LogColumns.read(self.events.all(), self.states.signals.polarities)
+        position = self.events.position()
+        log = LogColumns.read(self.events.all(position), self.states.signals.polarities)
         item_ids = self.catalog.ids()
         data = log.training_data(item_ids, self.catalog.vectors_of(item_ids), self.settings.event_weights)
         fresh = {name: build_model(name, self.settings.models.get(name, {}), seed=self.settings.seed).fit(data)
@@ -195,17 +199,26 @@ class ModelLifecycle:
             snapshot = ModelSnapshot(served.version, {**served.models, **fresh}, served.scorer,
                                      served.catalog_items, served.centering, served.manifest)
             self.serving.swap(snapshot)
-            self.catch_up(snapshot, read_until)
+            self.catch_up(snapshot, read_until, position)
 
-    def catch_up(self, snapshot: ModelSnapshot, since: float | None = None) -> None:
-        """Fold events newer than the snapshot's training (or ``since``) into its online models, as
-        the live process had done. Call with the lock held. Events dated past what ingest accepts now
-        are stored clock errors that training already counted: they are not folded in again."""
+    def catch_up(self, snapshot: ModelSnapshot, since: float | None = None, position: int | None = None) -> None:
+        """Fold what the snapshot's training did not read into its online models, as the live process
+        had done: events stored after its read (``position``, default the manifest's) but dated no
+        later than the newest it read (``since``, default the manifest's ``trained_until``), which
+        are a client's late events, then every event dated after that. Call with the lock held.
+
+        Events dated past what ingest accepts now are stored clock errors that training already
+        counted: they are not folded in again. A snapshot written before read positions were kept
+        (no ``read_position``) misses the late events, as it always did."""
         trained_until = float(snapshot.manifest.get("trained_until", math.inf)) if since is None else since
+        if position is None and "read_position" in snapshot.manifest:
+            position = int(snapshot.manifest["read_position"])
+        late = self.events.arrived_after(position, trained_until) if position is not None else iter(())
+        latest = time.time() + self.settings.timestamp_future_skew
+        newer = self.events.between(math.nextafter(trained_until, math.inf), math.nextafter(latest, math.inf))
         chunk: list[Event] = []
         weights = self.settings.event_weights
-        latest = time.time() + self.settings.timestamp_future_skew
-        for event in self.events.between(math.nextafter(trained_until, math.inf), math.nextafter(latest, math.inf)):
+        for event in itertools.chain(late, newer):
             chunk.append(event)
             if len(chunk) == CHUNK:
                 snapshot.observe(chunk, weights)

@@ -124,3 +124,23 @@ def test_a_bad_setting_is_refused_naming_it(table: dict[str, object], field: str
     with pytest.raises(InvalidInputError) as caught:
         cleaning_settings(table)
     assert field in str(caught.value)
+
+
+def test_late_events_are_read_as_learning_reads_the_whole_log() -> None:
+    from liverec.cleaning.view import CleanLog, QuarantineView
+    from liverec.storage.quarantine import Quarantined
+
+    store = open_store("memory://")
+    store.events.append(_events("u", [T0, T0 + 100.0], ["a", "b"], EventType.CLICK))
+    read = store.events.position()
+    # stored after the read, dated before its newest event: a repeat of "a" within the window (a
+    # duplicate however late it comes), a new click, and a quarantined user's click
+    store.events.append([Event("late-dup", "u", EventType.CLICK, "a", timestamp=T0 + 2.0),
+                         Event("late-new", "u", EventType.CLICK, "c", timestamp=T0 + 50.0),
+                         Event("late-bot", "bot", EventType.CLICK, "a", timestamp=T0 + 60.0)])
+    store.quarantine.add([Quarantined("user", "bot", "bot", "robotic: test", T0)])
+    log = CleanLog(store.events, QuarantineView(store.quarantine), CleaningSettings())
+    assert [e.event_id for e in log.arrived_after(read, T0 + 100.0)] == ["late-new"]
+    assert [e.event_id for e in log.all(read)] == ["u-0", "u-1"]
+    off = CleanLog(store.events, QuarantineView(store.quarantine), CleaningSettings(enabled=False))
+    assert [e.event_id for e in off.arrived_after(read, T0 + 60.0)] == ["late-dup", "late-new", "late-bot"]

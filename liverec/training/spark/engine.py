@@ -95,7 +95,7 @@ class SparkTraining:
         self.seconds["texts"] = time.perf_counter() - t0
         return done
 
-    def read(self, events: EventLog, polarities: Polarities) -> SparkLog:
+    def read(self, events: EventLog, polarities: Polarities, through: int | None = None) -> SparkLog:
         """Read the log on Spark. Reviews come to the driver for their polarity (the sentiment model
         runs here), and with searches are kept as the read's texts, as the local engine keeps them."""
         from pyspark import StorageLevel
@@ -104,7 +104,7 @@ class SparkTraining:
         spark = self.spark
         t0 = time.perf_counter()
         frame = read_events(spark, self.settings.source, events, getattr(self.store, "url", ""), self.model_dir,
-                            self.settings.partitions).persist(StorageLevel.MEMORY_AND_DISK)
+                            self.settings.partitions, through).persist(StorageLevel.MEMORY_AND_DISK)
         count = frame.count()
         texts = [Event(event_id=r.event_id, user_id=r.user_id, type=EventType(r.type), item_id=r.item_id,
                        value=r.value, text=r.text, timestamp=r.ts, session_id=r.session_id)

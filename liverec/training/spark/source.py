@@ -94,18 +94,20 @@ def jdbc_options(url: str) -> dict[str, str]:
 
 
 def read_events(spark: Any, source: str, events: EventLog, store_url: str, model_dir: Path,
-                partitions: int) -> Any:
+                partitions: int, through: int | None = None) -> Any:
     """The event log as a DataFrame of :data:`COLUMNS`, from ``source`` (``auto``, ``jdbc`` or
-    ``parquet:PATH``; see :class:`~liverec.training.engines.TrainingSettings`)."""
+    ``parquet:PATH``; see :class:`~liverec.training.engines.TrainingSettings`): from the store,
+    only the events stored by ``through`` (an ``EventLog.position``); an export given as
+    ``parquet:PATH`` is the log as it was when exported, whatever ``through`` says."""
     postgres = store_url.startswith(("postgresql://", "postgres://"))
     if source == "jdbc" or (source == "auto" and postgres):
         if not postgres:
             raise InvalidInputError("training.source = jdbc needs a PostgreSQL store; this one is "
                                     f"{store_url.split(':', 1)[0]}", field="training.source", value=source)
-        return clean(spark, _read_jdbc(spark, store_url, partitions), events)
+        return clean(spark, _read_jdbc(spark, store_url, partitions, through), events)
     if source == "auto":
         path = model_dir / "spark" / "events.parquet"
-        export_events(events.all(), path)  # ``events`` as learning reads it: cleaned already
+        export_events(events.all(through), path)  # ``events`` as learning reads it: cleaned already
         return spark.read.parquet(str(path)).select(*COLUMNS)
     location = source[len("parquet:"):]
     frame = spark.read.parquet(location)
@@ -142,8 +144,8 @@ def clean(spark: Any, frame: Any, events: EventLog) -> Any:
     return frame.where(kept).select(*COLUMNS)
 
 
-def _read_jdbc(spark: Any, store_url: str, partitions: int) -> Any:
-    """The ``events`` table in ``partitions`` ranges of ``seq`` read side by side."""
+def _read_jdbc(spark: Any, store_url: str, partitions: int, through: int | None = None) -> Any:
+    """The ``events`` table (up to seq ``through``) in ``partitions`` ranges of ``seq`` read side by side."""
     from liverec.storage.postgres import PostgresDatabase, PostgresUrl
 
     url = PostgresUrl(store_url)
@@ -151,10 +153,15 @@ def _read_jdbc(spark: Any, store_url: str, partitions: int) -> Any:
     try:
         with db.access("reading the range of event numbers") as conn:
             low, high = conn.execute("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM events").fetchone()
+        if through is not None:
+            high = min(high, through)
     finally:
         db.close()
     options = jdbc_options(store_url)
     reader = spark.read.format("jdbc").options(**options).option("fetchsize", "10000")
     reader = reader.option("partitionColumn", "seq").option("lowerBound", str(low)) \
         .option("upperBound", str(max(high, low + 1))).option("numPartitions", str(partitions))
-    return reader.load().select(*COLUMNS)
+    frame = reader.load()
+    if through is not None:
+        frame = frame.where(frame["seq"] <= through)  # pushed down into each range's query
+    return frame.select(*COLUMNS)
