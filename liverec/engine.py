@@ -178,6 +178,8 @@ class Engine:
                                      self.model_dir, self._lock, self.erasure,
                                      training_engine(settings, store, self.model_dir))
         if snapshot is not None:
+            # States held (a shared store's) were built with the served snapshot's interest threshold.
+            self.states.use_interest_similarity(snapshot.manifest.get("interest_similarity"))
             self.models.catch_up(snapshot)
 
     @classmethod

@@ -404,6 +404,25 @@ def test_training_wrote_a_current_snapshot_with_tuned_weights(engine: Engine) ->
     assert report["validation"]["ndcg@10"] > 0.05
 
 
+def test_training_chooses_the_interest_threshold_on_its_hold_out_and_states_use_it(engine: Engine,
+                                                                                   world: DemoWorld) -> None:
+    manifest = engine.snapshot.manifest
+    tried = manifest["report"]["validation"]["ndcg@10_by_interest_similarity"]
+    assert set(tried) == {f"{t:g}" for t in engine.settings.interest_similarities} and len(tried) == 3
+    chosen = manifest["interest_similarity"]
+    assert manifest["report"]["interest_similarity"] == chosen and tried[f"{chosen:g}"] == max(tried.values())
+    assert manifest["report"]["validation"]["ndcg@10"] == tried[f"{chosen:g}"]  # the served scorer's
+    assert engine.states.interest_similarity == chosen
+    # a served user's state is what the chosen threshold builds from their log, not the setting's
+    user = world.users[0].user_id
+    held = engine.state(user)
+    events = engine.states.events.by_user(user)  # what states learn from
+    for threshold, same in ((chosen, True), (0.9 if chosen < 0.9 else 0.1, False)):
+        rebuilt = engine.states.build(user, events, interest_similarity=threshold)
+        assert (len(rebuilt.interests) == len(held.interests) and all(
+            np.allclose(a.vector, b.vector) for a, b in zip(rebuilt.interests, held.interests, strict=True))) is same
+
+
 def test_training_with_no_events_is_refused(tmp_path: Path) -> None:
     engine = Engine.open(f"sqlite:///{tmp_path}/empty.db")
     try:

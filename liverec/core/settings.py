@@ -64,13 +64,16 @@ class Settings:
     interests
         How many interests a user's state keeps apart (0: none), each a decayed vector with tags.
     interest_similarity
-        The cosine an action's text needs with an interest to join it rather than start another.
-        0.3: with the default encoder, on the demo world, an item joins an interest of three of
-        its category 88% of the time and one of another category 0.6% (0.5 split categories:
-        62% of such items started an interest of their own, and the interests ran out). It depends
-        on the catalog: on Amazon Scientific 0.5 ranks better (training's hold-out NDCG@10 0.0933
-        against 0.0851 at 0.3), and the evaluation harness chooses it on validation. Check it for
-        your catalog (``liverec evaluate``) until training chooses it itself.
+        The cosine an action's text needs with an interest to join it rather than start another,
+        before training has chosen one (see ``interest_similarities``). 0.3: with the default
+        encoder, on the demo world, an item joins an interest of three of its category 88% of the
+        time and one of another category 0.6% (0.5 split categories: 62% of such items started an
+        interest of their own, and the interests ran out).
+    interest_similarities
+        The thresholds training chooses ``interest_similarity`` among, by its own hold-out's
+        NDCG@10 (each builds the validation users' states and tunes the scorer once more; the
+        models are fitted once). The best one depends on the catalog: on Amazon Scientific the
+        hold-out scored NDCG@10 0.0851 at 0.3 and 0.0933 at 0.5. Empty keeps ``interest_similarity``.
     interest_half_life
         Seconds after which an action counts half in its interest.
     similar_min_similarity
@@ -121,6 +124,7 @@ class Settings:
     recalls_off: tuple[str, ...] = ()
     interests: int = 4
     interest_similarity: float = 0.3
+    interest_similarities: tuple[float, ...] = (0.3, 0.4, 0.5)
     interest_half_life: float = 14 * 86400.0
     similar_min_similarity: float = 0.25
     # One event dated 1e12 (a millisecond timestamp read as seconds) was once every user's "now"
@@ -147,6 +151,12 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not -1.0 <= value <= 1.0:
                 raise InvalidInputError(f"{name} must be a cosine between -1 and 1", field=name, value=value)
+        chosen = self.interest_similarities
+        if not isinstance(chosen, list | tuple) or not all(
+                not isinstance(v, bool) and isinstance(v, int | float) and -1.0 <= v <= 1.0 for v in chosen):
+            raise InvalidInputError("interest_similarities must be a list of cosines between -1 and 1",
+                                    field="interest_similarities", value=chosen)
+        object.__setattr__(self, "interest_similarities", tuple(sorted({float(v) for v in chosen})))
         for name in ("short_term_half_life", "tag_half_life", "interest_half_life"):
             if getattr(self, name) <= 0:
                 raise InvalidInputError(f"{name} must be positive", field=name, value=getattr(self, name))

@@ -44,7 +44,7 @@ from liverec.evaluation.metrics import (
 )
 from liverec.evaluation.results import SystemResult
 from liverec.evaluation.splits import LeaveOneOut, leave_one_out
-from liverec.evaluation.systems import EvalSystem, build, grid_of, item_events, variants
+from liverec.evaluation.systems import EvalSystem, build, grid_of, item_events
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
 SERVE_KEYS = frozenset({"diversity", "exposure"})  # configuration that changes serving only: no refit needed
@@ -202,10 +202,6 @@ def _configs(name: str, ds_has_ratings: bool) -> list[dict[str, Any]]:
     grid = grid_of(name)
     if name.startswith("liverec") and not ds_has_ratings:  # "how to read ratings" means nothing without ratings
         grid = [{k: v for k, v in c.items() if k != "ratings"} for c in grid if c.get("ratings") == "signed"]
-    if variants().get(name.removeprefix("liverec-"), {}).get("interests") == 1:  # one interest: no threshold
-        first = grid[0].get("interest_similarity") if grid else None
-        grid = [{k: v for k, v in c.items() if k != "interest_similarity"} for c in grid
-                if c.get("interest_similarity") == first]
     return grid
 
 

@@ -217,15 +217,15 @@ class Liverec:
                 if e.type is EventType.RATE else e for e in events]
 
     def engine_settings(self, model_dir: str) -> Settings:
-        """The engine's settings: this configuration's, then the engine settings given (``--config``,
-        an ablation's), which win over the grid's (a pinned interest threshold, say)."""
+        """The engine's settings: this configuration's (an interest threshold given here is pinned),
+        then the engine settings given (``--config``, an ablation's), which win over it."""
         from liverec.core.settings import Settings
 
         # A data set is replayed in its own time (MovieLens from 1997, synthetic clocks from 0): the
         # ingest bounds on event times guard a live service's clients, not a replay.
         replay: dict[str, Any] = {"timestamp_floor": 0.0, "timestamp_future_skew": math.inf}
-        if "interest_similarity" in self.config:
-            replay["interest_similarity"] = self.config["interest_similarity"]
+        if "interest_similarity" in self.config:  # pinned: training does not choose it
+            replay.update(interest_similarity=self.config["interest_similarity"], interest_similarities=())
         return Settings(encoder=self.config["encoder"], model_dir=model_dir,
                         validation_users=self.config["validation_users"], seed=self.config["seed"],
                         **{**replay, **self.settings})
@@ -285,11 +285,9 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "als": [dict(zip(("factors", "regularization", "alpha"), values, strict=True))
             for values in itertools.product((64, 128), (0.01, 0.1), (1.0, 10.0))],
     # MMR's λ costs no refit; run_system takes the most diverse within one standard error of the best.
-    # The interest threshold is a cosine on the encoder's scale and depends on the catalog (0.3 suits
-    # the demo world's categories; on Amazon Scientific training's own hold-out scored NDCG@10 0.0851
-    # at 0.3 and 0.0933 at 0.5), so validation chooses it like any hyperparameter: one fit each.
-    "liverec": [{"diversity": d, "ratings": r, "interest_similarity": s}
-                for r in ("signed", "positive") for s in (0.3, 0.5) for d in (0.0, 0.1, 0.2, 0.3, 0.5)],
+    # The interest threshold is not here: the engine's training chooses it on its own hold-out
+    # (Settings.interest_similarities), as it does for any user, without a fit per value.
+    "liverec": [{"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)],
 }
 
 
@@ -304,7 +302,7 @@ def ablations() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {
         "no-text": {"models": {"sequential": {"text": False}}, "recalls_off": ("content", "session", "interests")},
         "no-sequence": {"models_off": ("sequential",)},
-        "one-interest": {"interests": 1},
+        "one-interest": {"interests": 1, "interest_similarities": ()},  # one interest: no threshold to choose
         "linear": {"scorer": {"kind": "linear"}},
     }
     out.update({f"no-{name}": {"recalls_off": (name,)} for name in recall_names()})

@@ -8,6 +8,7 @@ store's atomic ``update``, so a shared store (Redis) never loses an event applie
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ class LiveStates:
         self.events = events
         self.store = store
         self.signals = signals
+        self.settings = settings
         self.updater = StateUpdater(settings)
         self.recent_length = settings.recent_length
         self.lock = lock
@@ -71,14 +73,33 @@ class LiveStates:
         capacity = getattr(self.store, "capacity", None)
         return None if capacity is None else max(0, capacity - len(self.store))
 
+    @property
+    def interest_similarity(self) -> float:
+        """The interest threshold states are built with (see :meth:`use_interest_similarity`)."""
+        return self.updater.settings.interest_similarity
+
+    def use_interest_similarity(self, threshold: float | None) -> bool:
+        """Build states with ``threshold`` from now on (the one the served snapshot's training chose;
+        None: the settings'); whether it changed, when the states held must be dropped and rebuilt."""
+        threshold = self.settings.interest_similarity if threshold is None else float(threshold)
+        if threshold == self.interest_similarity:
+            return False
+        self.updater = StateUpdater(dataclasses.replace(self.settings, interest_similarity=threshold))
+        return True
+
     def build(
-        self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal] | None = None
+        self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal] | None = None,
+        interest_similarity: float | None = None,
     ) -> UserState:
-        """The user's state from their ``events``; ``signals`` (by event id) when already computed."""
+        """The user's state from their ``events``; ``signals`` (by event id) when already computed;
+        with ``interest_similarity``, as that threshold would build it (training's hold-out tries each)."""
         state = UserState.empty(user_id, self.recent_length)
         if signals is None:
             signals = self.signals(events)
-        return self.updater.apply_many(state, events, [signals[e.event_id] for e in events])
+        updater = self.updater
+        if interest_similarity is not None and interest_similarity != self.interest_similarity:
+            updater = StateUpdater(dataclasses.replace(self.settings, interest_similarity=interest_similarity))
+        return updater.apply_many(state, events, [signals[e.event_id] for e in events])
 
     def rebuild(self, user_ids: Sequence[str], applying: Mapping[str, Sequence[Event]] | None = None) -> int:
         """Rebuild these users' states from the log; one signals call (one text encode, one vector

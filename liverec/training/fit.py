@@ -59,10 +59,11 @@ class TrainReport:
     validation_users: int = 0
     scorer: str = ""
     weights: Mapping[str, float] = field(default_factory=dict)
-    validation: Mapping[str, float] = field(default_factory=dict)
+    validation: Mapping[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)  # each model's own training report
     stages: dict[str, float] = field(default_factory=dict)  # seconds per batch stage, where the engine times them
+    interest_similarity: float | None = None  # the interest threshold validation chose
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class TrainReport:
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "models": self.models,
             "stages": {k: round(v, 3) for k, v in self.stages.items()},
+            "interest_similarity": self.interest_similarity,
         }
 
 
@@ -181,7 +183,7 @@ def fit_snapshot(
     item_vectors: np.ndarray,
     settings: Settings,
     history: Callable[[str], Sequence[Event]],
-    build_state: Callable[[str, Sequence[Event]], UserState],
+    build_state: Callable[[str, Sequence[Event], float], UserState],
     features_for: Callable[[ModelSnapshot], Callable[[UserState], Features]],
     progress: Progress | None = None,
 ) -> tuple[ModelSnapshot, TrainReport]:
@@ -189,7 +191,9 @@ def fit_snapshot(
 
     ``engine`` runs the batch stages on ``log`` (what it read). ``history(user)`` reads one user's
     events from the log (only the validation users' are read as events). ``build_state`` rebuilds a
-    user's state from events; ``features_for(snapshot)`` returns the ranker's features for a state
+    user's state from events with an interest threshold: training chooses it among
+    ``settings.interest_similarities`` by the tuned scorer's hold-out NDCG@10
+    (``report.interest_similarity``). ``features_for(snapshot)`` returns the ranker's features for a state
     against that snapshot — both come from the live engine, so validation uses exactly the serving
     code path, whichever engine fitted the models.
     """
@@ -206,23 +210,34 @@ def fit_snapshot(
     report.seconds["fit_validation"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    cases = []
-    for n, (user, target) in enumerate(sorted(held.targets.items())):
-        # The user's events before the target, read back from the log: the same events in the same
-        # order as the columns' rows (an event logged since the columns were read may shift them by one).
-        state = build_state(user, history(user)[: held.kept[user]])
-        cases.append((features(state), target))
-        if n % 50 == 0:
-            step("scoring validation users", 0.3 + 0.3 * n / max(1, len(held.targets)))
+    # The users' events before their targets, read back from the log: the same events in the same
+    # order as the columns' rows (an event logged since the columns were read may shift them by one).
+    held_users = sorted(held.targets.items())
+    histories = {user: history(user)[: held.kept[user]] for user, _ in held_users}
+    thresholds = settings.interest_similarities or (settings.interest_similarity,)
+    tried: dict[float, tuple[float, Any]] = {}
+    for k, threshold in enumerate(thresholds):
+        cases = []
+        for n, (user, target) in enumerate(held_users):
+            cases.append((features(build_state(user, histories[user], threshold)), target))
+            if n % 50 == 0:
+                done = (k + n / max(1, len(held_users))) / len(thresholds)
+                step(f"scoring validation users (interest threshold {threshold:g})", 0.3 + 0.3 * done)
+        scorer = scorer_from_config(settings.scorer)
+        if cases:
+            scorer.fit(cases)
+        tried[threshold] = (float(scorer.describe().get("validation", {}).get("ndcg@10", 0.0)), scorer)
     step("tuning the scorer", 0.6)
-    scorer = scorer_from_config(settings.scorer)
-    if cases:
-        scorer.fit(cases)
+    # ties (too few users for the scorer to report a hold-out) keep the configured one, else the smaller
+    report.interest_similarity = max(tried, key=lambda t: (tried[t][0], t == settings.interest_similarity, -t))
+    scorer = tried[report.interest_similarity][1]
     described = scorer.describe()
-    report.validation_users = len(cases)
+    report.validation_users = len(held_users)
     report.scorer = described["kind"]
     report.weights = described.get("weights", {})
-    report.validation = described.get("validation", {})
+    report.validation = dict(described.get("validation", {}))
+    if len(tried) > 1:
+        report.validation["ndcg@10_by_interest_similarity"] = {f"{t:g}": round(v, 5) for t, (v, _) in tried.items()}
     report.seconds["tune"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()

@@ -91,8 +91,10 @@ class ModelLifecycle:
                 self.states.clear()  # states of the old space; rebuilt in the new one
                 self.serving.swap(self.serving.snapshot)
             self.states.warm()  # in the new space, before training's own work, so requests meet warm states
-            snapshot, report = fit_snapshot(self.engine, log, item_ids, vectors, self.settings, self.events.by_user,
-                                            self.states.build, self._features_for, progress)
+            snapshot, report = fit_snapshot(
+                self.engine, log, item_ids, vectors, self.settings, self.events.by_user,
+                lambda user, events, threshold: self.states.build(user, events, interest_similarity=threshold),
+                self._features_for, progress)
         finally:
             close = getattr(log, "close", None)
             if close is not None:
@@ -110,26 +112,34 @@ class ModelLifecycle:
             "trained_until": self._trained_until(log, started),
             "read_position": position,
             "erasure_epoch": snapshot.erasure_epoch,
+            "interest_similarity": report.interest_similarity,
         }
         snapshot = write_snapshot(self.model_dir, snapshot, manifest)
         report.version = snapshot.version
         with self.lock:
             self._scrub(snapshot, log)  # an erasure while the snapshot was written
+            rebuild = self.states.use_interest_similarity(report.interest_similarity)
+            if rebuild:  # states of the old threshold; rebuilt with the chosen one
+                self.states.clear()
             self.serving.swap(snapshot)
             # Events ingested while training ran went into the old models; fold them into the new.
             self.catch_up(snapshot)
+        if rebuild:
+            self.states.warm()
         return report
 
     def adopt(self, version: str | None = None) -> ModelSnapshot:
         """Serve a snapshot another process trained into ``model_dir`` (default: the current one).
 
         When its language centring differs from the one served, the text index is rebuilt in the
-        new space and user states are dropped (then rebuilt, as at the start of :meth:`train`).
+        new space; then, or when its training chose another interest threshold, user states are
+        dropped (then rebuilt, as at the start of :meth:`train`).
         """
         snapshot = load_snapshot(self.model_dir, version)
         with self.lock:
             self._scrub(snapshot)  # trained elsewhere: users erased since its events were read
-            if self.catalog.recentre(snapshot.centering):
+            recentred = self.catalog.recentre(snapshot.centering)
+            if self.states.use_interest_similarity(snapshot.manifest.get("interest_similarity")) or recentred:
                 self.states.clear()
             self.serving.swap(snapshot)
             self.catch_up(snapshot)

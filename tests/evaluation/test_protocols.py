@@ -31,7 +31,7 @@ from liverec.evaluation.protocols import (
 from liverec.evaluation.replay import DAY, replay
 from liverec.evaluation.report import write_report
 from liverec.evaluation.splits import leave_one_out
-from liverec.evaluation.systems import Liverec, grid_of
+from liverec.evaluation.systems import Liverec, grid_of, variants
 
 T0 = 1_700_000_000.0
 
@@ -143,8 +143,7 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert [s.system for s in loo.systems] == ["liverec", "pop", "liverec-no-sequence"]
     liverec, pop, ablated = loo.systems
     # the ablation is tuned on validation like the full system, without the sequence model
-    grid = [{"diversity": d, "ratings": r, "interest_similarity": s}
-            for r in ("signed", "positive") for s in (0.3, 0.5) for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    grid = [{"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
     assert grid == grid_of("liverec")
     assert [t["config"] for t in ablated.validation[: len(grid)]] == [t["config"] for t in liverec.validation][
         : len(grid)]
@@ -158,12 +157,11 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert liverec.users == pop.users and len(liverec.users) == 40
     # the engine reads text and sequences: it must beat popularity on its own demo world
     assert liverec.mean("ndcg@10") > pop.mean("ndcg@10")
-    # the demo world has ratings, so how to read them is chosen on validation too, and the interest
-    # threshold (the engine is fitted once per threshold and reading)
+    # the demo world has ratings, so how to read them is chosen on validation too (the engine is
+    # fitted once per reading; its training chooses the interest threshold itself)
     assert [t["config"] for t in liverec.validation[: len(grid)]] == grid
     best = max(liverec.validation[: len(grid)], key=lambda t: t["valid_ndcg@10"])["config"]
     assert liverec.config["ratings"] == best["ratings"] and liverec.config["diversity"] >= best["diversity"]
-    assert liverec.config["interest_similarity"] == best["interest_similarity"]
     # then the exposure control's strengths, at the rest of the chosen configuration
     tried = liverec.validation[len(grid) :]
     assert [t["config"]["exposure"] for t in tried] == list(EXPOSURE_GRID)
@@ -316,16 +314,18 @@ def test_validation_spends_only_noise_on_diversity() -> None:
     assert choose_config([{"factors": 64}, {"factors": 128}], [best, best + 0.01]) == 1
 
 
-def test_validation_chooses_the_interest_threshold_except_where_one_interest_makes_it_moot() -> None:
+def test_training_chooses_the_interest_threshold_unless_the_system_pins_it() -> None:
     from liverec.evaluation.protocols import _configs
 
     full = _configs("liverec", False)  # no ratings: nothing to read them as
-    assert {c["interest_similarity"] for c in full} == {0.3, 0.5} and all("ratings" not in c for c in full)
-    one = _configs("liverec-one-interest", True)
-    assert one and all("interest_similarity" not in c for c in one)
-    assert len(one) == len({tuple(sorted(c.items())) for c in one}) == len(_configs("liverec", True)) // 2
-    # the chosen threshold reaches the engine's settings; one the engine settings pin wins over it
-    assert Liverec(interest_similarity=0.5).engine_settings("m").interest_similarity == 0.5
+    assert full and all(set(c) == {"diversity"} for c in full)  # no fit per threshold: training chooses
+    settings = Liverec().engine_settings("m")
+    assert settings.interest_similarities == Settings().interest_similarities
+    assert len(settings.interest_similarities) > 1
+    # a threshold given to the system is pinned; one the engine settings give wins over it
+    pinned = Liverec(interest_similarity=0.5).engine_settings("m")
+    assert pinned.interest_similarity == 0.5 and pinned.interest_similarities == ()
     assert Liverec(interest_similarity=0.5, settings={"interest_similarity": 0.4}).engine_settings(
         "m").interest_similarity == 0.4
-    assert Liverec().engine_settings("m").interest_similarity == Settings().interest_similarity
+    one = Liverec(settings=variants()["one-interest"]).engine_settings("m")
+    assert one.interests == 1 and one.interest_similarities == ()
