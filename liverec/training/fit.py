@@ -216,10 +216,17 @@ def fit_snapshot(
     histories = {user: history(user)[: held.kept[user]] for user, _ in held_users}
     thresholds = settings.interest_similarities or (settings.interest_similarity,)
     tried: dict[float, tuple[float, Any]] = {}
+    # A user whose interests come out the same at another threshold (a short or one-topic history)
+    # has the same features: computed once.
+    last: dict[str, tuple[list[tuple[bytes, float, dict[str, float]]], Features]] = {}
     for k, threshold in enumerate(thresholds):
         cases = []
         for n, (user, target) in enumerate(held_users):
-            cases.append((features(build_state(user, histories[user], threshold)), target))
+            state = build_state(user, histories[user], threshold)
+            key = [(i.vector.tobytes(), i.ts, i.tags) for i in state.interests]
+            if user not in last or last[user][0] != key:
+                last[user] = (key, features(state))
+            cases.append((last[user][1], target))
             if n % 50 == 0:
                 done = (k + n / max(1, len(held_users))) / len(thresholds)
                 step(f"scoring validation users (interest threshold {threshold:g})", 0.3 + 0.3 * done)

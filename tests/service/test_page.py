@@ -260,7 +260,9 @@ def test_a_catalog_search_is_nobodys_search(server: Server, small_world: DemoWor
 
 
 def test_the_operator_view_plots_the_last_minutes_and_the_latest_evaluation(server: Server, page: Any) -> None:
-    for _ in range(5):  # some traffic of our own to plot
+    for n in range(6):  # some traffic of our own to plot: in two 5-second windows at least, so a line
+        if n == 3:
+            time.sleep(5.1)
         httpx.get(f"{server.base}/users/page-ops/recommendations", timeout=10)
     page.goto(f"{server.base}/#ops")
     page.wait_for_function("Number(document.querySelector('#chart-events').dataset.windows) > 0")
