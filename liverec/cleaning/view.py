@@ -80,9 +80,7 @@ class CleanLog:
         late = list(self.raw.arrived_after(position, until))
         if not self.settings.enabled or not late:
             return iter(late)
-        holds = self.quarantine.holds
-        users = dict.fromkeys(e.user_id for e in late if not holds(e))
-        kept = {e.event_id for user_id in users for e in self.clean(self.raw.by_user(user_id))}
+        kept = {e.event_id for user_id in dict.fromkeys(e.user_id for e in late) for e in self.by_user(user_id)}
         return iter([e for e in late if e.event_id in kept])
 
     def between(self, start: float, end: float) -> Iterator[Event]:

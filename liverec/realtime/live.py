@@ -40,6 +40,7 @@ class LiveStates:
         self.signals = signals
         self.settings = settings
         self.updater = StateUpdater(settings)
+        self._updaters: dict[float, StateUpdater] = {}  # by interest threshold, other than the served one
         self.recent_length = settings.recent_length
         self.lock = lock
         self.erasures = 0  # grows with every forget and clear, so a warm-up never puts back what they dropped
@@ -84,8 +85,19 @@ class LiveStates:
         threshold = self.settings.interest_similarity if threshold is None else float(threshold)
         if threshold == self.interest_similarity:
             return False
-        self.updater = StateUpdater(dataclasses.replace(self.settings, interest_similarity=threshold))
+        self.updater = self._updater(threshold)
         return True
+
+    def _updater(self, threshold: float) -> StateUpdater:
+        """The updater that builds states with ``threshold`` (one per threshold: training asks for
+        each of its candidates once per validation user)."""
+        if threshold == self.interest_similarity:
+            return self.updater
+        made = self._updaters.get(threshold)
+        if made is None:
+            made = self._updaters[threshold] = StateUpdater(
+                dataclasses.replace(self.settings, interest_similarity=threshold))
+        return made
 
     def build(
         self, user_id: str, events: Sequence[Event], signals: Mapping[str, EventSignal] | None = None,
@@ -96,9 +108,7 @@ class LiveStates:
         state = UserState.empty(user_id, self.recent_length)
         if signals is None:
             signals = self.signals(events)
-        updater = self.updater
-        if interest_similarity is not None and interest_similarity != self.interest_similarity:
-            updater = StateUpdater(dataclasses.replace(self.settings, interest_similarity=interest_similarity))
+        updater = self.updater if interest_similarity is None else self._updater(interest_similarity)
         return updater.apply_many(state, events, [signals[e.event_id] for e in events])
 
     def rebuild(self, user_ids: Sequence[str], applying: Mapping[str, Sequence[Event]] | None = None) -> int:
