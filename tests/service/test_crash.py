@@ -346,6 +346,22 @@ def _load_then_kill(base: str, item_ids: list[str], server: Server, ready: Calla
     return load
 
 
+def _delete_until_taken(http: httpx.Client, path: str, inflight: threading.Event | None = None) -> httpx.Response:
+    """DELETE ``path`` until the service takes it: a 503 is load shed under the clients' traffic,
+    "retry shortly", as a client does. ``inflight`` is set while a request is out."""
+    while True:
+        if inflight is not None:
+            inflight.set()
+        try:
+            answer = http.delete(path)
+        finally:
+            if inflight is not None:
+                inflight.clear()
+        if answer.status_code != 503:
+            return answer
+        time.sleep(0.05)
+
+
 def _assert_acknowledged_events_kept(db: Path, load: Load) -> set[str]:
     stored = {row[0] for row in _stored_rows(db)}
     acked = load.acked()
@@ -370,7 +386,7 @@ def test_a_kill_during_a_retrain_loses_no_event_and_brings_back_no_erased_user(
         with httpx.Client(base_url=first.base, timeout=30.0) as http:
             assert http.post("/admin/train").status_code == 202
             time.sleep(2.0)  # the training process has started and is likely reading the log
-            answer = http.delete(f"/users/{victim}")
+            answer = _delete_until_taken(http, f"/users/{victim}")
             assert answer.status_code == 200 and answer.json()["events_removed"] == 6, answer.text
             erased.set()
 
@@ -418,17 +434,10 @@ def test_a_kill_during_erasures_loses_no_event_and_brings_back_no_erased_user(
     def erase() -> None:
         with httpx.Client(base_url=first.base, timeout=30.0) as http:
             for victim in victims:
-                while True:
-                    inflight.set()
-                    try:
-                        answer = http.delete(f"/users/{victim}")
-                    except httpx.TransportError:
-                        return  # killed mid-erasure: unacknowledged
-                    finally:
-                        inflight.clear()
-                    if answer.status_code != 503:
-                        break
-                    time.sleep(0.05)  # shed under the load: "retry shortly", as a client does
+                try:
+                    answer = _delete_until_taken(http, f"/users/{victim}", inflight)
+                except httpx.TransportError:
+                    return  # killed mid-erasure: unacknowledged
                 if answer.status_code != 200:
                     refused.append(f"{victim}: {answer.status_code} {answer.text}")
                     return
