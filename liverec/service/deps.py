@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -19,7 +18,7 @@ from liverec.generation.stage import Narrator
 from liverec.service.errors import ServiceError
 from liverec.service.ingest import Committer
 from liverec.service.jobs import Syncer, Trainer
-from liverec.service.limits import header_value, offload, queue_deadline
+from liverec.service.limits import Pool, Shedder, header_value, queue_deadline
 from liverec.service.metrics import Metrics
 from liverec.service.privacy import Pseudonymizer
 from liverec.service.sessions import CSRF_HEADER, SAFE_METHODS, Session, Sessions, cookie_of
@@ -50,12 +49,10 @@ class Services:
     warmed: threading.Event = field(default_factory=threading.Event)
     closed: bool = False
     # One thread ranks while events are flowing (see routes.users.recommendations_body).
-    ranking: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="liverec-rank"))
+    ranking: Pool = field(default_factory=lambda: Pool(1, "liverec-rank"))
     # Heavier reads (a search's encoding, a user's rebuild from the log) queue here, not in an
     # unbounded pool: on 2 cores more threads only share the GIL, and a visible queue can be shed.
-    workers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="liverec-work"))
+    workers: Pool = field(default_factory=lambda: Pool(4, "liverec-work"))
 
     _sizes: tuple[float, dict[str, Any]] | None = None
 
@@ -74,11 +71,13 @@ class Services:
         # after the last one is revoked: revoking a leaked key must not open the service to all.
         return self.settings.require_keys or not self.settings.loopback or len(self.keys) > 0
 
-    async def offload(self, scope: Scope, fn: Callable[[], T], executor: Executor | None = None) -> T:
-        """``fn()`` on a thread of ``executor`` (default: ``workers``), refused with 503 if its turn
-        comes more than ``max_queue_ms`` after the request arrived (see :func:`limits.offload`)."""
+    async def offload(self, scope: Scope, fn: Callable[[], T], pool: Pool | None = None) -> T:
+        """``fn()`` on a thread of ``pool`` (default: ``workers``), refused with 503 if its turn comes
+        more than ``max_queue_ms`` after the request arrived and the shedder says so (see
+        :class:`limits.Shedder`: others wait behind it, or the service is shedding)."""
         deadline = queue_deadline(scope, self.settings.max_queue_ms / 1000)
-        return await offload(executor or self.workers, fn, deadline, self.metrics)
+        shedder = scope.get("state", {}).get("shedder") or Shedder(self.metrics)  # one per Guard
+        return await (pool or self.workers).run(fn, deadline, shedder)
 
     def user_id(self, raw: str) -> str:
         """The id the store keeps for ``raw``: a keyed pseudonym when a secret is configured."""

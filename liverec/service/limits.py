@@ -4,10 +4,10 @@ In order, before any body is read: the ``Host`` header and a browser's ``Origin`
 service (on loopback a web page could otherwise drive the keyless API: DNS rebinding, CSRF); a
 body must be declared JSON (a cross-site form or ``text/plain`` POST cannot be); the caller's key
 must be valid when keys are on (so an anonymous slow body never holds a slot); a request that
-already waited longer than ``max_queue_ms`` for the event loop, or finds ``max_inflight``
-requests in progress, gets 503 with ``Retry-After`` at once. Then bodies are bounded in size and
-in time, request ids and latency metrics are added, and every answer says ``nosniff`` and
-``no-store`` (lists and interests are personal data).
+already waited longer than ``max_queue_ms`` for the event loop with others behind it (see
+:class:`Shedder`), or finds ``max_inflight`` requests in progress, gets 503 with ``Retry-After``
+at once. Then bodies are bounded in size and in time, request ids and latency metrics are added,
+and every answer says ``nosniff`` and ``no-store`` (lists and interests are personal data).
 
 A plain ASGI middleware (not ``BaseHTTPMiddleware``, which buffers and costs a task per request).
 It runs on the event loop thread only, so its in-flight counter needs no lock.
@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect
@@ -63,6 +65,68 @@ def queue_deadline(scope: Scope, max_queue: float) -> float | None:
     return arrived + max_queue if arrived is not None else None
 
 
+class Shedder:
+    """Whether a request whose work starts after its queue deadline is refused.
+
+    Shedding exists to drain a queue, as CoDel sheds on a standing queue and not on a burst of
+    delay: a late request is refused when others wait behind it, or while the service is shedding
+    (it refused one within ``RECENT`` seconds, so a burst's last requests go the way of its
+    middle ones). A request made late by a pause with nobody behind it (a garbage collection, a
+    commit, a snapshot swap) is served: refusing it frees nothing and makes its client wait a
+    whole ``Retry-After`` second (the live page's click once took 1.2 s that way, under CI load).
+    Read and written from the event loop and the pools' threads: each step is one assignment."""
+
+    RECENT = 1.0
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.last_shed = -math.inf
+
+    def shed(self, reason: str) -> ServiceError:
+        """The 503 of a request refused under load, counted by ``reason``."""
+        self.last_shed = time.monotonic()
+        return busy(self.metrics, reason)
+
+    def late(self, deadline: float | None, behind: int) -> ServiceError | None:
+        """The refusal of work starting now with ``behind`` others queued after it, if it is late and shed."""
+        now = time.monotonic()
+        if deadline is None or now <= deadline:
+            return None
+        if behind > 0 or now - self.last_shed < self.RECENT:
+            return self.shed("queue")
+        return None
+
+
+class Pool:
+    """A bounded thread pool that counts the tasks waiting for a thread (the queue a late one is
+    shed to drain). ``run`` refuses a task with 503 when its turn comes after ``deadline`` and the
+    :class:`Shedder` says so: a bounded pool makes the wait visible, and work that waited too long
+    behind others is not worth doing."""
+
+    def __init__(self, threads: int, name: str) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._lock = threading.Lock()
+        self.waiting = 0
+
+    async def run(self, fn: Callable[[], T], deadline: float | None, shedder: Shedder) -> T:
+        with self._lock:
+            self.waiting += 1
+
+        def timed() -> T:
+            with self._lock:
+                self.waiting -= 1
+                behind = self.waiting
+            refusal = shedder.late(deadline, behind)
+            if refusal is not None:
+                raise refusal
+            return fn()
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+
+
 class Guard:
     """``auth(scope)`` raises a 401 :class:`ServiceError` for a caller without a valid key (or does
     nothing when keys are off); ``hosts`` is the set of accepted Host names, None for any."""
@@ -93,6 +157,7 @@ class Guard:
         # Static files cost microseconds: shedding them breaks a page (an unstyled one) and saves nothing.
         self.unshed = unshed | UNLIMITED
         self.inflight = 0
+        self.shedder = Shedder(metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,6 +165,7 @@ class Guard:
             return
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        scope["state"]["shedder"] = self.shedder  # the pools shed by the same rule (Services.offload)
         path = scope["path"]
         backlog = scope["state"].get("backlog")
         if backlog is not None and backlog.waiting and path not in UNLIMITED:
@@ -185,9 +251,12 @@ class Guard:
         if path in self.unshed:
             return None
         deadline = queue_deadline(scope, self.max_queue) if self.max_queue is not None else None
-        if deadline is not None and time.monotonic() > deadline:
-            return busy(self.metrics, "queue")
+        backlog = scope["state"].get("backlog")
+        late = self.shedder.late(deadline, backlog.waiting if backlog is not None else 0)
+        if late is not None:
+            return late
         if self.inflight >= self.max_inflight:
+            self.shedder.last_shed = time.monotonic()
             self.metrics.overloaded.labels("inflight").inc()
             return ServiceError(503, f"{self.inflight} requests are in progress; retry shortly",
                                 headers={"retry-after": "1"})
@@ -218,18 +287,6 @@ def busy(metrics: Metrics, reason: str) -> ServiceError:
     """The 503 of a request refused because others are ahead of it (counted by ``reason``)."""
     metrics.overloaded.labels(reason).inc()
     return ServiceError(503, BUSY, headers={"retry-after": "1"})
-
-
-async def offload(executor: Executor, fn: Callable[[], T], deadline: float | None, metrics: Metrics) -> T:
-    """``fn()`` on a thread of ``executor``, refused with 503 if its turn comes after ``deadline``:
-    a bounded pool makes the wait visible, and work that waited too long is not worth doing."""
-
-    def timed() -> T:
-        if deadline is not None and time.monotonic() > deadline:
-            raise busy(metrics, "queue")
-        return fn()
-
-    return await asyncio.get_running_loop().run_in_executor(executor, timed)
 
 
 def header_value(headers: Any, name: bytes) -> str | None:
