@@ -286,6 +286,7 @@ def run_system(
     lists = rank_stage(system, plan.test, k, f"{name}: test", progress)
     seconds["test"] = time.perf_counter() - t1
     result = score_lists(name, chosen, lists, plan.test, ks)
+    result.notes += getattr(system, "training_notes", list)()
     if name == "liverec":  # the accuracy curves as MMR's λ and the exposure control move
         for knob, points, label in (("diversity", DIVERSITY_SWEEP, "tradeoff"),
                                     ("exposure", EXPOSURE_SWEEP, "exposure_tradeoff")):

@@ -240,8 +240,19 @@ class Liverec:
         batch = self._events(events)
         for start in range(0, len(batch), 10_000):
             self.engine.ingest_events(batch[start : start + 10_000])
-        self.engine.train()
+        self.trained = self.engine.train()
         self.catalog = frozenset(i.item_id for i in items)
+
+    def training_notes(self) -> list[str]:
+        """What the engine's own training chose on its hold-out, which the harness's grid does not show."""
+        report = self.trained
+        if report.interest_similarity is None:
+            return []
+        scores = report.validation.get("ndcg@10_by_interest_similarity")
+        tried = f" (hold-out NDCG@10 by threshold: {', '.join(f'{t}: {v:.4f}' for t, v in scores.items())})" \
+            if scores else " (pinned)"
+        return [f"training chose interest_similarity {report.interest_similarity:g}{tried}, "
+                f"scorer {report.scorer} (validation NDCG@10 {report.validation.get('ndcg@10', 0.0):.4f})"]
 
     def add_items(self, items: Sequence[Item]) -> None:
         """Items that arrive after training (the cold-start protocol): live at once, untrained."""

@@ -186,6 +186,9 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert data["runs"][0]["paired_tests"]["liverec vs pop"]["ndcg@10"]["p_value"] > 0
     text = files["markdown"].read_text()
     assert "| liverec | 40 |" in text and "liverec vs pop" in text
+    # what the engine's training chose on its own hold-out is in the report, beside the grid's choice
+    assert liverec.notes and liverec.notes[0].startswith("training chose interest_similarity ")
+    assert liverec.notes[0] in text and "hold-out NDCG@10 by threshold: 0.3: " in liverec.notes[0]
     assert "Exposure by category" in text and "exposure control on test" in text and "miscalibration@10" in text
     for kind in ("metrics", "history", "tradeoff", "exposure"):
         assert files[f"demo-small-loo-{kind}"].stat().st_size > 10_000  # a real PNG, not an empty file
