@@ -38,10 +38,13 @@ class TrendingPopularity:
     """Items ranked by exponentially time-decayed interaction weight.
 
     ``score(i, T) = Σ w · 2^(−(T − t) / half_life)`` over the positive-weight events on ``i``
-    (dismissals and searches do not make an item trend). An event dated after the reference
-    time (``data.now`` in :meth:`fit`, the wall clock in :meth:`update`) counts as made then: one
-    event in the future (a clock error) weighs what a real-time one does, and never drags every
-    other item's decay along with it. Scores are kept relative to a
+    (dismissals and searches do not make an item trend). In :meth:`fit` an event dated after
+    ``data.now`` counts as made then: one event in the future (a clock error) weighs what a
+    real-time one does, and never drags every other item's decay along with it. :meth:`update`
+    counts an event at its own time, whenever it is folded in, so a model rebuilt from the log
+    equals the live one (against the wall clock, a client's clock a few minutes ahead made the
+    same event weigh differently live and in a rebuild); the engine keeps event times within
+    ``timestamp_future_skew`` of its clock, at ingest and in every replay. Scores are kept relative to a
     reference time ``t_ref``: ``s_ref[i] = Σ w · 2^((t − t_ref) / half_life)``, so adding an event
     is one multiply-add (:meth:`update`) and reading at time ``T`` multiplies by
     ``2^(−(T − t_ref) / half_life)``, which is the same for every item and so never changes the
@@ -132,8 +135,8 @@ class TrendingPopularity:
         """Add one event in O(1) (amortised): trending stays live between trainings.
 
         Non-positive weights are ignored, as in :meth:`fit`. An item the model has not seen
-        is appended. A ``timestamp`` past the wall clock counts as now; ``now_`` advances to the
-        (so bounded) ``timestamp`` if it is later.
+        is appended. ``now_`` advances to ``timestamp`` if it is later: the caller bounds event
+        times (the engine refuses those past its clock's ``timestamp_future_skew``).
         """
         require_fitted(self, "item_ids_")
         if not math.isfinite(weight) or not math.isfinite(timestamp):
@@ -142,7 +145,6 @@ class TrendingPopularity:
             )
         if weight <= 0:
             return
-        timestamp = min(timestamp, time.time())
         exponent = (timestamp - self.t_ref_) / self.half_life
         if exponent > _MAX_EXPONENT:
             self._rebase(timestamp)
@@ -179,7 +181,7 @@ class TrendingPopularity:
         keep = np.flatnonzero(w > 0)
         if keep.size == 0:
             return
-        w, t = w[keep], np.minimum(t[keep], time.time())  # a future time counts as now, as in update
+        w, t = w[keep], t[keep]
         rows = np.fromiter((self._row(item_ids[k]) for k in keep.tolist()), dtype=np.int64, count=keep.size)
         start = 0
         while start < keep.size:
