@@ -4,8 +4,9 @@ uvicorn parses HTTP; three things a public service needs are added to its protoc
 no ASGI middleware can see them:
 
 * **arrival time** — each request's scope gets ``state["arrived"]`` (``time.monotonic()`` when its
-  headers were complete), so the load guard can tell how long it waited for the event loop and
-  answer 503 at once instead of serving it late (``max_queue_ms``);
+  headers were complete), so the load guard can tell how long it waited for the event loop and,
+  with others waiting behind it, answer 503 at once instead of serving it late (``max_queue_ms``,
+  :class:`~liverec.service.limits.Shedder`); ``state["backlog"]`` tells it how many wait;
 * **header timeout** — a connection that has not sent a complete request head within
   ``header_timeout`` seconds is closed (slowloris: idle half-requests would otherwise hold
   connections for ever; the body has its own timeout in the guard);
