@@ -82,10 +82,12 @@ class Shedder:
         self.metrics = metrics
         self.last_shed = -math.inf
 
-    def shed(self, reason: str) -> ServiceError:
-        """The 503 of a request refused under load, counted by ``reason``."""
+    def shed(self, reason: str, message: str | None = None) -> ServiceError:
+        """The 503 of a request refused under load (``message``, default :data:`BUSY`), counted by
+        ``reason``; the service is shedding from now for ``RECENT`` seconds."""
         self.last_shed = time.monotonic()
-        return busy(self.metrics, reason)
+        self.metrics.overloaded.labels(reason).inc()
+        return ServiceError(503, message or BUSY, headers={"retry-after": "1"})
 
     def late(self, deadline: float | None, behind: int) -> ServiceError | None:
         """The refusal of work starting now with ``behind`` others queued after it, if it is late and shed."""
@@ -256,10 +258,7 @@ class Guard:
         if late is not None:
             return late
         if self.inflight >= self.max_inflight:
-            self.shedder.last_shed = time.monotonic()
-            self.metrics.overloaded.labels("inflight").inc()
-            return ServiceError(503, f"{self.inflight} requests are in progress; retry shortly",
-                                headers={"retry-after": "1"})
+            return self.shedder.shed("inflight", f"{self.inflight} requests are in progress; retry shortly")
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
             return ServiceError(413, f"request body is {declared} bytes; at most {self.max_body} are accepted",
@@ -281,12 +280,6 @@ def route_template(scope: Scope) -> str:
 
 
 BUSY = "the service is busy; retry shortly"
-
-
-def busy(metrics: Metrics, reason: str) -> ServiceError:
-    """The 503 of a request refused because others are ahead of it (counted by ``reason``)."""
-    metrics.overloaded.labels(reason).inc()
-    return ServiceError(503, BUSY, headers={"retry-after": "1"})
 
 
 def header_value(headers: Any, name: bytes) -> str | None:

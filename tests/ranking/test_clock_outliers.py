@@ -168,7 +168,7 @@ def test_an_event_ahead_of_the_clock_counts_the_same_live_and_in_a_rebuild(train
     """A client whose clock runs minutes ahead (within ``timestamp_future_skew``): trending and
     click-through count its events at their own time whenever they are folded in, so the refold
     after an erasure gives what live gave. Against the wall clock they counted as made at ingest
-    live and at the refold's moment in the rebuild (CI: a click-through rate 1.6e-8 apart)."""
+    live and at the refold's moment in the rebuild (the full suite: a click-through rate 1.6e-8 apart)."""
     item, other = world.items[0].item_id, world.items[1].item_id
     ahead = time.time() + 600.0
     trained.ingest_events([Event.create("skewed-client", EventType.IMPRESSION, item, timestamp=ahead),
