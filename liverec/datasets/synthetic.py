@@ -152,11 +152,13 @@ class SyntheticWorld:
     def item_id(self, k: int) -> str:
         return f"i{k + 1:0{self.width}d}"
 
-    def item_batches(self, size: int = 10_000) -> Iterator[list[Item]]:
-        """Every item, ``size`` at a time; batch ``b`` is the same whatever ``size`` was before it."""
+    def item_batches(self, size: int = 10_000, first: int = 0) -> Iterator[list[Item]]:
+        """Every item from the ``first``-th on, ``size`` at a time; an item is the same whatever
+        the batch size or the starting point (so a build cut short resumes where it stopped)."""
         _positive_int("size", size)
+        _positive_int("first", first, low=0)
         specs = [dataclasses.replace(leaf.category, subtypes=(leaf.subtype,)) for leaf in LEAVES]
-        for start in range(0, self.spec.items, size):
+        for start in range(first, self.spec.items, size):
             batch = []
             for k in range(start, min(start + size, self.spec.items)):
                 leaf = int(self.leaf[k])

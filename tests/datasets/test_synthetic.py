@@ -42,6 +42,12 @@ def test_items_do_not_depend_on_the_batch_size(world: SyntheticWorld) -> None:
     assert small == large
 
 
+def test_items_from_a_starting_point_are_the_ones_a_full_pass_gives_there(world: SyntheticWorld) -> None:
+    full = [i for batch in world.item_batches(1_000) for i in batch]
+    resumed = [i for batch in world.item_batches(1_000, first=2_345) for i in batch]
+    assert resumed == full[2_345:]
+
+
 def test_the_stream_has_the_asked_length_in_time_order_with_unique_ids(events: list) -> None:
     assert len(events) == SPEC.events
     assert len({e.event_id for e in events}) == SPEC.events
