@@ -3,10 +3,12 @@
     python benchmarks/spark_training.py --items 100000 --events 10000000 --master local[2]
 
 The world (issue 16's synthetic stream, liverec.datasets.synthetic) is built once into a SQLite
-store under ~/.cache/liverec-spark and reused. Each engine trains it in this process, one after the
-other; the report gives each stage's wall time (TrainReport.stages) and, for the Spark stages,
-Spark's own task metrics from its REST API: the summed executor run time over the wall time is the
-parallelism the stage reached, and the shuffle bytes what more executors would move.
+store under ~/.cache/liverec-spark and reused; ``--store`` trains a store already built instead
+(e.g. a world of ``benchmarks/scale.py``, whose 10M-event build takes most of an hour). Each
+engine trains it in this process, one after the other; the report gives each stage's wall time
+(TrainReport.stages) and, for the Spark stages, Spark's own task metrics from its REST API: the
+summed executor run time over the wall time is the parallelism the stage reached, and the shuffle
+bytes what more executors would move.
 """
 
 from __future__ import annotations
@@ -80,15 +82,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--engines", default="local,spark")
+    parser.add_argument("--store", help="train this store (a URL) instead of building --items × --events")
     args = parser.parse_args()
 
     from liverec.core.settings import Settings
     from liverec.engine import Engine
     from liverec.training.engines import training_engine
 
-    url = world(args.items, args.events, args.seed)
-    engine = Engine.open(url)
-    result: dict[str, Any] = {"items": args.items, "events": args.events, "master": args.master, "engines": {}}
+    url = args.store or world(args.items, args.events, args.seed)
+    engine = Engine.open(url, create=not args.store)
+    if args.store:
+        args.items, args.events = len(engine.items), engine.store.events.count()
+    result: dict[str, Any] = {"items": args.items, "events": args.events, "master": args.master, "engines": {},
+                              "store": url}
     try:
         for name in args.engines.split(","):
             settings = Settings(training={"engine": name, "master": args.master})

@@ -158,12 +158,14 @@ class Engine:
         self._lock = threading.RLock()  # one writer at a time: ingest, item changes, snapshot swaps
         self._owns_model_dir = settings.model_dir is None and store.location.directory is None
         self.model_dir = self._model_dir()
+        # A model directory of this process alone is not what the store's other workers serve.
+        self._snapshots = None if self._owns_model_dir else store.snapshots
         # Snapshots that predate an erasure (a crash came before they were rewritten) are rewritten first.
-        scrub_model_dir(self.model_dir, store.events)
-        snapshot = current_snapshot(self.model_dir)
+        scrub_model_dir(self.model_dir, store.events, self._snapshots)
+        snapshot = current_snapshot(self.model_dir, self._snapshots)
         space = TextSpace(settings.encoder, settings.encoder_threads, store.vectors,
                           snapshot.centering if snapshot is not None else None)
-        self.erasure = Erasure(store, space, self.model_dir)
+        self.erasure = Erasure(store, space, self.model_dir, self._snapshots)
         self.peers = Peers(store)  # before the catalog is read: what changes meanwhile is taken in
         self.items = LiveCatalog(store.catalog, space, self._lock)
         signals = EventSignals(self.items, ReviewPolarity(space.encoder))
@@ -176,7 +178,7 @@ class Engine:
         self.serving = Serving(self.items, snapshot, settings)
         self.models = ModelLifecycle(learned, self.items, self.states, self.serving, settings,
                                      self.model_dir, self._lock, self.erasure,
-                                     training_engine(settings, store, self.model_dir))
+                                     training_engine(settings, store, self.model_dir), self._snapshots)
         if snapshot is not None:
             # States held (a shared store's) were built with the served snapshot's interest threshold.
             self.states.use_interest_similarity(snapshot.manifest.get("interest_similarity"))
@@ -351,7 +353,7 @@ class Engine:
             with self._lock:
                 snapshot.observe(self.cleaning.learnable(events), self.settings.event_weights)
         adopted = None
-        current = current_version(self.model_dir)
+        current = current_version(self.model_dir, self._snapshots)
         if current is not None and (snapshot is None or (version_number(current) or 0) > (
                 version_number(snapshot.version) or 0)):
             adopted = self.adopt(current).version

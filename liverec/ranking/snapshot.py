@@ -10,7 +10,11 @@ Layout under the snapshot root (format 2)::
     CURRENT                     the name of the live version (replaced with os.replace)
 
 A reader that follows ``CURRENT`` always finds a complete snapshot: the directory is fully
-written and fsynced before ``CURRENT`` points at it. Every writer and reader holds the directory
+written and fsynced before ``CURRENT`` points at it. A store that keeps a
+:class:`~liverec.storage.base.SnapshotIndex` (PostgreSQL) is told of each version, with its
+manifest, at the same point, and then the index, not ``CURRENT``, says what is current (the
+functions here take it as ``index``); a directory written before the store kept one is adopted
+into it as it stands. Every writer and reader holds the directory
 (:func:`snapshot_lock`, an ``flock`` on it, so across processes too), and whoever takes it first
 finishes or removes what a crashed writer left. Files are readable by their owner only (0600,
 directories 0700): a snapshot holds what users did.
@@ -47,6 +51,7 @@ from liverec.models.base import ExposureModel, Model, OnlineModel, UserKeyedMode
 from liverec.models.registry import model_class
 from liverec.ranking.fusion import LinearFusion
 from liverec.ranking.scoring import Scorer, load_scorer, save_scorer
+from liverec.storage.base import SnapshotIndex
 from liverec.storage.files import PRIVATE_FILE, private_dir, private_tree
 from liverec.text.centering import LanguageCentering
 
@@ -242,8 +247,10 @@ def _next_version(root: Path) -> str:
     return f"v{max((n for n, _ in _versions(root)), default=0) + 1:04d}"
 
 
-def write_snapshot(root: Path, snapshot: ModelSnapshot, manifest: dict[str, Any]) -> ModelSnapshot:
-    """Write ``snapshot`` as the next version under ``root`` and make it current."""
+def write_snapshot(root: Path, snapshot: ModelSnapshot, manifest: dict[str, Any],
+                   index: SnapshotIndex | None = None) -> ModelSnapshot:
+    """Write ``snapshot`` as the next version under ``root`` and make it current (in ``index``
+    too, when the store keeps one: once the files are complete, before ``CURRENT`` moves)."""
     with snapshot_lock(root):
         try:
             version = _next_version(root)
@@ -262,19 +269,22 @@ def write_snapshot(root: Path, snapshot: ModelSnapshot, manifest: dict[str, Any]
             _fsync_tree(tmp)
             final = root / version
             os.replace(tmp, final)
+            if index is not None:  # a failure here leaves the version unpublished: the old one stays current
+                index.publish(version, full)
             pointer = root / "CURRENT.tmp"
             _write_file(pointer, version)
             os.replace(pointer, root / "CURRENT")
             _fsync_dir(root)
         except OSError as exc:
             raise StorageError(f"could not write model snapshot under {root}: {exc}") from exc
-        _prune(root, keep=version)
+        _prune(root, version, index)
     snapshot.version = version
     snapshot.manifest = full
     return snapshot
 
 
-def rewrite_snapshot(root: Path, snapshot: ModelSnapshot, models: Collection[str]) -> None:
+def rewrite_snapshot(root: Path, snapshot: ModelSnapshot, models: Collection[str],
+                     index: SnapshotIndex | None = None) -> None:
     """Save the ``models`` named and the manifest of ``snapshot`` over its version under ``root``,
     in place (after an erasure scrubbed them); nothing if the version is gone (pruned meanwhile).
 
@@ -304,17 +314,30 @@ def rewrite_snapshot(root: Path, snapshot: ModelSnapshot, models: Collection[str
             _fsync_dir(path)
         except OSError as exc:
             raise StorageError(f"could not rewrite model snapshot {snapshot.version} under {root}: {exc}") from exc
+        if index is not None:
+            index.update(snapshot.version, snapshot.manifest)
 
 
-def _prune(root: Path, keep: str) -> None:
+def _prune(root: Path, keep: str, index: SnapshotIndex | None) -> None:
     versions = [p for _, p in _versions(root) if p.name != keep]
-    for old in versions[: max(0, len(versions) - (KEEP_SNAPSHOTS - 1))]:
+    gone = versions[: max(0, len(versions) - (KEEP_SNAPSHOTS - 1))]
+    for old in gone:
         shutil.rmtree(old, ignore_errors=True)
+    if index is not None:
+        index.pruned([p.name for p in gone])
 
 
-def current_version(root: Path) -> str | None:
+def current_version(root: Path, index: SnapshotIndex | None = None) -> str | None:
+    """The current version: the store's ``index`` says, where it keeps one (a directory that
+    predates the index is adopted into it); else the directory's ``CURRENT`` file."""
     pointer = root / "CURRENT"
-    return pointer.read_text().strip() if pointer.exists() else None
+    written = pointer.read_text().strip() if pointer.exists() else None
+    if index is None:
+        return written
+    current = index.current()
+    if current is None and written is not None:
+        current = index.adopt(written, read_manifest(root, written))
+    return current
 
 
 def kept_versions(root: Path) -> list[str]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -283,6 +283,44 @@ class KeyStore(Protocol):
         ...
 
 
+class SnapshotIndex(Protocol):
+    """A store's record of the model snapshots written for it: each version's manifest, and which
+    version is current.
+
+    The snapshots' files live in the model directory (:mod:`liverec.ranking.snapshot`); where a
+    store keeps an index (PostgreSQL does), the index, not the directory's ``CURRENT`` file, says
+    which snapshot every worker serves, so workers on several machines agree through the database
+    they already share rather than through a shared file system's renames, and operators can query
+    every training's manifest (figures, parameters, when its files were pruned) with SQL.
+    """
+
+    def publish(self, version: str, manifest: dict[str, Any]) -> None:
+        """Record ``version`` with its manifest and make it current, in one transaction."""
+        ...
+
+    def adopt(self, version: str, manifest: dict[str, Any]) -> str:
+        """Record ``version`` and make it current only if no version is current yet (a model
+        directory written before the store kept an index); the version now current."""
+        ...
+
+    def update(self, version: str, manifest: dict[str, Any]) -> None:
+        """Replace the manifest of a recorded ``version`` (an erasure rewrote the snapshot)."""
+        ...
+
+    def current(self) -> str | None:
+        """The current version; None before the first snapshot."""
+        ...
+
+    def manifests(self) -> dict[str, dict[str, Any]]:
+        """Every recorded version's manifest, oldest first, pruned ones included (with a
+        ``pruned_at`` time where their files are gone)."""
+        ...
+
+    def pruned(self, versions: Sequence[str]) -> None:
+        """Note that the files of ``versions`` were removed (their records stay)."""
+        ...
+
+
 @runtime_checkable
 class Store(Protocol):
     """What ``open_store(url)`` returns."""
@@ -292,6 +330,7 @@ class Store(Protocol):
     catalog: Catalog
     vectors: VectorCache
     quarantine: Quarantine
+    snapshots: SnapshotIndex | None  # None: the model directory's CURRENT file says what is current
 
     @property
     def location(self) -> StoreLocation:

@@ -28,7 +28,7 @@ import numpy as np
 
 from liverec.core.errors import NotFoundError, StorageError
 from liverec.core.types import Event, Item
-from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
+from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, SnapshotIndex, StoreLocation, VectorCache
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item
 from liverec.storage.memory_feedback import MemoryFeedbackLog
 from liverec.storage.memory_keys import MemoryKeyStore
@@ -294,6 +294,7 @@ class MemoryStore:
         self.catalog: Catalog = MemoryCatalog(self._state)
         self.vectors: VectorCache = MemoryVectorCache(self._state)
         self.quarantine: Quarantine = MemoryQuarantine(self._state)
+        self.snapshots: SnapshotIndex | None = None  # one process or one machine: CURRENT suffices
         self._keys = MemoryKeyStore()
         self._location = locate_url(url, "")
 

@@ -40,7 +40,7 @@ import numpy as np
 from liverec.core.errors import ConflictError, InvalidInputError, NotFoundError, StorageError
 from liverec.core.redact import redact
 from liverec.core.types import Event, EventType, Item
-from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
+from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, SnapshotIndex, StoreLocation, VectorCache
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
 from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
 from liverec.storage.quarantine import Quarantine, SqlQuarantine
@@ -597,7 +597,8 @@ def open_url(url: str, rest: str) -> PostgresStore:
 
 
 class PostgresStore:
-    """Events, items, vectors, erasures, the feedback log and API keys in one PostgreSQL schema.
+    """Events, items, vectors, erasures, the feedback log, API keys and the model snapshots' manifests
+    in one PostgreSQL schema.
 
     Safe to share between threads and processes: every call borrows a pooled connection, and
     every write is one transaction.
@@ -611,6 +612,9 @@ class PostgresStore:
             migrate(self._db, "store", _MIGRATIONS, after=_seed_salt)
             with self._db.access("reading the store's salt") as conn:
                 salt = bytes(conn.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0])
+            from liverec.storage.postgres_snapshots import PostgresSnapshotIndex  # it imports this module
+
+            snapshots = PostgresSnapshotIndex(self._db)
         except BaseException:
             self._db.close()
             raise
@@ -622,6 +626,7 @@ class PostgresStore:
         self.catalog: Catalog = PostgresCatalog(self._db)
         self.vectors: VectorCache = PostgresVectorCache(self._db, salt)
         self.quarantine: Quarantine = SqlQuarantine(self._db, "%s")
+        self.snapshots: SnapshotIndex | None = snapshots
 
     @property
     def location(self) -> StoreLocation:

@@ -38,7 +38,7 @@ import numpy as np
 from liverec.core.errors import InvalidInputError, NotFoundError, StorageError
 from liverec.core.redact import redact
 from liverec.core.types import Event, EventType, Item
-from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, StoreLocation, VectorCache
+from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, SnapshotIndex, StoreLocation, VectorCache
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
 from liverec.storage.files import private_file
 from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
@@ -525,6 +525,7 @@ class SqliteStore:
         self.catalog: Catalog = SqliteCatalog(self._db)
         self.vectors: VectorCache = SqliteVectorCache(self._db)
         self.quarantine: Quarantine = SqlQuarantine(self._db, "?")
+        self.snapshots: SnapshotIndex | None = None  # one process or one machine: CURRENT suffices
         try:
             if self._checkpointed() < self.events.erasure_epoch():
                 self.checkpoint()  # an erasure was interrupted before its checkpoint

@@ -34,7 +34,7 @@ from liverec.ranking.snapshot import (
     snapshot_lock,
     user_keyed_models,
 )
-from liverec.storage.base import EventLog, Store
+from liverec.storage.base import EventLog, SnapshotIndex, Store
 from liverec.text.base import TextKind
 from liverec.text.space import TextSpace
 from liverec.training.fit import ReadLog
@@ -69,9 +69,10 @@ def scrub_snapshot(snapshot: ModelSnapshot, events: EventLog, candidates: Iterab
     return Scrubbed(frozenset(erased), tuple(models), advanced=True)
 
 
-def scrub_model_dir(model_dir: Path, events: EventLog) -> list[str]:
+def scrub_model_dir(model_dir: Path, events: EventLog, index: SnapshotIndex | None = None) -> list[str]:
     """Rewrite every snapshot kept under ``model_dir`` whose epoch is older than the store's, without
-    the users erased since; the versions rewritten. Only the models keyed by user are loaded."""
+    the users erased since (and their manifests in the store's ``index``, if it keeps one); the
+    versions rewritten. Only the models keyed by user are loaded."""
     now = events.erasure_epoch()
     if now == 0 or not model_dir.is_dir():
         return []
@@ -83,7 +84,7 @@ def scrub_model_dir(model_dir: Path, events: EventLog) -> list[str]:
                 continue
             snapshot = load_snapshot(model_dir, version, models=user_keyed_models(manifest))
             scrubbed = scrub_snapshot(snapshot, events)
-            rewrite_snapshot(model_dir, snapshot, scrubbed.models)
+            rewrite_snapshot(model_dir, snapshot, scrubbed.models, index)
             rewritten.append(version)
     return rewritten
 
@@ -99,12 +100,15 @@ class Erasure:
         The engine's text space (its in-memory caches hold vectors of user texts too).
     model_dir
         Where the engine's snapshots are kept.
+    index
+        The store's record of them, where it keeps one (rewritten manifests are recorded there too).
     """
 
-    def __init__(self, store: Store, space: TextSpace, model_dir: Path) -> None:
+    def __init__(self, store: Store, space: TextSpace, model_dir: Path, index: SnapshotIndex | None = None) -> None:
         self.store = store
         self.space = space
         self.model_dir = model_dir
+        self.index = index
         self.seen = store.events.erasure_epoch()  # erasures this process has applied (or found done)
 
     def epoch(self) -> int:
@@ -137,7 +141,7 @@ class Erasure:
 
     def scrub_kept(self) -> list[str]:
         """Rewrite the snapshots on disk that predate an erasure (see :func:`scrub_model_dir`)."""
-        return scrub_model_dir(self.model_dir, self.store.events)
+        return scrub_model_dir(self.model_dir, self.store.events, self.index)
 
     def checkpoint(self) -> None:
         """Make the store's deleted rows unrecoverable from its files (after an erasure)."""

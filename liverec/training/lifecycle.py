@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from liverec.core.errors import InvalidInputError
+from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.settings import Settings
 from liverec.core.types import Event
 from liverec.models.registry import build_model, model_hyperparameters
@@ -29,7 +29,7 @@ from liverec.ranking.snapshot import ModelSnapshot, current_version, load_snapsh
 from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.live import LiveStates
 from liverec.realtime.state import UserState
-from liverec.storage.base import EventLog
+from liverec.storage.base import EventLog, SnapshotIndex
 from liverec.training.columns import LogColumns
 from liverec.training.erasure import Erasure
 from liverec.training.fit import LocalTraining, Progress, ReadLog, TrainingEngine, TrainReport, fit_snapshot
@@ -39,9 +39,16 @@ __all__ = ["CHUNK", "ModelLifecycle", "current_snapshot"]
 CHUNK = 512  # events folded per batch when catching up after a snapshot is loaded
 
 
-def current_snapshot(model_dir: Path) -> ModelSnapshot | None:
-    """The snapshot ``CURRENT`` points at under ``model_dir``, or None before any training."""
-    return load_snapshot(model_dir) if current_version(model_dir) else None
+def current_snapshot(model_dir: Path, index: SnapshotIndex | None = None) -> ModelSnapshot | None:
+    """The current snapshot under ``model_dir`` (the store's ``index`` says which, where it keeps
+    one; else ``CURRENT``), or None before any training."""
+    version = current_version(model_dir, index)
+    if not version:
+        return None
+    if index is not None and not (model_dir / version).is_dir():
+        raise StorageError(f"the store's current model snapshot is {version}, but {model_dir} does not hold it: "
+                           "every worker of a store must share one model directory (settings model_dir)")
+    return load_snapshot(model_dir, version)
 
 
 class ModelLifecycle:
@@ -63,6 +70,7 @@ class ModelLifecycle:
         lock: threading.RLock,
         erasure: Erasure,
         engine: TrainingEngine | None = None,
+        index: SnapshotIndex | None = None,
     ) -> None:
         self.events = events
         self.catalog = catalog
@@ -73,6 +81,7 @@ class ModelLifecycle:
         self.lock = lock
         self.erasure = erasure
         self.engine: TrainingEngine = engine or LocalTraining()
+        self.index = index  # the store's record of snapshots, where it keeps one
 
     def train(self, progress: Progress | None = None) -> TrainReport:
         """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
@@ -114,7 +123,7 @@ class ModelLifecycle:
             "erasure_epoch": snapshot.erasure_epoch,
             "interest_similarity": report.interest_similarity,
         }
-        snapshot = write_snapshot(self.model_dir, snapshot, manifest)
+        snapshot = write_snapshot(self.model_dir, snapshot, manifest, self.index)
         report.version = snapshot.version
         with self.lock:
             self._scrub(snapshot, log)  # an erasure while the snapshot was written
@@ -159,7 +168,7 @@ class ModelLifecycle:
         """Scrub a snapshot about to be served, and its copy on disk if it changed. Call with the lock held."""
         scrubbed = self.erasure.scrub(snapshot, read)
         if scrubbed.advanced:
-            rewrite_snapshot(self.model_dir, snapshot, scrubbed.models)
+            rewrite_snapshot(self.model_dir, snapshot, scrubbed.models, self.index)
 
     def refold_online(self) -> None:
         """Rebuild the served snapshot's online models from their trained copy on disk and the log.

@@ -11,7 +11,7 @@ import pytest
 
 from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.types import Event, EventType, Item
-from liverec.storage import StoreLocation, locate, open_store, postgres
+from liverec.storage import StoreLocation, locate, open_store, postgres, postgres_snapshots
 from liverec.storage.postgres import PostgresStore, PostgresUrl
 from liverec.testing.store_contract import StoreContract, StoreFactory, make_events
 
@@ -80,8 +80,9 @@ def test_workers_opening_at_once_migrate_once_and_share_one_salt(postgres_url: s
     assert not errors
     assert len({store.vectors.key_salt for store in stores}) == 1
     with stores[0].database.access("reading migrations") as conn:
-        rows = conn.execute("SELECT component, version FROM schema_migrations ORDER BY version").fetchall()
-    assert rows == [("store", n) for n in range(1, len(postgres._MIGRATIONS) + 1)]  # each version once
+        rows = conn.execute("SELECT component, version FROM schema_migrations ORDER BY component, version").fetchall()
+    assert rows == [("snapshots", n) for n in range(1, len(postgres_snapshots._MIGRATIONS) + 1)] + [
+        ("store", n) for n in range(1, len(postgres._MIGRATIONS) + 1)]  # each version once
     for store in stores:
         store.close()
 
