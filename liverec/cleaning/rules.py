@@ -6,6 +6,7 @@ Both read events in time order and keep bounded state, so the same object serves
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict, deque
 from collections.abc import Hashable
@@ -119,9 +120,12 @@ class BotDetector:
             span = times[-1] - times[-1 - s.burst_events]
             return (f"burst: {s.burst_events + 1} events within {span:.1f} s "
                     f"(limit {s.burst_events} per {s.burst_seconds:g} s)")
-        if len(times) > s.regular_events:
-            gaps = [b - a for a, b in zip(list(times)[-1 - s.regular_events:-1], list(times)[-s.regular_events:],
-                                          strict=True)]
+        # The mean gap is the span over the count: past the limit (with a second to spare for the
+        # rounding of a sum of gaps), no gap need be computed — most users, on most events.
+        if len(times) > s.regular_events and \
+                times[-1] - times[-1 - s.regular_events] <= s.regular_events * s.regular_max_gap + 1.0:
+            last = list(times)[-1 - s.regular_events:]
+            gaps = [b - a for a, b in itertools.pairwise(last)]
             mean = sum(gaps) / len(gaps)
             if min(gaps) >= 1.0 and mean <= s.regular_max_gap:
                 cv = math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) / mean
