@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--engines", default="local,spark")
     parser.add_argument("--store", help="train this store (a URL) instead of building --items × --events")
+    parser.add_argument("--sequence-max-seconds", type=float,
+                        help="cap the sequence model's training (it runs on the driver in both engines, so the "
+                             "Spark stages' times do not depend on it; default: the settings' own budget)")
     args = parser.parse_args()
 
     from liverec.core.settings import Settings
@@ -90,14 +93,15 @@ def main() -> None:
     from liverec.training.engines import training_engine
 
     url = args.store or world(args.items, args.events, args.seed)
-    engine = Engine.open(url, create=not args.store)
+    models = {"sequential": {"max_seconds": args.sequence_max_seconds}} if args.sequence_max_seconds else {}
+    engine = Engine.open(url, create=not args.store, models=models)
     if args.store:
         args.items, args.events = len(engine.items), engine.store.events.count()
     result: dict[str, Any] = {"items": args.items, "events": args.events, "master": args.master, "engines": {},
-                              "store": url}
+                              "store": url, "sequence_max_seconds": args.sequence_max_seconds}
     try:
         for name in args.engines.split(","):
-            settings = Settings(training={"engine": name, "master": args.master})
+            settings = Settings(training={"engine": name, "master": args.master}, models=models)
             engine.models.engine = training_engine(settings, engine.store, engine.model_dir)
             t0 = time.perf_counter()
             report = engine.train()
