@@ -339,9 +339,10 @@ class Engine:
 
     def sync(self) -> SyncResult:
         """Take in what other processes serving this store changed: erasures
-        (:meth:`sync_erasures`), items upserted or deleted and the events they stored (on a store
-        with feeds, such as PostgreSQL: :class:`~liverec.realtime.peers.Peers`; the events reach
-        the online models), and a newer snapshot in the shared model directory (adopted). Cheap
+        (:meth:`sync_erasures`), items upserted or deleted and the events they stored (through the
+        store's feeds, :class:`~liverec.realtime.peers.Peers`: the events reach the online models,
+        and, where the states are this process's alone, their users' states are rebuilt from the
+        log at their next read), and a newer snapshot in the shared model directory (adopted). Cheap
         when nothing changed: a service calls it every ``sync_interval`` seconds, and at once when
         the store announces a change."""
         erased = self.sync_erasures()
@@ -349,9 +350,13 @@ class Engine:
         items = self.peers.items(self.items)
         events = self.peers.events()
         snapshot = self.serving.snapshot
-        if events and snapshot is not None:
+        if events:
             with self._lock:
-                snapshot.observe(self.cleaning.learnable(events), self.settings.event_weights)
+                if snapshot is not None:
+                    snapshot.observe(self.cleaning.learnable(events), self.settings.event_weights)
+                if not self.states.store.shared:  # the other process applied them to states of its own
+                    for user_id in {e.user_id for e in events}:
+                        self.states.forget(user_id)
         adopted = None
         current = current_version(self.model_dir, self._snapshots)
         if current is not None and (snapshot is None or (version_number(current) or 0) > (

@@ -1,8 +1,9 @@
 """What the other processes serving the same store change, taken in by this one.
 
-A store shared by processes (PostgreSQL) offers feeds: the catalog's changes
-(``Catalog.changes_since``) and the events appended by anyone (``EventLog.since``). A store
-without them (memory, SQLite) makes every call here a no-op. :class:`Peers` keeps where this
+A store shared by processes (PostgreSQL, or a SQLite file that ``liverec ingest`` writes while
+``liverec serve`` runs) offers feeds: the catalog's changes (``Catalog.changes_since``) and the
+events appended by anyone (``EventLog.since``). A store without them (memory) makes every call
+here a no-op. :class:`Peers` keeps where this
 process stands in each feed; :meth:`Engine.sync <liverec.engine.Engine.sync>` calls it.
 """
 

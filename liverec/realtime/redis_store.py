@@ -166,6 +166,7 @@ class RedisStateStore:
     """
 
     capacity = None  # Redis bounds itself (ttl, maxmemory), so the engine never holds states back for room
+    shared = True  # every worker's events are in the states it holds
 
     def __init__(self, url: str) -> None:
         parsed = RedisStateUrl(url)

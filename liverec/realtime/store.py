@@ -67,9 +67,12 @@ class StateStore(Protocol):
     * ``close()`` releases the backend and may be called again; a closed store refuses
       further use with :class:`~liverec.core.errors.StorageError`.
     * ``url`` names the store (what :func:`open_state_store` opened it from).
+    * ``shared`` says whether other processes read and update the same states (Redis): events
+      another process applied are then in them; a store of this process alone must rebuild them.
     """
 
     url: str
+    shared: bool
 
     def get(self, user_id: str) -> UserState | None: ...
 
@@ -103,6 +106,8 @@ class MemoryStateStore:
     user's next read rebuilds it from the log, as after a restart), so memory stays bounded however
     many users the log holds. None holds every state.
     """
+
+    shared = False  # this process's alone: what another process applies is not in its states
 
     def __init__(self, capacity: int | None = DEFAULT_CAPACITY) -> None:
         if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):

@@ -44,6 +44,7 @@ from liverec.storage.base import Catalog, EventLog, FeedbackLog, KeyStore, Snaps
 from liverec.storage.codecs import as_vector, check_events, decode_item, encode_item, erased_among, erasure_digest
 from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
 from liverec.storage.quarantine import Quarantine, SqlQuarantine
+from liverec.storage.sql_changes import changes_since, forget_old_changes
 from liverec.storage.sql_events import EVENT_COLUMNS as _EVENT_COLUMNS
 from liverec.storage.sql_events import INSERT_COLUMNS as _INSERT_COLUMNS
 from liverec.storage.sql_events import SqlEventReads
@@ -300,8 +301,6 @@ _MIGRATIONS = [
     QUARANTINE_SCHEMA + "CREATE TABLE quarantine_changes (seq BIGSERIAL PRIMARY KEY)",
 ]
 
-# Change-log rows kept: a worker further behind than this reloads the whole catalog instead.
-KEPT_CHANGES = 100_000
 
 # One statement per batch, whatever its size: the columns travel as eight arrays (binary), and the
 # rows are inserted in array order, so arrival order (seq) is the batch's order.
@@ -471,26 +470,13 @@ class PostgresCatalog:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(f"{self._db.url.schema}/catalog"),))
         seq = conn.execute("INSERT INTO item_changes (item_id) SELECT unnest(%s::text[]) RETURNING seq",
                            (item_ids,)).fetchall()[-1][0]
-        if seq % 1000 < len(item_ids) and seq > KEPT_CHANGES:  # now and then, forget what was long since read
-            conn.execute("DELETE FROM item_changes WHERE seq <= %s", (seq - KEPT_CHANGES,))
-            conn.execute("INSERT INTO meta (key, value) VALUES ('changes_pruned', %s) ON CONFLICT (key)"
-                         " DO UPDATE SET value = excluded.value", (str(seq - KEPT_CHANGES).encode(),))
+        forget_old_changes(conn, "%s", seq, len(item_ids))
         conn.execute("SELECT pg_notify(%s, 'items')", (self._db.channel,))
 
     def changes_since(self, position: int | None) -> tuple[int, list[str] | None]:
-        """The catalog's change position now and the ids of items upserted or deleted after
-        ``position`` (None: just the position, to start from). The list is None when changes
-        after ``position`` were already forgotten: reload the whole catalog."""
+        """See :func:`liverec.storage.sql_changes.changes_since`."""
         with self._db.access("reading catalog changes") as conn:
-            pruned = conn.execute("SELECT value FROM meta WHERE key = 'changes_pruned'").fetchone()
-            if position is None or (pruned is not None and position < int(bytes(pruned[0]))):
-                latest = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM item_changes").fetchone()[0])
-                return latest, [] if position is None else None
-            rows = conn.execute("SELECT seq, item_id FROM item_changes WHERE seq > %s ORDER BY seq",
-                                (position,)).fetchall()
-        if not rows:
-            return position, []
-        return int(rows[-1][0]), list(dict.fromkeys(row[1] for row in rows))
+            return changes_since(conn, "%s", position)
 
     def get(self, item_id: str) -> Item:
         with self._db.access(f"reading item {item_id!r}") as conn:

@@ -6,7 +6,7 @@ behind one lock, because the HTTP service calls the store from a thread pool and
 single writer anyway. Every sqlite3 failure surfaces as :class:`~liverec.core.errors.StorageError`,
 and a failed write stores nothing.
 
-Schema (version 2, kept in ``PRAGMA user_version``)::
+Schema (version 3, kept in ``PRAGMA user_version``)::
 
     events(seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, user_id, type,
            item_id, value REAL, text, ts REAL, session_id)       -- indexes (user_id, ts, seq), (ts, seq)
@@ -14,6 +14,12 @@ Schema (version 2, kept in ``PRAGMA user_version``)::
     vectors(encoder, key, dim, data BLOB, PRIMARY KEY (encoder, key))   -- data: float32 bytes; index (key)
     erasures(seq INTEGER PRIMARY KEY AUTOINCREMENT, digest BLOB UNIQUE)  -- keyed digests of erased user ids
     meta(key TEXT PRIMARY KEY, value BLOB)                              -- 'salt': this store's random key
+    item_changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id)        -- every catalog write (version 3)
+
+Another process serving the same file (``liverec serve`` while ``liverec ingest`` adds items or
+events) takes in what this one wrote through the catalog's change log and the events' arrival
+order (:meth:`SqliteCatalog.changes_since`, :meth:`SqliteEventLog.since`): SQLite lets one
+transaction write at a time, so arrival numbers become visible in order.
 
 Every connection runs with ``secure_delete`` on, so a deleted row is overwritten with zeros; an
 erasure then empties the write-ahead log (:meth:`SqliteStore.checkpoint`). Version 1 stores are
@@ -28,10 +34,10 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -43,6 +49,7 @@ from liverec.storage.codecs import as_vector, check_events, decode_item, encode_
 from liverec.storage.files import private_file
 from liverec.storage.quarantine import SQL_SCHEMA as QUARANTINE_SCHEMA
 from liverec.storage.quarantine import Quarantine, SqlQuarantine
+from liverec.storage.sql_changes import changes_since, forget_old_changes
 from liverec.storage.sql_events import EVENT_COLUMNS as _EVENT_COLUMNS
 from liverec.storage.sql_events import INSERT_COLUMNS as _INSERT_COLUMNS
 from liverec.storage.sql_events import SqlEventReads
@@ -50,7 +57,7 @@ from liverec.storage.sql_events import event_from_row as _event
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SALT_BYTES = 32
 
 # Rows fetched per query when streaming; large enough to amortise the query, small enough that
@@ -59,6 +66,7 @@ PAGE_SIZE = 2048
 
 # Host parameters per IN (...) list; SQLite builds before 3.32 allow at most 999.
 _IN_CHUNK = 500
+T = TypeVar("T")
 
 # Rows per INSERT statement. One multi-row statement does the per-statement work (AUTOINCREMENT's
 # sqlite_sequence update, VM setup) once per 100 rows instead of once per row, as executemany
@@ -97,6 +105,7 @@ CREATE TABLE IF NOT EXISTS erasures (
     digest BLOB UNIQUE NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quarantine_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT);
+CREATE TABLE IF NOT EXISTS item_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -260,7 +269,7 @@ def _insert_events_sql(rows: int) -> str:
     return f"INSERT OR IGNORE INTO events ({_INSERT_COLUMNS}) VALUES {values}"
 
 
-def _chunks(values: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
+def _chunks(values: Sequence[T], size: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -315,6 +324,24 @@ class SqliteEventLog(SqlEventReads):
         with self._db.access("reading the log's position") as conn:
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
+    def since(self, position: int | None, known: Container[str], limit: int = PAGE_SIZE) -> tuple[int, list[Event]]:
+        """The log's position now, and the events stored after ``position`` not in ``known``, in
+        arrival order, from at most ``limit`` positions (None: just the position): how a process
+        serving this file sees what another one ingests. One writer at a time gives positions in
+        commit order, so nothing appears below a position already read (PostgreSQL must look back)."""
+        if position is None:
+            return self.position(), []
+        with self._db.access("reading new events") as conn:
+            ids = conn.execute("SELECT seq, event_id FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (position, limit)).fetchall()
+            wanted = [seq for seq, event_id in ids if event_id not in known]
+            rows: list[Any] = []
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                rows += conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq IN ({marks}) ORDER BY seq",
+                                     chunk).fetchall()
+        return (ids[-1][0] if ids else position), [_event(row) for row in rows]
+
     def delete_user(self, user_id: str) -> int:
         with self._db.transaction(f"deleting the events of user {user_id!r}") as conn:
             removed: int = conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
@@ -359,7 +386,13 @@ class SqliteCatalog:
                 " ON CONFLICT (item_id) DO UPDATE SET data = excluded.data",
                 rows,
             )
+            _changed(conn, list(dict.fromkeys(item_id for item_id, _ in rows)))
         return len(rows)
+
+    def changes_since(self, position: int | None) -> tuple[int, list[str] | None]:
+        """See :func:`liverec.storage.sql_changes.changes_since`."""
+        with self._db.access("reading catalog changes") as conn:
+            return changes_since(conn, "?", position)
 
     def get(self, item_id: str) -> Item:
         with self._db.access(f"reading item {item_id!r}") as conn:
@@ -393,11 +426,22 @@ class SqliteCatalog:
 
     def delete(self, item_id: str) -> bool:
         with self._db.transaction(f"deleting item {item_id!r}") as conn:
-            return conn.execute("DELETE FROM items WHERE item_id = ?", (item_id,)).rowcount > 0
+            existed = conn.execute("DELETE FROM items WHERE item_id = ?", (item_id,)).rowcount > 0
+            if existed:
+                _changed(conn, [item_id])
+            return existed
 
     def count(self) -> int:
         with self._db.access("counting items") as conn:
             return int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+
+def _changed(conn: sqlite3.Connection, item_ids: list[str]) -> None:
+    """Log a change of ``item_ids`` in the writing transaction (SQLite's one writer at a time keeps
+    change numbers in commit order)."""
+    conn.executemany("INSERT INTO item_changes (item_id) VALUES (?)", [(i,) for i in item_ids])
+    newest = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+    forget_old_changes(conn, "?", int(newest), len(item_ids))
 
 
 class SqliteVectorCache:

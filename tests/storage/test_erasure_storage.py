@@ -15,6 +15,7 @@ import numpy as np
 
 from liverec.core.types import Event, EventType
 from liverec.storage import SqliteFeedbackLog, SqliteStore
+from liverec.storage.sqlite import SCHEMA_VERSION
 from liverec.text.cache import text_key
 
 USER = "erase-me-7f3c9a@example.org"
@@ -107,7 +108,7 @@ def test_a_version_1_store_is_upgraded_and_its_unsalted_vectors_dropped(tmp_path
     store.close()
     assert _holding(tmp_path, VECTOR.tobytes()[:32]) == []
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
 
 

@@ -14,6 +14,7 @@ from liverec import storage
 from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.types import Event, EventType
 from liverec.storage import MemoryStore, SqliteStore, StoreLocation, locate, open_store, register_backend
+from liverec.storage.sqlite import SCHEMA_VERSION
 from liverec.testing.store_contract import StoreContract, StoreFactory, make_events, make_items
 
 
@@ -76,7 +77,7 @@ class TestSqliteStore(StoreContract):
         SqliteStore(tmp_path / "liverec.db").close()
         conn = sqlite3.connect(tmp_path / "liverec.db")
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         conn.close()
 
     def test_a_batch_that_fails_midway_stores_nothing(self, tmp_path: Path) -> None:
