@@ -178,7 +178,7 @@ class Engine:
         self.serving = Serving(self.items, snapshot, settings)
         self.models = ModelLifecycle(learned, self.items, self.states, self.serving, settings,
                                      self.model_dir, self._lock, self.erasure,
-                                     training_engine(settings, store, self.model_dir), self._snapshots)
+                                     training_engine(settings, store, self.model_dir))
         if snapshot is not None:
             # States held (a shared store's) were built with the served snapshot's interest threshold.
             self.states.use_interest_similarity(snapshot.manifest.get("interest_similarity"))

@@ -330,14 +330,14 @@ def _prune(root: Path, keep: str, index: SnapshotIndex | None) -> None:
 def current_version(root: Path, index: SnapshotIndex | None = None) -> str | None:
     """The current version: the store's ``index`` says, where it keeps one (a directory that
     predates the index is adopted into it); else the directory's ``CURRENT`` file."""
+    current = index.current() if index is not None else None
+    if current is not None:
+        return current  # the file is not read: a worker's sync asks every second
     pointer = root / "CURRENT"
     written = pointer.read_text().strip() if pointer.exists() else None
-    if index is None:
-        return written
-    current = index.current()
-    if current is None and written is not None:
-        current = index.adopt(written, read_manifest(root, written))
-    return current
+    if index is not None and written is not None:
+        return index.adopt(written, read_manifest(root, written))
+    return written
 
 
 def kept_versions(root: Path) -> list[str]:

@@ -23,7 +23,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from liverec.core.errors import InvalidInputError
 from liverec.storage.postgres import PostgresDatabase, migrate
 
 __all__ = ["PostgresSnapshotIndex"]
@@ -32,7 +31,7 @@ _MIGRATIONS = [
     """
     CREATE TABLE snapshots (
         version TEXT PRIMARY KEY CHECK (version ~ '^v[0-9]+$'),
-        number INTEGER NOT NULL,
+        number INTEGER GENERATED ALWAYS AS (substring(version FROM 2)::integer) STORED,  -- v0010 after v0009
         manifest JSONB NOT NULL,
         created_at DOUBLE PRECISION,
         recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -45,15 +44,8 @@ _MIGRATIONS = [
     """,
 ]
 
-_RECORD = ("INSERT INTO snapshots (version, number, manifest, created_at) VALUES (%s, %s, %s::jsonb, %s) "
+_RECORD = ("INSERT INTO snapshots (version, manifest, created_at) VALUES (%s, %s::jsonb, %s) "
            "ON CONFLICT (version) DO UPDATE SET manifest = EXCLUDED.manifest, created_at = EXCLUDED.created_at")
-
-
-def _number(version: str) -> int:
-    if not (isinstance(version, str) and len(version) > 1 and version[0] == "v" and version[1:].isdigit()):
-        raise InvalidInputError(f"a snapshot version is 'v' and digits, got {version!r}", field="version",
-                                value=version)
-    return int(version[1:])
 
 
 def _json_safe(value: Any) -> Any:
@@ -79,7 +71,7 @@ class PostgresSnapshotIndex:
 
     def _record(self, conn: Any, version: str, manifest: dict[str, Any]) -> None:
         created = manifest.get("created_at")
-        conn.execute(_RECORD, (version, _number(version), json.dumps(_json_safe(manifest), allow_nan=False),
+        conn.execute(_RECORD, (version, json.dumps(_json_safe(manifest), allow_nan=False),
                                float(created) if isinstance(created, int | float) else None))
 
     def publish(self, version: str, manifest: dict[str, Any]) -> None:

@@ -70,7 +70,6 @@ class ModelLifecycle:
         lock: threading.RLock,
         erasure: Erasure,
         engine: TrainingEngine | None = None,
-        index: SnapshotIndex | None = None,
     ) -> None:
         self.events = events
         self.catalog = catalog
@@ -81,7 +80,7 @@ class ModelLifecycle:
         self.lock = lock
         self.erasure = erasure
         self.engine: TrainingEngine = engine or LocalTraining()
-        self.index = index  # the store's record of snapshots, where it keeps one
+        self.index = erasure.index  # the store's record of snapshots, where it keeps one
 
     def train(self, progress: Progress | None = None) -> TrainReport:
         """Fit every model on the whole event log, tune the scorer, write and swap in a snapshot."""
