@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -331,6 +331,7 @@ class PostgresEventLog(SqlEventReads):
 
     placeholder = "%s"
     page_size = PAGE_SIZE
+    lookback = LOOKBACK  # transactions take seq at insert and commit in any order
 
     def __init__(self, db: PostgresDatabase, salt: bytes) -> None:
         self._db = db
@@ -398,24 +399,9 @@ class PostgresEventLog(SqlEventReads):
                 conn.execute("SELECT pg_notify(%s, 'erasures')", (self._db.channel,))
             return removed
 
-    def since(self, position: int | None, known: Container[str], limit: int = PAGE_SIZE) -> tuple[int, list[Event]]:
-        """The log's position now, and the events stored after ``position`` not in ``known``, in
-        arrival order, from at most ``limit`` positions (None: just the position): how a worker sees
-        what the others ingest.
-
-        Positions are given at insert and transactions commit in any order, so an event may become
-        visible below a position already read: the last :data:`LOOKBACK` positions are read again,
-        by id only, and only the events ``known`` does not hold are read whole.
-        """
-        with self._db.access("reading new events") as conn:
-            if position is None:
-                return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]), []
-            ids = conn.execute("SELECT seq, event_id FROM events WHERE seq > %s ORDER BY seq LIMIT %s",
-                               (max(0, position - LOOKBACK), limit)).fetchall()
-            wanted = [seq for seq, event_id in ids if event_id not in known]
-            rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq = ANY(%s) ORDER BY seq",
-                                (wanted,)).fetchall() if wanted else []
-        return max(position, ids[-1][0]) if ids else position, [_event(row) for row in rows]
+    def _rows_at(self, conn: Any, seqs: list[int]) -> list[Any]:
+        return list(conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq = ANY(%s) ORDER BY seq",
+                                 (seqs,)).fetchall())
 
     def erasure_epoch(self) -> int:
         with self._db.access("reading the erasure epoch") as conn:

@@ -5,7 +5,7 @@ pages and the store may be used while a caller iterates."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from liverec.core.types import Event, parse_event_type
@@ -47,7 +47,31 @@ class SqlEventReads:
 
     placeholder: ClassVar[str]
     page_size: ClassVar[int]
+    lookback: ClassVar[int]  # positions :meth:`since` reads again (commits out of position order)
     _db: Any
+
+    def _rows_at(self, conn: Any, seqs: list[int]) -> list[Any]:
+        """The rows (:data:`EVENT_COLUMNS`) at positions ``seqs``, in position order."""
+        raise NotImplementedError
+
+    def since(self, position: int | None, known: Container[str], limit: int | None = None) -> tuple[int, list[Event]]:
+        """The log's position now, and the events stored after ``position`` not in ``known``, in
+        arrival order, from at most ``limit`` positions (default: a page; None: just the position):
+        how a process sees what others serving the same store ingest.
+
+        Where positions are given at insert and transactions commit in any order (PostgreSQL), an
+        event may become visible below a position already read: the last ``lookback`` positions
+        are read again, by id only, and only the events ``known`` does not hold are read whole.
+        """
+        p = self.placeholder
+        with self._db.access("reading new events") as conn:
+            if position is None:
+                return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]), []
+            ids = conn.execute(f"SELECT seq, event_id FROM events WHERE seq > {p} ORDER BY seq LIMIT {p}",
+                               (max(0, position - self.lookback), limit or self.page_size)).fetchall()
+            wanted = [seq for seq, event_id in ids if event_id not in known]
+            rows = self._rows_at(conn, wanted) if wanted else []
+        return max(position, ids[-1][0]) if ids else position, [event_from_row(row) for row in rows]
 
     def _pages(self, what: str, where: str, order: str, params: Callable[[K], tuple[Any, ...]], after: K,
                key: Callable[[Any], K]) -> Iterator[Event]:

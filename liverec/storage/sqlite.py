@@ -34,7 +34,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -279,6 +279,7 @@ class SqliteEventLog(SqlEventReads):
 
     placeholder = "?"
     page_size = PAGE_SIZE
+    lookback = 0  # one writer at a time: positions become visible in order
 
     def __init__(self, db: _Database) -> None:
         self._db = db
@@ -324,23 +325,13 @@ class SqliteEventLog(SqlEventReads):
         with self._db.access("reading the log's position") as conn:
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
-    def since(self, position: int | None, known: Container[str], limit: int = PAGE_SIZE) -> tuple[int, list[Event]]:
-        """The log's position now, and the events stored after ``position`` not in ``known``, in
-        arrival order, from at most ``limit`` positions (None: just the position): how a process
-        serving this file sees what another one ingests. One writer at a time gives positions in
-        commit order, so nothing appears below a position already read (PostgreSQL must look back)."""
-        if position is None:
-            return self.position(), []
-        with self._db.access("reading new events") as conn:
-            ids = conn.execute("SELECT seq, event_id FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                               (position, limit)).fetchall()
-            wanted = [seq for seq, event_id in ids if event_id not in known]
-            rows: list[Any] = []
-            for chunk in _chunks(wanted):
-                marks = ",".join("?" * len(chunk))
-                rows += conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq IN ({marks}) ORDER BY seq",
-                                     chunk).fetchall()
-        return (ids[-1][0] if ids else position), [_event(row) for row in rows]
+    def _rows_at(self, conn: Any, seqs: list[int]) -> list[Any]:
+        rows: list[Any] = []
+        for chunk in _chunks(seqs):
+            marks = ",".join("?" * len(chunk))
+            rows += conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq IN ({marks}) ORDER BY seq",
+                                 chunk).fetchall()
+        return rows
 
     def delete_user(self, user_id: str) -> int:
         with self._db.transaction(f"deleting the events of user {user_id!r}") as conn:
