@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from liverec.datasets.demo import DemoWorld
 from liverec.engine import Engine
 
@@ -29,3 +31,23 @@ def paced(n: int, start: float | None = None) -> list[float]:
         t += gap
         out.append(t)
     return out
+
+
+def assert_trending_takes_the_others_events_once(a: Engine, b: Engine, item: str) -> None:
+    """Two engines on one store, serving one snapshot: events ``a`` stores reach ``b``'s trending
+    at its sync, once (a second sync reads them again, and ``a``'s own sync reads back its own)."""
+    assert b.snapshot is not None and a.snapshot is not None and b.snapshot.version == a.snapshot.version
+    trending = b.snapshot.models["trending"]
+    before = float(trending.score_of([item])[0])  # type: ignore[attr-defined]
+    now = time.time()
+    a.ingest_events([{"event_id": f"t{n}", "user_id": f"buyer{n}", "type": "purchase", "item_id": item,
+                      "timestamp": now} for n in range(30)])
+    assert b.sync().items == 0
+    after = float(trending.score_of([item])[0])  # type: ignore[attr-defined]
+    assert after > before
+    b.sync()  # read again (PostgreSQL's look-back window): folded once only
+    assert float(trending.score_of([item])[0]) == pytest.approx(after)  # type: ignore[attr-defined]
+    mine = float(a.snapshot.models["trending"].score_of([item])[0])  # type: ignore[attr-defined]
+    assert after == pytest.approx(mine, rel=1e-3)  # both engines' trending saw the same events
+    a.sync()  # its own events come back in the log: not folded in a second time
+    assert float(a.snapshot.models["trending"].score_of([item])[0]) == pytest.approx(mine)  # type: ignore[attr-defined]

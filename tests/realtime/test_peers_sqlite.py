@@ -20,6 +20,7 @@ from liverec.engine import Engine
 from liverec.realtime.store import MemoryStateStore
 from liverec.storage import open_store
 from liverec.storage.sqlite import SCHEMA_VERSION
+from tests._worlds import assert_trending_takes_the_others_events_once
 
 WORLD = build_demo_world(seed=11, n_items=40, n_users=8)
 
@@ -82,19 +83,7 @@ def test_the_online_models_take_another_processs_events_once(pair: tuple[Engine,
     a, b = pair
     a.train()
     b.sync()
-    assert b.snapshot is not None and b.snapshot.version == a.snapshot.version  # type: ignore[union-attr]
-    item = WORLD.items[-1].item_id
-    trending = b.snapshot.models["trending"]
-    before = float(trending.score_of([item])[0])  # type: ignore[attr-defined]
-    now = time.time()
-    a.ingest_events([{"event_id": f"t{n}", "user_id": f"buyer{n}", "type": "purchase", "item_id": item,
-                      "timestamp": now} for n in range(30)])
-    b.sync()
-    after = float(trending.score_of([item])[0])  # type: ignore[attr-defined]
-    assert after > before
-    b.sync()
-    assert float(trending.score_of([item])[0]) == pytest.approx(after)  # type: ignore[attr-defined]
-    assert after == pytest.approx(float(a.snapshot.models["trending"].score_of([item])[0]), rel=1e-3)  # type: ignore[union-attr]
+    assert_trending_takes_the_others_events_once(a, b, WORLD.items[-1].item_id)
 
 
 def test_an_item_the_cli_ingests_into_a_served_file_is_served_without_a_restart(tmp_path: Path) -> None:
