@@ -167,7 +167,7 @@ class Engine:
                           snapshot.centering if snapshot is not None else None)
         self.erasure = Erasure(store, space, self.model_dir, self._snapshots)
         self.peers = Peers(store)  # before the catalog is read: what changes meanwhile is taken in
-        self.items = LiveCatalog(store.catalog, space, self._lock)
+        self.items = LiveCatalog(store.catalog, space, self._lock, settings.enrich_workers)
         signals = EventSignals(self.items, ReviewPolarity(space.encoder))
         cleaning = cleaning_settings(settings.cleaning)
         self.cleaning = Cleaner(cleaning, store.quarantine, review_check(self.items) if cleaning.reviews else None)

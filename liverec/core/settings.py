@@ -39,6 +39,10 @@ class Settings:
         temporary directory for ``memory://``.
     encoder_threads
         Threads the text encoder may use.
+    enrich_workers
+        Processes that extract the keywords of a batch of 1,000 items or more (an import of a
+        catalog): 0 (the default) starts one per core, 1 keeps the work in this process. Smaller
+        batches (a shop editing an item) always stay in this process.
     models
         Hyperparameters per model, a ``[models.NAME]`` table each (``{"als": {"factors": 128}}``);
         the names and parameters are the models' own (their ``__init__`` signatures), checked
@@ -115,6 +119,7 @@ class Settings:
     max_tags: int = 64
     model_dir: str | None = None
     encoder_threads: int = 2
+    enrich_workers: int = 0
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     scorer: Mapping[str, Any] = field(default_factory=lambda: {"kind": "gbdt"})
     seed: int = 0
@@ -170,6 +175,9 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive integer", field=name, value=value)
+        if isinstance(self.enrich_workers, bool) or not isinstance(self.enrich_workers, int) or self.enrich_workers < 0:
+            raise InvalidInputError("enrich_workers must be an integer >= 0 (0: one per core)", field="enrich_workers",
+                                    value=self.enrich_workers)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidInputError("seed must be an integer", field="seed", value=self.seed)
         for name in ("models_off", "recalls_off"):

@@ -23,7 +23,7 @@ from liverec.models.base import TrainingData
 from liverec.models.content import ContentModel
 from liverec.storage.base import Catalog
 from liverec.text.centering import LanguageCentering
-from liverec.text.enrich import enrich, interest_tags, item_language
+from liverec.text.enrich import enrich_many, interest_tags, item_language
 from liverec.text.space import TextSpace
 
 __all__ = ["CHUNK", "ItemArrays", "ItemLookup", "ItemTable", "LiveCatalog"]
@@ -178,8 +178,9 @@ class LiveCatalog:
     change, so readers can cache what they derive from the catalog.
     """
 
-    def __init__(self, store: Catalog, space: TextSpace, lock: threading.RLock) -> None:
+    def __init__(self, store: Catalog, space: TextSpace, lock: threading.RLock, enrich_workers: int = 0) -> None:
         self.table = ItemTable()
+        self.enrich_workers = enrich_workers
         self.store = store
         self.space = space
         self.lock = lock
@@ -202,7 +203,7 @@ class LiveCatalog:
                 raise InvalidInputError(f"item {item.item_id!r} appears twice in one batch", field="item_id",
                                         value=item.item_id)
             seen.add(item.item_id)
-        enriched = [enrich(i) for i in parsed]
+        enriched = enrich_many(parsed, self.enrich_workers)
         # Encode before taking the write lock (it is the slow part, and events must keep flowing);
         # the cached raw vectors make the centring under the lock cheap.
         self.space.raw_item_vectors(enriched)
