@@ -184,7 +184,7 @@ def fit_snapshot(
     settings: Settings,
     history: Callable[[str], Sequence[Event]],
     build_state: Callable[[str, Sequence[Event], float], UserState],
-    features_for: Callable[[ModelSnapshot], Callable[[UserState], Features]],
+    features_for: Callable[[ModelSnapshot], Callable[[UserState, float], Features]],
     progress: Progress | None = None,
 ) -> tuple[ModelSnapshot, TrainReport]:
     """Fit, tune and return an unsaved snapshot plus the report.
@@ -194,8 +194,10 @@ def fit_snapshot(
     user's state from events with an interest threshold: training chooses it among
     ``settings.interest_similarities`` by the tuned scorer's hold-out NDCG@10
     (``report.interest_similarity``). ``features_for(snapshot)`` returns the ranker's features for a state
-    against that snapshot — both come from the live engine, so validation uses exactly the serving
-    code path, whichever engine fitted the models.
+    against that snapshot at a time (each validation user's is their held-out event's, the moment
+    they would have asked: features such as an item's age read it as a request reads its own) —
+    both come from the live engine, so validation uses exactly the serving code path, whichever
+    engine fitted the models.
     """
     report = TrainReport(events=len(log), items=len(item_ids))
     step = progress or (lambda _msg, _frac: None)
@@ -213,7 +215,12 @@ def fit_snapshot(
     # The users' events before their targets, read back from the log: the same events in the same
     # order as the columns' rows (an event logged since the columns were read may shift them by one).
     held_users = sorted(held.targets.items())
-    histories = {user: history(user)[: held.kept[user]] for user, _ in held_users}
+    histories: dict[str, Sequence[Event]] = {}
+    asked_at: dict[str, float] = {}
+    for user, target in held_users:
+        events = history(user)
+        histories[user] = events[: held.kept[user]]
+        asked_at[user] = _target_time(events, held.kept[user], target)
     thresholds = settings.interest_similarities or (settings.interest_similarity,)
     tried: dict[float, tuple[float, Any]] = {}
     # A user whose interests come out the same at another threshold (a short or one-topic history)
@@ -225,7 +232,7 @@ def fit_snapshot(
             state = build_state(user, histories[user], threshold)
             key = [(i.vector.tobytes(), i.ts, i.tags) for i in state.interests]
             if user not in last or last[user][0] != key:
-                last[user] = (key, features(state))
+                last[user] = (key, features(state, asked_at[user]))
             cases.append((last[user][1], target))
             if n % 50 == 0:
                 done = (k + n / max(1, len(held_users))) / len(thresholds)
@@ -255,3 +262,13 @@ def fit_snapshot(
     report.seconds["fit"] = time.perf_counter() - t2
     step("done", 1.0)
     return ModelSnapshot("", models, scorer, frozenset(item_ids)), report
+
+
+def _target_time(events: Sequence[Event], kept: int, target: str) -> float:
+    """When a validation user's held-out event happened: its first event on ``target`` from
+    position ``kept`` on (the log may have shifted by one since the columns were read), else their
+    last kept event's time."""
+    for event in events[kept : kept + 2]:
+        if event.item_id == target:
+            return event.timestamp
+    return events[kept - 1].timestamp if kept > 0 else 0.0

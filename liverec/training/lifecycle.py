@@ -243,9 +243,9 @@ class ModelLifecycle:
                 chunk = []
         snapshot.observe(chunk, weights)
 
-    def _features_for(self, snapshot: ModelSnapshot) -> Callable[[UserState], Features]:
+    def _features_for(self, snapshot: ModelSnapshot) -> Callable[[UserState, float], Features]:
         ranker = Ranker(self.catalog, snapshot, self.settings)
-        return lambda state: ranker.features(state, Filters())
+        return lambda state, now: ranker.features(state, Filters(), now)
 
     def _params(self, snapshot: ModelSnapshot) -> dict[str, Any]:
         """What the snapshot was trained with, for its manifest."""
