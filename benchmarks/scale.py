@@ -171,8 +171,15 @@ def child_train(db: str) -> dict[str, Any]:
 
 
 def child_serve(db: str, users_sample: int, requests: int, seed: int) -> dict[str, Any]:
+    from threadpoolctl import threadpool_limits
+
     from liverec.engine import Engine
     from liverec.realtime.codec import encode_state
+
+    # One BLAS thread, as `liverec serve` runs (service/app.py): a 2-thread OpenBLAS team spins on
+    # request-sized products and loses its turn on a busy machine (MMR's 250 x 250 similarities at
+    # k=50, measured 2026-12-07 beside a training: p99 17 ms with two threads, 0.5 ms with one).
+    threadpool_limits(limits=1, user_api="blas")
 
     rng = random.Random(seed)
     base_vectors = np.random.default_rng(seed).standard_normal((10_000, 512)).astype(np.float32)
