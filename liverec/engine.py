@@ -521,6 +521,10 @@ class Engine:
         it holds ``k`` items whenever the catalog has ``k`` the filters allow, trained or not.
         ``scorer`` replaces the trained one: a scorer or its configuration (an A/B variant's);
         ``exposure`` the settings' popularity calibration (0 to 1, :mod:`liverec.ranking.exposure`).
+
+        A process of your own that serves requests should run numpy's BLAS on one thread, as
+        ``liverec serve`` does (``threadpoolctl.threadpool_limits(1, "blas")``): a multi-threaded
+        BLAS team spins on request-sized products and stretches the tail on a busy machine.
         """
         k, diversity, scorer = _request(user_id, k, diversity, scorer)
         strength = None if exposure is None else check_share(exposure, "exposure")
