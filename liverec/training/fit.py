@@ -267,8 +267,9 @@ def fit_snapshot(
 def _target_time(events: Sequence[Event], kept: int, target: str) -> float:
     """When a validation user's held-out event happened: its first event on ``target`` from
     position ``kept`` on (the log may have shifted by one since the columns were read), else their
-    last kept event's time."""
+    last kept event's time (0 when none is left)."""
     for event in events[kept : kept + 2]:
         if event.item_id == target:
             return event.timestamp
-    return events[kept - 1].timestamp if kept > 0 else 0.0
+    before = events[:kept]  # shorter than ``kept`` when the user was erased while training read the log
+    return before[-1].timestamp if before else 0.0

@@ -24,6 +24,8 @@ def test_the_target_time_is_the_held_out_events() -> None:
     assert _target_time(events, 1, "c") == 30.0  # an event logged since the columns were read shifts it by one
     assert _target_time(events, 2, "z") == 20.0  # not found: the last kept event's time
     assert _target_time([], 0, "z") == 0.0
+    assert _target_time(events[:1], 3, "z") == 10.0  # the user was erased while training read the log
+    assert _target_time([], 3, "z") == 0.0
 
 
 def test_validation_features_are_computed_at_each_users_held_out_time(monkeypatch: pytest.MonkeyPatch) -> None:
