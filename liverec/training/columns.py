@@ -47,7 +47,7 @@ Polarities = Callable[[Sequence[Event]], Mapping[str, float]]
 
 @dataclass(frozen=True)
 class Holdout:
-    """Validation users: their target item, and how many of their events (in log order) precede it.
+    """Validation users: their target item, its time, and how many of their events (in log order) precede it.
 
     ``train`` marks the rows the validation models learn from: everything but each chosen
     user's target event and what they did after it.
@@ -56,6 +56,7 @@ class Holdout:
     train: Any  # what the validation models learn from: LogColumns' bool [n_events]; another engine's own
     targets: dict[str, str]  # user id -> held-out item id
     kept: dict[str, int]  # user id -> their events before the target
+    times: dict[str, float]  # user id -> when the held-out event happened: the moment validation asks
 
 
 @dataclass
@@ -148,7 +149,8 @@ class LogColumns:
         train = index < cut[self.user]
         kept = np.bincount(self.user[train], minlength=len(self.user_ids))
         return Holdout(train, {u: self.item_codes[int(self.item[cut[code[u]]])] for u in chosen},
-                       {u: int(kept[code[u]]) for u in chosen})
+                       {u: int(kept[code[u]]) for u in chosen},
+                       {u: float(self.time[cut[code[u]]]) for u in chosen})
 
     def training_data(self, item_ids: Sequence[str], item_vectors: np.ndarray, weights: Mapping[EventType, float],
                       rows: np.ndarray | None = None) -> TrainingData:

@@ -216,11 +216,8 @@ def fit_snapshot(
     # order as the columns' rows (an event logged since the columns were read may shift them by one).
     held_users = sorted(held.targets.items())
     histories: dict[str, Sequence[Event]] = {}
-    asked_at: dict[str, float] = {}
-    for user, target in held_users:
-        events = history(user)
-        histories[user] = events[: held.kept[user]]
-        asked_at[user] = _target_time(events, held.kept[user], target)
+    for user, _ in held_users:
+        histories[user] = history(user)[: held.kept[user]]
     thresholds = settings.interest_similarities or (settings.interest_similarity,)
     tried: dict[float, tuple[float, Any]] = {}
     # A user whose interests come out the same at another threshold (a short or one-topic history)
@@ -232,7 +229,7 @@ def fit_snapshot(
             state = build_state(user, histories[user], threshold)
             key = [(i.vector.tobytes(), i.ts, i.tags) for i in state.interests]
             if user not in last or last[user][0] != key:
-                last[user] = (key, features(state, asked_at[user]))
+                last[user] = (key, features(state, held.times[user]))
             cases.append((last[user][1], target))
             if n % 50 == 0:
                 done = (k + n / max(1, len(held_users))) / len(thresholds)
@@ -262,14 +259,3 @@ def fit_snapshot(
     report.seconds["fit"] = time.perf_counter() - t2
     step("done", 1.0)
     return ModelSnapshot("", models, scorer, frozenset(item_ids)), report
-
-
-def _target_time(events: Sequence[Event], kept: int, target: str) -> float:
-    """When a validation user's held-out event happened: its first event on ``target`` from
-    position ``kept`` on (the log may have shifted by one since the columns were read), else their
-    last kept event's time (0 when none is left)."""
-    for event in events[kept : kept + 2]:
-        if event.item_id == target:
-            return event.timestamp
-    before = events[:kept]  # shorter than ``kept`` when the user was erased while training read the log
-    return before[-1].timestamp if before else 0.0

@@ -74,6 +74,7 @@ def test_the_holdout_on_columns_is_the_one_on_event_objects(events: list[Event],
     assert [e.event_id for e, keep in zip(events, held.train, strict=True) if keep] == [e.event_id for e in train]
     for user in targets:
         assert held.kept[user] == sum(e.user_id == user for e in train)
+    assert held.times == {u: e.timestamp for u, e in targets.items()}
     item_ids = sorted({e.item_id for e in events if e.item_id})
     vectors = np.eye(len(item_ids), 8, dtype=np.float32)
     polarity = _polarities([e for e in events if e.type.value in ("review", "rate")])

@@ -70,6 +70,7 @@ def test_spark_read_holds_out_the_same_users_and_rows(trained: tuple[Engine, obj
         assert {e.event_id for e in mine.texts} == {e.event_id for e in theirs.texts}
         held, their_held = mine.holdout(30, 3), theirs.holdout(30, 3)
         assert held.targets == their_held.targets and held.kept == their_held.kept and len(held.targets) == 30
+        assert held.times == their_held.times
         assert mine.latest(REFERENCE_TIME, 0.0) == theirs.latest(REFERENCE_TIME, 0.0)
     finally:
         theirs.close()
@@ -154,6 +155,7 @@ def test_jdbc_reads_the_postgresql_log_as_the_store_does(postgres_url: str) -> N
             assert len(theirs) == len(mine) == len(world.events)
             held, their_held = mine.holdout(5, 0), theirs.holdout(5, 0)
             assert held.targets == their_held.targets and held.kept == their_held.kept
+            assert held.times == their_held.times
         finally:
             theirs.close()
     finally:

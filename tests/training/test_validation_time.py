@@ -7,47 +7,44 @@ from __future__ import annotations
 
 import pytest
 
-from liverec.core.types import Event, EventType
 from liverec.datasets.demo import build_demo_world
 from liverec.engine import Engine
 from liverec.training import lifecycle
-from liverec.training.fit import _target_time
-
-
-def _event(n: int, item: str, ts: float) -> Event:
-    return Event.trusted(f"e{n}", "u", EventType.VIEW, item, None, None, ts, None)
-
-
-def test_the_target_time_is_the_held_out_events() -> None:
-    events = [_event(0, "a", 10.0), _event(1, "b", 20.0), _event(2, "c", 30.0)]
-    assert _target_time(events, 1, "b") == 20.0
-    assert _target_time(events, 1, "c") == 30.0  # an event logged since the columns were read shifts it by one
-    assert _target_time(events, 2, "z") == 20.0  # not found: the last kept event's time
-    assert _target_time([], 0, "z") == 0.0
-    assert _target_time(events[:1], 3, "z") == 10.0  # the user was erased while training read the log
-    assert _target_time([], 3, "z") == 0.0
+from liverec.training.columns import LogColumns
 
 
 def test_validation_features_are_computed_at_each_users_held_out_time(monkeypatch: pytest.MonkeyPatch) -> None:
     world = build_demo_world(seed=5, n_items=120, n_users=30)
-    asked: list[float] = []
+    asked: dict[str, float] = {}
     original = lifecycle.ModelLifecycle._features_for
+    targets: dict[str, str] = {}
+    holdout = LogColumns.holdout
+
+    def recording_holdout(self, max_users, seed):  # type: ignore[no-untyped-def]
+        held = holdout(self, max_users, seed)
+        targets.update(held.targets)
+        return held
 
     def recording(self, snapshot):  # type: ignore[no-untyped-def]
         features = original(self, snapshot)
 
         def at(state, now):  # type: ignore[no-untyped-def]
-            asked.append(now)
+            asked[state.user_id] = now
             return features(state, now)
 
         return at
 
     monkeypatch.setattr(lifecycle.ModelLifecycle, "_features_for", recording)
+    monkeypatch.setattr(LogColumns, "holdout", recording_holdout)
     with Engine.open("memory://", interest_similarities=[]) as engine:
         engine.ingest_items(world.items)
         engine.ingest_events(world.events)
         report = engine.train()
-    times = sorted(e.timestamp for e in world.events)
-    assert report.validation_users > 0 and len(asked) == report.validation_users
-    assert all(times[0] < now <= times[-1] for now in asked)  # event times, never 0
-    assert len(set(asked)) > 1  # each user's own
+    # each user's first event on their held-out item, found in the world itself
+    touched: dict[tuple[str, str], float] = {}
+    for e in sorted(world.events, key=lambda e: e.timestamp):
+        if e.item_id is not None:
+            touched.setdefault((e.user_id, e.item_id), e.timestamp)
+    assert report.validation_users > 0 and set(asked) == set(targets)
+    assert asked == {user: touched[user, item] for user, item in targets.items()}
+    assert len(set(asked.values())) > 1  # each user's own

@@ -63,8 +63,7 @@ class SparkLog:
         return default if found is None else float(found)
 
     def holdout(self, max_users: int, seed: int) -> Holdout:
-        cuts, targets, kept = stages.holdout(self.events, max_users, seed)
-        return Holdout(cuts, targets, kept)
+        return Holdout(*stages.holdout(self.events, max_users, seed))
 
     def close(self) -> None:
         self.events.unpersist()

@@ -81,10 +81,11 @@ def first_appearance(frame: Any) -> list[str]:
     return [row.user_id for row in firsts.orderBy("first").select("user_id").toLocalIterator()]
 
 
-def holdout(events: Any, max_users: int, seed: int) -> tuple[Any, dict[str, str], dict[str, int]]:
+def holdout(events: Any, max_users: int, seed: int) -> tuple[Any, dict[str, str], dict[str, int], dict[str, float]]:
     """:meth:`LogColumns.holdout` on the cluster: up to ``max_users`` users' last first-time positive
     item event and everything after it are held out. Returns the cut per user as a DataFrame
-    (``user_id, cut_ts, cut_seq``), the targets and how many events each chosen user keeps.
+    (``user_id, cut_ts, cut_seq``), the targets, how many events each chosen user keeps and when
+    their held-out event happened.
 
     Only the candidate users (their id, cut and target) come to the driver, where they are drawn
     exactly as the local engine draws them.
@@ -105,7 +106,8 @@ def holdout(events: Any, max_users: int, seed: int) -> tuple[Any, dict[str, str]
                                  "user_id string, cut_ts double, cut_seq long")
     kept = {row.user_id: int(row["count"]) for row in
             events.join(F.broadcast(cuts), "user_id").where(_before_cut()).groupBy("user_id").count().collect()}
-    return cuts, {u: by_user[u].target for u in chosen}, {u: kept.get(u, 0) for u in chosen}
+    return (cuts, {u: by_user[u].target for u in chosen}, {u: kept.get(u, 0) for u in chosen},
+            {u: float(by_user[u].cut_ts) for u in chosen})
 
 
 def before_cuts(frame: Any, cuts: Any) -> Any:
