@@ -20,7 +20,7 @@ import numpy as np
 from liverec.core.errors import InvalidInputError
 from liverec.ranking.features import Features
 from liverec.ranking.recalls import cold_start_recalls, recall_names
-from liverec.ranking.scoring import Case, register_scorer
+from liverec.ranking.scoring import Case, clearly_better, register_scorer
 
 __all__ = ["BLOCK", "WEIGHT_GRID", "LinearFusion"]
 
@@ -61,15 +61,21 @@ class LinearFusion:
         The values coordinate ascent tries for each weight.
     rounds
         Passes of coordinate ascent over the recalls.
+    caution
+        A step of the ascent is taken only when it gains more than this many standard errors of
+        the paired per-user difference (:func:`~liverec.ranking.scoring.clearly_better`). 0, the
+        default, takes any gain: at 1 the weights learned on MovieLens-100k's first 20% (210
+        validation users) served its stream no better (HR@10 0.1400 against 0.1421).
     """
 
     kind: ClassVar[str] = "linear"
 
     def __init__(self, weights: Mapping[str, float] | None = None, grid: Sequence[float] = WEIGHT_GRID,
-                 rounds: int = 2) -> None:
+                 rounds: int = 2, caution: float = 0.0) -> None:
         self.weights = None if weights is None else _check_weights(weights)
         self.grid = tuple(grid)
         self.rounds = rounds
+        self.caution = caution
         self._vectors: dict[tuple[str, ...], np.ndarray] = {}
 
     # -- serving ---------------------------------------------------------------------------
@@ -102,7 +108,9 @@ class LinearFusion:
 
     def fit(self, cases: Sequence[Case]) -> Self:
         """Coordinate ascent over :attr:`grid` per recall weight, maximising mean NDCG@10 of the
-        cases' targets. Ties keep the earlier weight, so a recall that does not help stays put.
+        cases' targets. A step is taken only when it is clearly better (:attr:`caution`): ties
+        (and, with a caution, gains within the noise) keep the earlier weight, so a recall that
+        does not help stays put.
 
         A recall that serves users with no history (``Recall.cold_start``: trending) never goes
         below the grid's smallest positive weight: validation users all have a history, and a
@@ -117,7 +125,7 @@ class LinearFusion:
         floors = {recall: floor for recall in cold_start_recalls() if recall in columns}
         for recall, least in floors.items():
             weights[recall] = max(weights.get(recall, 0.0), least)
-        best = start = _mean_ndcg(matrices, _weight_vector(weights, columns))
+        best = start = _ndcgs(matrices, _weight_vector(weights, columns))
         for _, recall in itertools.product(range(self.rounds), columns):
             for value in self.grid:
                 if value == weights.get(recall, 0.0) or value < floors.get(recall, 0.0):
@@ -125,11 +133,12 @@ class LinearFusion:
                 trial = {**weights, recall: value}
                 if all(v == 0 for v in trial.values()):
                     continue
-                score = _mean_ndcg(matrices, _weight_vector(trial, columns))
-                if score > best + 1e-9:
-                    best, weights = score, trial
+                scores = _ndcgs(matrices, _weight_vector(trial, columns))
+                if clearly_better(scores, best, self.caution):
+                    best, weights = scores, trial
         self.weights_ = weights
-        self.validation_ = {"ndcg@10": round(best, 5), "ndcg@10_equal_weights": round(start, 5), "users": len(cases)}
+        self.validation_ = {"ndcg@10": round(_mean(best), 5), "ndcg@10_equal_weights": round(_mean(start), 5),
+                            "users": len(cases)}
         self._vectors = {}
         return self
 
@@ -141,7 +150,8 @@ class LinearFusion:
 
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        record = {"params": {"weights": self.weights, "grid": list(self.grid), "rounds": self.rounds},
+        record = {"params": {"weights": self.weights, "grid": list(self.grid), "rounds": self.rounds,
+                             "caution": self.caution},
                   "weights_": getattr(self, "weights_", None), "validation_": getattr(self, "validation_", None)}
         (path / "linear.json").write_text(json.dumps(record, indent=2))
 
@@ -179,15 +189,19 @@ def _weight_vector(weights: Mapping[str, float], columns: tuple[str, ...]) -> np
     return np.array([max(0.0, weights.get(c, 0.0)) for c in columns], dtype=np.float64)
 
 
-def _mean_ndcg(cases: Sequence[tuple[np.ndarray, int]], w: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k of the targets under weight vector ``w`` (ties broken against the target)."""
-    total = 0.0
-    for matrix, target in cases:
+def _ndcgs(cases: Sequence[tuple[np.ndarray, int]], w: np.ndarray, k: int = 10) -> np.ndarray:
+    """NDCG@k of each case's target under weight vector ``w`` (ties broken against the target)."""
+    out = np.zeros(len(cases))
+    for n, (matrix, target) in enumerate(cases):
         if target < 0 or w @ matrix[target] <= 0:
             continue
         scores = matrix @ w
         rank = int((scores >= scores[target]).sum()) - 1
         if rank < k:
-            total += 1.0 / math.log2(rank + 2)
-    return total / max(1, len(cases))
+            out[n] = 1.0 / math.log2(rank + 2)
+    return out
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else 0.0
 

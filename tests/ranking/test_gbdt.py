@@ -77,6 +77,40 @@ def test_trees_are_chosen_when_they_beat_fusion_on_held_out_users(tmp_path: Path
     assert loaded.describe() == ranker.describe()
 
 
+def test_trees_must_beat_fusion_beyond_the_noise_of_the_held_out_users() -> None:
+    """The world above, where only trees rank the target first, with a third of the users whose
+    target leads both lists (either scorer ranks it first): trees win on the mean, by a gain that
+    varies over users, and are taken only when it exceeds ``caution`` standard errors."""
+    rng = np.random.default_rng(5)
+
+    def easy(n: int) -> tuple[Features, str]:
+        t, x = f"t{n}", f"x{n}"
+        lists = {"content": ([t, x], np.array([0.9, 0.1])), "covisit": ([t, x], np.array([0.8, 0.2]))}
+        return build_features({name: lists.get(name, ([], np.zeros(0))) for name in recall_names()}), t
+
+    cases = [_case(n, rng) if n % 3 else easy(n) for n in range(240)]
+    fitted = {caution: GBDTRanker(trees=80, threads=1, min_child_samples=5, caution=caution).fit(cases)
+              for caution in (0.0, 1.0, 1e6)}
+    gain = fitted[0.0].describe()["validation"]
+    assert gain["ndcg@10_trees"] > gain["ndcg@10_linear"]
+    assert [fitted[c].describe()["validation"]["chosen"] for c in (0.0, 1.0, 1e6)] == ["trees", "trees", "linear"]
+
+
+def test_validation_breaks_ties_against_the_target() -> None:
+    """Trees that give every candidate one score (a single leaf) rank nothing: validation must not
+    credit them with the target first, or a one-tree ensemble of few leaves wins validation on its
+    ties and serves at random among them. Fusion's ties count the same way."""
+    rng = np.random.default_rng(6)
+    ranker = GBDTRanker(trees=20, threads=1, min_child_samples=5).fit([_case(n, rng) for n in range(60)])
+    leaf = TreeEnsemble(np.array([-1]), np.zeros(1), np.array([0]), np.array([0]), np.array([0.5]),
+                        np.array([0]), 0)
+    features, target = _case(999, rng)
+    candidates = len(ranker._top(features))
+    assert candidates > 1 and ranker._rank_cascade(features, target, leaf) == candidates - 1
+    alike = build_features({name: (["decoy", "t"], np.array([1.0, 1.0])) for name in recall_names()})
+    assert ranker._rank_linear(alike, "t") == 1
+
+
 def test_fusion_is_kept_when_the_trees_do_not_beat_it() -> None:
     rng = np.random.default_rng(4)
 
