@@ -48,12 +48,10 @@ def enrich_many(items: Sequence[Item], workers: int = 0) -> list[Item]:
     started once and reused by later batches (they exit when idle), and unlike multiprocessing's
     spawn they never re-run the caller's script, so a library user needs no ``__main__`` guard.
     """
-    if workers == 1 or len(items) < PARALLEL_MIN:
-        return [enrich(i) for i in items]
     from joblib import Parallel, cpu_count, delayed
 
-    count = cpu_count() if workers == 0 else workers  # joblib's count honours affinity and cgroup quotas
-    if count <= 1:
+    count = workers or cpu_count()  # joblib's count honours affinity and cgroup quotas
+    if count <= 1 or len(items) < PARALLEL_MIN:
         return [enrich(i) for i in items]
     # Chunks of a few hundred items: the per-task round trip is paid per chunk, not per item.
     chunk = max(64, min(500, len(items) // (4 * count)))
