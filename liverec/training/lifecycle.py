@@ -14,13 +14,13 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from liverec.core.errors import InvalidInputError, StorageError
 from liverec.core.settings import Settings
-from liverec.core.types import Event
+from liverec.core.types import Event, EventType
 from liverec.models.registry import build_model, model_hyperparameters
 from liverec.ranking.features import Features
 from liverec.ranking.filters import Filters
@@ -87,13 +87,26 @@ class ModelLifecycle:
         t0, started = time.perf_counter(), time.time()
         epoch = self.erasure.epoch()  # before reading: whoever is erased after it is scrubbed below
         position = self.events.position()  # training reads what was stored by now, a catch-up what came after
-        log = self.engine.read(self.events, self.states.signals.polarities, position)
+        polarities: Callable[[Sequence[Event]], Mapping[str, float]] = self.states.signals.polarities
+        # An engine that runs elsewhere (Spark) encodes the texts the vector cache lacks where it runs:
+        # the reviews' before their polarities are read (a log bulk-loaded around the engine has
+        # none cached), the catalog's after.
+        encode = getattr(self.engine, "encode_texts", None)
+        if encode is not None:
+            space, of_events = self.catalog.space, polarities
+
+            def encoded_first(events: Sequence[Event]) -> Mapping[str, float]:
+                encode([e.text for e in events if e.type is EventType.REVIEW and e.text], space)
+                return of_events(events)
+
+            polarities = encoded_first
+
+        log = self.engine.read(self.events, polarities, position)
         try:
             if not len(log):
                 raise InvalidInputError("there are no events to train on; ingest events first", field="events")
-            encode = getattr(self.engine, "encode_items", None)
-            if encode is not None:  # texts the vector cache lacks, encoded where the engine runs
-                encode(self.catalog.items(), self.catalog.space)
+            if encode is not None:
+                encode([item.text for item in self.catalog.items()], self.catalog.space)
             item_ids, vectors = self.catalog.refit_centering()  # builds outside the lock, swaps under it
             with self.lock:
                 self.states.clear()  # states of the old space; rebuilt in the new one

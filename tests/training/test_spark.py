@@ -215,6 +215,55 @@ def test_item_texts_the_cache_lacks_are_encoded_on_spark(trained: tuple[Engine, 
     assert encode_catalog(engine.store, SPARK) == 0  # the cache honoured: nothing encoded twice
 
 
+def test_review_texts_the_cache_lacks_are_encoded_on_spark_before_their_polarities(tmp_path: Path) -> None:
+    """A log loaded around the engine has reviews whose vectors the cache lacks: Spark training encodes
+    them on the executors before the driver reads their polarities, and the polarities are the ones
+    the local engine computes."""
+    from liverec.core.types import Event, EventType
+
+    world = build_demo_world(seed=13, now=REFERENCE_TIME, n_items=200, n_users=20)
+    engine = Engine.open(f"sqlite:///{tmp_path}/reviews.db")
+    try:
+        engine.ingest_items(world.items)
+        engine.ingest_events(world.events)
+        words = ["broke after a week, do not buy", "exactly what I needed, works great",
+                 "arrived late and scratched", "sturdy, light and well made"]
+        reviews = [Event.create(f"u-review-{n}", EventType.REVIEW, world.items[n].item_id, text=text,
+                                timestamp=REFERENCE_TIME - 3600 + n) for n, text in enumerate(words)]
+        engine.ingest_events(reviews)
+        cached = engine.items.space.encoder
+        keys = [cached.key(text) for text in words]
+        before = engine.store.vectors.get_many(cached.name, keys)
+        assert len(before) == len(keys)  # the live engine encoded them as they came
+        expected = engine.states.signals.polarities(reviews)
+        assert engine.store.vectors.delete(keys) == len(keys)  # as if the log were bulk-loaded
+        spark = training_engine(SPARK, engine.store, engine.model_dir)
+        read: list[dict[str, float]] = []
+        original = spark.read
+
+        def recording(events, polarities, through=None):  # type: ignore[no-untyped-def]
+            def seen(batch):  # type: ignore[no-untyped-def]
+                found = polarities(batch)
+                read.append(dict(found))
+                return found
+
+            return original(events, seen, through)
+
+        spark.read = recording  # type: ignore[method-assign]
+        engine.models.engine = spark
+        engine.train()
+        # the driver still held them in memory, so only the executors can have written them back
+        after = engine.store.vectors.get_many(cached.name, keys)
+        assert set(after) == set(keys)
+        for key in keys:
+            np.testing.assert_allclose(after[key], before[key], atol=1e-5)
+        got = {k: v for found in read for k, v in found.items()}
+        assert {k: got.get(k) for k in expected} == pytest.approx(expected)
+        assert spark.seconds["texts"] > 0
+    finally:
+        engine.close()
+
+
 def test_spark_reads_an_export_as_learning_does_without_quarantine_and_duplicates(tmp_path: Path) -> None:
     """A raw export (``parquet:``) holds a bot's clicks, double submits and repeated showings;
     training on Spark must drop exactly what the local engine's clean log drops."""

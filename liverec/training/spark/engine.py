@@ -27,7 +27,7 @@ import numpy as np
 
 from liverec.core.errors import InvalidInputError
 from liverec.core.settings import Settings
-from liverec.core.types import Event, EventType, Item
+from liverec.core.types import Event, EventType
 from liverec.models.base import Model, TrainingData
 from liverec.models.registry import build_model, snapshot_models
 from liverec.storage.base import EventLog, Store
@@ -84,24 +84,27 @@ class SparkTraining:
     def spark(self) -> Any:
         return spark_session(self.settings.master, dict(self.settings.conf), self.settings.partitions)
 
-    def encode_items(self, items: Sequence[Item], space: TextSpace) -> int:
-        """Encode on the executors the item texts the store's vector cache lacks (:mod:`.text`)."""
-        if space.encoder.cache is None:
+    def encode_texts(self, texts: Sequence[str], space: TextSpace) -> int:
+        """Encode on the executors the passage texts (item texts, reviews) the store's vector cache
+        lacks (:mod:`.text`); how many. The driver then reads them from the cache."""
+        if space.encoder.cache is None or not texts:
             return 0
         t0 = time.perf_counter()
-        done = encode_missing(self.spark, space.encoder_name, space.encoder, [i.text for i in items],
-                              self.settings.partitions) if items else 0
-        self.seconds["texts"] = time.perf_counter() - t0
+        done = encode_missing(self.spark, space.encoder_name, space.encoder, texts, self.settings.partitions)
+        self.seconds["texts"] = self.seconds.get("texts", 0.0) + time.perf_counter() - t0
         return done
 
     def read(self, events: EventLog, polarities: Polarities, through: int | None = None) -> SparkLog:
-        """Read the log on Spark. Reviews come to the driver for their polarity (the sentiment model
-        runs here), and with searches are kept as the read's texts, as the local engine keeps them."""
+        """Read the log on Spark. Reviews and searches come to the driver as the read's texts, as the
+        local engine keeps them; the reviews' polarities are computed there by ``polarities`` (the
+        lifecycle's has their texts the vector cache lacks encoded on the executors first, by
+        :meth:`encode_texts`, so the driver only applies the sentiment head)."""
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
         spark = self.spark
         t0 = time.perf_counter()
+        self.seconds = {}
         frame = read_events(spark, self.settings.source, events, getattr(self.store, "url", ""), self.model_dir,
                             self.settings.partitions, through).persist(StorageLevel.MEMORY_AND_DISK)
         count = frame.count()
@@ -114,7 +117,7 @@ class SparkTraining:
         polarity = spark.createDataFrame([(k, float(v)) for k, v in found.items()],
                                          "event_id string, polarity double")
         users = [r.user_id for r in frame.select("user_id").distinct().toLocalIterator()]
-        self.seconds = {"read": time.perf_counter() - t0}
+        self.seconds["read"] = time.perf_counter() - t0  # with the reviews' texts encoded, if any
         return SparkLog(frame, count, users, texts, polarity)
 
     def fit(self, log: Any, item_ids: Sequence[str], item_vectors: np.ndarray, settings: Settings,
