@@ -79,9 +79,9 @@ def clearly_better(new: np.ndarray, old: np.ndarray, z: float = 1.0) -> bool:
 
     The one-standard-error rule (Hastie, Tibshirani and Friedman, *Elements of Statistical
     Learning*, 7.10): keep the simpler or current choice unless validation shows the other is
-    better beyond its noise. On 2,000 validation users the bar is a small fraction of a point of
-    NDCG; on the 50 of a young store it keeps a choice from following a handful of users.
-    ``z = 0`` takes any gain.
+    better beyond its noise. The bar falls with the square root of the users: many validation
+    users let a small gain count, while on the 50 of a young store a choice does not follow a
+    handful of them. ``z = 0`` takes any gain.
 
     >>> clearly_better(np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.0, 0.0]))
     False
