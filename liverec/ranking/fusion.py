@@ -20,7 +20,7 @@ import numpy as np
 from liverec.core.errors import InvalidInputError
 from liverec.ranking.features import Features
 from liverec.ranking.recalls import cold_start_recalls, recall_names
-from liverec.ranking.scoring import Case, clearly_better, register_scorer
+from liverec.ranking.scoring import Case, clearly_better, held_out_rank, ndcg_at, register_scorer
 
 __all__ = ["BLOCK", "WEIGHT_GRID", "LinearFusion"]
 
@@ -193,12 +193,8 @@ def _ndcgs(cases: Sequence[tuple[np.ndarray, int]], w: np.ndarray, k: int = 10) 
     """NDCG@k of each case's target under weight vector ``w`` (ties broken against the target)."""
     out = np.zeros(len(cases))
     for n, (matrix, target) in enumerate(cases):
-        if target < 0 or w @ matrix[target] <= 0:
-            continue
-        scores = matrix @ w
-        rank = int((scores >= scores[target]).sum()) - 1
-        if rank < k:
-            out[n] = 1.0 / math.log2(rank + 2)
+        if target >= 0 and w @ matrix[target] > 0:
+            out[n] = ndcg_at(held_out_rank(matrix @ w, target), k)
     return out
 
 

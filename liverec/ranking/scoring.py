@@ -32,6 +32,8 @@ __all__ = [
     "Case",
     "Scorer",
     "clearly_better",
+    "held_out_rank",
+    "ndcg_at",
     "load_scorer",
     "register_scorer",
     "save_scorer",
@@ -92,9 +94,28 @@ def clearly_better(new: np.ndarray, old: np.ndarray, z: float = 1.0) -> bool:
     gain = float(diff.mean()) if len(diff) else 0.0
     if gain <= 1e-9:
         return False
-    if z <= 0 or len(diff) < 2:
-        return z <= 0
+    if z <= 0:
+        return True
+    if len(diff) < 2:
+        return False  # one case cannot show its own noise
     return gain > z * float(diff.std(ddof=1)) / math.sqrt(len(diff)) + 1e-9
+
+
+def held_out_rank(scores: np.ndarray, row: int) -> int:
+    """The 0-based rank of candidate ``row`` under ``scores``, ties counted against it — as a list
+    served in any order among equals may place it. Counting only the candidates strictly above
+    once let a one-tree ensemble, whose few leaf values tie most candidates, win validation on
+    its ties (0.085 where it served 0.035 on MovieLens-100k at 20% of its stream).
+
+    >>> held_out_rank(np.array([0.5, 0.9, 0.5]), 0)  # behind 0.9 and its equal
+    2
+    """
+    return int((scores >= scores[row]).sum()) - 1
+
+
+def ndcg_at(rank: int, k: int = 10) -> float:
+    """NDCG@k of one relevant item at 0-based ``rank`` (0 beyond the top ``k``)."""
+    return 1.0 / math.log2(rank + 2) if rank < k else 0.0
 
 
 S = TypeVar("S", bound=type)
