@@ -238,28 +238,36 @@ def test_review_texts_the_cache_lacks_are_encoded_on_spark_before_their_polariti
         expected = engine.states.signals.polarities(reviews)
         assert engine.store.vectors.delete(keys) == len(keys)  # as if the log were bulk-loaded
         spark = training_engine(SPARK, engine.store, engine.model_dir)
-        read: list[dict[str, float]] = []
-        original = spark.read
+        steps: list[tuple[str, object]] = []  # what Spark training did, in order
+        read, encode = spark.read, spark.encode_texts
 
-        def recording(events, polarities, through=None):  # type: ignore[no-untyped-def]
+        def recording_read(events, polarities, through=None):  # type: ignore[no-untyped-def]
             def seen(batch):  # type: ignore[no-untyped-def]
                 found = polarities(batch)
-                read.append(dict(found))
+                steps.append(("polarities", dict(found)))
                 return found
 
-            return original(events, seen, through)
+            return read(events, seen, through)
 
-        spark.read = recording  # type: ignore[method-assign]
+        def recording_encode(texts, space):  # type: ignore[no-untyped-def]
+            done = encode(texts, space)
+            steps.append(("encoded", done))
+            return done
+
+        spark.read = recording_read  # type: ignore[method-assign]
+        spark.encode_texts = recording_encode  # type: ignore[method-assign]
         engine.models.engine = spark
         engine.train()
+        # the four reviews encoded first, then their polarities read, then the (cached) catalog
+        assert [kind for kind, _ in steps] == ["encoded", "polarities", "encoded"]
+        assert steps[0][1] == len(keys) and steps[2][1] == 0
         # the driver still held them in memory, so only the executors can have written them back
         after = engine.store.vectors.get_many(cached.name, keys)
         assert set(after) == set(keys)
         for key in keys:
             np.testing.assert_allclose(after[key], before[key], atol=1e-5)
-        got = {k: v for found in read for k, v in found.items()}
-        assert {k: got.get(k) for k in expected} == pytest.approx(expected)
-        assert spark.seconds["texts"] > 0
+        got = steps[1][1]
+        assert isinstance(got, dict) and {k: got.get(k) for k in expected} == pytest.approx(expected)
     finally:
         engine.close()
 

@@ -63,7 +63,7 @@ class SparkLog:
         return default if found is None else float(found)
 
     def holdout(self, max_users: int, seed: int) -> Holdout:
-        return Holdout(*stages.holdout(self.events, max_users, seed))
+        return stages.holdout(self.events, max_users, seed)
 
     def close(self) -> None:
         self.events.unpersist()
@@ -117,7 +117,7 @@ class SparkTraining:
         polarity = spark.createDataFrame([(k, float(v)) for k, v in found.items()],
                                          "event_id string, polarity double")
         users = [r.user_id for r in frame.select("user_id").distinct().toLocalIterator()]
-        self.seconds["read"] = time.perf_counter() - t0  # with the reviews' texts encoded, if any
+        self.seconds["read"] = time.perf_counter() - t0 - self.seconds.get("texts", 0.0)  # encoding is "texts"
         return SparkLog(frame, count, users, texts, polarity)
 
     def fit(self, log: Any, item_ids: Sequence[str], item_vectors: np.ndarray, settings: Settings,

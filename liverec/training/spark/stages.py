@@ -22,7 +22,7 @@ from liverec.models.als import ALSRecommender
 from liverec.models.base import TYPE_INDEX
 from liverec.models.covisit import CoVisitation
 from liverec.models.popularity import TrendingPopularity
-from liverec.training.columns import MIN_FIRST_TOUCHES, POSITIVE_ITEM_TYPES
+from liverec.training.columns import MIN_FIRST_TOUCHES, POSITIVE_ITEM_TYPES, Holdout
 
 __all__ = ["STAGES", "als", "covisitation", "first_appearance", "holdout", "positive", "timed", "training_frame",
            "trending"]
@@ -81,11 +81,10 @@ def first_appearance(frame: Any) -> list[str]:
     return [row.user_id for row in firsts.orderBy("first").select("user_id").toLocalIterator()]
 
 
-def holdout(events: Any, max_users: int, seed: int) -> tuple[Any, dict[str, str], dict[str, int], dict[str, float]]:
+def holdout(events: Any, max_users: int, seed: int) -> Holdout:
     """:meth:`LogColumns.holdout` on the cluster: up to ``max_users`` users' last first-time positive
-    item event and everything after it are held out. Returns the cut per user as a DataFrame
-    (``user_id, cut_ts, cut_seq``), the targets, how many events each chosen user keeps and when
-    their held-out event happened.
+    item event and everything after it are held out. The hold-out's ``train`` is the cut per user
+    as a DataFrame (``user_id, cut_ts, cut_seq``).
 
     Only the candidate users (their id, cut and target) come to the driver, where they are drawn
     exactly as the local engine draws them.
@@ -106,8 +105,8 @@ def holdout(events: Any, max_users: int, seed: int) -> tuple[Any, dict[str, str]
                                  "user_id string, cut_ts double, cut_seq long")
     kept = {row.user_id: int(row["count"]) for row in
             events.join(F.broadcast(cuts), "user_id").where(_before_cut()).groupBy("user_id").count().collect()}
-    return (cuts, {u: by_user[u].target for u in chosen}, {u: kept.get(u, 0) for u in chosen},
-            {u: float(by_user[u].cut_ts) for u in chosen})
+    return Holdout(cuts, {u: by_user[u].target for u in chosen}, {u: kept.get(u, 0) for u in chosen},
+                   {u: float(by_user[u].cut_ts) for u in chosen})
 
 
 def before_cuts(frame: Any, cuts: Any) -> Any:
