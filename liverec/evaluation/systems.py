@@ -251,8 +251,18 @@ class Liverec:
         scores = report.validation.get("ndcg@10_by_interest_similarity")
         tried = f" (hold-out NDCG@10 by threshold: {', '.join(f'{t}: {v:.4f}' for t, v in scores.items())})" \
             if scores else " (pinned)"
-        return [f"training chose interest_similarity {report.interest_similarity:g}{tried}, "
-                f"scorer {report.scorer} (validation NDCG@10 {report.validation.get('ndcg@10', 0.0):.4f})"]
+        notes = [f"training chose interest_similarity {report.interest_similarity:g}{tried}, "
+                 f"scorer {report.scorer} (validation NDCG@10 {report.validation.get('ndcg@10', 0.0):.4f})"]
+        # A model stopped by its time budget scores what the machine's speed (and its neighbours) let it learn:
+        # the note says so, since the same run on a busier machine ranks differently.
+        sequence = report.models.get("sequential", {})
+        if sequence:
+            stopped = "stopped by its time budget" if sequence.get("stopped_by_time") else "stopped by validation"
+            notes.append(f"sequence model: {sequence.get('epochs_run')} passes in {sequence.get('seconds')} s, "
+                         f"{stopped}, best pass {sequence.get('best_epoch')} (validation NDCG@10 "
+                         f"{sequence.get('validation_ndcg@10')}), then {sequence.get('resumed_passes', 0)} on all "
+                         f"events in {sequence.get('resumed_seconds', 0)} s")
+        return notes
 
     def add_items(self, items: Sequence[Item]) -> None:
         """Items that arrive after training (the cold-start protocol): live at once, untrained."""

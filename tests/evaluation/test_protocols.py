@@ -189,6 +189,9 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     # what the engine's training chose on its own hold-out is in the report, beside the grid's choice
     assert liverec.notes and liverec.notes[0].startswith("training chose interest_similarity ")
     assert liverec.notes[0] in text and "hold-out NDCG@10 by threshold: 0.3: " in liverec.notes[0]
+    # and how far the sequence model got, so a run cut by its time budget says so
+    assert liverec.notes[1].startswith("sequence model: ") and " passes in " in liverec.notes[1]
+    assert liverec.notes[1] in text
     assert "Exposure by category" in text and "exposure control on test" in text and "miscalibration@10" in text
     for kind in ("metrics", "history", "tradeoff", "exposure"):
         assert files[f"demo-small-loo-{kind}"].stat().st_size > 10_000  # a real PNG, not an empty file
