@@ -40,8 +40,8 @@ class _Block(nn.Module):
         b, m, dim = x.shape
         dh = dim // self.heads
         q, k, v = (t.reshape(b, m, self.heads, dh).transpose(1, 2) for t in self.qkv(self.ln1(x)).split(dim, -1))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(dh) + mask[:, None]
-        attn = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, m, dim)
+        # softmax(q kᵀ / √dh + mask) v, as serving's numpy forward computes it, in torch's fused kernel
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None]).transpose(1, 2).reshape(b, m, dim)
         x = x + self.drop(self.out(attn))
         return x + self.drop(self.ff2(F.gelu(self.ff1(self.ln2(x)), approximate="tanh")))
 
@@ -146,6 +146,50 @@ def _batch(windows: list[Sequence_], inputs_only: bool = False) -> tuple[torch.T
     return torch.from_numpy(items), torch.from_numpy(types), torch.from_numpy(gaps), torch.from_numpy(targets)
 
 
+class _LinearCrossEntropy(torch.autograd.Function):
+    """``F.cross_entropy(h @ table.T, target)`` (the mean), a block of rows of the logits at a time.
+
+    The whole logits matrix is positions × items (6,400 × 3,883 floats, 100 MB, on MovieLens-1M),
+    written, read by the softmax and read again by its gradient each step: as one allocation it is
+    page-faulted in afresh every step and streams through memory several times. A block of ~2 MB
+    stays in cache; the backward pass computes its block's logits again (one more product) rather
+    than keep them (the fused linear cross-entropy of Liger-Kernel and Apple's Cut Cross-Entropy).
+    Measured at 3,883 items on 2 cores: 232 ms a step's loss before, 107 ms after.
+    """
+
+    @staticmethod
+    def _blocks(n: int, items: int) -> range:
+        return range(0, n, max(64, (1 << 19) // max(1, items)))  # ~512k logits (2 MB) a block
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, table: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        blocks = _LinearCrossEntropy._blocks(len(h), len(table))
+        logits = h.new_empty(min(blocks.step, len(h)), len(table))
+        total = h.new_zeros(())
+        for start in blocks:
+            rows = h[start : start + blocks.step]
+            total += F.cross_entropy(torch.mm(rows, table.T, out=logits[: len(rows)]),
+                                     target[start : start + blocks.step], reduction="sum")
+        ctx.save_for_backward(h, table, target)
+        return total / max(1, len(h))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        h, table, target = ctx.saved_tensors
+        blocks = _LinearCrossEntropy._blocks(len(h), len(table))
+        logits = h.new_empty(min(blocks.step, len(h)), len(table))
+        grad_h, grad_table = torch.empty_like(h), torch.zeros_like(table)
+        scale = grad / max(1, len(h))
+        for start in blocks:
+            rows = h[start : start + blocks.step]
+            p = torch.softmax(torch.mm(rows, table.T, out=logits[: len(rows)]), 1)  # d loss / d logits:
+            p[torch.arange(len(rows)), target[start : start + blocks.step]] -= 1.0  # softmax − one-hot
+            p.mul_(scale)
+            torch.mm(p, table, out=grad_h[start : start + blocks.step])
+            grad_table.addmm_(p.T, rows)
+        return grad_h, grad_table, None
+
+
 def _loss(net: _Net, hidden: torch.Tensor, targets: torch.Tensor, model: SequenceModel,
           generator: torch.Generator) -> torch.Tensor:
     real = targets > 0
@@ -153,7 +197,7 @@ def _loss(net: _Net, hidden: torch.Tensor, targets: torch.Tensor, model: Sequenc
     target = targets[real] - 1
     n_items = net.item.num_embeddings - 1
     if n_items <= model.full_softmax_items:
-        return F.cross_entropy(h @ net.table()[1:].T, target)
+        return _LinearCrossEntropy.apply(h, net.table()[1:], target)
     # Sampled softmax: the targets plus shared uniform negatives (a uniform proposal needs no logQ term).
     negatives = torch.randint(0, n_items, (model.negatives,), generator=generator)
     logits = torch.cat([(h * net.embed(target + 1)).sum(-1, keepdim=True), h @ net.embed(negatives + 1).T], dim=1)

@@ -584,3 +584,51 @@ def test_clicks_without_impressions_never_push_a_rate_past_one() -> None:
     # one click per impression at most: the catalogue's rate is 1 of 2, a's (1 + 0.5) / 2
     np.testing.assert_allclose(rate, [0.75, 0.25, 0.5], rtol=1e-6)
     assert impressions.tolist() == pytest.approx([1.0, 1.0, 0.0])
+
+
+def test_serving_runs_the_trained_networks_eval_forward_in_numpy() -> None:
+    """The request path's numpy forward is the torch network in eval mode (fused attention and all):
+    the same last-position output for a short sequence and one of max_len, with a projection that matters."""
+    import torch
+
+    from liverec.models._sequence_training import _Net
+    from liverec.models.sequential import forward
+
+    data = checkerboard_data()
+    net = _Net(SequenceModel(dim=16, heads=2, max_len=6, layers=2, seed=3), data.item_vectors, len(data.item_ids))
+    with torch.no_grad():
+        for parameter in net.parameters():
+            if parameter.requires_grad:
+                parameter.normal_(std=0.3)
+    net.eval()
+    weights = net.export()
+    rng = np.random.default_rng(0)
+    for m in (1, 4, 6):
+        items, types, gaps = rng.integers(0, len(data.item_ids), m), rng.integers(0, 3, m), rng.integers(0, 8, m)
+        with torch.no_grad():
+            expected = net(torch.from_numpy(items[None] + 1), torch.from_numpy(types[None] + 1),
+                           torch.from_numpy(gaps[None] + 1))[0, -1].numpy()
+        got = forward(weights, 2, weights["items"][items + 1], types, gaps)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_blockwise_softmax_loss_is_the_full_cross_entropy_and_its_gradients() -> None:
+    """A step's full-softmax loss runs a block of rows at a time (the logits never whole in memory):
+    the same mean loss and the same gradients for the hidden states and the item table."""
+    import torch
+    from torch.nn import functional as F
+
+    from liverec.models._sequence_training import _LinearCrossEntropy
+
+    generator = torch.Generator().manual_seed(0)
+    items = 5_000  # blocks of 104 rows: 300 positions make three, the last one short
+    h = torch.randn(300, 16, generator=generator, requires_grad=True)
+    table = torch.randn(items, 16, generator=generator, requires_grad=True)
+    target = torch.randint(0, items, (300,), generator=generator)
+    assert len(_LinearCrossEntropy._blocks(len(h), items)) == 3
+    expected = F.cross_entropy(h @ table.T, target)
+    grads = torch.autograd.grad(3.0 * expected, (h, table))  # an upstream gradient other than 1
+    got = _LinearCrossEntropy.apply(h, table, target)
+    torch.testing.assert_close(got, expected)
+    for mine, theirs in zip(torch.autograd.grad(3.0 * got, (h, table)), grads, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-7)
