@@ -7,7 +7,9 @@ here is reported with the reason instead of silently missing.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -133,15 +135,51 @@ def evaluate(ds: Dataset, options: Options, out: Path, progress: Progress = _qui
             run.notes += plan.notes
             for name in options.systems:
                 log(f"{ds.name} / {protocol}: {name}")
-                result = _run_one(name, ds, plan, options, work, progress, run, log)
+                with MachineLoad() as load:
+                    result = _run_one(name, ds, plan, options, work, progress, run, log)
                 if result is not None:
                     res, lists = result
+                    res.notes.append(load.note())
                     beyond_accuracy(res, lists, ds, plan.train, vectors)
                     run.systems.append(res)
                     log(f"  {name}: NDCG@10 {res.mean('ndcg@10'):.4f}, Recall@10 {res.mean('recall@10'):.4f}")
         run.seconds = time.perf_counter() - t0
         runs.append(run)
     return runs
+
+
+class MachineLoad:
+    """The 1-minute load average sampled every ``every`` seconds while a system runs (a context
+    manager): a model trained to a time budget learns less on a busy machine (liverec's sequence
+    model on MovieLens-1M: see docs/evaluation.md), so a report says how busy it was."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="machine-load", daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> MachineLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def note(self) -> str:
+        from joblib import cpu_count  # affinity and cgroup quotas, as the engine counts cores
+
+        mean, peak = sum(self.samples) / max(1, len(self.samples)), max(self.samples, default=0.0)
+        return (f"machine load while it ran: 1-minute load average mean {mean:.1f}, max {peak:.1f} "
+                f"on {cpu_count()} cores (its own work included; above the cores, a model trained to a time "
+                "budget learned less than it would alone)")
 
 
 def _chosen_on_loo(runs: Sequence[EvaluationResult]) -> dict[str, Any] | None:

@@ -55,6 +55,11 @@ def test_an_evaluation_run_writes_json_markdown_and_plots(tmp_path: Path) -> Non
     assert 0 <= run["systems"]["als"]["metrics"]["ndcg@10"]["mean"] <= 1
     assert "| pop | 12 |" in (out / "results.md").read_text()
     assert (out / "data-loo-metrics.png").stat().st_size > 10_000
+    # how busy the machine was while each system ran (a model trained to a time budget depends on it)
+    for system in ("pop", "als"):
+        load = [n for n in run["systems"][system]["notes"] if n.startswith("machine load while it ran: ")]
+        assert len(load) == 1 and " cores " in load[0]
+        assert load[0] in (out / "results.md").read_text()
 
 
 @pytest.mark.parametrize(
