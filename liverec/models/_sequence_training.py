@@ -154,7 +154,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
     page-faulted in afresh every step and streams through memory several times. A block of ~2 MB
     stays in cache; the backward pass computes its block's logits again (one more product) rather
     than keep them (the fused linear cross-entropy of Liger-Kernel and Apple's Cut Cross-Entropy).
-    Measured at 3,883 items on 2 cores: 232 ms a step's loss before, 107 ms after.
+    Measured at 3,883 items and 6,400 positions on 2 cores (medians of 15 interleaved runs): the
+    loss and its gradients 194 ms before, 102 ms after; at 20,000 items 1,113 ms and 837 ms.
     """
 
     @staticmethod
