@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -163,31 +164,34 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return range(0, n, max(64, (1 << 19) // max(1, items)))  # ~512k logits (2 MB) a block
 
     @staticmethod
-    def forward(ctx: Any, h: torch.Tensor, table: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _logits(h: torch.Tensor, table: torch.Tensor) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Each block's rows of ``h`` and their logits, written into one reused buffer (each is
+        consumed before the next block overwrites it)."""
         blocks = _LinearCrossEntropy._blocks(len(h), len(table))
-        logits = h.new_empty(min(blocks.step, len(h)), len(table))
-        total = h.new_zeros(())
+        buffer = h.new_empty(min(blocks.step, len(h)), len(table))
         for start in blocks:
-            rows = h[start : start + blocks.step]
-            total += F.cross_entropy(torch.mm(rows, table.T, out=logits[: len(rows)]),
-                                     target[start : start + blocks.step], reduction="sum")
+            rows = slice(start, min(start + blocks.step, len(h)))
+            yield rows, torch.mm(h[rows], table.T, out=buffer[: rows.stop - start])
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, table: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = h.new_zeros(())
+        for rows, logits in _LinearCrossEntropy._logits(h, table):
+            total += F.cross_entropy(logits, target[rows], reduction="sum")
         ctx.save_for_backward(h, table, target)
         return total / max(1, len(h))
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         h, table, target = ctx.saved_tensors
-        blocks = _LinearCrossEntropy._blocks(len(h), len(table))
-        logits = h.new_empty(min(blocks.step, len(h)), len(table))
         grad_h, grad_table = torch.empty_like(h), torch.zeros_like(table)
         scale = grad / max(1, len(h))
-        for start in blocks:
-            rows = h[start : start + blocks.step]
-            p = torch.softmax(torch.mm(rows, table.T, out=logits[: len(rows)]), 1)  # d loss / d logits:
-            p[torch.arange(len(rows)), target[start : start + blocks.step]] -= 1.0  # softmax − one-hot
+        for rows, logits in _LinearCrossEntropy._logits(h, table):
+            p = torch.softmax(logits, 1)  # d loss / d logits: softmax − one-hot, times the upstream gradient
+            p[torch.arange(len(p)), target[rows]] -= 1.0
             p.mul_(scale)
-            torch.mm(p, table, out=grad_h[start : start + blocks.step])
-            grad_table.addmm_(p.T, rows)
+            torch.mm(p, table, out=grad_h[rows])
+            grad_table.addmm_(p.T, h[rows])
         return grad_h, grad_table, None
 
 
