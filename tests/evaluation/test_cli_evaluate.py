@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,8 @@ def test_an_evaluation_run_writes_json_markdown_and_plots(tmp_path: Path) -> Non
     # how busy the machine was while each system ran (a model trained to a time budget depends on it)
     for system in ("pop", "als"):
         load = [n for n in run["systems"][system]["notes"] if n.startswith("machine load while it ran: ")]
-        assert len(load) == 1 and " cores " in load[0]
+        assert len(load) == 1 and re.match(r"machine load while it ran: 1-minute load average mean \d+\.\d, "
+                                           r"max \d+\.\d on \d+ cores ", load[0])
         assert load[0] in (out / "results.md").read_text()
 
 
