@@ -258,10 +258,13 @@ class Liverec:
         sequence = report.models.get("sequential", {})
         if sequence:
             stopped = "stopped by its time budget" if sequence.get("stopped_by_time") else "stopped by validation"
-            notes.append(f"sequence model: {sequence.get('epochs_run')} passes in {sequence.get('seconds')} s, "
-                         f"{stopped}, best pass {sequence.get('best_epoch')} (validation NDCG@10 "
-                         f"{sequence.get('validation_ndcg@10')}), then {sequence.get('resumed_passes', 0)} on all "
-                         f"events in {sequence.get('resumed_seconds', 0)} s")
+            members = sequence.get("members", 1)
+            ensemble = (f"; {members} networks from as many seeds (ensemble validation NDCG@10 "
+                        f"{sequence.get('ensemble_ndcg@10')})" if members > 1 else "; 1 network")
+            notes.append(f"sequence model: {sequence.get('seconds')} s; the first network {sequence.get('epochs_run')} "
+                         f"passes, {stopped}, best pass {sequence.get('best_epoch')} (validation NDCG@10 "
+                         f"{sequence.get('validation_ndcg@10')}){ensemble}; then {sequence.get('resumed_passes', 0)} "
+                         f"passes on all events in {sequence.get('resumed_seconds', 0)} s")
         return notes
 
     def add_items(self, items: Sequence[Item]) -> None:

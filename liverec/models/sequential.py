@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -136,6 +137,11 @@ class SequenceModel:
         positions (up to ``batch_size × max_len`` = 6,400) × items: 7.7 GB at 100,000 items, where
         a training of the 100k-item, 1M-event synthetic world peaked at 11.2 GB RSS; 1.5 GB at
         20,000.
+    members
+        Networks trained from seeds ``seed``, ``seed + 1``, …, whose scores add: an ensemble, served
+        as one model whose vectors are the members' side by side. A member is trained only while
+        ``max_seconds`` has room for a whole one and kept only if the ensemble's validation NDCG@10
+        rises (see ``Ensemble`` in ``_sequence_training``), so a log that fills the budget trains one.
     seed, threads
         Randomness, and the torch threads training uses.
     """
@@ -160,6 +166,7 @@ class SequenceModel:
         validation_users: int = 2000,
         full_softmax_items: int = 20_000,
         negatives: int = 2048,
+        members: int = 3,
         seed: int = 0,
         threads: int = 2,
     ) -> None:
@@ -179,12 +186,13 @@ class SequenceModel:
         self.validation_users = validation_users
         self.full_softmax_items = full_softmax_items
         self.negatives = negatives
+        self.members = members
         self.seed = seed
         self.threads = threads
 
     def _validate(self) -> None:
         for field in ("dim", "layers", "heads", "max_len", "batch_size", "max_epochs", "patience", "threads",
-                      "full_softmax_items", "negatives", "validation_users"):
+                      "full_softmax_items", "negatives", "validation_users", "members"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{field} must be an integer >= 1, got {value!r}", field=field, value=value)
@@ -204,13 +212,13 @@ class SequenceModel:
     def fit(self, data: TrainingData) -> Self:
         """Learn from every user's positive item actions in time order (see the module docstring)."""
         self._validate()
-        from liverec.models._sequence_training import Trainer, with_threads
+        from liverec.models._sequence_training import Ensemble, with_threads
 
         sequences = _sequences(data)
-        trainer = Trainer(self, data.item_vectors, len(data.item_ids))
-        weights, report = with_threads(self.threads, lambda: trainer.fit(sequences))
+        trainer = Ensemble(self, data.item_vectors, len(data.item_ids))
+        members, report = with_threads(self.threads, lambda: trainer.fit(sequences))
         self._trainer: Any = trainer  # kept for refit(); dropped after it
-        self._set_state(list(data.item_ids), weights, report)
+        self._set_state(list(data.item_ids), _merged(members), report)
         return self
 
     def refit(self, data: TrainingData) -> Self:
@@ -229,9 +237,9 @@ class SequenceModel:
         # One budget for both: the refit gets what the fit left of max_seconds (at least a tenth),
         # so training a large log stays bounded however long one pass over it takes.
         left = max(self.max_seconds - float(self.report_.get("seconds", 0.0)), self.max_seconds / 10)
-        weights, more = with_threads(self.threads, lambda: trainer.resume(sequences, self.refit_passes, left))
+        members, more = with_threads(self.threads, lambda: trainer.resume(sequences, self.refit_passes, left))
         self._trainer = None  # the optimiser's state is not needed past the refit
-        self._set_state(list(data.item_ids), weights, {**self.report_, **more})
+        self._set_state(list(data.item_ids), _merged(members), {**self.report_, **more})
         return self
 
     def _set_state(
@@ -241,17 +249,20 @@ class SequenceModel:
         self.item_index_ = {item_id: i for i, item_id in enumerate(item_ids)}
         self.weights_ = weights
         self.report_ = report
-        table = weights["items"][1:]  # row i + 1 is item i (row 0 is padding)
-        self._norms = np.maximum(np.linalg.norm(table, axis=1), 1e-12)
-        self.item_search_: MaxInnerProduct = MaxInnerProduct(table, index=index)
+        self.nets_ = _split(weights)
+        # Each item's vector: the members' embeddings side by side (row i + 1 of a member's table
+        # is item i; row 0 is padding), so one inner product adds the members' scores.
+        self.table_: np.ndarray = np.concatenate([net["items"][1:] for net in self.nets_], axis=1)
+        self._norms = np.maximum(np.linalg.norm(self.table_, axis=1), 1e-12)
+        self.item_search_: MaxInnerProduct = MaxInnerProduct(self.table_, index=index)
 
     # -- serving --------------------------------------------------------------------------
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Item embeddings for items the model never saw, from their language-model vectors alone."""
         require_fitted(self, "weights_")
-        projected: np.ndarray = np.asarray(vectors, dtype=np.float32) @ self.weights_["proj"].T
-        return projected
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return np.concatenate([vectors @ net["proj"].T for net in self.nets_], axis=1)
 
     def user_vector(
         self,
@@ -267,15 +278,15 @@ class SequenceModel:
         in ``unknown`` (by id), or left out when it has none. None when no action is readable.
         """
         require_fitted(self, "weights_")
-        table = self.weights_["items"]
-        rows, kept = [], []
+        rows: list[int | np.ndarray] = []  # a known item's row + 1, or the text vector of an unknown one
+        kept = []
         for n, item_id in enumerate(item_ids):
             i = self.item_index_.get(item_id)
             if i is not None:
-                rows.append(table[i + 1])
+                rows.append(i + 1)
                 kept.append(n)
             elif unknown is not None and item_id in unknown:
-                rows.append(self.project(unknown[item_id][None, :])[0])
+                rows.append(np.asarray(unknown[item_id], dtype=np.float32))
                 kept.append(n)
         if not rows:
             return None
@@ -283,7 +294,11 @@ class SequenceModel:
         rows = rows[-self.max_len :]
         type_ids = np.array([types[n] if types is not None else _DEFAULT_TYPE for n in kept], dtype=np.int64)
         gaps = gap_buckets([times[n] for n in kept]) if times is not None else np.zeros(len(kept), dtype=np.int64)
-        return forward(self.weights_, self.heads, np.stack(rows), type_ids, gaps)
+        return np.concatenate([
+            forward(net, self.heads, np.stack([net["items"][r] if isinstance(r, int) else r @ net["proj"].T
+                                               for r in rows]), type_ids, gaps)
+            for net in self.nets_
+        ])
 
     def score_ranked(self, user_vector: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> Ranked:
         """The ``k`` best known items for a user vector, never one in ``exclude``."""
@@ -313,7 +328,7 @@ class SequenceModel:
         i = self.item_index_.get(item_id)
         if i is None or k == 0:
             return []
-        table = self.weights_["items"][1:]
+        table = self.table_
         sims = (table @ table[i]).astype(np.float64) / (self._norms * self._norms[i])
         sims[i] = -np.inf
         best = top_k(sims, k)
@@ -340,6 +355,32 @@ class SequenceModel:
         report = json.loads((path / "report.json").read_text()) if (path / "report.json").exists() else {}
         model._set_state([str(x) for x in read_ids(path / "item_ids.json")], weights, report, index=path / INDEX_FILE)
         return model
+
+
+_MEMBER = re.compile(r"m(\d+)\.(.+)")  # member k's arrays in the saved weights, k >= 1
+
+
+def _merged(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One weights dict (one ``weights.npz``): the first member's arrays under their own names, as a
+    single network saves them, member k's under ``m{k}.``."""
+    out = dict(members[0])
+    for k, weights in enumerate(members[1:], 1):
+        out.update({f"m{k}.{name}": array for name, array in weights.items()})
+    return out
+
+
+def _split(weights: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """The members of :func:`_merged` weights, in order (weights saved by one network: one member)."""
+    nets: list[dict[str, np.ndarray]] = [{}]
+    for name, array in weights.items():
+        match = _MEMBER.fullmatch(name)
+        if match is None:
+            nets[0][name] = array
+            continue
+        k = int(match.group(1))
+        nets.extend({} for _ in range(k + 1 - len(nets)))
+        nets[k][match.group(2)] = array
+    return nets
 
 
 def _sequences(data: TrainingData) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -43,7 +43,7 @@ def _sequence(inp: FeatureInput) -> FeatureBlock:
         if vector is not None:
             rows = _rows(model.item_index_, inp.item_ids)
             known = rows >= 0
-            values[known, 0] = model.weights_["items"][rows[known] + 1] @ vector
+            values[known, 0] = model.table_[rows[known]] @ vector
     return FeatureBlock("sequence", ("score",), ("sequential",), values)
 
 

@@ -191,8 +191,11 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert liverec.notes and liverec.notes[0].startswith("training chose interest_similarity ")
     assert liverec.notes[0] in text and "hold-out NDCG@10 by threshold: 0.3: " in liverec.notes[0]
     # and how far the sequence model got, so a run cut by its time budget says so
-    assert re.fullmatch(r"sequence model: \d+ passes in [\d.]+ s, stopped by (its time budget|validation), best pass "
-                        r"\d+ \(validation NDCG@10 [\d.]+\), then \d+ on all events in [\d.]+ s", liverec.notes[1])
+    assert re.fullmatch(r"sequence model: [\d.]+ s; the first network \d+ passes, "
+                        r"stopped by (its time budget|validation), best pass \d+ \(validation NDCG@10 [\d.]+\); "
+                        r"(1 network|\d+ networks from as many seeds "
+                        r"\(ensemble validation NDCG@10 [\d.]+\)); then \d+ passes on all events in [\d.]+ s",
+                        liverec.notes[1])
     assert liverec.notes[1] in text
     assert "Exposure by category" in text and "exposure control on test" in text and "miscalibration@10" in text
     for kind in ("metrics", "history", "tradeoff", "exposure"):

@@ -632,3 +632,74 @@ def test_the_blockwise_softmax_loss_is_the_full_cross_entropy_and_its_gradients(
     torch.testing.assert_close(got, expected)
     for mine, theirs in zip(torch.autograd.grad(3.0 * got, (h, table)), grads, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_an_ensemble_serves_the_sum_of_its_members_scores(tmp_path: Path) -> None:
+    """Members' vectors side by side: one inner product is the sum of each network's own score, for a
+    known item and for an item read through its text vector; saved and loaded unchanged. Weights
+    saved by a single network load as one member."""
+    import torch
+
+    from liverec.models._sequence_training import _Net
+    from liverec.models.sequential import _merged, forward, gap_buckets
+
+    data = checkerboard_data()
+    settings = {"dim": 16, "heads": 2, "max_len": 6, "layers": 1}
+    nets = []
+    for seed in (3, 4):
+        net = _Net(SequenceModel(seed=seed, **settings), data.item_vectors, len(data.item_ids))
+        with torch.no_grad():
+            for parameter in net.parameters():
+                if parameter.requires_grad:
+                    parameter.normal_(std=0.3)
+        nets.append(net.export())
+    model = SequenceModel(members=2, **settings)
+    model._set_state(list(data.item_ids), _merged(nets), {})
+    history, fresh = ["a1", "b2", "new", "a3"], _unit([0, 1, 1, 0, 0, 0, 0, 1])
+    types, times = [0, 1, 0, 2], [0.0, 60.0, 600.0, 6000.0]
+    vector = model.user_vector(history, types, times, unknown={"new": fresh})
+    assert vector is not None and vector.shape == (32,)
+    rows = [data.item_index[i] + 1 for i in ("a1", "b2")], data.item_index["a3"] + 1
+    gaps = gap_buckets(times)
+    expected_known, expected_fresh = 0.0, 0.0
+    for net in nets:
+        seq = np.stack([net["items"][rows[0][0]], net["items"][rows[0][1]], fresh @ net["proj"].T,
+                        net["items"][rows[1]]])
+        own = forward(net, 2, seq, np.array(types), gaps)
+        expected_known += float(own @ net["items"][data.item_index["b1"] + 1])
+        expected_fresh += float(own @ (fresh @ net["proj"].T))
+    assert float(vector @ model.table_[data.item_index["b1"]]) == pytest.approx(expected_known, rel=1e-5)
+    assert float(vector @ model.project(fresh[None])[0]) == pytest.approx(expected_fresh, rel=1e-5)
+    model.save(tmp_path / "two")
+    loaded = SequenceModel.load(tmp_path / "two")
+    assert len(loaded.nets_) == 2
+    np.testing.assert_array_equal(loaded.user_vector(history, types, times, unknown={"new": fresh}), vector)
+    assert loaded.score_ranked(vector, 5, exclude={"a1"})[0] == model.score_ranked(vector, 5, exclude={"a1"})[0]
+    single = SequenceModel(**settings)
+    single._set_state(list(data.item_ids), nets[0], {})
+    assert len(single.nets_) == 1 and single.table_.shape == (len(data.item_ids), 16)
+
+
+def test_ensemble_members_are_kept_only_while_validation_rises() -> None:
+    """Each member after the first is trained on the first's held-out users and kept only if the
+    ensemble's NDCG@10 there rises; the first non-improving one ends the ensemble."""
+    data = checkerboard_data()
+    settings = {"dim": 8, "heads": 1, "max_len": 4, "max_epochs": 3, "patience": 5, "validation_users": 6,
+                "threads": 1, "seed": 3}
+    model = SequenceModel(members=4, **settings).fit(data)  # with this seed: two more kept, the fourth dropped
+    report = model.report_
+    tried = report["members_tried"]
+    kept = report["members"]
+    assert kept >= 2 and len(tried) == 3  # noqa: PLR2004
+    assert len(model.nets_) == kept and model.table_.shape[1] == 8 * kept
+    assert len(tried) in (kept - 1, kept)  # every kept member was tried; at most one more was dropped
+    best = report["validation_ndcg@10"]
+    for member in tried[: kept - 1]:
+        assert member["ensemble_ndcg@10"] > best
+        best = member["ensemble_ndcg@10"]
+    if len(tried) == kept:  # one more was tried, and dropped
+        assert tried[-1]["ensemble_ndcg@10"] <= best
+    assert report["ensemble_ndcg@10"] == best
+    one = SequenceModel(members=1, **settings).fit(data)
+    assert one.report_["members"] == 1 and one.report_["members_tried"] == []
+    np.testing.assert_array_equal(one.nets_[0]["items"], model.nets_[0]["items"])  # the first member is the single net
