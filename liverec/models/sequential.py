@@ -82,23 +82,47 @@ def forward(weights: dict[str, np.ndarray], heads: int, rows: np.ndarray, types:
             gaps: np.ndarray) -> np.ndarray:
     """The last position's output for one sequence of item-embedding ``rows`` [m, dim] (m ≤ max_len),
     their type indices and gap buckets: the same computation as the torch model in eval mode."""
-    m, dim = rows.shape
-    max_len = weights["pos"].shape[0]
-    x = rows + weights["type"][types + 1] + weights["gap"][gaps + 1] + weights["pos"][max_len - m :]
+    stacked = {name: array[None] for name, array in weights.items() if name not in _ROWS}
+    return forward_members(stacked, heads, rows[None], types, gaps)[0]
+
+
+_ROWS = ("items", "proj", "blocks")  # what the forward pass does not read from the stacked weights
+
+
+def stack_members(nets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The networks' weights (all of one shape) stacked on a leading member axis, for :func:`forward_members`."""
+    return {name: np.stack([net[name] for net in nets]) for name in nets[0] if name not in _ROWS}
+
+
+def forward_members(stacked: dict[str, np.ndarray], heads: int, rows: np.ndarray, types: np.ndarray,
+                    gaps: np.ndarray) -> np.ndarray:
+    """:func:`forward` of every member at once: ``rows`` [M, m, dim] are each member's embeddings of
+    the same sequence; returns [M, dim]. One set of array operations serves all M networks, so an
+    ensemble costs about what one network does on the request path (its cost is per operation)."""
+    n_members, m, dim = rows.shape
+    max_len = stacked["pos"].shape[1]
+    x = rows + stacked["type"][:, types + 1] + stacked["gap"][:, gaps + 1] + stacked["pos"][:, max_len - m :]
     causal = np.triu(np.full((m, m), -np.inf, dtype=np.float32), k=1)
     dh = dim // heads
-    for b in range(int(weights["blocks"][0])):
+    blocks = sum(1 for name in stacked if name.endswith(".ln1.w"))
+    for b in range(blocks):
         p = f"b{b}."
-        h = _layer_norm(x, weights[p + "ln1.w"], weights[p + "ln1.b"])
-        qkv = h @ weights[p + "qkv.w"].T + weights[p + "qkv.b"]  # [m, 3 dim]
-        q, k, v = (qkv[:, i * dim : (i + 1) * dim].reshape(m, heads, dh).transpose(1, 0, 2) for i in range(3))
-        scores = q @ k.transpose(0, 2, 1) / np.float32(math.sqrt(dh)) + causal
+        h = _layer_norm(x, stacked[p + "ln1.w"][:, None], stacked[p + "ln1.b"][:, None])
+        qkv = h @ stacked[p + "qkv.w"].transpose(0, 2, 1) + stacked[p + "qkv.b"][:, None]  # [M, m, 3 dim]
+        q, k, v = (qkv[:, :, i * dim : (i + 1) * dim].reshape(n_members, m, heads, dh).transpose(0, 2, 1, 3)
+                   for i in range(3))
+        mask = causal
+        if b == blocks - 1:  # only the last position's output is read: from here on, its query and row alone
+            q, x, mask = q[:, :, -1:], x[:, -1:], causal[-1:]
+        scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(dh)) + mask
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        attn = (scores / scores.sum(axis=-1, keepdims=True)) @ v  # [heads, m, dh]
-        x = x + attn.transpose(1, 0, 2).reshape(m, dim) @ weights[p + "out.w"].T + weights[p + "out.b"]
-        h = _layer_norm(x, weights[p + "ln2.w"], weights[p + "ln2.b"])
-        x = x + _gelu(h @ weights[p + "ff1.w"].T + weights[p + "ff1.b"]) @ weights[p + "ff2.w"].T + weights[p + "ff2.b"]
-    out: np.ndarray = _layer_norm(x[-1], weights["norm.w"], weights["norm.b"])
+        attn = (scores / scores.sum(axis=-1, keepdims=True)) @ v  # [M, heads, rows, dh]
+        merged = attn.transpose(0, 2, 1, 3).reshape(n_members, x.shape[1], dim)
+        x = x + merged @ stacked[p + "out.w"].transpose(0, 2, 1) + stacked[p + "out.b"][:, None]
+        h = _layer_norm(x, stacked[p + "ln2.w"][:, None], stacked[p + "ln2.b"][:, None])
+        hidden = _gelu(h @ stacked[p + "ff1.w"].transpose(0, 2, 1) + stacked[p + "ff1.b"][:, None])
+        x = x + hidden @ stacked[p + "ff2.w"].transpose(0, 2, 1) + stacked[p + "ff2.b"][:, None]
+    out: np.ndarray = _layer_norm(x[:, -1], stacked["norm.w"], stacked["norm.b"])
     return out.astype(np.float32)
 
 
@@ -250,9 +274,12 @@ class SequenceModel:
         self.weights_ = weights
         self.report_ = report
         self.nets_ = _split(weights)
+        self._stacked = stack_members(self.nets_)
         # Each item's vector: the members' embeddings side by side (row i + 1 of a member's table
-        # is item i; row 0 is padding), so one inner product adds the members' scores.
-        self.table_: np.ndarray = np.concatenate([net["items"][1:] for net in self.nets_], axis=1)
+        # is item i; row 0 is padding), so one inner product adds the members' scores. One network's
+        # table is a view (no copy: at 1M items it is 256 MB); an ensemble's is a second copy.
+        tables = [net["items"][1:] for net in self.nets_]
+        self.table_: np.ndarray = tables[0] if len(tables) == 1 else np.concatenate(tables, axis=1)
         self._norms = np.maximum(np.linalg.norm(self.table_, axis=1), 1e-12)
         self.item_search_: MaxInnerProduct = MaxInnerProduct(self.table_, index=index)
 
@@ -294,11 +321,12 @@ class SequenceModel:
         rows = rows[-self.max_len :]
         type_ids = np.array([types[n] if types is not None else _DEFAULT_TYPE for n in kept], dtype=np.int64)
         gaps = gap_buckets([times[n] for n in kept]) if times is not None else np.zeros(len(kept), dtype=np.int64)
-        return np.concatenate([
-            forward(net, self.heads, np.stack([net["items"][r] if isinstance(r, int) else r @ net["proj"].T
-                                               for r in rows]), type_ids, gaps)
+        embedded = np.stack([
+            np.stack([net["items"][r] if isinstance(r, int) else r @ net["proj"].T for r in rows])
             for net in self.nets_
         ])
+        out: np.ndarray = forward_members(self._stacked, self.heads, embedded, type_ids, gaps).reshape(-1)
+        return out
 
     def score_ranked(self, user_vector: np.ndarray, k: int = 10, exclude: Collection[str] = ()) -> Ranked:
         """The ``k`` best known items for a user vector, never one in ``exclude``."""
