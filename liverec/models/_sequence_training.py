@@ -348,7 +348,7 @@ class Ensemble:
     seed with one network, 0.0748 with three. A member is trained only while the budget has room for a whole one (a
     member cut short would be under-trained) and kept only if the ensemble's NDCG@10 on the held-out
     users every member was early-stopped on rises; a log that fills the budget with one network
-    trains one, exactly as before.
+    trains one. ``members`` is 1 by default (the whole pipeline did not gain on Scientific).
     """
 
     def __init__(self, model: SequenceModel, item_vectors: np.ndarray, n_items: int) -> None:
