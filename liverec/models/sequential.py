@@ -86,7 +86,7 @@ def forward(weights: dict[str, np.ndarray], heads: int, rows: np.ndarray, types:
     return forward_members(stacked, heads, rows[None], types, gaps)[0]
 
 
-_ROWS = ("items", "proj", "blocks")  # what the forward pass does not read from the stacked weights
+_ROWS = ("items", "proj")  # what the forward pass does not read from the stacked weights (the rows' embeddings)
 
 
 def stack_members(nets: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -104,7 +104,7 @@ def forward_members(stacked: dict[str, np.ndarray], heads: int, rows: np.ndarray
     x = rows + stacked["type"][:, types + 1] + stacked["gap"][:, gaps + 1] + stacked["pos"][:, max_len - m :]
     causal = np.triu(np.full((m, m), -np.inf, dtype=np.float32), k=1)
     dh = dim // heads
-    blocks = sum(1 for name in stacked if name.endswith(".ln1.w"))
+    blocks = int(stacked["blocks"][0, 0])
     for b in range(blocks):
         p = f"b{b}."
         h = _layer_norm(x, stacked[p + "ln1.w"][:, None], stacked[p + "ln1.b"][:, None])
@@ -307,26 +307,26 @@ class SequenceModel:
         in ``unknown`` (by id), or left out when it has none. None when no action is readable.
         """
         require_fitted(self, "weights_")
-        rows: list[int | np.ndarray] = []  # a known item's row + 1, or the text vector of an unknown one
-        kept = []
+        rows, kept = [], []  # a known item's table row (i + 1); 0 for an unknown one, embedded from its text
+        texts: dict[int, np.ndarray] = {}  # position in rows -> text vector of an unknown item
         for n, item_id in enumerate(item_ids):
             i = self.item_index_.get(item_id)
             if i is not None:
                 rows.append(i + 1)
                 kept.append(n)
             elif unknown is not None and item_id in unknown:
-                rows.append(np.asarray(unknown[item_id], dtype=np.float32))
+                texts[len(rows)] = unknown[item_id]
+                rows.append(0)
                 kept.append(n)
         if not rows:
             return None
-        kept = kept[-self.max_len :]
-        rows = rows[-self.max_len :]
+        start = max(0, len(rows) - self.max_len)
+        kept = kept[start:]
+        fresh = [p - start for p in texts if p >= start]
+        fresh_texts = np.asarray([texts[p + start] for p in fresh], dtype=np.float32)
         type_ids = np.array([types[n] if types is not None else _DEFAULT_TYPE for n in kept], dtype=np.int64)
         gaps = gap_buckets([times[n] for n in kept]) if times is not None else np.zeros(len(kept), dtype=np.int64)
-        embedded = np.stack([
-            np.stack([net["items"][r] if isinstance(r, int) else r @ net["proj"].T for r in rows])
-            for net in self.nets_
-        ])
+        embedded = np.stack([_embed(net, np.asarray(rows[start:]), fresh, fresh_texts) for net in self.nets_])
         out: np.ndarray = forward_members(self._stacked, self.heads, embedded, type_ids, gaps).reshape(-1)
         return out
 
@@ -385,6 +385,15 @@ class SequenceModel:
         report = json.loads((path / "report.json").read_text()) if (path / "report.json").exists() else {}
         model._set_state([str(x) for x in read_ids(path / "item_ids.json")], weights, report, index=path / INDEX_FILE)
         return model
+
+
+def _embed(net: dict[str, np.ndarray], rows: np.ndarray, fresh: list[int], texts: np.ndarray) -> np.ndarray:
+    """One member's embeddings of a sequence: its table's ``rows`` (one gather), the ``fresh``
+    positions read through its projection of their ``texts`` (one product)."""
+    out: np.ndarray = net["items"][rows]  # a copy: fancy indexing
+    if fresh:
+        out[fresh] = texts @ net["proj"].T
+    return out
 
 
 _MEMBER = re.compile(r"m(\d+)\.(.+)")  # member k's arrays in the saved weights, k >= 1
