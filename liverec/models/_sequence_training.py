@@ -253,7 +253,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(params, lr=model.lr, weight_decay=model.weight_decay)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5, patience=1)
         self.generator = torch.Generator().manual_seed(seed)
-        # The held-out users come from the model's seed, so every member is chosen on the same ones.
+        # The held-out users come from the model's seed, so every member is chosen on the same ones;
+        # the first member draws its batches from that same generator, as a lone network always has.
         self.held_rng = np.random.default_rng(model.seed)
         self.rng = self.held_rng if member == 0 else np.random.default_rng(seed)
         self.cases: list[tuple[Sequence_, int]] = []
