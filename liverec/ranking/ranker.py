@@ -448,32 +448,36 @@ def _interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndar
     actions (newest first); None when nothing is to be kept.
 
     The run is the newest action and the actions before it in the session (no SESSION_GAP
-    between them) in interests the run itself could have built: an action ALIKE no interest, or
-    most like one that is no stronger than the run's actions weigh with it. Actions in a new
-    interest count however varied their texts (a new interest may be split in several), until
-    one is in an established interest. Nothing is kept when the run's own interests are stronger
-    than its actions weigh: the user is back in an established interest, not off the profile.
+    between them) until one is ALIKE an established interest: one stronger than all the
+    session's actions most like it weigh, so built (in part) before the session. Actions in a
+    new interest count however varied their texts: a new interest may be split in several, each
+    built by the session alone. Nothing is kept when the run's own interests are established: the
+    user is back in one, not off the profile.
     """
     interests = ctx.interests()
     if len(interests) < 2 or not recent or ctx.state is None:
         return None
     rows = interest_directions(interests)
     strengths = np.array([i.strength(ctx.state.last_ts, ctx.interest_half_life) for i in interests])
-    sims = np.stack([vec for _, vec in recent]) @ rows.T
-    nearest = np.argmax(sims, axis=1).tolist()
-    in_run = np.zeros(len(interests), dtype=bool)
-    run, weight = 0, 0.0
-    for n, (action, _) in enumerate(recent):
-        if n and recent[n - 1][0].timestamp - action.timestamp >= SESSION_GAP:
+    session = [recent[0]]
+    for (newer, _), (older, vec) in zip(recent, recent[1:], strict=False):
+        if newer.timestamp - older.timestamp >= SESSION_GAP:
             break
-        j = nearest[n]
-        if n and sims[n, j] >= ALIKE and not in_run[j] and strengths[j] > weight + action.weight:
+        session.append((older, vec))
+    sims = np.stack([vec for _, vec in session]) @ rows.T
+    nearest = np.argmax(sims, axis=1)
+    # An interest's strength (its vector's decayed length) is at most the weights that built it.
+    built = np.bincount(nearest, weights=[action.weight for action, _ in session], minlength=len(interests))
+    established = strengths > built + 1e-3  # 1e-3: float32 norms
+    in_run = np.zeros(len(interests), dtype=bool)
+    run = 0
+    for n, j in enumerate(nearest.tolist()):
+        if n and sims[n, j] >= ALIKE and established[j]:
             break  # an established interest: the run ends here
         in_run[j] = True
         run += 1
-        weight += action.weight
     others = np.where(in_run, 0.0, strengths)
-    if float(strengths[in_run].sum()) > weight + 1e-3 or others.sum() <= 0.0:  # 1e-3: float32 norms
+    if established[in_run].any() or others.sum() <= 0.0:
         return None
     slots = round(k * PROFILE_PRIOR / (run + PROFILE_PRIOR) * float(others.sum() / strengths.sum()))
     if slots < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from liverec.core.types import Event, EventType
 from liverec.datasets.demo import CATEGORY_IDS, DemoWorld
 from liverec.engine import Engine
 from liverec.ranking.filters import Filters
+from liverec.ranking.ranker import RUN_WINDOW, _interest_slots
 from liverec.realtime.state import ALIKE, EventSignal, StateUpdater, UserState
 
 DIM = 16
@@ -84,6 +86,31 @@ def test_a_faded_interest_is_dropped_and_batches_agree() -> None:
     assert [i.top_tags(1)[0] for i in one.interests] == ["recent", "new"]  # "old" weighs 2^-10 by then
     batch = updater.apply_many(UserState.empty("u1"), events[::-1], signals[::-1])
     assert batch.interests == one.interests
+
+
+def test_a_run_whose_new_interest_split_in_two_leaves_the_profile_its_slots() -> None:
+    """Six clicks in a new topic whose texts split it into two interests (each built by the
+    session alone) are one run: the established interests keep their slots of the list. The
+    ranker once took the second part for an established interest, ended the run at one click and
+    kept nothing, so a user's older interests fell off their list."""
+    updater = StateUpdater(Settings(interests=5, interest_similarity=0.5))
+    state = established(updater, [(0, "running"), (2, "camping")])
+    grinder, server = blend(8, 9, 0.6), blend(8, 10, 0.6)
+    assert ALIKE <= float(grinder @ server) < 0.5
+    clicks = [(f"coffee-{k}", server if k % 2 else grinder) for k in range(6)]  # as a shop visit goes
+    for k, (item_id, vector) in enumerate(clicks):
+        view(state, updater, item_id, vector, 30 * DAY + 10.0 * k, "coffee", "click")
+    assert [sorted(i.tags) for i in state.interests].count(["coffee"]) == 2
+    vectors = {**{f"{tag}-{k}": blend(axis, 15, 0.99) for axis, tag in [(0, "running"), (2, "camping")]
+                  for k in range(6)}, **dict(clicks)}
+    recent = [(a, vectors[a.item_id or ""]) for a in state.positive_actions()[::-1][:RUN_WINDOW]]
+    half_life = updater.settings.interest_half_life
+    ordered = sorted(state.interests, key=lambda i: -i.strength(state.last_ts, half_life))  # as RecallContext's
+    context = SimpleNamespace(state=state, interest_half_life=half_life, interests=lambda: ordered)
+    slots = _interest_slots(context, recent, 10)  # type: ignore[arg-type]
+    assert slots is not None and slots.run == 6
+    served = {ordered[row].top_tags(1)[0] for row in slots.others}
+    assert served and served <= {"running", "camping"}
 
 
 # ---------------------------------------------------------------- on the demo world
