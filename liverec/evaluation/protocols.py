@@ -44,12 +44,12 @@ from liverec.evaluation.metrics import (
 )
 from liverec.evaluation.results import SystemResult
 from liverec.evaluation.splits import LeaveOneOut, leave_one_out
-from liverec.evaluation.systems import EvalSystem, build, grid_of, item_events
+from liverec.evaluation.systems import LAMBDAS, EvalSystem, build, grid_of, item_events
 
 Progress = Callable[[str, int, int], None]  # (task, done, total)
 SERVE_KEYS = frozenset({"diversity", "exposure"})  # configuration that changes serving only: no refit needed
 CHUNK = 500
-DIVERSITY_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)  # MMR λ values the trade-off curve is drawn at
+DIVERSITY_SWEEP = (*LAMBDAS, 0.7)  # MMR λ values the trade-off curve is drawn at: every one validation tries
 # The exposure control's strengths tried on validation once the rest is chosen (the strongest whose
 # NDCG@10 validation cannot tell from the best is taken), and those its trade-off curve is drawn at.
 EXPOSURE_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)

@@ -144,7 +144,7 @@ def test_end_to_end_loo_with_liverec_and_peers_writes_the_report(small_world: Da
     assert [s.system for s in loo.systems] == ["liverec", "pop", "liverec-no-sequence"]
     liverec, pop, ablated = loo.systems
     # the ablation is tuned on validation like the full system, without the sequence model
-    grid = [{"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    grid = [{"diversity": d, "ratings": r} for r in ("signed", "positive") for d in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)]
     assert grid == grid_of("liverec")
     assert [t["config"] for t in ablated.validation[: len(grid)]] == [t["config"] for t in liverec.validation][
         : len(grid)]
