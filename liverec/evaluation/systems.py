@@ -226,9 +226,8 @@ class Liverec:
         replay: dict[str, Any] = {"timestamp_floor": 0.0, "timestamp_future_skew": math.inf}
         if "interest_similarity" in self.config:  # pinned: training does not choose it
             replay.update(interest_similarity=self.config["interest_similarity"], interest_similarities=())
-        return Settings(encoder=self.config["encoder"], model_dir=model_dir,
-                        validation_users=self.config["validation_users"], seed=self.config["seed"],
-                        **{**replay, **self.settings})
+        own = {name: self.config[name] for name in ("encoder", "validation_users", "seed")}
+        return Settings(model_dir=model_dir, **{**own, **replay, **self.settings})
 
     def fit(self, items: Sequence[Item], events: Sequence[Event]) -> None:
         from liverec.engine import Engine

@@ -340,3 +340,6 @@ def test_training_chooses_the_interest_threshold_unless_the_system_pins_it() -> 
         "m").interest_similarity == 0.4
     one = Liverec(settings=variants()["one-interest"]).engine_settings("m")
     assert one.interests == 1 and one.interest_similarities == ()
+    # so do the system's own engine settings (`evaluate --config` once failed on them with a TypeError)
+    given = Liverec(settings={"validation_users": 50, "seed": 3, "encoder": "e5"}).engine_settings("m")
+    assert (given.validation_users, given.seed, given.encoder) == (50, 3, "e5")
