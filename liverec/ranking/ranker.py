@@ -28,7 +28,7 @@ from liverec.ranking.snapshot import ModelSnapshot
 from liverec.realtime.catalog import LiveCatalog
 from liverec.realtime.state import ALIKE, RecentAction, UserState, decayed_norm, interest_directions, unit
 
-__all__ = ["RECALL_SIZE", "Ranker", "Serving"]
+__all__ = ["RECALL_SIZE", "Ranker", "Serving", "interest_slots"]
 
 # Candidates each recall contributes. Measured on the demo world's validation users: 200 gives
 # NDCG@10 0.129, 100 only 0.113 (targets deep in one recall still win when several recalls agree).
@@ -202,7 +202,7 @@ class Ranker:
                                   strength) if trending is not None and ids else None
         final = [(ids[i], float(scores[i])) for i in mmr(scores, vectors, k, diversity, calibration)]
         placed: dict[str, str] = {}
-        slots = _interest_slots(ctx, recent, k)
+        slots = interest_slots(ctx, recent, k)
         for recall, item_ids in self._reserved(interest, session, raw, slots, k).items():
             for item_id in self._reserve(final, item_ids, filters, blocked, k, recall, slots):
                 placed[item_id] = recall
@@ -442,7 +442,7 @@ class InterestSlots:
         return max(len(SHIFT_SLOTS[: max(1, k // 3)]), min(share, k // 2))
 
 
-def _interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndarray]], k: int
+def interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndarray]], k: int
                     ) -> InterestSlots | None:
     """The slots the user's established interests keep in a list of ``k``, from their ``recent``
     actions (newest first); None when nothing is to be kept.

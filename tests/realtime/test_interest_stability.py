@@ -20,7 +20,7 @@ from liverec.core.types import Event, EventType
 from liverec.datasets.demo import CATEGORY_IDS, DemoWorld
 from liverec.engine import Engine
 from liverec.ranking.filters import Filters
-from liverec.ranking.ranker import RUN_WINDOW, _interest_slots
+from liverec.ranking.ranker import RUN_WINDOW, interest_slots
 from liverec.realtime.state import ALIKE, EventSignal, StateUpdater, UserState
 
 DIM = 16
@@ -107,7 +107,7 @@ def test_a_run_whose_new_interest_split_in_two_leaves_the_profile_its_slots() ->
     half_life = updater.settings.interest_half_life
     ordered = sorted(state.interests, key=lambda i: -i.strength(state.last_ts, half_life))  # as RecallContext's
     context = SimpleNamespace(state=state, interest_half_life=half_life, interests=lambda: ordered)
-    slots = _interest_slots(context, recent, 10)  # type: ignore[arg-type]
+    slots = interest_slots(context, recent, 10)  # type: ignore[arg-type]
     assert slots is not None and slots.run == 6
     served = {ordered[row].top_tags(1)[0] for row in slots.others}
     assert served and served <= {"running", "camping"}
