@@ -322,11 +322,12 @@ class SequenceModel:
             return None
         start = max(0, len(rows) - self.max_len)
         kept = kept[start:]
-        fresh = [p - start for p in texts if p >= start]
+        table_rows = np.asarray(rows[start:])
+        fresh = [p - start for p in texts if p >= start]  # unknown items' positions in the kept sequence
         fresh_texts = np.asarray([texts[p + start] for p in fresh], dtype=np.float32)
         type_ids = np.array([types[n] if types is not None else _DEFAULT_TYPE for n in kept], dtype=np.int64)
         gaps = gap_buckets([times[n] for n in kept]) if times is not None else np.zeros(len(kept), dtype=np.int64)
-        embedded = np.stack([_embed(net, np.asarray(rows[start:]), fresh, fresh_texts) for net in self.nets_])
+        embedded = np.stack([_embed(net, table_rows, fresh, fresh_texts) for net in self.nets_])
         out: np.ndarray = forward_members(self._stacked, self.heads, embedded, type_ids, gaps).reshape(-1)
         return out
 
