@@ -165,9 +165,8 @@ class SequenceModel:
         At most this many networks, trained from seeds ``seed``, ``seed + 1``, …, whose scores add:
         an ensemble, served as one model whose vectors are the members' side by side. A member is
         trained only while ``max_seconds`` has room for a whole one and kept only if the ensemble's
-        validation NDCG@10 rises (see ``Ensemble`` in ``_sequence_training``). One by default: on
-        Amazon Scientific three lifted the model alone (validation NDCG@10 0.067 -> 0.075) but not
-        the whole pipeline (test 0.0899 either way), for three times the training.
+        validation NDCG@10 rises. One by default; ``Ensemble`` in ``_sequence_training`` says
+        what three measured.
     seed, threads
         Randomness, and the torch threads training uses.
     """
