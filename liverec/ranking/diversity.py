@@ -1,4 +1,8 @@
-"""Maximal marginal relevance (Carbonell & Goldstein, 1998) over item text vectors."""
+"""Maximal marginal relevance (Carbonell & Goldstein, 1998) over item text vectors.
+
+Kept over a DPP's greedy MAP and over MMR with the mean similarity as its penalty: on
+Scientific's validation neither bought more diversity for the same NDCG@10 (docs/evaluation.md).
+"""
 
 from __future__ import annotations
 
