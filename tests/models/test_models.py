@@ -703,3 +703,21 @@ def test_ensemble_members_are_kept_only_while_validation_rises() -> None:
     one = SequenceModel(members=1, **settings).fit(data)
     assert one.report_["members"] == 1 and one.report_["members_tried"] == []
     np.testing.assert_array_equal(one.nets_[0]["items"], model.nets_[0]["items"])  # the first member is the single net
+
+
+def test_the_sequence_model_trained_twice_with_one_seed_on_two_threads_is_the_same() -> None:
+    """Bit for bit: two threads once accumulated some gradients in a varying order, so the same
+    seed gave weights ~1e-6 apart, enough to move the ranker's tree splits and every list of the
+    demo world. (The data is large enough for torch to split its kernels over both threads.)"""
+    rng = np.random.default_rng(5)
+    items = [f"i{n}" for n in range(400)]
+    vectors = rng.normal(size=(len(items), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    events = [Event.create(f"u{u}", "view", items[int(rng.integers(len(items)))], timestamp=1e6 + 60.0 * (40 * u + t))
+              for u in range(300) for t in range(40)]
+    data = TrainingData.from_events(events, items, vectors, DEFAULT_EVENT_WEIGHTS, now=2e6)
+    settings = {"dim": 32, "heads": 2, "max_len": 20, "batch_size": 64, "max_epochs": 2, "patience": 5,
+                "validation_users": 30, "threads": 2, "seed": 0}
+    first, second = SequenceModel(**settings).fit(data), SequenceModel(**settings).fit(data)
+    for name, values in first.nets_[0].items():
+        np.testing.assert_array_equal(values, second.nets_[0][name], err_msg=name)
