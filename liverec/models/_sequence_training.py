@@ -395,7 +395,7 @@ def with_threads(threads: int, work: Any) -> Any:
     """Run ``work()`` with torch limited to ``threads`` threads and its deterministic algorithms on
     (both restored after). Without them, two threads accumulate some gradients in a varying order:
     the same seed then gave weights ~1e-6 apart, enough to move the ranker's tree splits and every
-    list of the demo world (``tests/models/test_sequential.py``). ``warn_only``: an op with no
+    list of the demo world (``tests/models/test_models.py``). ``warn_only``: an op with no
     deterministic kernel warns rather than fails a training."""
     before, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
