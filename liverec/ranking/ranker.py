@@ -443,7 +443,7 @@ class InterestSlots:
 
 
 def interest_slots(ctx: RecallContext, recent: list[tuple[RecentAction, np.ndarray]], k: int
-                    ) -> InterestSlots | None:
+                   ) -> InterestSlots | None:
     """The slots the user's established interests keep in a list of ``k``, from their ``recent``
     actions (newest first); None when nothing is to be kept.
 
