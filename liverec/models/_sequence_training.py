@@ -391,7 +391,7 @@ class Ensemble:
                                       "resumed_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def with_threads(threads: int, work: Any) -> Any:
+def deterministic_threads(threads: int, work: Any) -> Any:
     """Run ``work()`` with torch limited to ``threads`` threads and its deterministic algorithms on
     (both restored after). Without them, two threads accumulate some gradients in a varying order:
     the same seed then gave weights ~1e-6 apart, enough to move the ranker's tree splits and every

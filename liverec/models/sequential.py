@@ -237,11 +237,11 @@ class SequenceModel:
     def fit(self, data: TrainingData) -> Self:
         """Learn from every user's positive item actions in time order (see the module docstring)."""
         self._validate()
-        from liverec.models._sequence_training import Ensemble, with_threads
+        from liverec.models._sequence_training import Ensemble, deterministic_threads
 
         sequences = _sequences(data)
         trainer = Ensemble(self, data.item_vectors, len(data.item_ids))
-        members, report = with_threads(self.threads, lambda: trainer.fit(sequences))
+        members, report = deterministic_threads(self.threads, lambda: trainer.fit(sequences))
         self._trainer: Any = trainer  # kept for refit(); dropped after it
         self._set_state(list(data.item_ids), _merged(members), report)
         return self
@@ -256,13 +256,13 @@ class SequenceModel:
         trainer = getattr(self, "_trainer", None)
         if trainer is None or list(data.item_ids) != self.item_ids_:
             return self.fit(data)
-        from liverec.models._sequence_training import with_threads
+        from liverec.models._sequence_training import deterministic_threads
 
         sequences = _sequences(data)
         # One budget for both: the refit gets what the fit left of max_seconds (at least a tenth),
         # so training a large log stays bounded however long one pass over it takes.
         left = max(self.max_seconds - float(self.report_.get("seconds", 0.0)), self.max_seconds / 10)
-        members, more = with_threads(self.threads, lambda: trainer.resume(sequences, self.refit_passes, left))
+        members, more = deterministic_threads(self.threads, lambda: trainer.resume(sequences, self.refit_passes, left))
         self._trainer = None  # the optimiser's state is not needed past the refit
         self._set_state(list(data.item_ids), _merged(members), {**self.report_, **more})
         return self
